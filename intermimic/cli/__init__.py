@@ -1,0 +1,14 @@
+"""Command line: ``intermimic COMMAND``. Importing a command module registers it on ``app``."""
+
+from __future__ import annotations
+
+from intermimic.cli import catalog as _catalog  # noqa: F401
+from intermimic.cli import ingest as _ingest  # noqa: F401
+from intermimic.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
