@@ -65,5 +65,7 @@ def read_clip(
     with it, :class:`~intermimic.errors.UnknownFormatError` for an unknown format.
     """
     p = Path(path)
-    fmt = resolve_format(p, format if format is not None else (settings.format if settings else None))
+    fmt = resolve_format(
+        p, format if format is not None else (settings.format if settings else None)
+    )
     return decode_clip(read_bytes(p), p, fmt, settings)

@@ -15,9 +15,13 @@ class IngestSettings(BaseModel):
     dataset: str = Field("default", description="dataset name the clips are filed under")
     format: str | None = Field(None, description="reader name; None picks by file suffix")
     quat_tolerance: float = Field(
-        1e-3, gt=0, description="quaternions within this of unit norm are renormalised; beyond, rejected"
+        1e-3,
+        gt=0,
+        description="quaternions within this of unit norm are renormalised; beyond, rejected",
     )
     min_frames: int = Field(2, ge=2, description="shortest clip accepted, in frames")
-    fps: float = Field(CANONICAL_FPS, gt=0, description="clips at another rate are resampled to this")
+    fps: float = Field(
+        CANONICAL_FPS, gt=0, description="clips at another rate are resampled to this"
+    )
     chunk_frames: int = Field(4096, ge=16, description="time chunk of the Zarr arrays")
     zstd_level: int = Field(3, ge=1, le=22, description="zstd compression level of the Zarr arrays")

@@ -37,7 +37,13 @@ def _parents() -> tuple[int, ...]:
             parent[f"{side}_{finger}1"] = f"{side}_Wrist"
             parent[f"{side}_{finger}2"] = f"{side}_{finger}1"
             parent[f"{side}_{finger}3"] = f"{side}_{finger}2"
-    parent |= {"Torso": "Pelvis", "Spine": "Torso", "Chest": "Spine", "Neck": "Chest", "Head": "Neck"}
+    parent |= {
+        "Torso": "Pelvis",
+        "Spine": "Torso",
+        "Chest": "Spine",
+        "Neck": "Chest",
+        "Head": "Neck",
+    }
     return tuple(-1 if parent[n] is None else idx[parent[n]] for n in SMPLX_BODY_NAMES)  # type: ignore[index]
 
 

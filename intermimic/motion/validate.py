@@ -15,6 +15,7 @@ from intermimic.errors import ValidationError
 from intermimic.motion.clip import FIELDS, QUAT_FIELDS, ClipMeta, HOIClip
 from intermimic.motion.quat import quat_norm_error
 
+_RENORMALISE_ABOVE = 1e-6
 _ALLOWED_LABELS = {"contact": (-1, 0, 1), "obj_contact": (0, 1)}
 
 
@@ -59,16 +60,13 @@ def validate_arrays(
             raise ValidationError(
                 f"{name} has integer dtype {a.dtype}, expected floating point", path
             )
+        want = "[T" + "".join(f", {d}" for d in tail) + "]"
         if a.ndim != 1 + len(tail):
             raise ValidationError(
-                f"{name} has rank {a.ndim}, expected {1 + len(tail)} [T{''.join(f', {d}' for d in tail)}]",
-                path,
+                f"{name} has rank {a.ndim}, expected {1 + len(tail)} {want}", path
             )
         if a.shape[1:] != tail:
-            raise ValidationError(
-                f"{name} has shape {list(a.shape)}, expected [T{''.join(f', {d}' for d in tail)}]",
-                path,
-            )
+            raise ValidationError(f"{name} has shape {list(a.shape)}, expected {want}", path)
         if n_frames is None:
             n_frames = int(a.shape[0])
         elif a.shape[0] != n_frames:
@@ -95,7 +93,7 @@ def validate_arrays(
             if not ok.all():
                 bad_values = sorted({float(v) for v in np.unique(a[~ok])})[:5]
                 raise ValidationError(
-                    f"{name} has label(s) {bad_values} outside {set(allowed)}, "
+                    f"{name} has label(s) {bad_values} outside {sorted(allowed)}, "
                     f"first at frame {_first_bad(~ok)}",
                     path,
                 )
@@ -112,21 +110,26 @@ def validate_arrays(
         if worst > quat_tolerance:
             bad = err > quat_tolerance
             first = _first_bad(bad)
-            norm = float(np.linalg.norm(q.reshape(n_frames, -1, 4)[first], axis=-1).min())
+            flat = q.reshape(n_frames, -1, 4)[first]
+            worst_in_frame = int(np.argmax(err.reshape(n_frames, -1)[first]))
+            norm = float(np.linalg.norm(flat[worst_in_frame].astype(np.float64)))
             raise ValidationError(
                 f"{name} has {int(bad.sum())} quaternion(s) off unit norm by more than "
                 f"{quat_tolerance:g} (first at frame {first}, norm {norm:.4g})",
                 path,
             )
-        if worst > 0:
-            q64 = q.astype(np.float64)
-            out[name] = (q64 / np.linalg.norm(q64, axis=-1, keepdims=True)).astype(np.float32)
+        if worst > _RENORMALISE_ABOVE:
+            # Only the quaternions visibly off unit norm: float32 rounding (~6e-8) is left
+            # alone so that a clip written and read back stays bit-identical.
+            fix = err > _RENORMALISE_ABOVE
+            q = q.copy()
+            q64 = q[fix].astype(np.float64)
+            q[fix] = (q64 / np.linalg.norm(q64, axis=-1, keepdims=True)).astype(np.float32)
+            out[name] = q
     return out
 
 
-def validate_clip(
-    clip: HOIClip, *, min_frames: int = 2, quat_tolerance: float = 1e-3
-) -> HOIClip:
+def validate_clip(clip: HOIClip, *, min_frames: int = 2, quat_tolerance: float = 1e-3) -> HOIClip:
     """:func:`validate_arrays` on a whole clip; returns the canonicalised clip."""
     arrays = validate_arrays(
         clip.arrays(),

@@ -37,7 +37,9 @@ OBJ_CONTACT = 330
 CONTACT = slice(331, 383)
 BODY_QUAT = slice(383, 591)
 
-NAME_RE = re.compile(r"^(?P<subject>[A-Za-z0-9-]+)_(?P<object>[A-Za-z0-9][A-Za-z0-9_-]*?)_(?P<take>\d+)$")
+NAME_RE = re.compile(
+    r"^(?P<subject>[A-Za-z0-9-]+)_(?P<object>[A-Za-z0-9][A-Za-z0-9_-]*?)_(?P<take>\d+)$"
+)
 
 
 def parse_name(path: Path) -> dict[str, str]:
@@ -53,6 +55,13 @@ def parse_name(path: Path) -> dict[str, str]:
     return {"subject": m["subject"], "object_name": m["object"], "clip_id": stem}
 
 
+def _first_line(exc: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    line = text.splitlines()[0] if text else ""
+    line = line.split(". This is an internal")[0]  # miniz's advice is noise to our users
+    return f"{type(exc).__name__}: {line[:160]}"
+
+
 def _load_tensor(data: bytes, path: Path) -> np.ndarray:
     import torch
 
@@ -61,21 +70,19 @@ def _load_tensor(data: bytes, path: Path) -> np.ndarray:
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f"it asks for {found[1]}" if found else _first_line(exc)
         raise ReadError(
-            f"refused to unpickle: the file holds more than plain tensors ({first[:200]})",
+            "refused to unpickle: the file holds objects other than plain tensors, which "
+            f"weights_only loading does not run ({what})",
             path,
         ) from None
     except Exception as exc:  # torch raises RuntimeError/EOFError/... for damaged archives
         raise ReadError(
-            f"not a readable torch file (truncated or damaged?): {type(exc).__name__}: "
-            f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}",
-            path,
+            f"not a readable torch file (truncated or damaged?): {_first_line(exc)}", path
         ) from None
     if not isinstance(obj, torch.Tensor):
-        raise ReadError(
-            f"expected one tensor [T, {WIDTH}], found {type(obj).__name__}", path
-        )
+        raise ReadError(f"expected one tensor [T, {WIDTH}], found {type(obj).__name__}", path)
     t = obj.detach()
     if t.dim() != 2:
         raise ReadError(f"tensor has rank {t.dim()} {list(t.shape)}, expected 2 [T, {WIDTH}]", path)

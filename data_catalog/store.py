@@ -1,0 +1,341 @@
+"""The MoCap store: one Zarr v3 group per dataset/subject.
+
+Each group holds every :data:`~intermimic.motion.clip.FIELDS` array concatenated over
+the subject's clips along time (chunked on time, zstd compressed), and a clip index in
+its attributes (clip id, start, length, source hash and the rest of the metadata).
+
+Writes never modify a live group. A new *generation* is written beside the old one,
+renamed into place, and the subject's ``CURRENT`` pointer is swapped atomically: a
+reader opens either the old generation or the new one, never a half-written subject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+from data_catalog.atomic import lock, staged_dir, write_text_atomic
+from data_catalog.layout import LAYOUT_VERSION, Layout, safe
+from intermimic.errors import StoreError
+from intermimic.motion.clip import FIELDS, ClipMeta, HOIClip
+from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+
+CURRENT = "CURRENT"
+# Metadata kept per clip in the index; the arrays hold the rest.
+_INDEX_META = (
+    "clip_id",
+    "object_name",
+    "fps",
+    "source_fps",
+    "source_path",
+    "source_sha256",
+    "source_format",
+)
+
+
+class UnknownClipError(StoreError):
+    """No clip with the requested id is in the store."""
+
+
+@dataclass(frozen=True)
+class ClipEntry:
+    """One row of a subject's clip index: where the clip's frames lie in the arrays."""
+
+    dataset: str
+    subject: str
+    clip_id: str
+    start: int
+    length: int
+    sha256: str
+    object_name: str
+
+
+@dataclass(frozen=True)
+class SubjectWrite:
+    """What :meth:`Store.upsert_clips` did to one subject."""
+
+    dataset: str
+    subject: str
+    generation: str | None  # None when nothing changed
+    added: tuple[str, ...]
+    replaced: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.generation is not None
+
+
+def _quiet_consolidate(path: Path) -> None:
+    with warnings.catch_warnings():
+        # Consolidated metadata is a zarr-python extension for format 3; we want it anyway.
+        warnings.simplefilter("ignore", UserWarning)
+        zarr.consolidate_metadata(str(path))
+
+
+def _open_group(path: Path) -> zarr.Group:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return zarr.open_group(str(path), mode="r", use_consolidated=True)
+
+
+class Store:
+    """A MoCap store on local disk, rooted at ``root`` (created on first write)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.layout = Layout(root)
+        self.root = self.layout.root
+
+    # ---- setup -----------------------------------------------------------------------
+    def ensure(self) -> None:
+        """Create the store's skeleton, or fail with a StoreError saying why."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not self.layout.manifest.exists():
+                write_text_atomic(
+                    self.layout.manifest, json.dumps({"layout_version": LAYOUT_VERSION}) + "\n"
+                )
+            self.layout.locks.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.root}: cannot write the store: {exc.strerror or exc}"
+            ) from None
+        manifest = json.loads(self.layout.manifest.read_text())
+        if manifest.get("layout_version") != LAYOUT_VERSION:
+            raise StoreError(
+                f"{self.root}: store layout version {manifest.get('layout_version')} is not "
+                f"the supported version {LAYOUT_VERSION}"
+            )
+
+    # ---- listing ---------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        if not self.layout.mocap.is_dir():
+            return []
+        return sorted(p.name for p in self.layout.mocap.iterdir() if p.is_dir())
+
+    def subjects(self, dataset: str | None = None) -> list[tuple[str, str]]:
+        """``(dataset, subject)`` pairs that have a live generation."""
+        out = []
+        for ds in [dataset] if dataset else self.datasets():
+            d = self.layout.mocap / safe(ds, "dataset")
+            if d.is_dir():
+                out += [(ds, p.name) for p in sorted(d.iterdir()) if (p / CURRENT).is_file()]
+        return out
+
+    def generation_path(self, dataset: str, subject: str) -> Path | None:
+        """Path of the subject's live Zarr group, or None if it has none."""
+        sdir = self.layout.subject_dir(dataset, subject)
+        try:
+            name = (sdir / CURRENT).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return sdir / safe(name, "generation")
+
+    def open_subject(self, dataset: str, subject: str) -> zarr.Group:
+        """The subject's live Zarr group, read-only."""
+        path = self.generation_path(dataset, subject)
+        if path is None:
+            known = ", ".join(f"{d}/{s}" for d, s in self.subjects()) or "none"
+            raise StoreError(
+                f"{self.root}: no subject {dataset}/{subject} in the store (known: {known})"
+            )
+        return _open_group(path)
+
+    def index(self, dataset: str, subject: str) -> list[ClipEntry]:
+        g = self.open_subject(dataset, subject)
+        return [
+            ClipEntry(
+                dataset,
+                subject,
+                c["clip_id"],
+                c["start"],
+                c["length"],
+                c["source_sha256"],
+                c["object_name"],
+            )
+            for c in g.attrs["clips"]  # type: ignore[union-attr]
+        ]
+
+    def entries(self, dataset: str | None = None) -> Iterator[ClipEntry]:
+        for ds, subj in self.subjects(dataset):
+            yield from self.index(ds, subj)
+
+    # ---- reading ---------------------------------------------------------------------
+    def read_subject(self, dataset: str, subject: str) -> list[HOIClip]:
+        """Every clip of a subject, in index order."""
+        g = self.open_subject(dataset, subject)
+        arrays = {name: g[name][...] for name in FIELDS}
+        return [self._clip_from(g, c, arrays) for c in g.attrs["clips"]]  # type: ignore[union-attr]
+
+    def read_clip(self, dataset: str, subject: str, clip_id: str) -> HOIClip:
+        g = self.open_subject(dataset, subject)
+        for c in g.attrs["clips"]:  # type: ignore[union-attr]
+            if c["clip_id"] == clip_id:
+                s, n = c["start"], c["length"]
+                arrays = {name: g[name][s : s + n] for name in FIELDS}
+                return self._clip_from(g, {**c, "start": 0}, arrays)
+        raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
+
+    def find_clip(self, clip_id: str, dataset: str | None = None) -> HOIClip:
+        """The clip with this id, searched over every subject (of ``dataset`` if given)."""
+        known: list[str] = []
+        for entry in self.entries(dataset):
+            if entry.clip_id == clip_id:
+                return self.read_clip(entry.dataset, entry.subject, clip_id)
+            known.append(entry.clip_id)
+        hint = ", ".join(sorted(known)[:10]) + (" ..." if len(known) > 10 else "")
+        raise UnknownClipError(
+            f"{self.root}: unknown clip id {clip_id!r}"
+            + (f" in dataset {dataset!r}" if dataset else "")
+            + f"; known: {hint or 'none'}"
+        )
+
+    @staticmethod
+    def _clip_from(g: zarr.Group, c: dict[str, Any], arrays: dict[str, np.ndarray]) -> HOIClip:
+        s, n = c["start"], c["length"]
+        meta = ClipMeta(
+            dataset=g.attrs["dataset"],  # type: ignore[arg-type]
+            subject=g.attrs["subject"],  # type: ignore[arg-type]
+            **{k: c[k] for k in _INDEX_META if k in c},
+        )
+        return HOIClip(meta=meta, **{k: v[s : s + n] for k, v in arrays.items()})
+
+    # ---- writing ---------------------------------------------------------------------
+    def upsert_clips(
+        self,
+        dataset: str,
+        subject: str,
+        clips: Iterable[HOIClip],
+        *,
+        chunk_frames: int = 4096,
+        zstd_level: int = 3,
+    ) -> SubjectWrite:
+        """Add or replace clips of one subject; unchanged clips (same id and hash) are kept.
+
+        Writes a new generation only if something changed, under the subject's lock, so
+        two writers of the same subject take turns and neither's clips are lost.
+        """
+        self.ensure()
+        safe(dataset, "dataset")
+        safe(subject, "subject")
+        new = {c.meta.clip_id: c for c in clips}
+        for c in new.values():
+            if (c.meta.dataset, c.meta.subject) != (dataset, subject):
+                raise ValueError(
+                    f"clip {c.meta.clip_id} belongs to {c.meta.dataset}/{c.meta.subject}"
+                )
+        with lock(self.layout.subject_lock(dataset, subject)):
+            existing = (
+                {c.meta.clip_id: c for c in self.read_subject(dataset, subject)}
+                if self.generation_path(dataset, subject)
+                else {}
+            )
+            added = tuple(sorted(k for k in new if k not in existing))
+            replaced = tuple(
+                sorted(
+                    k
+                    for k in new
+                    if k in existing and existing[k].meta.source_sha256 != new[k].meta.source_sha256
+                )
+            )
+            unchanged = tuple(sorted(k for k in new if k not in added and k not in replaced))
+            if not added and not replaced:
+                return SubjectWrite(dataset, subject, None, added, replaced, unchanged)
+            merged = {**existing, **{k: new[k] for k in added + replaced}}
+            generation = self._write_generation(
+                dataset, subject, [merged[k] for k in sorted(merged)], chunk_frames, zstd_level
+            )
+            return SubjectWrite(dataset, subject, generation, added, replaced, unchanged)
+
+    def _write_generation(
+        self, dataset: str, subject: str, clips: list[HOIClip], chunk_frames: int, zstd_level: int
+    ) -> str:
+        digest = hashlib.sha256(f"layout{LAYOUT_VERSION}".encode())
+        for c in clips:
+            digest.update(f"{c.meta.clip_id}\0{c.meta.source_sha256}\0{c.meta.fps}\n".encode())
+        generation = f"g-{digest.hexdigest()[:16]}.zarr"
+        sdir = self.layout.subject_dir(dataset, subject)
+        target = sdir / generation
+        n_bodies = clips[0].n_bodies
+        if any(c.n_bodies != n_bodies for c in clips):
+            raise StoreError(f"{sdir}: clips of one subject must share a body count")
+        if not target.is_dir():
+            index, start = [], 0
+            for c in clips:
+                entry = {k: getattr(c.meta, k) for k in _INDEX_META}
+                index.append({**entry, "start": start, "length": c.n_frames})
+                start += c.n_frames
+            attrs: dict[str, Any] = {
+                "layout_version": LAYOUT_VERSION,
+                "dataset": dataset,
+                "subject": subject,
+                "fps": clips[0].meta.fps,
+                "n_frames": start,
+                "n_bodies": n_bodies,
+                "body_names": list(SMPLX_BODY_NAMES) if n_bodies == len(SMPLX_BODY_NAMES) else None,
+                "fields": {
+                    name: {
+                        "shape": ["T", *spec.tail],
+                        "dtype": str(spec.dtype),
+                        "unit": spec.unit,
+                        "frame": spec.frame,
+                        "description": spec.description,
+                        **(
+                            {"quaternion_order": spec.quaternion_order}
+                            if spec.quaternion_order
+                            else {}
+                        ),
+                    }
+                    for name, spec in FIELDS.items()
+                },
+                "clips": index,
+            }
+            compressor = ZstdCodec(level=zstd_level)
+            with staged_dir(target) as tmp:
+                g = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=attrs)
+                for name, spec in FIELDS.items():
+                    data = np.concatenate([getattr(c, name) for c in clips]).astype(
+                        spec.dtype, copy=False
+                    )
+                    g.create_array(
+                        name,
+                        data=data,
+                        chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
+                        compressors=compressor,
+                        dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
+                    )
+                _quiet_consolidate(tmp)
+        write_text_atomic(sdir / CURRENT, generation + "\n")
+        self._collect_garbage(sdir, keep={generation})
+        return generation
+
+    @staticmethod
+    def _collect_garbage(sdir: Path, keep: set[str]) -> None:
+        """Drop generations other than the live one and the one before it.
+
+        The previous generation stays so that a reader that opened it just before the
+        swap can finish; anything older has had a whole write's time to be released.
+        """
+        gens = sorted(
+            (p for p in sdir.glob("g-*.zarr") if p.name not in keep),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in gens[1:]:
+            shutil.rmtree(old, ignore_errors=True)
+        for stale in sdir.glob(".*.tmp-*"):
+            # Staged folders of writers that died; we hold the subject lock, so none is live.
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)

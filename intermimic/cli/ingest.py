@@ -1,0 +1,83 @@
+"""``intermimic ingest``: MoCap files into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from intermimic.cli.app import app
+from intermimic.cli.settings_options import parse_overrides
+from intermimic.errors import InterMimicError, StoreError
+from intermimic.motion.settings import IngestSettings
+
+console = Console(stderr=True)
+
+
+@app.command()
+def ingest(
+    sources: list[Path] = typer.Argument(..., help="clip files or folders (searched recursively)"),
+    store: Path = typer.Option(..., "--store", help="store root (created if missing)"),
+    dataset: str = typer.Option(
+        IngestSettings.model_fields["dataset"].default, help="dataset the clips are filed under"
+    ),
+    format: str | None = typer.Option(
+        None, "--format", help="reader name (interact-pt, npz, ...); default: by file suffix"
+    ),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        help="any other ingest setting, e.g. --set quat_tolerance=1e-2",
+    ),
+) -> None:
+    """Ingest MoCap clips: validate each file, write good clips, record rejects.
+
+    Exits 0 when at least one clip is in the store afterwards (new or unchanged), 1 when
+    nothing could be ingested, 2 when the store cannot be written.
+    """
+    from data_catalog.ingest import discover
+    from data_catalog.ingest import ingest as run_ingest
+
+    try:
+        settings = parse_overrides(IngestSettings, set_, dataset=dataset, format=format)
+        files = discover(sources, settings.format)
+    except InterMimicError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if not files:
+        console.print(f"[red]error:[/] no clip files found under {', '.join(map(str, sources))}")
+        raise typer.Exit(1)
+    try:
+        with Progress(
+            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=console, transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("", total=len(files))
+
+            def step(path: Path) -> None:
+                progress.update(task, advance=1, description=path.name)
+
+            report = run_ingest(files, store, settings, on_file=step)
+    except StoreError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot write the store {store}: {exc}")
+        raise typer.Exit(2) from None
+
+    out = Console()
+    for r in report.rejected:
+        out.print(f"[yellow]rejected[/] {r.path}: {r.reason}")
+    table = Table(title=f"ingest into {store}", show_header=True)
+    for col in ("ingested", "unchanged", "rejected", "frames"):
+        table.add_column(col, justify="right")
+    s = report.summary()
+    table.add_row(*(str(s[k]) for k in ("ingested", "unchanged", "rejected", "frames")))
+    out.print(table)
+    if report.n_ok == 0:
+        raise typer.Exit(1)
