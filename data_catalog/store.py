@@ -218,7 +218,7 @@ class Store:
         clips: Iterable[HOIClip],
         *,
         chunk_frames: int = 4096,
-        zstd_level: int = 3,
+        zstd_level: int = 1,
     ) -> SubjectWrite:
         """Add or replace clips of one subject; unchanged clips (same id and hash) are kept.
 
@@ -307,13 +307,16 @@ class Store:
                     data = np.concatenate([getattr(c, name) for c in clips]).astype(
                         spec.dtype, copy=False
                     )
-                    g.create_array(
+                    # create, then assign: several times faster than create_array(data=...)
+                    arr = g.create_array(
                         name,
-                        data=data,
+                        shape=data.shape,
+                        dtype=data.dtype,
                         chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
                         compressors=compressor,
                         dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
                     )
+                    arr[...] = data
                 _quiet_consolidate(tmp)
         write_text_atomic(sdir / CURRENT, generation + "\n")
         self._collect_garbage(sdir, keep={generation})

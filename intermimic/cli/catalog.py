@@ -3,19 +3,59 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from intermimic.cli.app import app
 
+COLUMNS = ["dataset", "subject", "clip", "object", "frames", "seconds", "status", "reason"]
+
 
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+
+
+def _cell(column: str, value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if column == "seconds":
+        return f"{value:.2f}"
+    if column == "status":
+        return "[green]ok[/]" if value == "ok" else f"[red]{value}[/]"
+    return str(value)
+
+
+def catalog_table(df: pd.DataFrame, title: str) -> Table:
+    """A rich table of catalog rows; reasons wrap, names stay on one line."""
+    table = Table(title=title)
+    for c in COLUMNS:
+        table.add_column(
+            c,
+            justify="right" if c in ("frames", "seconds") else "left",
+            no_wrap=c != "reason",
+            overflow="fold",
+        )
+    for row in df.itertuples(index=False):
+        table.add_row(*(_cell(c, getattr(row, c)) for c in COLUMNS))
+    return table
+
+
+def print_catalog(store: Path, status: str | None = None) -> None:
+    from data_catalog.catalog import Catalog
+
+    df = Catalog(store).clips()
+    if status:
+        df = df[df["status"] == status]
+    # Piped output (CI logs, `| less`) gets a wide table rather than rich's 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(catalog_table(df, f"catalog of {store}: {len(df)} row(s)"))
 
 
 @app.command()
@@ -30,30 +70,11 @@ def catalog(
     if not store.is_dir():
         Console(stderr=True).print(f"[red]error:[/] {store}: no such store")
         raise typer.Exit(2)
+    if format is OutputFormat.table:
+        print_catalog(store, status)
+        return
     df = Catalog(store).clips()
     if status:
         df = df[df["status"] == status]
-    if format is OutputFormat.json:
-        records = json.loads(df.to_json(orient="records", date_format="iso"))
-        typer.echo(json.dumps(records, indent=2))
-        return
-    table = Table(title=f"catalog of {store}: {len(df)} row(s)")
-    cols = ["dataset", "subject", "clip", "object", "frames", "seconds", "status", "reason"]
-    for c in cols:
-        table.add_column(
-            c, justify="right" if c in ("frames", "seconds") else "left", overflow="fold"
-        )
-    for row in df.itertuples(index=False):
-        cells = []
-        for c in cols:
-            v = getattr(row, c)
-            if v is None or v is __import__("pandas").NA or (isinstance(v, float) and v != v):
-                cells.append("")
-            elif c == "seconds":
-                cells.append(f"{v:.2f}")
-            elif c == "status":
-                cells.append("[green]ok[/]" if v == "ok" else f"[red]{v}[/]")
-            else:
-                cells.append(str(v))
-        table.add_row(*cells)
-    Console().print(table)
+    records = json.loads(df.to_json(orient="records", date_format="iso"))
+    typer.echo(json.dumps(records, indent=2))

@@ -44,6 +44,20 @@ class Npz(ClipFormat):
     name = "npz"
     suffixes = (".npz",)
 
+    def identify(self, path: Path) -> dict[str, str]:
+        """Subject, object and clip id from the archive's small scalar members only."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = {
+                    k: str(z[k].item())
+                    for k in ("subject", "object_name", "clip_id")
+                    if k in z.files
+                }
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ReadError(f"not a readable .npz archive: {exc}", path) from None
+        names.setdefault("clip_id", path.name.removesuffix(".npz"))
+        return names
+
     def decode(self, data: bytes, path: Path) -> Decoded:
         if not data:
             raise ReadError("empty file (0 bytes)", path)

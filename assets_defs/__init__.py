@@ -1,0 +1,1 @@
+"""Dagster assets, one module per pipeline stage. Each asset calls one library function."""

@@ -1,0 +1,8 @@
+"""Partitions shared by the per-subject stages."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+#: One partition per subject; the ``new_subjects`` sensor adds them as files appear.
+subjects = dg.DynamicPartitionsDefinition(name="subjects")

@@ -1,0 +1,1 @@
+"""The Dagster project: Definitions, resources, sensors, jobs and the executor choice."""

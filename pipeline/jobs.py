@@ -1,0 +1,13 @@
+"""Jobs over the assets. ``ingest`` is today's main job: one run per subject partition."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets_defs.mocap import mocap_clips
+
+ingest_job = dg.define_asset_job(
+    "ingest",
+    selection=dg.AssetSelection.assets(mocap_clips),
+    description="Ingest one subject's MoCap files into the store.",
+)
