@@ -1,0 +1,153 @@
+"""Build a MuJoCo humanoid from a :class:`SkeletonModel`, programmatically (``MjSpec``).
+
+Layout of the compiled model (what :mod:`intermimic.motion.kinematics` relies on):
+
+* body 0 is the world, bodies ``1..B`` are the skeleton's bodies in its order;
+* the root has a free joint: ``qpos[0:3]`` position, ``qpos[3:7]`` quaternion w x y z;
+* every other body has hinges ``<name>_x``, ``<name>_y``, ``<name>_z`` about its own
+  axes, so ``qpos[7 + 3 * (i - 1) + k]`` is hinge ``k`` of body ``i`` (``nq = 7 + 3 (B-1)``);
+* one actuator per hinge, same order and name as the hinge (``nu = 3 (B - 1)``);
+* numeric fields ``pd_kp`` / ``pd_kd`` (``[nu]``) hold the PD gains, whatever the
+  actuator type (see :class:`~intermimic.humanoid.skeleton_model.HumanoidSettings`);
+* a site ``<body>_key`` at the origin of every key body.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+from numpy.typing import NDArray
+
+from intermimic.humanoid.errors import UnknownBodyError
+from intermimic.humanoid.skeleton_model import GeomSpec, HumanoidSettings, SkeletonModel
+from intermimic.humanoid.smplx_offsets import default_skeleton
+
+AXES = ("x", "y", "z")
+_GEOM_TYPES = {
+    "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+    "box": mujoco.mjtGeom.mjGEOM_BOX,
+    "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+}
+
+
+def hinge_names(skeleton: SkeletonModel) -> tuple[str, ...]:
+    """``[3 (B - 1)]`` hinge (and actuator) names in qpos order."""
+    return tuple(f"{n}_{a}" for n in skeleton.body_names[1:] for a in AXES)
+
+
+def pd_gains(
+    skeleton: SkeletonModel | None = None, settings: HumanoidSettings | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(kp, kd)``, each ``[3 (B - 1)]`` in hinge order, from the settings' gain groups."""
+    sk = skeleton or default_skeleton()
+    s = settings or HumanoidSettings()
+    return s.pd.arrays(sk.body_names)
+
+
+def _add_geom(body: mujoco.MjsBody, g: GeomSpec, s: HumanoidSettings) -> None:
+    geom = body.add_geom()
+    geom.type = _GEOM_TYPES[g.type]
+    size = np.zeros(3)
+    size[: len(g.size)] = g.size
+    geom.size = size
+    if g.type == "capsule":
+        assert g.fromto is not None  # checked by SkeletonModel.validate
+        geom.fromto = np.asarray(g.fromto, dtype=np.float64)
+    else:
+        geom.pos = np.asarray(g.pos, dtype=np.float64)
+        geom.quat = np.asarray(g.quat, dtype=np.float64)
+    geom.density = g.density
+    if g.name:
+        geom.name = g.name
+    geom.contype = s.contype
+    geom.conaffinity = s.conaffinity
+    geom.condim = s.condim
+    geom.margin = s.margin
+    geom.friction = np.asarray(s.friction, dtype=np.float64)
+
+
+def build_spec(
+    skeleton: SkeletonModel | None = None, settings: HumanoidSettings | None = None
+) -> mujoco.MjSpec:
+    """An ``MjSpec`` of the humanoid (see the module docstring for its layout).
+
+    Angles in the spec are radians (``compiler.degree = False``). Raises
+    :class:`~intermimic.humanoid.errors.UnknownBodyError` when the settings name a key
+    body or a PD override the skeleton lacks.
+    """
+    sk = skeleton or default_skeleton()
+    s = settings or HumanoidSettings()
+    missing = [n for n in s.key_bodies if n not in sk.body_names]
+    if missing:
+        raise UnknownBodyError(f"key bodies not in skeleton {sk.name!r}: {', '.join(missing)}")
+    kp, kd = s.pd.arrays(sk.body_names)
+
+    spec = mujoco.MjSpec()
+    spec.modelname = sk.name
+    spec.compiler.degree = False
+    spec.option.timestep = s.timestep
+    if s.floor:
+        floor = spec.worldbody.add_geom()
+        floor.name = "floor"
+        floor.type = mujoco.mjtGeom.mjGEOM_PLANE
+        floor.size = np.array([100.0, 100.0, 0.2])
+        floor.condim = s.condim
+        floor.contype = s.contype
+        floor.conaffinity = s.conaffinity
+
+    key = set(s.key_bodies)
+    made: dict[str, mujoco.MjsBody] = {}
+    for b in sk.bodies:
+        parent = spec.worldbody if b.parent is None else made[b.parent]
+        body = parent.add_body()
+        body.name = b.name
+        body.pos = np.asarray(b.offset, dtype=np.float64) if b.parent else np.zeros(3)
+        made[b.name] = body
+        if b.parent is None:
+            free = body.add_freejoint()
+            free.name = b.name
+        else:
+            for k, axis in enumerate(AXES):
+                j = body.add_joint()
+                j.name = f"{b.name}_{axis}"
+                j.type = mujoco.mjtJoint.mjJNT_HINGE
+                j.axis = np.eye(3)[k]
+                j.armature = s.pd.armature
+                if s.joint_limited and b.joint_range is not None:
+                    j.limited = mujoco.mjtLimited.mjLIMITED_TRUE
+                    j.range = np.asarray(b.joint_range[k], dtype=np.float64)
+                else:
+                    j.limited = mujoco.mjtLimited.mjLIMITED_FALSE
+        for g in b.geoms:
+            _add_geom(body, g, s)
+        if b.name in key:
+            site = body.add_site()
+            site.name = f"{b.name}_key"
+
+    for i, name in enumerate(hinge_names(sk)):
+        act = spec.add_actuator()
+        act.name = name
+        act.target = name
+        act.trntype = mujoco.mjtTrn.mjTRN_JOINT
+        if s.actuators == "position":
+            # MuJoCo's own PD: force = kp (ctrl - q) - kv qdot.
+            act.set_to_position(kp=float(kp[i]), kv=float(kd[i]))
+        else:
+            act.gear = np.array([1.0, 0, 0, 0, 0, 0])
+    spec.add_numeric(name="pd_kp", data=kp.tolist(), size=len(kp))
+    spec.add_numeric(name="pd_kd", data=kd.tolist(), size=len(kd))
+    return spec
+
+
+def build_model(
+    skeleton: SkeletonModel | None = None, settings: HumanoidSettings | None = None
+) -> mujoco.MjModel:
+    """Build and compile the humanoid: ``build_spec(...).compile()``."""
+    return build_spec(skeleton, settings).compile()
+
+
+def model_pd_gains(model: mujoco.MjModel) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(kp, kd)`` ``[nu]`` stored in a model built here (numeric fields pd_kp, pd_kd)."""
+    kp = np.array(model.numeric("pd_kp").data, dtype=np.float64)
+    kd = np.array(model.numeric("pd_kd").data, dtype=np.float64)
+    return kp, kd
