@@ -101,3 +101,11 @@ def slerp(q0: FloatArray, q1: FloatArray, t: FloatArray) -> FloatArray:
     w1 = np.where(near, t, np.sin(t * theta) / safe)
     out = w0 * q0 + w1 * q1
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def quat_rotate(q: FloatArray, v: FloatArray) -> FloatArray:
+    """Rotate vectors ``[..., 3]`` by unit quaternions ``[..., 4]`` (w x y z), broadcasting."""
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)

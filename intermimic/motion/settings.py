@@ -23,6 +23,11 @@ class IngestSettings(BaseModel):
     fps: float = Field(
         CANONICAL_FPS, gt=0, description="clips at another rate are resampled to this"
     )
+    trim_invalid_leading_frames: bool = Field(
+        False,
+        description="drop leading frames with non-finite values or non-unit quaternions "
+        "(InterMimic's refined files start with one) instead of rejecting the clip",
+    )
     chunk_frames: int = Field(4096, ge=16, description="time chunk of the Zarr arrays")
     # Level 1 compresses MoCap floats as well as 3 (about 1.9x) in half the time.
     zstd_level: int = Field(1, ge=1, le=22, description="zstd compression level of the Zarr arrays")

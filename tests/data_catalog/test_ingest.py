@@ -157,6 +157,22 @@ def test_unsafe_dataset_name_rejected(tmp_path: Path) -> None:
         Store(tmp_path / "st").open_subject("..", "x")
 
 
+def test_subject_escaping_the_store_is_rejected(tmp_path: Path) -> None:
+    clip = synthetic_clip(subject="s1")
+    get_format("npz").write(clip, tmp_path / "good.npz")
+    arrays = dict(np.load(tmp_path / "good.npz"))
+    for i, evil in enumerate(("../../outside", "..", "a/../../b", ".hidden")):
+        np.savez(
+            tmp_path / f"evil{i}.npz",
+            **{**arrays, "subject": np.array(evil), "clip_id": np.array(f"e{i}")},
+        )
+    report = ingest([tmp_path], tmp_path / "root" / "st")
+    assert len(report.ingested) == 1 and len(report.rejected) == 4
+    assert all("not a plain name" in r.reason for r in report.rejected)
+    assert sorted(p.name for p in (tmp_path / "root").iterdir()) == ["st"]
+    assert Store(tmp_path / "root" / "st").subjects() == [("default", "s1")]
+
+
 def test_missing_source_is_a_reject(tmp_path: Path) -> None:
     report = ingest([tmp_path / "nope_box_001.pt"], tmp_path / "st")
     assert "cannot read" in report.rejected[0].reason or "No such file" in report.rejected[0].reason

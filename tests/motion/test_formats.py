@@ -58,7 +58,10 @@ def test_sample_pt_matches_columns(sample_raw: Path) -> None:
     np.testing.assert_allclose(clip.root_quat[:, 1:], raw[:, 3:6], atol=1e-6)
     np.testing.assert_allclose(clip.obj_quat[:, 0], raw[:, 324], atol=1e-6)
     np.testing.assert_allclose(clip.body_quat[:, 7, 0], raw[:, 383 + 7 * 4 + 3], atol=1e-6)
-    np.testing.assert_array_equal(clip.body_pos[:, 51], raw[:, 315:318])
+    np.testing.assert_array_equal(clip.body_pos[:, 17], raw[:, 162 + 17 * 3 : 162 + 18 * 3])
+    # InterAct's finger columns are one finger late: L_Index1 is read from L_Middle1's column
+    np.testing.assert_array_equal(clip.body_pos[:, 18], raw[:, 162 + 21 * 3 : 162 + 22 * 3])
+    assert clip.extra["repaired"].startswith("finger positions")
     np.testing.assert_array_equal(clip.contact, raw[:, 331:383].astype(np.int8))
     np.testing.assert_array_equal(clip.obj_contact, raw[:, 330].astype(np.int8))
     np.testing.assert_array_equal(clip.joint_rotvec.reshape(-1, 153), raw[:, 9:162])
@@ -166,3 +169,15 @@ def test_synthetic_dataset_files(tmp_path: Path) -> None:
     clips = [read_clip(p) for p in paths]
     assert [c.meta.clip_id for c in clips] == ["a1_box_000", "a1_box_001"]
     assert isinstance(clips[0], HOIClip) and isinstance(clips[0].meta, ClipMeta)
+
+
+def test_refined_reference_needs_trim(shared_data: Path) -> None:
+    """InterMimic's refined files start with an invalid frame: rejected, or trimmed."""
+    from intermimic.motion.settings import IngestSettings
+
+    path = shared_data / "omomo" / "refined_by_intermimic" / "sub2_largetable_000.pt"
+    with pytest.raises(ValidationError, match="root_quat.*frame 0"):
+        read_clip(path)
+    raw_frames = torch.load(path, weights_only=True).shape[0]
+    clip = read_clip(path, settings=IngestSettings(trim_invalid_leading_frames=True))
+    assert clip.n_frames == raw_frames - 1

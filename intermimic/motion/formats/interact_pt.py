@@ -6,6 +6,15 @@ Quaternions in the file are x y z w. The file name is ``SUBJECT_OBJECT_TAKE.pt``
 
 Files are loaded with ``torch.load(..., weights_only=True)``: a pickle that would run code
 is refused, never executed.
+
+Finger positions. In the sample (and InterAct's processing of OMOMO in general) the 30
+finger columns of the position block 162:318 hold SMPL-X joints 22 onwards: the first
+three are the jaw and the eyes, and every finger column holds the previous finger, so
+the right thumb is missing. Orientations (383:591) are in the right order. The reader
+detects the shift from the data (the ``L_Index1`` column moves rigidly with the head,
+not with the wrist) and repairs it: fingers are shifted back and the right thumb is
+rebuilt from the subject's own left-thumb bones, mirrored, along the right hand's
+orientations. Clips without the shift are read as they are.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ import numpy as np
 from intermimic.errors import ReadError
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.formats.registry import ClipFormat, Decoded, register_format
-from intermimic.motion.quat import wxyz_to_xyzw, xyzw_to_wxyz
+from intermimic.motion.quat import quat_conj, quat_rotate, wxyz_to_xyzw, xyzw_to_wxyz
+from intermimic.motion.skeleton import SMPLX_BODY_NAMES, SMPLX_PARENTS
 
 WIDTH = 591
 N_BODIES = 52
@@ -36,6 +46,46 @@ OBJ_QUAT = slice(321, 325)
 OBJ_CONTACT = 330
 CONTACT = slice(331, 383)
 BODY_QUAT = slice(383, 591)
+
+_FINGERS = [
+    i
+    for i, n in enumerate(SMPLX_BODY_NAMES)
+    if n[2:-1] in ("Index", "Middle", "Pinky", "Ring", "Thumb")
+]
+_HEAD = SMPLX_BODY_NAMES.index("Head")
+_L_WRIST = SMPLX_BODY_NAMES.index("L_Wrist")
+_L_INDEX1 = SMPLX_BODY_NAMES.index("L_Index1")
+_L_THUMB = [SMPLX_BODY_NAMES.index(f"L_Thumb{i}") for i in (1, 2, 3)]
+_R_THUMB = [SMPLX_BODY_NAMES.index(f"R_Thumb{i}") for i in (1, 2, 3)]
+_MIRROR = np.array([1.0, -1.0, 1.0])  # left <-> right across the sagittal (x-z) plane
+
+
+def _in_frame(body_pos: np.ndarray, body_quat: np.ndarray, b: int, ref: int) -> np.ndarray:
+    """Body ``b``'s position in body ``ref``'s frame, per frame ``[T, 3]`` (float64)."""
+    d = body_pos[:, b].astype(np.float64) - body_pos[:, ref]
+    return quat_rotate(quat_conj(body_quat[:, ref].astype(np.float64)), d)
+
+
+def fingers_shifted(body_pos: np.ndarray, body_quat: np.ndarray) -> bool:
+    """True when the ``L_Index1`` column rides with the head rather than the left wrist."""
+    if len(body_pos) < 2 or not np.isfinite(body_pos).all():
+        return False
+    head = _in_frame(body_pos, body_quat, _L_INDEX1, _HEAD).std(axis=0).max()
+    wrist = _in_frame(body_pos, body_quat, _L_INDEX1, _L_WRIST).std(axis=0).max()
+    return bool(head < wrist)
+
+
+def repair_finger_positions(body_pos: np.ndarray, body_quat: np.ndarray) -> np.ndarray:
+    """Undo the one-finger shift of the position block (see the module docstring)."""
+    fixed = body_pos.copy()
+    fixed[:, _FINGERS[:-3]] = body_pos[:, _FINGERS[3:]]
+    for left, right in zip(_L_THUMB, _R_THUMB, strict=True):
+        off = np.median(_in_frame(fixed, body_quat, left, SMPLX_PARENTS[left]), axis=0) * _MIRROR
+        parent = SMPLX_PARENTS[right]
+        q = body_quat[:, parent].astype(np.float64)
+        fixed[:, right] = fixed[:, parent] + quat_rotate(q, np.broadcast_to(off, (len(q), 3)))
+    return fixed
+
 
 NAME_RE = re.compile(
     r"^(?P<subject>[A-Za-z0-9-]+)_(?P<object>[A-Za-z0-9][A-Za-z0-9_-]*?)_(?P<take>\d+)$"
@@ -104,18 +154,24 @@ class InterActPt(ClipFormat):
         names = parse_name(path)
         x = _load_tensor(data, path)
         n = x.shape[0]
+        body_pos = x[:, BODY_POS].reshape(n, N_BODIES, 3)
+        body_quat = xyzw_to_wxyz(x[:, BODY_QUAT].reshape(n, N_BODIES, 4))
+        extra = {}
+        if fingers_shifted(body_pos, body_quat):
+            body_pos = repair_finger_positions(body_pos, body_quat).astype(np.float32)
+            extra["repaired"] = "finger positions shifted back; right thumb rebuilt"
         arrays = {
             "root_pos": x[:, ROOT_POS],
             "root_quat": xyzw_to_wxyz(x[:, ROOT_QUAT]),
             "joint_rotvec": x[:, JOINT_ROTVEC].reshape(n, N_BODIES - 1, 3),
-            "body_pos": x[:, BODY_POS].reshape(n, N_BODIES, 3),
-            "body_quat": xyzw_to_wxyz(x[:, BODY_QUAT].reshape(n, N_BODIES, 4)),
+            "body_pos": body_pos,
+            "body_quat": body_quat,
             "obj_pos": x[:, OBJ_POS],
             "obj_quat": xyzw_to_wxyz(x[:, OBJ_QUAT]),
             "contact": x[:, CONTACT],
             "obj_contact": x[:, OBJ_CONTACT],
         }
-        return Decoded(meta={**names, "fps": FPS}, arrays=arrays)
+        return Decoded(meta={**names, "fps": FPS}, arrays=arrays, extra=extra)
 
     def write(self, clip: HOIClip, path: Path) -> None:
         """Write ``clip`` as an InterAct tensor (float32, x y z w quaternions, unused columns 0)."""
