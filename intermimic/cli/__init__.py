@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from intermimic.cli import catalog as _catalog  # noqa: F401
 from intermimic.cli import ingest as _ingest  # noqa: F401
+from intermimic.cli import render as _render  # noqa: F401
 from intermimic.cli.app import app
 
 

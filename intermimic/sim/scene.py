@@ -1,0 +1,249 @@
+"""The simulated scene: humanoid + one object + ground plane, composed with ``MjSpec``.
+
+:func:`build_scene` takes any humanoid ``MjSpec`` whose bodies carry the 52 SMPL-X
+body names of :data:`intermimic.motion.skeleton.SMPLX_BODY_NAMES` (the project's
+builder, or an MJCF file loaded with ``MjSpec.from_file``), adds an object body with a
+free joint and a ground plane, and compiles. :class:`Scene` records the indices the
+rest of the code needs: body ids in SMPL-X order, key bodies, hands, feet, geoms per
+body, and the qpos / dof addresses of the humanoid and of the object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from intermimic.errors import InputError
+from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+from intermimic.objects.model import SimObject, add_object
+
+PHYSICS_DT = 1.0 / 120.0
+GROUND_NAME = "ground"
+
+# Bodies whose positions the tracking error and early termination look at (feet, hands,
+# head): the ends of the kinematic chains, where small joint errors add up.
+KEY_BODY_NAMES: tuple[str, ...] = ("L_Ankle", "R_Ankle", "L_Wrist", "R_Wrist", "Head")
+_FINGERS = ("Index", "Middle", "Pinky", "Ring", "Thumb")
+LEFT_HAND_NAMES: tuple[str, ...] = ("L_Wrist", *(f"L_{f}{i}" for f in _FINGERS for i in (1, 2, 3)))
+RIGHT_HAND_NAMES: tuple[str, ...] = ("R_Wrist", *(f"R_{f}{i}" for f in _FINGERS for i in (1, 2, 3)))
+HAND_BODY_NAMES: tuple[str, ...] = LEFT_HAND_NAMES + RIGHT_HAND_NAMES
+FOOT_BODY_NAMES: tuple[str, ...] = ("L_Ankle", "L_Toe", "R_Ankle", "R_Toe")
+
+
+class SceneError(InputError):
+    """The humanoid spec does not have the body tree the scene expects."""
+
+
+class SceneSettings(BaseModel):
+    """Physics and ground settings of the scene."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timestep: float = Field(default=PHYSICS_DT, gt=0, description="physics step (s); 120 Hz")
+    ground_friction: float = Field(default=0.9, ge=0)
+    ground_size: float = Field(
+        default=50.0, gt=0, description="half extent of the ground plane (m)"
+    )
+    offscreen_width: int = Field(default=1920, gt=0, description="largest render width (pixels)")
+    offscreen_height: int = Field(default=1080, gt=0, description="largest render height (pixels)")
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """A compiled scene and the indices into it.
+
+    Body arrays hold MuJoCo body ids; ``humanoid_body_ids[i]`` is SMPL-X body ``i``.
+    ``humanoid_qpos_adr`` is ``[7 + 3*51]``: the free joint's 7 qpos (pos, quat w x y z)
+    then each body's hinge angles in body order, so ``qpos[humanoid_qpos_adr] = q`` writes
+    a ``[160]`` humanoid pose. ``humanoid_dof_adr`` is ``[6 + 3*51]``.
+    """
+
+    spec: mujoco.MjSpec
+    model: mujoco.MjModel
+    humanoid_body_ids: NDArray[np.int64]
+    key_body_ids: NDArray[np.int64]
+    hand_body_ids: NDArray[np.int64]
+    left_hand_body_ids: NDArray[np.int64]
+    right_hand_body_ids: NDArray[np.int64]
+    foot_body_ids: NDArray[np.int64]
+    humanoid_qpos_adr: NDArray[np.int64]
+    humanoid_dof_adr: NDArray[np.int64]
+    humanoid_geom_ids: NDArray[np.int64]
+    geoms_per_body: tuple[NDArray[np.int64], ...]
+    ground_geom_id: int
+    object: SimObject | None = None
+    object_body_id: int = -1
+    object_qpos_adr: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    object_dof_adr: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    object_geom_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def has_object(self) -> bool:
+        return self.object_body_id >= 0
+
+    def make_data(self) -> mujoco.MjData:
+        """A fresh ``MjData`` for this model."""
+        return mujoco.MjData(self.model)
+
+    def set_state(
+        self,
+        data: mujoco.MjData,
+        humanoid_qpos: NDArray[np.floating],
+        obj_pos: NDArray[np.floating] | None = None,
+        obj_quat: NDArray[np.floating] | None = None,
+    ) -> None:
+        """Write a humanoid pose ``[160]`` and an object pose (``[3]``, ``[4]`` w x y z)."""
+        data.qpos[self.humanoid_qpos_adr] = humanoid_qpos
+        if self.has_object and obj_pos is not None:
+            data.qpos[self.object_qpos_adr[:3]] = obj_pos
+        if self.has_object and obj_quat is not None:
+            data.qpos[self.object_qpos_adr[3:]] = obj_quat
+
+
+def _strip_ground(spec: mujoco.MjSpec) -> None:
+    # A humanoid MJCF often brings its own floor (the reference file does); the scene
+    # owns the ground so its friction and name are known.
+    for geom in list(spec.worldbody.geoms):
+        if geom.type == mujoco.mjtGeom.mjGEOM_PLANE:
+            spec.delete(geom)
+
+
+def _add_ground(spec: mujoco.MjSpec, s: SceneSettings) -> None:
+    tex = spec.add_texture(
+        name="scene_grid",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.82, 0.84, 0.86],
+        rgb2=[0.62, 0.65, 0.68],
+        width=256,
+        height=256,
+    )
+    mat = spec.add_material(name="scene_ground", texrepeat=[2 * s.ground_size] * 2, reflectance=0.1)
+    mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
+    spec.worldbody.add_geom(
+        name=GROUND_NAME,
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[s.ground_size, s.ground_size, 0.1],
+        friction=[s.ground_friction, 0.005, 0.0001],
+        contype=1,
+        conaffinity=1,
+        condim=3,
+        material="scene_ground",
+        rgba=[1.0, 1.0, 1.0, 1.0],  # let the texture's colours through
+    )
+    if not list(spec.worldbody.lights):
+        spec.worldbody.add_light(
+            name="scene_sun", pos=[0, 0, 4], dir=[0.2, 0.3, -1], castshadow=True
+        )
+
+
+def build_scene(
+    humanoid: mujoco.MjSpec,
+    obj: SimObject | None = None,
+    settings: SceneSettings | None = None,
+) -> Scene:
+    """Compose humanoid + object + ground into one compiled :class:`Scene`.
+
+    ``humanoid`` is copied, not changed. Its root body must be ``Pelvis`` with a free
+    joint and every SMPL-X body must carry three hinge joints (x, y, z order).
+    """
+    s = settings or SceneSettings()
+    missing = [n for n in SMPLX_BODY_NAMES if humanoid.body(n) is None]
+    if missing:
+        raise SceneError(
+            f"humanoid lacks {len(missing)} of the SMPL-X bodies: {', '.join(missing[:8])}"
+            + (" ..." if len(missing) > 8 else "")
+        )
+    spec = humanoid.copy()
+    _strip_ground(spec)
+    _add_ground(spec, s)
+    spec.option.timestep = s.timestep
+    spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, s.offscreen_width)
+    spec.visual.global_.offheight = max(spec.visual.global_.offheight, s.offscreen_height)
+    if obj is not None:
+        add_object(spec, obj, body_name=obj.name)
+    try:
+        model = spec.compile()
+    except ValueError as exc:
+        raise SceneError(f"scene does not compile: {exc}") from None
+    return _index(spec, model, obj)
+
+
+def _ids(model: mujoco.MjModel, names: tuple[str, ...]) -> NDArray[np.int64]:
+    out = []
+    for n in names:
+        i = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n)
+        if i < 0:
+            raise SceneError(f"humanoid has no body named {n!r}")
+        out.append(i)
+    return np.asarray(out, np.int64)
+
+
+def _index(spec: mujoco.MjSpec, model: mujoco.MjModel, obj: SimObject | None) -> Scene:
+    body_ids = _ids(model, SMPLX_BODY_NAMES)
+    root = int(body_ids[0])
+    if (
+        model.body_jntnum[root] != 1
+        or model.jnt_type[model.body_jntadr[root]] != mujoco.mjtJoint.mjJNT_FREE
+    ):
+        raise SceneError("humanoid root body 'Pelvis' must have exactly one free joint")
+    qpos_adr = list(
+        range(
+            model.jnt_qposadr[model.body_jntadr[root]],
+            model.jnt_qposadr[model.body_jntadr[root]] + 7,
+        )
+    )
+    dof_adr = list(
+        range(
+            model.jnt_dofadr[model.body_jntadr[root]], model.jnt_dofadr[model.body_jntadr[root]] + 6
+        )
+    )
+    for name, b in zip(SMPLX_BODY_NAMES[1:], body_ids[1:], strict=True):
+        j0, nj = int(model.body_jntadr[b]), int(model.body_jntnum[b])
+        if nj != 3 or any(
+            model.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE for j in range(j0, j0 + 3)
+        ):
+            raise SceneError(
+                f"humanoid body {name!r} must have three hinge joints, has {nj} joints"
+            )
+        qpos_adr += [int(model.jnt_qposadr[j]) for j in range(j0, j0 + 3)]
+        dof_adr += [int(model.jnt_dofadr[j]) for j in range(j0, j0 + 3)]
+    geoms_per_body = tuple(
+        np.flatnonzero(model.geom_bodyid == b).astype(np.int64) for b in body_ids
+    )
+    ground = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, GROUND_NAME)
+    kwargs: dict[str, object] = {}
+    if obj is not None:
+        ob = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, obj.name)
+        j = int(model.body_jntadr[ob])
+        kwargs = {
+            "object": obj,
+            "object_body_id": int(ob),
+            "object_qpos_adr": np.arange(
+                model.jnt_qposadr[j], model.jnt_qposadr[j] + 7, dtype=np.int64
+            ),
+            "object_dof_adr": np.arange(
+                model.jnt_dofadr[j], model.jnt_dofadr[j] + 6, dtype=np.int64
+            ),
+            "object_geom_ids": np.flatnonzero(model.geom_bodyid == ob).astype(np.int64),
+        }
+    return Scene(
+        spec=spec,
+        model=model,
+        humanoid_body_ids=body_ids,
+        key_body_ids=_ids(model, KEY_BODY_NAMES),
+        hand_body_ids=_ids(model, HAND_BODY_NAMES),
+        left_hand_body_ids=_ids(model, LEFT_HAND_NAMES),
+        right_hand_body_ids=_ids(model, RIGHT_HAND_NAMES),
+        foot_body_ids=_ids(model, FOOT_BODY_NAMES),
+        humanoid_qpos_adr=np.asarray(qpos_adr, np.int64),
+        humanoid_dof_adr=np.asarray(dof_adr, np.int64),
+        humanoid_geom_ids=np.concatenate(geoms_per_body),
+        geoms_per_body=geoms_per_body,
+        ground_geom_id=int(ground),
+        **kwargs,  # type: ignore[arg-type]
+    )

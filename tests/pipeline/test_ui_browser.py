@@ -1,0 +1,135 @@
+"""The Dagster UI in a real browser: the asset graph, and one subject materialised from it.
+
+Starts ``dagster dev`` on 127.0.0.1 with a temporary ``DAGSTER_HOME`` and drives headless
+Chromium (Debian's ``chromium``) with Playwright. The screenshot is saved under
+``test-artifacts/``. Skipped when Chromium or Playwright is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from intermimic.motion.synthetic import write_synthetic_dataset
+
+PROJECT = Path(__file__).resolve().parents[2]
+ARTIFACTS = PROJECT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    src = tmp_path / "src"
+    write_synthetic_dataset(src, subjects=("ui1", "ui2"), clips_per_subject=2)
+    store = tmp_path / "store"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "INTERMIMIC_SOURCES": f"{src}:synthetic:interact-pt",
+        "INTERMIMIC_STORE": str(store),
+    }
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions("subjects", ["ui1", "ui2"])
+    port = _free_port()
+    log = open(tmp_path / "dagster-dev.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-m", "pipeline.definitions",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/server_info", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "dagster-dev.log").read_text()[-3000:]) from None
+                time.sleep(1)
+        # Tell the instance its "join the community" dialog was seen: it would otherwise
+        # pop up over the page a second after the first visit, at a moment of its choosing.
+        req = urllib.request.Request(
+            url + "/graphql",
+            data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=30).read()
+        yield url, store
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path]) -> None:
+    url, store = dagster_ui
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+
+        # every asset is in the graph
+        page.goto(url + "/asset-groups")
+        page.get_by_text("mocap_clips").first.wait_for()
+
+        page.goto(url + "/assets/mocap_clips")
+        page.get_by_role("button", name="Materialize…").first.click()
+        dialog = page.locator("[role=dialog]")
+        dialog.get_by_text("Select a partition or create one").click()
+        page.get_by_text("ui1", exact=True).first.click()
+        dialog.get_by_text("Launch runs to materialize").click()  # closes the picker
+        dialog.get_by_role("button", name="Launch 1 run").click()
+
+        deadline = time.monotonic() + 180
+        page.goto(url + "/runs")
+        while "Success" not in page.inner_text("body"):
+            assert "Failure" not in page.inner_text("body"), "the run failed"
+            assert time.monotonic() < deadline, "the run did not finish in time"
+            page.wait_for_timeout(2000)
+            page.reload()
+
+        page.goto(url + "/assets/mocap_clips?view=partitions")
+        page.get_by_text("Materialized (1)").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "dagster-ui-mocap_clips.png"))
+        browser.close()
+
+    # exactly that subject is in the store
+    assert sorted(p.name for p in (store / "mocap" / "synthetic").iterdir()) == ["ui1"]
