@@ -49,6 +49,7 @@ dagster: setup $(DAGSTER_HOME)/dagster.yaml
 
 bench: setup
 	$(PY) bench/ingest.py
+	$(PY) bench/kinematics.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .store .data

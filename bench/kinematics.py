@@ -1,12 +1,13 @@
 """Kinematics speed: one JSON line.
 
-Measures, one function each (add object/scene timings as more ``measure_*`` functions
-and merge their dicts in :func:`main`):
+Measures, one function each:
 
 * ``builder``: building and compiling the SMPL-X humanoid from its typed skeleton;
 * ``fk``: batched numpy FK (:func:`intermimic.motion.kinematics.fk`) over every frame of
   the sample at once, single core, median of ``--repeat`` runs, plus MuJoCo's per-frame
-  ``mj_kinematics`` on the same frames for comparison.
+  ``mj_kinematics`` on the same frames for comparison (goal: >= 50,000 frames/s);
+* ``scene``: humanoid + object + ground compiled with a cold convex-decomposition cache
+  (CoACD runs) and with a warm one (goal: cached build < 0.5 s).
 
 Uses the 27 sample clips when present, else random poses of the same frame count.
 """
@@ -23,7 +24,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -95,15 +98,46 @@ def measure_fk(qpos: np.ndarray, repeat: int, mujoco_frames: int = 2000) -> dict
     }
 
 
+def _scene_seconds(obj_name: str, cache: str) -> tuple[float, int]:
+    """Seconds for object (mesh, decomposition, mass, points) + scene compile; geom count."""
+    from intermimic.objects import ObjectLibrary
+    from intermimic.sim import build_scene
+
+    t0 = time.perf_counter()
+    obj = ObjectLibrary(cache_dir=cache).get(obj_name)
+    scene = build_scene(build_spec(), obj)
+    return time.perf_counter() - t0, len(scene.object_geom_ids)
+
+
+def measure_scene(obj_name: str, cold: bool) -> dict[str, object]:
+    """Scene build time without (cold) and with (cached) the decomposition cache."""
+    from intermimic.objects import NonWatertightMeshWarning, default_objects_dir
+
+    if default_objects_dir() is None:
+        return {"scene": "skipped: no objects folder"}
+    warnings.simplefilter("ignore", NonWatertightMeshWarning)
+    out: dict[str, object] = {"scene_object": obj_name}
+    with tempfile.TemporaryDirectory() as cache:
+        if cold:
+            out["scene_cold_s"], out["scene_object_geoms"] = _scene_seconds(obj_name, cache)
+        else:  # fill the cache untimed
+            _scene_seconds(obj_name, cache)
+        out["scene_cached_s"] = min(_scene_seconds(obj_name, cache)[0] for _ in range(3))
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--source", type=Path, default=sample_raw_dir())
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--object", default="largetable")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold (CoACD) scene build")
     args = ap.parse_args()
     qpos, origin = sample_qpos(args.source)
     out: dict[str, object] = {"bench": "kinematics", "data": origin}
     out |= measure_builder(args.repeat)
     out |= measure_fk(qpos, args.repeat)
+    out |= measure_scene(args.object, cold=not args.no_cold)
     print(json.dumps(out))
 
 
