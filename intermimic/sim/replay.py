@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.motion.clip import HOIClip
+from intermimic.motion.kinematics import clip_to_qpos
 from intermimic.sim.scene import Scene
 
 CATEGORIES: tuple[str, ...] = ("humanoid_ground", "humanoid_object", "object_ground")
@@ -34,47 +35,9 @@ CATEGORIES: tuple[str, ...] = ("humanoid_ground", "humanoid_object", "object_gro
 MAX_CLEARANCE = 1.0
 
 
-def rotvec_to_euler_xyz(rotvec: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Rotation vectors ``[..., 3]`` -> intrinsic XYZ Euler angles ``[..., 3]`` (rad).
-
-    Three hinges x, y, z nested in one body compose as ``R = Rx(a) Ry(b) Rz(c)``, which is
-    the intrinsic XYZ convention; the hinge angles are ``(a, b, c)``.
-    """
-    v = np.asarray(rotvec, dtype=np.float64)
-    angle = np.linalg.norm(v, axis=-1, keepdims=True)
-    axis = np.where(angle > 1e-12, v / np.where(angle > 1e-12, angle, 1.0), 0.0)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    c, s = np.cos(angle[..., 0]), np.sin(angle[..., 0])
-    t = 1.0 - c
-    # Rodrigues: only the matrix entries the XYZ decomposition needs.
-    r00 = c + x * x * t
-    r01 = x * y * t - z * s
-    r02 = x * z * t + y * s
-    r12 = y * z * t - x * s
-    r22 = c + z * z * t
-    b = np.arcsin(np.clip(r02, -1.0, 1.0))
-    a = np.arctan2(-r12, r22)
-    cc = np.arctan2(-r01, r00)
-    return np.stack([a, b, cc], axis=-1)
-
-
 def humanoid_qpos(clip: HOIClip) -> NDArray[np.float64]:
-    """``[T, 160]`` humanoid qpos: root position, root quaternion (w x y z), 51 x 3 hinge angles.
-
-    Uses :func:`intermimic.motion.kinematics.clip_to_qpos` when that module exists, so the
-    whole project shares one conversion; the local fallback computes the same thing.
-    """
-    try:
-        from intermimic.motion import kinematics
-    except ImportError:  # pragma: no cover - until the kinematics module lands
-        kinematics = None  # type: ignore[assignment]
-    if kinematics is not None and hasattr(kinematics, "clip_to_qpos"):
-        return np.asarray(kinematics.clip_to_qpos(clip), dtype=np.float64)
-    t = clip.n_frames
-    angles = rotvec_to_euler_xyz(clip.joint_rotvec).reshape(t, -1)
-    return np.concatenate(
-        [clip.root_pos.astype(np.float64), clip.root_quat.astype(np.float64), angles], axis=1
-    )
+    """``[T, 160]`` humanoid qpos: root position, root quaternion (w x y z), 51 x 3 hinge angles."""
+    return np.asarray(clip_to_qpos(clip), dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from intermimic.motion.clip import ClipMeta, HOIClip
+from intermimic.motion.kinematics import rotvec_to_euler_xyz
 from intermimic.motion.load import read_clip
 from intermimic.motion.quat import quat_mul
 from intermimic.motion.synthetic import synthetic_clip
@@ -18,7 +19,6 @@ from intermimic.sim.replay import (
     humanoid_qpos,
     penetration_depths,
     replay_clip,
-    rotvec_to_euler_xyz,
 )
 
 
