@@ -8,7 +8,7 @@ different subjects never lose each other's rows.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,13 @@ _DTYPES = {
     "dataset": "string", "subject": "string", "clip": "string", "object": "string",
     "frames": "Int64", "seconds": "float64", "source_path": "string", "sha256": "string",
     "source_format": "string", "status": "string", "reason": "string",
+}  # fmt: skip
+
+
+FIGURE_COLUMNS = ["dataset", "subject", "clip", "stage", "figure", "value", "computed_at"]
+_FIGURE_DTYPES = {
+    "dataset": "string", "subject": "string", "clip": "string", "stage": "string",
+    "figure": "string", "value": "float64",
 }  # fmt: skip
 
 
@@ -98,6 +105,47 @@ class Catalog:
             buf = io.BytesIO()
             table.reset_index(drop=True).to_parquet(buf, index=False)
             write_bytes_atomic(self.layout.clips_table, buf.getvalue())
+
+    # ---- per-clip quality figures (artifact reports, tracking metrics) -----------------
+    def figures(self, stage: str | None = None) -> pd.DataFrame:
+        """Long table of figures: dataset, subject, clip, stage, figure, value, computed_at."""
+        path = self.layout.figures_table
+        df = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=FIGURE_COLUMNS)
+        df = df.reindex(columns=FIGURE_COLUMNS).astype(_FIGURE_DTYPES)
+        df["computed_at"] = pd.to_datetime(df["computed_at"], utc=True)
+        return df if stage is None else df[df["stage"] == stage].reset_index(drop=True)
+
+    def figures_wide(self, stage: str) -> pd.DataFrame:
+        """One row per clip of ``stage``, one column per figure."""
+        df = self.figures(stage)
+        return df.pivot_table(
+            index=["dataset", "subject", "clip"], columns="figure", values="value", aggfunc="last"
+        ).reset_index()
+
+    def upsert_figures(
+        self, dataset: str, subject: str, stage: str, per_clip: Mapping[str, Mapping[str, float]]
+    ) -> None:
+        """Replace the ``stage`` figures of these clips (other clips and stages stay)."""
+        now = datetime.now(UTC)
+        new = pd.DataFrame(
+            [
+                (dataset, subject, clip, stage, name, float(value), now)
+                for clip, figs in per_clip.items()
+                for name, value in figs.items()
+            ],
+            columns=FIGURE_COLUMNS,
+        )
+        with lock(self.layout.catalog_lock):
+            old = self.figures()
+            drop = (
+                (old["dataset"] == dataset)
+                & (old["stage"] == stage)
+                & old["clip"].isin(list(per_clip))
+            )
+            table = pd.concat([old[~drop], new.astype(_FIGURE_DTYPES)], ignore_index=True)
+            buf = io.BytesIO()
+            table.to_parquet(buf, index=False)
+            write_bytes_atomic(self.layout.figures_table, buf.getvalue())
 
     def find_sha256(self, sha256: str) -> pd.DataFrame:
         """Ok rows whose source had this content hash."""

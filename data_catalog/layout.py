@@ -5,11 +5,13 @@
     STORE/
       store.json                         layout version
       catalog/clips.parquet              one row per clip (ok or rejected)
+      catalog/clip_figures.parquet       per-clip quality figures, by stage (long table)
       .locks/                            inter-process locks
       mocap/<dataset>/<subject>/
         CURRENT                          name of the live generation, swapped atomically
         g-<content hash>.zarr/           Zarr v3 group: every field concatenated over
-                                         the subject's clips along time, clip index in attrs
+                                         the subject's clips along time, clip index in attrs;
+                                         derived per-frame series as subgroups
 
 Every name that becomes a path component is checked to be a plain name first, so no
 dataset, subject or clip name can escape the store.
@@ -50,6 +52,10 @@ class Layout:
     @property
     def clips_table(self) -> Path:
         return self.catalog_dir / "clips.parquet"
+
+    @property
+    def figures_table(self) -> Path:
+        return self.catalog_dir / "clip_figures.parquet"
 
     @property
     def locks(self) -> Path:

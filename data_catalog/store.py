@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,50 @@ class SubjectWrite:
     @property
     def changed(self) -> bool:
         return self.generation is not None
+
+
+def _series_fields(
+    per_clip: Mapping[str, Mapping[str, np.ndarray]], index: Mapping[str, Any], where: Path
+) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Field name -> (trailing shape, dtype), checked the same across clips and lengths."""
+    fields: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+    for cid, arrays in per_clip.items():
+        for name, a in arrays.items():
+            safe(name, "series field")
+            a = np.asarray(a)
+            if a.shape[:1] != (index[cid]["length"],):
+                raise StoreError(
+                    f"{where}: series {name!r} of {cid} has {a.shape[:1]} frames, "
+                    f"the clip has {index[cid]['length']}"
+                )
+            spec = (tuple(a.shape[1:]), a.dtype)
+            if fields.setdefault(name, spec) != spec:
+                raise StoreError(f"{where}: series {name!r} differs in shape or dtype across clips")
+        if fields and set(arrays) != set(fields):
+            raise StoreError(
+                f"{where}: clip {cid} has fields {sorted(arrays)}, others {sorted(fields)}"
+            )
+    return fields
+
+
+def _link_generation(src: Path, dst: Path, drop: str) -> None:
+    """Fill ``dst`` with hard links to ``src``'s files, except the subgroup ``drop``.
+
+    The root's metadata is copied, not linked: consolidation rewrites it, and a write
+    through a link would change the live generation too.
+    """
+    for path in src.rglob("*"):
+        rel = path.relative_to(src)
+        if rel.parts[0] == drop:
+            continue
+        out = dst / rel
+        if path.is_dir():
+            out.mkdir(parents=True, exist_ok=True)
+        elif rel == Path("zarr.json"):
+            shutil.copyfile(path, out)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, out)
 
 
 def _quiet_consolidate(path: Path) -> None:
@@ -321,6 +366,111 @@ class Store:
         write_text_atomic(sdir / CURRENT, generation + "\n")
         self._collect_garbage(sdir, keep={generation})
         return generation
+
+    # ---- per-frame series derived from the clips (annotations, artifact reports) --------
+    def write_series(
+        self,
+        dataset: str,
+        subject: str,
+        group: str,
+        per_clip: Mapping[str, Mapping[str, np.ndarray]],
+        *,
+        attrs: Mapping[str, Any] | None = None,
+        fill: Mapping[str, float | int] | None = None,
+        chunk_frames: int = 4096,
+        zstd_level: int = 1,
+    ) -> str:
+        """Store per-frame arrays of some clips as the subgroup ``group`` of the subject.
+
+        ``per_clip[clip_id][field]`` is ``[T_clip, ...]``; the fields are concatenated in
+        the subject's index order, so row ``i`` of ``group/field`` belongs to row ``i``
+        of the MoCap arrays. Clips without data are filled with ``fill[field]`` (default
+        NaN for floats, 0 for integers) and left out of the group's ``clips`` attribute.
+        A new generation is made: the MoCap arrays are hard links to the live
+        generation's files (nothing is copied or rewritten), an earlier ``group`` is
+        replaced, and ``CURRENT`` is swapped atomically. Re-ingesting MoCap starts a
+        fresh generation without derived groups: they belong to the clips they came from.
+        """
+        safe(group, "group")
+        if group in FIELDS:
+            raise StoreError(f"series group {group!r} would shadow a MoCap field")
+        with lock(self.layout.subject_lock(dataset, subject)):
+            src = self.generation_path(dataset, subject)
+            if src is None:
+                raise StoreError(f"{self.root}: no subject {dataset}/{subject} to annotate")
+            g = _open_group(src)
+            index = {c["clip_id"]: c for c in g.attrs["clips"]}  # type: ignore[union-attr]
+            unknown = sorted(set(per_clip) - set(index))
+            if unknown:
+                raise UnknownClipError(
+                    f"{src}: no clip(s) {', '.join(unknown)} in {dataset}/{subject}"
+                )
+            fields = _series_fields(per_clip, index, src)
+            digest = hashlib.sha256(f"{src.name}\0{group}".encode())
+            columns: dict[str, np.ndarray] = {}
+            for name, (tail, dtype) in fields.items():
+                blank = (fill or {}).get(name, np.nan if dtype.kind == "f" else 0)
+                parts = []
+                for cid, c in index.items():
+                    if cid in per_clip:
+                        parts.append(np.asarray(per_clip[cid][name], dtype=dtype))
+                    else:
+                        parts.append(np.full((c["length"], *tail), blank, dtype=dtype))
+                columns[name] = np.concatenate(parts) if parts else np.zeros((0, *tail), dtype)
+                digest.update(name.encode() + columns[name].tobytes())
+            generation = f"g-{digest.hexdigest()[:16]}.zarr"
+            sdir = src.parent
+            target = sdir / generation
+            if not target.is_dir():
+                with staged_dir(target) as tmp:
+                    _link_generation(src, tmp, drop=group)
+                    root = zarr.open_group(str(tmp), mode="r+", use_consolidated=False)
+                    sub = root.create_group(
+                        group,
+                        attributes={**(attrs or {}), "clips": sorted(per_clip)},
+                    )
+                    compressor = ZstdCodec(level=zstd_level)
+                    for name, data in columns.items():
+                        arr = sub.create_array(
+                            name,
+                            shape=data.shape,
+                            dtype=data.dtype,
+                            chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
+                            compressors=compressor,
+                            dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
+                        )
+                        arr[...] = data
+                    _quiet_consolidate(tmp)
+            write_text_atomic(sdir / CURRENT, generation + "\n")
+            self._collect_garbage(sdir, keep={generation, src.name})
+            return generation
+
+    def series_groups(self, dataset: str, subject: str) -> list[str]:
+        """Names of the derived groups the subject's live generation holds."""
+        g = self.open_subject(dataset, subject)
+        return sorted(name for name, _ in g.groups())
+
+    def read_series(
+        self, dataset: str, subject: str, group: str, clip_id: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Arrays of a derived group: all frames, or the rows of one clip."""
+        g = self.open_subject(dataset, subject)
+        if group not in g:
+            raise StoreError(
+                f"{self.root}: {dataset}/{subject} has no {group!r} series "
+                f"(has: {', '.join(self.series_groups(dataset, subject)) or 'none'})"
+            )
+        sub = g[group]
+        if clip_id is None:
+            return {name: arr[...] for name, arr in sub.arrays()}
+        for c in g.attrs["clips"]:  # type: ignore[union-attr]
+            if c["clip_id"] == clip_id:
+                s, n = c["start"], c["length"]
+                return {name: arr[s : s + n] for name, arr in sub.arrays()}
+        raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
+
+    def series_attrs(self, dataset: str, subject: str, group: str) -> dict[str, Any]:
+        return dict(self.open_subject(dataset, subject)[group].attrs)
 
     @staticmethod
     def _collect_garbage(sdir: Path, keep: set[str]) -> None:
