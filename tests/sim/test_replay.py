@@ -8,6 +8,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from intermimic.humanoid import build_spec
 from intermimic.motion.clip import ClipMeta, HOIClip
 from intermimic.motion.kinematics import rotvec_to_euler_xyz
 from intermimic.motion.load import read_clip
@@ -105,12 +106,12 @@ def test_humanoid_qpos_of_synthetic_clip() -> None:
 
 
 @pytest.mark.slow
-def test_sample_clip_replay(shared_data: Path, reference_mjcf: Path) -> None:
-    """The real table clip replays with small penetrations (convex decomposition, cached)."""
+def test_sample_clip_replay(shared_data: Path) -> None:
+    """The real table clip replays in our humanoid's scene with small penetrations."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         obj = ObjectLibrary(shared_data / "objects").get("largetable")
-    scene = build_scene(mujoco.MjSpec.from_file(str(reference_mjcf)), obj)
+    scene = build_scene(build_spec(), obj)
     clip = read_clip(shared_data / "omomo" / "raw" / "sub2_largetable_000.pt")
     report = replay_clip(scene, clip)
     s = report.summary()
