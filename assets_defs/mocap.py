@@ -6,14 +6,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
 from assets_defs.config import config_from_settings
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, StoreResource
 from data_catalog.ingest import IngestReport, ingest
-from data_catalog.store import Store
-from intermimic.motion.clip import FIELDS
 from intermimic.motion.settings import IngestSettings
 
 #: Run config of ``mocap_clips``: every ingest setting except those a source decides.
@@ -33,21 +30,6 @@ def rejects_markdown(report: IngestReport) -> str:
         f"| {_md_escape(Path(r.path).name)} | {_md_escape(r.reason)} |" for r in report.rejected
     ]
     return "\n".join(["| file | reason |", "| --- | --- |", *rows])
-
-
-def nonfinite_fields(store: Store, dataset: str, subject: str) -> dict[str, int]:
-    """Count of non-finite values per float array of a subject's live group."""
-    g = store.open_subject(dataset, subject)
-    bad: dict[str, int] = {}
-    for name, spec in FIELDS.items():
-        if spec.kind != "float":
-            continue
-        arr = g[name]
-        step = arr.chunks[0]
-        n = sum(int((~np.isfinite(arr[i : i + step])).sum()) for i in range(0, arr.shape[0], step))
-        if n:
-            bad[name] = n
-    return bad
 
 
 @dg.asset(
@@ -106,7 +88,7 @@ def mocap_clips(
         f"{d}/{k}": v
         for d in datasets
         if st.generation_path(d, subject)
-        for k, v in nonfinite_fields(st, d, subject).items()
+        for k, v in st.nonfinite_counts(d, subject).items()
     }
     return dg.MaterializeResult(
         metadata={

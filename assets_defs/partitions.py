@@ -5,4 +5,5 @@ from __future__ import annotations
 import dagster as dg
 
 #: One partition per subject; the ``new_subjects`` sensor adds them as files appear.
-subjects = dg.DynamicPartitionsDefinition(name="subjects")
+SUBJECTS = "subjects"
+subjects = dg.DynamicPartitionsDefinition(name=SUBJECTS)

@@ -181,9 +181,9 @@ def ingest(
                 )
             )
     for r in report.rejected:
-        sha = None
+        file_sha: str | None = None
         with contextlib.suppress(OSError):
-            sha = hashlib.sha256(Path(r.path).read_bytes()).hexdigest()
+            file_sha = hashlib.sha256(Path(r.path).read_bytes()).hexdigest()
         rows.append(
             CatalogRow(
                 dataset=s.dataset,
@@ -191,7 +191,7 @@ def ingest(
                 status=STATUS_REJECTED,
                 subject=r.subject,
                 source_path=r.path,
-                sha256=sha,
+                sha256=file_sha,
                 reason=r.reason,
             )
         )

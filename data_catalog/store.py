@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import zarr
@@ -121,6 +121,18 @@ def _link_generation(src: Path, dst: Path, drop: str) -> None:
             os.link(path, out)
 
 
+def _clips(g: zarr.Group) -> list[dict[str, Any]]:
+    """The clip index kept in a generation's attributes."""
+    return cast(list[dict[str, Any]], g.attrs["clips"])
+
+
+def _array(g: zarr.Group, name: str) -> zarr.Array:
+    arr = g[name]
+    if not isinstance(arr, zarr.Array):
+        raise StoreError(f"{g.store_path}: {name!r} is not an array")
+    return arr
+
+
 def _quiet_consolidate(path: Path) -> None:
     with warnings.catch_warnings():
         # Consolidated metadata is a zarr-python extension for format 3; we want it anyway.
@@ -208,7 +220,7 @@ class Store:
                 c["source_sha256"],
                 c["object_name"],
             )
-            for c in g.attrs["clips"]  # type: ignore[union-attr]
+            for c in _clips(g)
         ]
 
     def entries(self, dataset: str | None = None) -> Iterator[ClipEntry]:
@@ -219,15 +231,15 @@ class Store:
     def read_subject(self, dataset: str, subject: str) -> list[HOIClip]:
         """Every clip of a subject, in index order."""
         g = self.open_subject(dataset, subject)
-        arrays = {name: g[name][...] for name in FIELDS}
-        return [self._clip_from(g, c, arrays) for c in g.attrs["clips"]]  # type: ignore[union-attr]
+        arrays = {name: np.asarray(_array(g, name)[...]) for name in FIELDS}
+        return [self._clip_from(g, c, arrays) for c in _clips(g)]
 
     def read_clip(self, dataset: str, subject: str, clip_id: str) -> HOIClip:
         g = self.open_subject(dataset, subject)
-        for c in g.attrs["clips"]:  # type: ignore[union-attr]
+        for c in _clips(g):
             if c["clip_id"] == clip_id:
                 s, n = c["start"], c["length"]
-                arrays = {name: g[name][s : s + n] for name in FIELDS}
+                arrays = {name: np.asarray(_array(g, name)[s : s + n]) for name in FIELDS}
                 return self._clip_from(g, {**c, "start": 0}, arrays)
         raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
 
@@ -249,11 +261,27 @@ class Store:
     def _clip_from(g: zarr.Group, c: dict[str, Any], arrays: dict[str, np.ndarray]) -> HOIClip:
         s, n = c["start"], c["length"]
         meta = ClipMeta(
-            dataset=g.attrs["dataset"],  # type: ignore[arg-type]
-            subject=g.attrs["subject"],  # type: ignore[arg-type]
+            dataset=str(g.attrs["dataset"]),
+            subject=str(g.attrs["subject"]),
             **{k: c[k] for k in _INDEX_META if k in c},
         )
-        return HOIClip(meta=meta, **{k: v[s : s + n] for k, v in arrays.items()})
+        return HOIClip.from_arrays(meta, {k: v[s : s + n] for k, v in arrays.items()})
+
+    def nonfinite_counts(self, dataset: str, subject: str) -> dict[str, int]:
+        """Non-finite values per float array of the subject's live group (chunk by chunk)."""
+        g = self.open_subject(dataset, subject)
+        bad: dict[str, int] = {}
+        for name, spec in FIELDS.items():
+            if spec.kind != "float":
+                continue
+            arr = _array(g, name)
+            step = arr.chunks[0]
+            n = 0
+            for i in range(0, arr.shape[0], step):
+                n += int(np.count_nonzero(~np.isfinite(np.asarray(arr[i : i + step]))))
+            if n:
+                bad[name] = n
+        return bad
 
     # ---- writing ---------------------------------------------------------------------
     def upsert_clips(
@@ -399,7 +427,7 @@ class Store:
             if src is None:
                 raise StoreError(f"{self.root}: no subject {dataset}/{subject} to annotate")
             g = _open_group(src)
-            index = {c["clip_id"]: c for c in g.attrs["clips"]}  # type: ignore[union-attr]
+            index = {c["clip_id"]: c for c in _clips(g)}
             unknown = sorted(set(per_clip) - set(index))
             if unknown:
                 raise UnknownClipError(
@@ -461,12 +489,13 @@ class Store:
                 f"(has: {', '.join(self.series_groups(dataset, subject)) or 'none'})"
             )
         sub = g[group]
+        assert isinstance(sub, zarr.Group)
         if clip_id is None:
-            return {name: arr[...] for name, arr in sub.arrays()}
-        for c in g.attrs["clips"]:  # type: ignore[union-attr]
+            return {name: np.asarray(arr[...]) for name, arr in sub.arrays()}
+        for c in _clips(g):
             if c["clip_id"] == clip_id:
                 s, n = c["start"], c["length"]
-                return {name: arr[s : s + n] for name, arr in sub.arrays()}
+                return {name: np.asarray(arr[s : s + n]) for name, arr in sub.arrays()}
         raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
 
     def series_attrs(self, dataset: str, subject: str, group: str) -> dict[str, Any]:

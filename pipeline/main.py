@@ -13,7 +13,7 @@ import time
 import dagster as dg
 from rich.console import Console
 
-from assets_defs.partitions import subjects
+from assets_defs.partitions import SUBJECTS
 from assets_defs.resources import MocapSourcesResource, StoreResource
 from pipeline.definitions import build_definitions
 
@@ -36,9 +36,9 @@ def run_main_job(
     if not found:
         console.print("[red]no subjects found in[/] " + ", ".join(s.path for s in sources.sources))
         return False
-    known = set(instance.get_dynamic_partitions(subjects.name))
+    known = set(instance.get_dynamic_partitions(SUBJECTS))
     if new := [s for s in found if s not in known]:
-        instance.add_dynamic_partitions(subjects.name, new)
+        instance.add_dynamic_partitions(SUBJECTS, new)
     job = defs.resolve_job_def(MAIN_JOB)
     ok = True
     for subject in found:

@@ -7,7 +7,7 @@ import json
 
 import dagster as dg
 
-from assets_defs.partitions import subjects
+from assets_defs.partitions import SUBJECTS, subjects
 from assets_defs.resources import MocapSourcesResource
 from pipeline.jobs import ingest_job
 
@@ -32,7 +32,7 @@ def new_subjects_sensor(
     for subject, files in mocap_sources.files_by_subject().items():
         stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p, _ in files]
         current[subject] = _fingerprint(stats)
-    known = set(context.instance.get_dynamic_partitions(subjects.name))
+    known = set(context.instance.get_dynamic_partitions(SUBJECTS))
     new = sorted(set(current) - known)
     due = sorted(s for s, fp in current.items() if seen.get(s) != fp)
     return dg.SensorResult(

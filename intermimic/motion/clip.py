@@ -23,8 +23,9 @@ field               shape           dtype    meaning
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -145,18 +146,22 @@ class HOIClip:
         return {name: getattr(self, name) for name in FIELDS}
 
     def with_arrays(self, **arrays: np.ndarray) -> HOIClip:
-        return replace(self, **arrays)
+        unknown = set(arrays) - set(FIELDS)
+        if unknown:
+            raise KeyError(f"not clip fields: {', '.join(sorted(unknown))}")
+        return replace(self, **cast(dict[str, Any], arrays))
 
     def with_meta(self, **changes: Any) -> HOIClip:
         return replace(self, meta=self.meta.model_copy(update=changes))
 
     def slice(self, start: int, stop: int) -> HOIClip:
         """Frames ``[start, stop)`` as a new clip (views, not copies)."""
-        return replace(self, **{k: v[start:stop] for k, v in self.arrays().items()})
+        return self.with_arrays(**{k: v[start:stop] for k, v in self.arrays().items()})
 
     @classmethod
-    def from_arrays(cls, meta: ClipMeta, arrays: dict[str, np.ndarray]) -> HOIClip:
+    def from_arrays(cls, meta: ClipMeta, arrays: Mapping[str, np.ndarray]) -> HOIClip:
         missing = [k for k in FIELDS if k not in arrays]
         if missing:
             raise KeyError(f"missing fields: {', '.join(missing)}")
-        return cls(meta=meta, **{k: arrays[k] for k in FIELDS})
+        fields: dict[str, Any] = {k: arrays[k] for k in FIELDS}
+        return cls(meta=meta, **fields)

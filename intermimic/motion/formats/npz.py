@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def write_npz(clip: HOIClip, path: Path | io.BytesIO, *, compressed: bool = Fals
         "fps": np.array(clip.meta.fps, dtype=np.float64),
         **clip.arrays(),
     }
-    (np.savez_compressed if compressed else np.savez)(path, **payload)  # type: ignore[operator]
+    save: Any = np.savez_compressed if compressed else np.savez
+    save(path, **payload)
 
 
 register_format(Npz())
