@@ -1,0 +1,105 @@
+"""Training settings for PPO on rsl-rl-lib, as pydantic models.
+
+Field defaults are the method's values (InterMimic teacher: horizon 32, lr 2e-5, gamma
+0.99, lambda 0.95, clip 0.2, fixed log-std -2.9, MLP [1024, 1024, 512]). ``cpu()``
+class methods give a profile that learns in minutes on a laptop CPU with a few dozen
+worlds instead of 4096 GPU worlds: smaller networks, a larger learning rate with rsl-rl's
+adaptive (KL-targeting) schedule, and more exploration noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PolicySettings(BaseModel):
+    """Actor and critic MLPs and the action distribution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor_hidden_dims: list[int] = Field(default_factory=lambda: [1024, 1024, 512])
+    critic_hidden_dims: list[int] = Field(default_factory=lambda: [1024, 1024, 512])
+    activation: str = "relu"
+    init_log_std: float = -2.9
+    """log sigma of the Gaussian policy; with ``learn_std=False`` it stays there (the method)."""
+    learn_std: bool = False
+    obs_normalization: bool = True
+    """rsl-rl's running mean/std normaliser in front of each MLP (saved with the weights)."""
+
+    @classmethod
+    def cpu(cls) -> PolicySettings:
+        return cls(actor_hidden_dims=[256, 256], critic_hidden_dims=[256, 256])
+
+
+class PPOSettings(BaseModel):
+    """PPO hyper-parameters and our extensions (action-bound loss, non-finite guard)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon: int = Field(32, ge=1)
+    """Policy steps per world per iteration (rsl-rl's ``num_steps_per_env``)."""
+    learning_rate: float = Field(2e-5, gt=0)
+    schedule: Literal["fixed", "adaptive"] = "fixed"
+    desired_kl: float = 0.01
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip_param: float = 0.2
+    num_learning_epochs: int = Field(5, ge=1)
+    num_mini_batches: int = Field(4, ge=1)
+    value_loss_coef: float = 1.0
+    entropy_coef: float = 0.0
+    """0 by default: with a fixed std the entropy is a constant and its gradient is zero."""
+    max_grad_norm: float = 1.0
+    use_clipped_value_loss: bool = True
+    bound_loss_coef: float = Field(10.0, ge=0)
+    """Weight of the penalty on action means outside [-action_bound, action_bound]."""
+    action_bound: float = Field(1.0, gt=0)
+    max_nonfinite_updates: int = Field(10, ge=0)
+    """Mini-batch updates skipped for a NaN/inf loss before training stops with an error."""
+
+    @classmethod
+    def cpu(cls) -> PPOSettings:
+        return cls(horizon=32, learning_rate=1e-3, schedule="adaptive", num_mini_batches=4)
+
+
+class TrainSettings(BaseModel):
+    """One training run: networks, PPO, length, seed, checkpoints, logging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    ppo: PPOSettings = Field(default_factory=PPOSettings)
+    total_env_steps: int = Field(100_000_000, ge=1)
+    """Environment transitions (all worlds together); rounded up to whole iterations."""
+    obs_groups: dict[str, list[str]] = Field(
+        default_factory=lambda: {"actor": ["policy"], "critic": ["policy", "critic"]}
+    )
+    """rsl-rl observation sets -> the env's observation groups (privileged critic)."""
+    save_interval: int = Field(50, ge=1)
+    """Write a checkpoint every this many iterations (and after the last)."""
+    keep_checkpoints: int = Field(3, ge=2)
+    """Checkpoints kept on disk; at least 2 so a corrupted latest one has a fallback."""
+    torch_threads: int | None = None
+    """``torch.set_num_threads``; fix it for bit-exact resume (float sums depend on it)."""
+    tensorboard: bool = True
+    device: str = "cpu"
+
+    @classmethod
+    def cpu(cls, **overrides: Any) -> TrainSettings:
+        """The CPU profile; keyword arguments override top-level fields."""
+        base: dict[str, Any] = {
+            "policy": PolicySettings.cpu(),
+            "ppo": PPOSettings.cpu(),
+            "total_env_steps": 2_000_000,
+            "save_interval": 20,
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    def num_iterations(self, num_envs: int) -> int:
+        """Iterations needed for ``total_env_steps`` with ``num_envs`` worlds."""
+        return math.ceil(self.total_env_steps / (num_envs * self.ppo.horizon))

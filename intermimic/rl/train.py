@@ -1,0 +1,329 @@
+"""The training loop: rsl-rl PPO over a numpy env, with checkpoints, resume and logging.
+
+rsl-rl's ``OnPolicyRunner`` saves with pickle and without atomic writes and knows
+nothing of our own state, so :class:`Trainer` runs the same collect / compute-returns /
+update loop itself (a dozen lines) and adds:
+
+* checkpoints every ``save_interval`` iterations and after the last
+  (:mod:`intermimic.rl.checkpoint`), holding everything the next iteration depends on:
+  weights, optimiser, env and adapter state, registered objects (PSI buffer, normalisers),
+  RNG states, counters;
+* resume: constructing a :class:`Trainer` on a ``run_dir`` that holds checkpoints and
+  calling :meth:`Trainer.train` continues from the newest good one. With the env's
+  ``state_dict`` and fixed ``torch_threads`` the result equals an uninterrupted run;
+* episode hooks (PSI updates) called with every batch of finished episodes;
+* the non-finite-loss guard of :class:`~intermimic.rl.ppo.InterMimicPPO`;
+* TensorBoard scalars under ``run_dir/tensorboard``: ``Episode/return``,
+  ``Episode/length``, ``Episode/success``, ``Reward/<term>``, ``Loss/*``, ``Perf/*``.
+
+Typical use (the HOI env plugs its PSI in the same way)::
+
+    env = MyNumpyEnv(num_envs=64, seed=0)
+    trainer = Trainer(env, TrainSettings.cpu(seed=0), run_dir=Path("runs/a"),
+                      episode_hooks=[psi_hook], stateful={"psi": psi_buffer})
+    result = trainer.train()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from rsl_rl.utils import check_nan
+
+from data_catalog.atomic import write_text_atomic
+from intermimic.rl import checkpoint as ckpt
+from intermimic.rl.ppo import InterMimicPPO, build_ppo
+from intermimic.rl.settings import TrainSettings
+from intermimic.rl.vecenv import EpisodeHook, NumpyVecEnv, RslVecEnv
+
+log = logging.getLogger(__name__)
+
+
+class Stateful(Protocol):
+    """An object whose state is saved in checkpoints (PSI buffer, a normaliser, ...)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class IterationStats:
+    """What one iteration reports (also written to TensorBoard)."""
+
+    iteration: int
+    env_steps: int
+    mean_return: float | None
+    """Mean return of the episodes that finished during this iteration (None: none did)."""
+    mean_length: float | None
+    losses: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    iterations: int
+    env_steps: int
+    resumed_from: int | None
+    """Iteration of the checkpoint this call resumed from (None: started fresh)."""
+    history: list[IterationStats] = field(default_factory=list)
+    recent_mean_return: float | None = None
+    """Mean return over the last 100 finished episodes."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy's legacy global RNG and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """PPO training of one policy on one :class:`~intermimic.rl.vecenv.NumpyVecEnv`.
+
+    Args:
+        env: the numpy environment (already seeded by the caller).
+        settings: :class:`TrainSettings`; ``settings.seed`` seeds network init and sampling.
+        run_dir: where checkpoints (``checkpoints/``), TensorBoard logs (``tensorboard/``)
+            and ``settings.json`` go; ``None`` trains in memory only.
+        episode_hooks: called with each :class:`~intermimic.rl.vecenv.FinishedEpisodes`.
+        stateful: named objects saved in and restored from checkpoints.
+        on_checkpoint: called with (iteration, path) after each checkpoint is written.
+    """
+
+    def __init__(
+        self,
+        env: NumpyVecEnv,
+        settings: TrainSettings,
+        run_dir: Path | None = None,
+        *,
+        episode_hooks: Sequence[EpisodeHook] = (),
+        stateful: Mapping[str, Stateful] | None = None,
+        on_checkpoint: Callable[[int, Path], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.stateful = dict(stateful or {})
+        self.on_checkpoint = on_checkpoint
+        seed_everything(settings.seed)
+        self.vecenv = RslVecEnv(env, settings.device, list(episode_hooks))
+        self.alg: InterMimicPPO = build_ppo(self.vecenv, settings)
+        self.iteration = 0
+        self.env_steps = 0
+        self._returns: deque[float] = deque(maxlen=100)
+        self._writer: Any = None
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return self.run_dir / "checkpoints" if self.run_dir is not None else None
+
+    # -- training ---------------------------------------------------------------------------
+    def train(self, num_iterations: int | None = None) -> TrainResult:
+        """Train up to ``num_iterations`` total iterations (default: from ``total_env_steps``).
+
+        Resumes from the newest usable checkpoint in ``run_dir`` first, so running the
+        same command after a crash continues where the last checkpoint left off.
+        """
+        target = num_iterations or self.settings.num_iterations(self.vecenv.num_envs)
+        threads = torch.get_num_threads()
+        if self.settings.torch_threads is not None:
+            # set only while training: the thread count is process-global
+            torch.set_num_threads(self.settings.torch_threads)
+        try:
+            return self._train(target)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _train(self, target: int) -> TrainResult:
+        resumed = self.resume()
+        self._open_writer()
+        history: list[IterationStats] = []
+        horizon = self.settings.ppo.horizon
+        obs = self.vecenv.get_observations()
+        self.alg.train_mode()
+        try:
+            while self.iteration < target:
+                t0 = time.perf_counter()
+                logs: dict[str, list[torch.Tensor]] = {}
+                with torch.inference_mode():
+                    for _ in range(horizon):
+                        actions = self.alg.act(obs)
+                        obs, rewards, dones, extras = self.vecenv.step(actions)
+                        check_nan(obs, rewards, dones)
+                        self.alg.process_env_step(obs, rewards, dones, extras)
+                        for key, value in extras["log"].items():
+                            logs.setdefault(key, []).append(value.reshape(-1).float())
+                    self.alg.compute_returns(obs)
+                losses = self.alg.update()
+                self.iteration += 1
+                self.env_steps += horizon * self.vecenv.num_envs
+                stats = self._record(logs, losses, time.perf_counter() - t0)
+                history.append(stats)
+                if self.checkpoint_dir is not None and (
+                    self.iteration % self.settings.save_interval == 0 or self.iteration == target
+                ):
+                    path = self.save_checkpoint()
+                    if self.on_checkpoint is not None:
+                        self.on_checkpoint(self.iteration, path)
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        recent = statistics.fmean(self._returns) if self._returns else None
+        return TrainResult(self.iteration, self.env_steps, resumed, history, recent)
+
+    def act_deterministic(self, obs: Mapping[str, NDArray[np.floating]]) -> NDArray[np.float32]:
+        """The policy mean for numpy observations ``{group: [N, D]}`` (evaluation)."""
+        td = self.vecenv.to_tensordict(dict(obs))
+        with torch.inference_mode():
+            actor = self.alg.get_policy()
+            return actor(td).cpu().numpy().astype(np.float32)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The state tree saved beside the weights."""
+        return {
+            "rl": {
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "nonfinite_updates": self.alg.nonfinite_updates,
+                "learning_rate": self.alg.learning_rate,
+                "recent_returns": list(self._returns),
+            },
+            "env": self.vecenv.state_dict(),
+            "objects": {name: obj.state_dict() for name, obj in self.stateful.items()},
+            "rng": ckpt.capture_rng(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        assert self.checkpoint_dir is not None
+        saved = self.alg.save()
+        model = {f"actor.{k}": v for k, v in saved["actor_state_dict"].items()}
+        model.update({f"critic.{k}": v for k, v in saved["critic_state_dict"].items()})
+        return ckpt.save_checkpoint(
+            self.checkpoint_dir,
+            self.iteration,
+            model,
+            saved["optimizer_state_dict"],
+            self.state(),
+            keep=self.settings.keep_checkpoints,
+        )
+
+    def load(self, c: ckpt.Checkpoint) -> None:
+        """Restore everything from a loaded checkpoint."""
+        actor = {k[6:]: v for k, v in c.model.items() if k.startswith("actor.")}
+        critic = {k[7:]: v for k, v in c.model.items() if k.startswith("critic.")}
+        self.alg.load(
+            {
+                "actor_state_dict": actor,
+                "critic_state_dict": critic,
+                "optimizer_state_dict": c.optimizer,
+            },
+            None,
+            strict=True,
+        )
+        rl = c.state["rl"]
+        self.iteration = int(rl["iteration"])
+        self.env_steps = int(rl["env_steps"])
+        self.alg.nonfinite_updates = int(rl["nonfinite_updates"])
+        self.alg.learning_rate = float(rl["learning_rate"])
+        self._returns = deque(rl["recent_returns"], maxlen=100)
+        if not self.vecenv.supports_exact_resume:
+            log.warning(
+                "env has no state_dict(): resuming from freshly reset worlds (not bit-exact)"
+            )
+        self.vecenv.load_state_dict(c.state["env"])
+        for name, obj in self.stateful.items():
+            if name in c.state["objects"]:
+                obj.load_state_dict(c.state["objects"][name])
+            else:
+                log.warning(
+                    "checkpoint %s has no state for %r; keeping its fresh state", c.path, name
+                )
+        ckpt.restore_rng(c.state["rng"])
+
+    def resume(self) -> int | None:
+        """Load the newest usable checkpoint in ``run_dir``; return its iteration or None."""
+        root = self.checkpoint_dir
+        if root is None:
+            return None
+        ckpt.remove_stale_staging(root)
+        self._check_settings()
+        c = ckpt.load_latest(root)
+        if c is None:
+            if ckpt.list_checkpoints(root):
+                log.warning("no usable checkpoint in %s: starting from scratch", root)
+            return None
+        if c.iteration <= self.iteration:
+            return None  # already at or past it (train() called twice on one Trainer)
+        self.load(c)
+        log.info("resumed from %s (iteration %d)", c.path, c.iteration)
+        return c.iteration
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _check_settings(self) -> None:
+        assert self.run_dir is not None
+        path = self.run_dir / "settings.json"
+        current = self.settings.model_dump(mode="json")
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved != current:
+                log.warning(
+                    "settings differ from those %s was started with; using the new ones", path
+                )
+        write_text_atomic(path, json.dumps(current, indent=1))
+
+    def _open_writer(self) -> None:
+        if self.run_dir is None or not self.settings.tensorboard:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step drops events a killed run logged after its last checkpoint
+        self._writer = SummaryWriter(
+            log_dir=str(self.run_dir / "tensorboard"), purge_step=self.iteration, flush_secs=30
+        )
+
+    def _record(
+        self, logs: dict[str, list[torch.Tensor]], losses: dict[str, float], seconds: float
+    ) -> IterationStats:
+        means = {k: float(torch.cat(v).mean()) for k, v in logs.items() if v}
+        returns = logs.get("Episode/return")
+        if returns:
+            self._returns.extend(torch.cat(returns).tolist())
+        stats = IterationStats(
+            iteration=self.iteration,
+            env_steps=self.env_steps,
+            mean_return=means.get("Episode/return"),
+            mean_length=means.get("Episode/length"),
+            losses=losses,
+            seconds=seconds,
+        )
+        w = self._writer
+        if w is not None:
+            it = self.iteration
+            for key, value in means.items():
+                w.add_scalar(key, value, it)
+            for key, value in losses.items():
+                w.add_scalar(f"Loss/{key}", value, it)
+            w.add_scalar("Loss/learning_rate", self.alg.learning_rate, it)
+            w.add_scalar("Policy/mean_std", float(self.alg.get_policy().output_std.mean()), it)
+            w.add_scalar(
+                "Perf/steps_per_second",
+                self.vecenv.num_envs * self.settings.ppo.horizon / seconds,
+                it,
+            )
+            w.add_scalar("Perf/env_steps", self.env_steps, it)
+        return stats
