@@ -17,6 +17,7 @@ from data_catalog.ingest import discover
 from data_catalog.store import Store
 from intermimic.errors import InputError, UnknownFormatError
 from intermimic.motion.load import resolve_format
+from intermimic.objects import ObjectLibrary
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -29,6 +30,16 @@ class StoreResource(dg.ConfigurableResource):
 
     def catalog(self) -> Catalog:
         return Catalog(self.root)
+
+
+class ObjectsResource(dg.ConfigurableResource):
+    """Where object meshes live (``<name>/<name>.obj``); None: ``$INTERMIMIC_OBJECTS`` or
+    the sample's ``objects`` folder."""
+
+    root: str | None = Field(None, description="objects folder")
+
+    def library(self) -> ObjectLibrary:
+        return ObjectLibrary(self.root) if self.root else ObjectLibrary()
 
 
 class MocapSource(dg.Config):

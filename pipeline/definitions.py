@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets_defs.contact import contact_intents
 from assets_defs.mocap import mocap_clips
-from pipeline.jobs import ingest_job
+from pipeline.jobs import ingest_job, main_job
 from pipeline.resources import build_resources
 from pipeline.sensors import new_subjects_sensor
 
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[mocap_clips],
-        jobs=[ingest_job],
+        assets=[mocap_clips, contact_intents],
+        jobs=[ingest_job, main_job],
         sensors=[new_subjects_sensor],
         resources=build_resources(),
         executor=dg.multiprocess_executor,

@@ -17,7 +17,7 @@ from assets_defs.partitions import SUBJECTS
 from assets_defs.resources import MocapSourcesResource, StoreResource
 from pipeline.definitions import build_definitions
 
-MAIN_JOB = "ingest"
+MAIN_JOB = "hoi_pipeline"
 # Step-by-step DEBUG events belong in the UI; the terminal gets warnings and errors.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

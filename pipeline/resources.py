@@ -1,6 +1,7 @@
 """Resource values: the store root and MoCap sources, from the environment or defaults.
 
 * ``INTERMIMIC_STORE``: store root (default ``<project>/.store``).
+* ``INTERMIMIC_OBJECTS``: object meshes (default: the sample's, else a synthetic box).
 * ``INTERMIMIC_SOURCES``: ``PATH[:DATASET[:FORMAT]]`` entries separated by ``;``.
   Default: the sample ``../shared/data/omomo/raw`` as dataset ``omomo`` when present,
   else synthetic clips written once to ``<project>/.data/synthetic``.
@@ -11,8 +12,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from assets_defs.resources import MocapSource, MocapSourcesResource, StoreResource
-from intermimic.paths import PROJECT_ROOT, sample_raw_dir
+from assets_defs.resources import (
+    MocapSource,
+    MocapSourcesResource,
+    ObjectsResource,
+    StoreResource,
+)
+from intermimic.paths import PROJECT_ROOT, sample_raw_dir, shared_data_dir
 
 SYNTHETIC_DIR = PROJECT_ROOT / ".data" / "synthetic"
 
@@ -42,6 +48,18 @@ def default_sources() -> list[MocapSource]:
     return [MocapSource(path=str(SYNTHETIC_DIR), dataset="synthetic", format="interact-pt")]
 
 
+def objects_root() -> str | None:
+    """``$INTERMIMIC_OBJECTS``, the sample's objects, else the synthetic box (written once)."""
+    if env := os.environ.get("INTERMIMIC_OBJECTS"):
+        return env
+    shared = shared_data_dir()
+    if shared is not None and (shared / "objects").is_dir():
+        return str(shared / "objects")
+    from intermimic.motion.synthetic import write_synthetic_objects
+
+    return str(write_synthetic_objects(SYNTHETIC_DIR / "objects"))
+
+
 def sources() -> list[MocapSource]:
     spec = os.environ.get("INTERMIMIC_SOURCES")
     return parse_sources(spec) if spec else default_sources()
@@ -51,4 +69,5 @@ def build_resources() -> dict[str, object]:
     return {
         "store": StoreResource(root=str(store_root())),
         "mocap_sources": MocapSourcesResource(sources=sources()),
+        "objects": ObjectsResource(root=objects_root()),
     }

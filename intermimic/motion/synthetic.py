@@ -137,3 +137,19 @@ def write_synthetic_dataset(
             fmt.write(clip, path)
             paths.append(path)
     return paths
+
+
+#: Extents (m) of the synthetic clips' box: long enough in y to lie between the hands.
+BOX_EXTENTS = (0.4, 1.3, 0.3)
+
+
+def write_synthetic_objects(folder: str | Path) -> Path:
+    """Write the synthetic clips' object (``box/box.obj``, metres) and return the folder."""
+    import trimesh
+
+    root = Path(folder)
+    (root / "box").mkdir(parents=True, exist_ok=True)
+    path = root / "box" / "box.obj"
+    if not path.exists():
+        trimesh.creation.box(extents=BOX_EXTENTS).export(path)
+    return root

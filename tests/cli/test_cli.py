@@ -79,3 +79,25 @@ def test_installed_entry_point(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "ingested" in out.stdout
+
+
+def test_annotate(tmp_path: Path) -> None:
+    from intermimic.motion.synthetic import write_synthetic_objects
+
+    write_synthetic_dataset(
+        tmp_path / "src", subjects=("s1", "s2"), clips_per_subject=1, n_frames=30
+    )
+    objects = write_synthetic_objects(tmp_path / "objects")
+    runner.invoke(app, ["ingest", str(tmp_path / "src"), "--store", str(tmp_path / "st")])
+    r = runner.invoke(
+        app,
+        ["annotate", "--store", str(tmp_path / "st"), "--subject", "s2", "--objects", str(objects)],
+    )
+    assert r.exit_code == 0, r.output
+    assert "default/s2" in r.output and "default/s1" not in r.output
+    r = runner.invoke(app, ["annotate", "--store", str(tmp_path / "st"), "--subject", "nobody"])
+    assert r.exit_code == 1 and "no subject(s) nobody" in r.output
+    r = runner.invoke(  # no meshes: nothing can be annotated
+        app, ["annotate", "--store", str(tmp_path / "st"), "--objects", str(tmp_path / "src")]
+    )
+    assert r.exit_code == 1 and "not annotated" in r.output

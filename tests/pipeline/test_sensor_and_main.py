@@ -11,7 +11,7 @@ import pytest
 
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSource, MocapSourcesResource
-from intermimic.motion.synthetic import write_synthetic_dataset
+from intermimic.motion.synthetic import write_synthetic_dataset, write_synthetic_objects
 from pipeline.resources import parse_sources
 from pipeline.sensors import new_subjects_sensor
 
@@ -58,7 +58,11 @@ def test_definitions_load() -> None:
     job = defs.resolve_job_def("ingest")
     assert job.partitions_def == subjects
     assert defs.resolve_sensor_def("new_subjects_sensor")
-    assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {"mocap_clips"}
+    assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {
+        "mocap_clips",
+        "contact_intents",
+    }
+    assert defs.resolve_job_def("hoi_pipeline")
 
 
 def test_main_job_on_synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,13 +70,15 @@ def test_main_job_on_synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     write_synthetic_dataset(src, subjects=("m1", "m2"), clips_per_subject=2)
     monkeypatch.setenv("INTERMIMIC_SOURCES", f"{src}:synthetic:interact-pt")
     monkeypatch.setenv("INTERMIMIC_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("INTERMIMIC_OBJECTS", str(write_synthetic_objects(tmp_path / "objects")))
     from pipeline.main import run_main_job
 
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         assert run_main_job(instance)
         assert sorted(instance.get_dynamic_partitions(subjects.name)) == ["m1", "m2"]
-        mats = instance.fetch_materializations(dg.AssetKey("mocap_clips"), limit=10).records
-        assert len(mats) == 2
+        for asset in ("mocap_clips", "contact_intents"):
+            mats = instance.fetch_materializations(dg.AssetKey(asset), limit=10).records
+            assert len(mats) == 2, asset
         # a second run is a no-op on data and still succeeds
         assert run_main_job(instance)
