@@ -136,7 +136,30 @@ def build_spec(
             act.gear = np.array([1.0, 0, 0, 0, 0, 0])
     spec.add_numeric(name="pd_kp", data=kp.tolist(), size=len(kp))
     spec.add_numeric(name="pd_kd", data=kd.tolist(), size=len(kd))
+    if s.exclude_rest_overlaps:
+        exclude_rest_overlaps(spec)
     return spec
+
+
+def exclude_rest_overlaps(spec: mujoco.MjSpec) -> list[tuple[str, str]]:
+    """Exclude collisions between body pairs whose geoms touch in the rest pose.
+
+    MuJoCo already skips parent-child pairs; this catches the rest (a capsule reaching
+    past its neighbour, as torso and chest do). Returns the excluded name pairs.
+    """
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    pairs: set[tuple[str, str]] = set()
+    for c in data.contact[: data.ncon]:
+        b1, b2 = (int(model.geom_bodyid[g]) for g in (c.geom1, c.geom2))
+        if b1 > 0 and b2 > 0 and b1 != b2:  # body 0 is the world (floor)
+            n1, n2 = sorted((model.body(b1).name, model.body(b2).name))
+            pairs.add((n1, n2))
+    for n1, n2 in sorted(pairs):
+        ex = spec.add_exclude()
+        ex.bodyname1, ex.bodyname2 = n1, n2
+    return sorted(pairs)
 
 
 def build_model(

@@ -335,3 +335,6 @@ class HumanoidSettings(BaseModel):
     condim: int = 3
     margin: float = 0.001
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
+    # Bodies whose geoms already touch in the rest pose (torso and chest capsules, say)
+    # would push each other apart with kilonewtons forever; their pairs are excluded.
+    exclude_rest_overlaps: bool = True

@@ -106,3 +106,18 @@ def test_matches_reference_mjcf(model: mujoco.MjModel, shared_data: Path) -> Non
     np.testing.assert_allclose(kp, ref.jnt_stiffness[1:])
     np.testing.assert_allclose(kd, ref.dof_damping[6:])
     np.testing.assert_allclose(model.dof_armature[6:], ref.dof_armature[6:])
+
+
+def test_no_self_contact_in_the_rest_pose() -> None:
+    """Torso and chest capsules overlap at rest; left alone they push with ~20 kN."""
+    from intermimic.humanoid import HumanoidSettings
+    from intermimic.humanoid.builder import build_spec as _build_spec
+    from intermimic.humanoid.builder import exclude_rest_overlaps
+
+    raw = _build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False))
+    assert exclude_rest_overlaps(raw) == [("Chest", "Torso")]
+    m = _build_spec().compile()
+    d = mujoco.MjData(m)
+    mujoco.mj_forward(m, d)
+    bodies = [(m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]) for c in d.contact[: d.ncon]]
+    assert not [p for p in bodies if min(p) > 0]
