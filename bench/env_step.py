@@ -1,0 +1,220 @@
+"""Environment stepping speed: one JSON line.
+
+Measures, one function each (``main`` merges their dicts):
+
+* ``raw`` (:func:`measure_raw`): the physics alone. The scene (SMPL-X humanoid with
+  position actuators + largetable + ground) in ``--worlds`` worlds on the ``mujoco``
+  backend, standing PD targets, 4 substeps (120 Hz physics, 30 Hz policy) per policy
+  step, on 1 and on 2 threads. Reports batched policy steps/s (all worlds advance one
+  policy step), world steps/s (``worlds x`` that), and the 2-thread / 1-thread ratio
+  (goal >= 1.7).
+
+* ``env`` (:func:`measure_env`): the full tracking environment
+  (:class:`intermimic.env.TrackingEnv`: PD targets, 4 substeps, observations, rewards,
+  IET, PSI bookkeeping, auto-resets) with ``--worlds`` worlds on 2 threads, tracking a
+  sample largetable clip (a synthetic clip when the sample is absent) with actions that
+  target the reference's next pose. Beside it, the raw physics rate of the same backend
+  from the states the environment reached (``set_targets`` + 4 substeps only), and
+  their ratio (goal >= 0.8).
+
+The full-environment measurement is added by the env module as its own function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from intermimic.humanoid import HumanoidSettings, build_spec
+from intermimic.objects import ObjectLibrary
+from intermimic.sim.factory import make_backend
+from intermimic.sim.mujoco_backend import standing_qpos
+from intermimic.sim.scene import Scene, build_scene
+
+SUBSTEPS = 4
+
+
+def bench_scene(object_name: str = "largetable") -> Scene:
+    """The benchmark scene: humanoid (position actuators) + ``object_name`` + ground."""
+    spec = build_spec(settings=HumanoidSettings(actuators="position"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the mesh-not-watertight note
+        obj = ObjectLibrary().get(object_name)
+    return build_scene(spec, obj)
+
+
+def _raw_run(backend: Any, q0: np.ndarray, targets: np.ndarray, steps: int) -> tuple[float, float]:
+    """One timed run from the standing state: (policy steps/s, CPU seconds per wall second)."""
+    n = backend.n_worlds
+    # Every run starts standing, so each times the same physics.
+    backend.reset(np.arange(n), np.tile(q0, (n, 1)), np.zeros((n, backend.nv)))
+    backend.set_targets(targets)
+    backend.step(SUBSTEPS)  # warm-up
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        backend.step(SUBSTEPS)
+    wall = time.perf_counter() - t0
+    return steps / wall, (time.process_time() - c0) / wall
+
+
+def measure_raw(
+    n_worlds: int = 64, steps: int = 30, repeat: int = 3, threads: tuple[int, ...] = (1, 2)
+) -> dict[str, Any]:
+    """Raw physics rate of the ``mujoco`` backend on 1 and 2 threads (see module doc).
+
+    The thread counts alternate run by run (``repeat`` rounds), so load from other
+    processes on a shared machine hits them alike; each count reports its best run (the
+    least disturbed) and ``raw_cpu_util_<n>t``, the cores the process actually got during
+    that run (CPU time / wall time: near ``n`` on an idle machine) and the rate per CPU
+    second (the threading overhead, whatever the load).
+    """
+    scene = bench_scene()
+    q0 = standing_qpos(scene)
+    targets = np.tile(q0[scene.humanoid_qpos_adr[7:]], (n_worlds, 1))
+    backends = {n: make_backend("mujoco", scene, n_worlds, n_threads=n) for n in threads}
+    runs: dict[int, list[tuple[float, float]]] = {n: [] for n in threads}
+    load = os.getloadavg()[0]
+    for _ in range(repeat):
+        for n in threads:
+            runs[n].append(_raw_run(backends[n], q0, targets, steps))
+    for b in backends.values():
+        b.close()
+    out: dict[str, Any] = {
+        "raw_worlds": n_worlds,
+        "raw_substeps": SUBSTEPS,
+        "raw_load_avg_1min_before": round(load, 2),
+    }
+    for n in threads:
+        rate, util = max(runs[n])
+        out[f"raw_policy_steps_per_s_{n}t"] = round(rate, 2)
+        out[f"raw_world_steps_per_s_{n}t"] = round(rate * n_worlds, 1)
+        out[f"raw_cpu_util_{n}t"] = round(util, 2)
+        # Per CPU-second: equal across thread counts when threading costs nothing, even
+        # when other processes take cores away.
+        out[f"raw_policy_steps_per_cpu_s_{n}t"] = round(rate / util, 2)
+    if 1 in threads and 2 in threads:
+        out["raw_thread_scaling_2t_over_1t"] = round(
+            out["raw_policy_steps_per_s_2t"] / out["raw_policy_steps_per_s_1t"], 3
+        )
+    return out
+
+
+def _env_clip() -> Any:
+    """A largetable clip of the sample, else a synthetic one of the same length."""
+    from intermimic.motion.load import read_clip
+    from intermimic.motion.synthetic import synthetic_clip
+    from intermimic.paths import sample_raw_dir
+
+    raw = sample_raw_dir()
+    paths = sorted(raw.glob("sub2_largetable_*.pt")) if raw is not None else []
+    if paths:
+        return read_clip(paths[0]), f"sample {paths[0].name}"
+    return synthetic_clip(n_frames=300), "synthetic"
+
+
+def measure_env(
+    n_worlds: int = 64, steps: int = 30, repeat: int = 3, n_threads: int = 2
+) -> dict[str, Any]:
+    """Policy steps/s of the full environment and of the raw physics beside it (see the
+    module docstring). Timing covers ``env.step`` / ``set_targets + step`` calls only.
+
+    The raw runs alternate with the environment runs (one of each per repeat; each raw run
+    continues from the states the environment run reached), so load on a shared machine
+    and the cost of the physics states hit both alike; the ratio is the median of the
+    per-repeat ratios. ``env_overhead_ms_per_step`` is the time
+    ``env.step`` spends outside the backend's ``step`` (observations, rewards, IET, PSI,
+    resets, state reads): the environment's own cost, whatever the physics costs, and
+    ``env_physics_share`` the share of ``env.step`` spent in the backend's ``step`` (the
+    env/raw ratio for exactly the states the environment visited).
+    """
+    from intermimic.env import EnvSettings, TrackingEnv
+
+    scene = bench_scene()
+    clip, source = _env_clip()
+    backend = make_backend("mujoco", scene, n_worlds, n_threads=n_threads)
+    env = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0))
+    hinge_adr = scene.humanoid_qpos_adr[7:]
+    physics_s = [0.0]
+    step_physics = backend.step
+
+    def timed_step(substeps: int) -> None:
+        t = time.perf_counter()
+        step_physics(substeps)
+        physics_s[0] += time.perf_counter() - t
+
+    backend.step = timed_step  # type: ignore[method-assign]
+
+    def actions() -> np.ndarray:
+        idx = env.ref.global_index(env.clip, env.frame + 1)
+        return np.clip(env.action_map.actions(env.ref.qpos[idx][:, hinge_adr]), -1, 1)
+
+    env_rates, raw_rates, overheads, shares, resets = [], [], [], [], 0
+    for _ in range(repeat):
+        env.reset()
+        env.step(actions())  # warm-up
+        elapsed, physics_s[0] = 0.0, 0.0
+        for _ in range(steps):
+            a = actions()
+            t0 = time.perf_counter()
+            _, _, term, trunc, _ = env.step(a)
+            elapsed += time.perf_counter() - t0
+            resets += int((term | trunc).sum())
+        env_rates.append(steps / elapsed)
+        overheads.append((elapsed - physics_s[0]) / steps)
+        shares.append(physics_s[0] / elapsed)
+        # Raw physics from the very states the environment reached (fallen humanoids,
+        # contacts with the table and all), holding its last PD targets: set_targets +
+        # substeps only. Raw runs from fresh MoCap starts are cheaper physics and would
+        # flatter the raw side.
+        targets = env.action_map.targets(a)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            backend.set_targets(targets)
+            step_physics(SUBSTEPS)
+        raw_rates.append(steps / (time.perf_counter() - t0))
+    env.close()
+    ratios = [e / r for e, r in zip(env_rates, raw_rates, strict=True)]
+    return {
+        "env_worlds": n_worlds,
+        "env_threads": n_threads,
+        "env_clip": source,
+        "env_obs_dim": env.obs_dim,
+        "env_policy_steps_per_s": round(statistics.median(env_rates), 2),
+        "env_raw_policy_steps_per_s": round(statistics.median(raw_rates), 2),
+        "env_over_raw": round(statistics.median(ratios), 3),
+        "env_overhead_ms_per_step": round(1e3 * statistics.median(overheads), 2),
+        # The ratio with the very same physics: backend.step time inside env.step / total.
+        "env_physics_share": round(statistics.median(shares), 3),
+        "env_resets_per_step": round(resets / (steps * repeat), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--worlds", type=int, default=64)
+    p.add_argument("--steps", type=int, default=30, help="policy steps per timed run")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--only", choices=("raw", "env"), default=None, help="run one measurement only")
+    args = p.parse_args(argv)
+    result: dict[str, Any] = {}
+    if args.only in (None, "raw"):
+        result.update(measure_raw(args.worlds, args.steps, args.repeat))
+    if args.only in (None, "env"):
+        result.update(measure_env(args.worlds, args.steps, args.repeat))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

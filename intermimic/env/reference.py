@@ -1,0 +1,255 @@
+"""The reference motion: every clip's frames, precomputed once, gathered per world.
+
+:class:`ReferenceMotion` concatenates the clips along time (global frame index =
+``clip_start[c] + frame``) and precomputes what every step would otherwise recompute:
+body and object poses, their velocities (finite differences at the clip's fps), object
+surface points, the interaction graph, each body's distance to the object, and the full
+simulator state (``qpos``, ``qvel``) that PSI seeds its buffer with.
+
+Reference body poses are by default the simulated humanoid's own forward kinematics of
+the clip's joint angles (``EnvSettings.reference_bodies = "fk"``): captured positions
+come from a subject whose bone lengths differ from the model's, and a target the model
+cannot reach by construction would cap every reward below 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from intermimic.env.geometry import interaction_graph, object_points, quat_to_matrix
+from intermimic.env.settings import EnvSettings
+from intermimic.errors import InputError
+from intermimic.motion.clip import HOIClip
+from intermimic.motion.kinematics import KinematicTree, clip_to_qpos, fk
+from intermimic.motion.quat import quat_conj, quat_mul, quat_to_rotvec
+from intermimic.sim.backend import BodyStates
+from intermimic.sim.scene import Scene
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+class ReferenceClipError(InputError):
+    """A clip cannot serve as a tracking reference (too short, no object, ...)."""
+
+
+@dataclass(frozen=True)
+class RefFrame:
+    """Reference quantities at ``N`` gathered global frames (world frame, SI).
+
+    ``states`` is a :class:`~intermimic.sim.backend.BodyStates` ``[N, ...]``;
+    ``obj_rotmat`` ``[N,3,3]``, ``points`` ``[N,P,3]``,
+    ``ig`` ``[N,K,Q,3]``, ``body_obj_dist`` ``[N,B]`` (m), ``contact`` ``[N,B]`` labels.
+    """
+
+    states: BodyStates
+    obj_rotmat: F64
+    points: F64
+    ig: F64
+    body_obj_dist: F64
+    contact: NDArray[np.int8]
+
+
+def _scene_tree(scene: Scene) -> KinematicTree:
+    """The humanoid's kinematic tree inside the scene model (bodies in SMPL-X order)."""
+    m = scene.model
+    ids = scene.humanoid_body_ids
+    index = {int(b): i for i, b in enumerate(ids)}
+    parents = np.array([index.get(int(m.body_parentid[b]), -1) for b in ids], np.int64)
+    return KinematicTree.from_arrays(parents, m.body_pos[ids].copy(), m.body_quat[ids].copy())
+
+
+def _angvel(q: NDArray[np.floating], fps: float) -> F64:
+    """World angular velocity ``[T, ..., 3]`` (rad/s) of orientations ``[T, ..., 4]``:
+    central differences inside, one-sided at the ends (``T >= 2``)."""
+    q = np.asarray(q, np.float64)
+    nxt = np.concatenate([q[1:], q[-1:]])
+    prv = np.concatenate([q[:1], q[:-1]])
+    span = np.full(q.shape[0], 2.0)
+    span[0] = span[-1] = 1.0
+    w = quat_to_rotvec(quat_mul(nxt, quat_conj(prv)))
+    return w * (fps / span.reshape(-1, *([1] * (w.ndim - 1))))
+
+
+def _linvel(x: NDArray[np.floating], fps: float) -> F64:
+    return np.gradient(np.asarray(x, np.float64), 1.0 / fps, axis=0)
+
+
+def farthest_points(points: NDArray[np.floating], n: int) -> F64:
+    """``n`` of ``points [M, 3]`` spread over the surface (farthest-point sampling from
+    point 0; deterministic). All of them when ``n >= M``."""
+    p = np.asarray(points, np.float64)
+    if n >= len(p):
+        return p.copy()
+    chosen = [0]
+    d = np.linalg.norm(p - p[0], axis=1)
+    for _ in range(n - 1):
+        i = int(np.argmax(d))
+        chosen.append(i)
+        d = np.minimum(d, np.linalg.norm(p - p[i], axis=1))
+    return p[chosen]
+
+
+class ReferenceMotion:
+    """All reference frames of ``clips`` for ``scene`` (see the module docstring).
+
+    Arrays, ``F`` total frames: ``body_pos [F,B,3]``, ``body_quat [F,B,4]``,
+    ``body_linvel``/``body_angvel [F,B,3]``, ``obj_pos``,
+    ``obj_quat``, ``obj_linvel``, ``obj_angvel``, ``obj_rotmat``, ``points [F,P,3]``,
+    ``ig [F,K,Q,3]``, ``body_obj_dist [F,B]``, ``contact [F,B]``, ``qpos [F,nq]``,
+    ``qvel [F,nv]``; per clip ``clip_start``, ``clip_len`` ``[C]``, ``clip_ids``.
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[HOIClip],
+        scene: Scene,
+        points: NDArray[np.floating],
+        ig_points: NDArray[np.floating],
+        ig_bodies: I64,
+        settings: EnvSettings | None = None,
+    ) -> None:
+        s = settings or EnvSettings()
+        if not clips:
+            raise ReferenceClipError("no reference clips given")
+        if not scene.has_object:
+            raise ReferenceClipError("the scene has no object to track")
+        need = max(s.observation.future_offsets)
+        obj_name = scene.object.name if scene.object is not None else ""
+        for c in clips:
+            where = c.meta.source_path or None
+            if c.meta.object_name != obj_name:
+                raise ReferenceClipError(
+                    f"clip {c.meta.clip_id!r} shows object {c.meta.object_name!r}, the scene "
+                    f"holds {obj_name!r}",
+                    where,
+                )
+            if abs(c.meta.fps - s.action.policy_hz) > 1e-6:
+                # One policy step advances the reference by one frame.
+                raise ReferenceClipError(
+                    f"clip {c.meta.clip_id!r} is at {c.meta.fps:g} fps, the policy runs at "
+                    f"{s.action.policy_hz:g} Hz; resample the clip",
+                    where,
+                )
+            if c.n_frames <= need:
+                raise ReferenceClipError(
+                    f"clip {c.meta.clip_id!r} has {c.n_frames} frames; the environment looks "
+                    f"{need} frames ahead and needs at least {need + 1}",
+                    where,
+                )
+        self.clip_ids = tuple(c.meta.clip_id for c in clips)
+        self.clip_len = np.array([c.n_frames for c in clips], np.int64)
+        self.clip_start = np.concatenate([[0], np.cumsum(self.clip_len)[:-1]]).astype(np.int64)
+        self.n_frames = int(self.clip_len.sum())
+        self.points_local = np.asarray(points, np.float64)
+        self.ig_points_local = np.asarray(ig_points, np.float64)
+        self.ig_bodies = np.asarray(ig_bodies, np.int64)
+        tree = _scene_tree(scene) if s.reference_bodies == "fk" else None
+        parts = [self._one_clip(c, scene, tree) for c in clips]
+        for name in parts[0]:
+            setattr(self, name, np.concatenate([p[name] for p in parts]))
+        self.obj_rotmat = quat_to_matrix(self.obj_quat)
+        self.points = object_points(self.obj_pos, self.obj_rotmat, self.points_local)
+        ig_world = object_points(self.obj_pos, self.obj_rotmat, self.ig_points_local)
+        self.ig = interaction_graph(self.body_pos[:, self.ig_bodies], ig_world)
+        # Each body's distance to the nearest object point, in chunks: [F, B, P] at once
+        # would be large for long datasets.
+        self.body_obj_dist = np.empty(self.body_pos.shape[:2])
+        for a in range(0, self.n_frames, 512):
+            d = self.body_pos[a : a + 512, :, None, :] - self.points[a : a + 512, None, :, :]
+            self.body_obj_dist[a : a + 512] = np.sqrt(np.einsum("...i,...i->...", d, d)).min(-1)
+        self.root_height = self.body_pos[:, 0, 2].copy()
+        frame = np.arange(self.n_frames) - np.repeat(self.clip_start, self.clip_len)
+        self.frame_in_clip = frame.astype(np.int64)
+        self.clip_of_frame = np.repeat(np.arange(len(clips)), self.clip_len).astype(np.int64)
+        # An episode can start anywhere but at a clip's last frame (nothing to track).
+        self.startable = frame < np.repeat(self.clip_len - 1, self.clip_len)
+
+    def _one_clip(
+        self, clip: HOIClip, scene: Scene, tree: KinematicTree | None
+    ) -> dict[str, np.ndarray]:
+        fps = float(clip.meta.fps)
+        hq = clip_to_qpos(clip)  # [T, 160]
+        if tree is not None:
+            body_pos, body_quat = fk(tree, hq)
+        else:
+            body_pos = np.asarray(clip.body_pos, np.float64)
+            body_quat = np.asarray(clip.body_quat, np.float64)
+        obj_pos = np.asarray(clip.obj_pos, np.float64)
+        obj_quat = np.asarray(clip.obj_quat, np.float64)
+        root_quat = hq[:, 3:7]
+        # qvel of a free joint: linear velocity in the world, angular in the body frame.
+        root_w = _angvel(root_quat, fps)
+        obj_w = _angvel(obj_quat, fps)
+        hinge_v = _linvel(np.unwrap(hq[:, 7:], axis=0), fps)
+        t, m = clip.n_frames, scene.model
+        qpos = np.zeros((t, m.nq))
+        qvel = np.zeros((t, m.nv))
+        qpos[:, scene.humanoid_qpos_adr] = hq
+        qpos[:, scene.object_qpos_adr] = np.concatenate([obj_pos, obj_quat], axis=1)
+        root_lin = _linvel(hq[:, 0:3], fps)
+        root_loc = np.einsum("tji,tj->ti", quat_to_matrix(root_quat), root_w)
+        qvel[:, scene.humanoid_dof_adr] = np.concatenate([root_lin, root_loc, hinge_v], axis=1)
+        obj_loc = np.einsum("tji,tj->ti", quat_to_matrix(obj_quat), obj_w)
+        qvel[:, scene.object_dof_adr] = np.concatenate([_linvel(obj_pos, fps), obj_loc], axis=1)
+        return {
+            "body_pos": body_pos,
+            "body_quat": body_quat,
+            "body_linvel": _linvel(body_pos, fps),
+            "body_angvel": _angvel(body_quat, fps),
+            "obj_pos": obj_pos,
+            "obj_quat": obj_quat,
+            "obj_linvel": _linvel(obj_pos, fps),
+            "obj_angvel": obj_w,
+            "contact": np.asarray(clip.contact, np.int8),
+            "qpos": qpos,
+            "qvel": qvel,
+        }
+
+    # ---- indexing ---------------------------------------------------------------------
+
+    def global_index(self, clip: I64, frame: I64) -> I64:
+        """Global frame ``[N]`` of ``frame`` in ``clip``, clamped to the clip's last frame
+        (future frames past the end repeat the last one)."""
+        return self.clip_start[clip] + np.minimum(frame, self.clip_len[clip] - 1)
+
+    def gather(self, idx: I64) -> RefFrame:
+        """The reference at global frames ``idx [N]``."""
+        return RefFrame(
+            states=BodyStates(
+                pos=self.body_pos[idx],
+                quat=self.body_quat[idx],
+                linvel=self.body_linvel[idx],
+                angvel=self.body_angvel[idx],
+                obj_pos=self.obj_pos[idx],
+                obj_quat=self.obj_quat[idx],
+                obj_linvel=self.obj_linvel[idx],
+                obj_angvel=self.obj_angvel[idx],
+            ),
+            obj_rotmat=self.obj_rotmat[idx],
+            points=self.points[idx],
+            ig=self.ig[idx],
+            body_obj_dist=self.body_obj_dist[idx],
+            contact=self.contact[idx],
+        )
+
+    def states(self) -> F64:
+        """``[F, nq + nv]`` the MoCap state of every frame (qpos then qvel)."""
+        return np.concatenate([self.qpos, self.qvel], axis=1)
+
+    # Attributes set from the per-clip parts (declared for readers and type checkers).
+    body_pos: F64
+    body_quat: F64
+    body_linvel: F64
+    body_angvel: F64
+    obj_pos: F64
+    obj_quat: F64
+    obj_linvel: F64
+    obj_angvel: F64
+    contact: NDArray[np.int8]
+    qpos: F64
+    qvel: F64

@@ -1,0 +1,109 @@
+"""Observation layout and heading-frame invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from intermimic.env.geometry import (
+    encode_ig,
+    heading_inverse,
+    interaction_graph,
+    object_points,
+    quat_angle,
+    quat_columns,
+    quat_to_matrix,
+    rot6d,
+)
+from intermimic.env.observations import observation_dim, observe
+from intermimic.motion.kinematics import quat_angle as kin_quat_angle
+from intermimic.motion.kinematics import quat_to_matrix as kin_quat_to_matrix
+from intermimic.motion.quat import quat_mul
+from intermimic.sim.backend import BodyStates
+
+N, B, K, Q = 4, 52, 5, 6
+KEY = np.array([3, 7, 17, 33, 13])
+OFFSETS = (1, 16)
+
+
+def _quats(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    q = rng.standard_normal((*shape, 4))
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def _world(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "pos": rng.standard_normal((N, B, 3)), "quat": _quats(rng, (N, B)),
+        "linvel": rng.standard_normal((N, B, 3)), "angvel": rng.standard_normal((N, B, 3)),
+        "obj_pos": rng.standard_normal((N, 3)), "obj_quat": _quats(rng, (N,)),
+        "obj_linvel": rng.standard_normal((N, 3)), "obj_angvel": rng.standard_normal((N, 3)),
+        "ref_pos": rng.standard_normal((len(OFFSETS), N, B, 3)),
+        "ref_quat": _quats(rng, (len(OFFSETS), N, B)),
+        "ref_obj_pos": rng.standard_normal((len(OFFSETS), N, 3)),
+        "ref_obj_quat": _quats(rng, (len(OFFSETS), N)),
+    }  # fmt: skip
+
+
+def _turn(w: dict[str, np.ndarray], yaw: float, shift: np.ndarray) -> dict[str, np.ndarray]:
+    """The whole world turned by ``yaw`` about z and moved by ``shift`` on the ground."""
+    qz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+    rz = quat_to_matrix(qz)
+    out = {}
+    for k, v in w.items():
+        if "quat" in k:
+            out[k] = quat_mul(qz, v)
+        else:
+            out[k] = v @ rz.T + (shift if k.endswith("pos") else 0.0)
+    return out
+
+
+def _observe(w: dict[str, np.ndarray], points: np.ndarray) -> np.ndarray:
+    bs = BodyStates(**{k: w[k] for k in (
+        "pos", "quat", "linvel", "angvel", "obj_pos", "obj_quat", "obj_linvel", "obj_angvel"
+    )})  # fmt: skip
+    obj_rot = quat_to_matrix(bs.obj_quat)
+    ig = interaction_graph(bs.pos[:, KEY], object_points(bs.obj_pos, obj_rot, points))
+    contact = np.zeros((N, B), np.int8)
+    contact[:, 17] = 1
+    future = [
+        (w["ref_pos"][i], w["ref_quat"][i], w["ref_obj_pos"][i], w["ref_obj_quat"][i], contact)
+        for i in range(len(OFFSETS))
+    ]
+    touch = np.zeros((N, B), bool)
+    touch[:, 33] = True
+    return observe(bs, ig, touch, future, 5.0)
+
+
+def test_shape_matches_observation_dim() -> None:
+    rng = np.random.default_rng(0)
+    obs = _observe(_world(rng), rng.standard_normal((Q, 3)))
+    assert obs.shape == (N, observation_dim(B, K * Q, len(OFFSETS)))
+    assert np.isfinite(obs).all()
+
+
+def test_turning_and_moving_the_world_leaves_the_observation_unchanged() -> None:
+    rng = np.random.default_rng(1)
+    w = _world(rng)
+    pts = rng.standard_normal((Q, 3))
+    obs = _observe(w, pts)
+    for yaw in (0.4, -2.0, np.pi):
+        turned = _observe(_turn(w, yaw, np.array([3.0, -1.5, 0.0])), pts)
+        np.testing.assert_allclose(turned, obs, atol=1e-9)
+    # Lifting the world is not a symmetry: the root height is observed.
+    lifted = _observe(_turn(w, 0.0, np.array([0.0, 0.0, 0.5])), pts)
+    assert not np.allclose(lifted, obs)
+
+
+def test_heading_inverse_and_encodings() -> None:
+    yaw = 0.7
+    q = np.array([[np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]])
+    h = heading_inverse(q)
+    np.testing.assert_allclose(h[0] @ quat_to_matrix(q)[0], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(rot6d(np.eye(3)), [1, 0, 0, 0, 1, 0])  # column 0, column 1
+    rng = np.random.default_rng(3)
+    qs = rng.standard_normal((5, 4))
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    np.testing.assert_allclose(quat_columns(qs).reshape(5, 6), rot6d(quat_to_matrix(qs)))
+    np.testing.assert_allclose(quat_to_matrix(qs), kin_quat_to_matrix(qs), atol=1e-15)
+    np.testing.assert_allclose(quat_angle(qs, -qs[::-1]), kin_quat_angle(qs, qs[::-1]))
+    d = np.array([[0.0, 0.0, 0.2], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(encode_ig(d, 5.0), [[0.0, 0.0, np.exp(-1.0)], [0.0, 0.0, 0.0]])

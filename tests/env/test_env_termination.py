@@ -1,0 +1,136 @@
+"""Every IET condition fires just past its threshold and not at it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intermimic.env import termination as T
+from intermimic.env.rewards import Comparison
+from intermimic.env.settings import TerminationSettings
+
+B, K, Q, P = 52, 5, 4, 8
+LEFT = np.array([17, 18], np.int64)
+RIGHT = np.array([33, 34], np.int64)
+HANDS = (LEFT, RIGHT)
+
+
+def _comparison(
+    key_offset: np.ndarray, point_offset: np.ndarray, ig_offset: np.ndarray
+) -> Comparison:
+    """``N`` worlds whose key bodies, object points and graph edges are off by the given
+    per-world offsets ``[N, 3]``; the reference edges have length 1 m."""
+    n = key_offset.shape[0]
+    rng = np.random.default_rng(0)
+    pos = rng.standard_normal((n, B, 3))
+    # Multiples of 1/4: adding and subtracting the offsets is exact in floating point.
+    key = rng.integers(-8, 8, (n, K, 3)) / 4.0
+    pts = rng.integers(-8, 8, (n, P, 3)) / 4.0
+    ig_ref = np.zeros((n, K, Q, 3))
+    ig_ref[..., 2] = 1.0  # every reference edge 1 m long
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (n, B, 1))
+    return Comparison(
+        body_pos_sim=pos, body_pos_ref=pos, body_quat_sim=q, body_quat_ref=q,
+        body_weight=np.ones((n, B)), key_pos_sim=key + key_offset[:, None],
+        key_pos_ref=key, points_sim=pts + point_offset[:, None], points_ref=pts,
+        obj_quat_sim=q[:, 0], obj_quat_ref=q[:, 0], obj_linvel_sim=np.zeros((n, 3)),
+        obj_linvel_ref=np.zeros((n, 3)), ig_sim=ig_ref + ig_offset[:, None, None],
+        ig_ref=ig_ref, touch=np.zeros((n, B), bool), labels=np.zeros((n, B), np.int8),
+        joint_acc=np.zeros((n, 153)),
+    )  # fmt: skip
+
+
+def _x(*values: float) -> np.ndarray:
+    return np.array([[v, 0.0, 0.0] for v in values])
+
+
+def _check(c: Comparison, height: np.ndarray, missing: np.ndarray, s: TerminationSettings):
+    return T.check_termination(c, height, missing, s)
+
+
+def test_root_height_threshold() -> None:
+    z = np.zeros((3, 3))
+    done, why = _check(
+        _comparison(z, z, z), np.array([0.3, 0.2999, 0.9]), np.zeros(3, np.int64),
+        TerminationSettings(),
+    )  # fmt: skip
+    assert why["root_height"].tolist() == [False, True, False]
+    assert done.tolist() == [False, True, False]
+
+
+def test_key_body_error_threshold() -> None:
+    z = np.zeros((3, 3))
+    c = _comparison(_x(0.5, 0.5001, 0.2), z, z)
+    np.testing.assert_allclose(T.key_body_error(c), [0.5, 0.5001, 0.2])
+    done, why = _check(c, np.ones(3), np.zeros(3, np.int64), TerminationSettings())
+    assert why["key_body_error"].tolist() == [False, True, False]
+    assert done.tolist() == [False, True, False]
+
+
+def test_object_error_threshold() -> None:
+    z = np.zeros((3, 3))
+    c = _comparison(z, _x(0.5, 0.5001, 0.0), z)
+    done, why = _check(c, np.ones(3), np.zeros(3, np.int64), TerminationSettings())
+    assert why["object_error"].tolist() == [False, True, False]
+    assert done.tolist() == [False, True, False]
+
+
+def test_ig_ratio_threshold() -> None:
+    z = np.zeros((3, 3))
+    # Reference edges are 1 m long, so the ratio is the edge error itself (m / m).
+    c = _comparison(z, z, _x(0.25, 0.2501, 0.1))
+    np.testing.assert_allclose(T.ig_ratio(c), [0.25, 0.2501, 0.1])
+    s = TerminationSettings(max_ig_ratio=0.25, max_object_error=None)
+    done, why = _check(c, np.ones(3), np.zeros(3, np.int64), s)
+    assert why["ig_ratio"].tolist() == [False, True, False]
+    assert done.tolist() == [False, True, False]
+
+
+def test_missing_hand_contact_counts_consecutive_frames() -> None:
+    z = np.zeros((1, 3))
+    c = _comparison(z, z, z)
+    labels = c.labels.copy()
+    labels[0, LEFT[0]] = 1  # left hand required, nothing touching
+    missing_c = Comparison(**{**c.__dict__, "labels": labels})
+    assert T.missing_hand_contact(missing_c, HANDS).tolist() == [True]
+    assert T.missing_hand_contact(c, HANDS).tolist() == [False]
+    touch = c.touch.copy()
+    touch[0, LEFT[1]] = True
+    ok_c = Comparison(**{**c.__dict__, "labels": labels, "touch": touch})
+    assert T.missing_hand_contact(ok_c, HANDS).tolist() == [False]
+
+    s = TerminationSettings()
+    count = np.zeros(1, np.int64)
+    fired = []
+    for _ in range(11):
+        count = T.update_missing_frames(count, T.missing_hand_contact(missing_c, HANDS))
+        fired.append(bool(_check(missing_c, np.ones(1), count, s)[1]["hand_contact"][0]))
+    # Missing for 10 frames is tolerated; the 11th consecutive frame terminates.
+    assert fired == [False] * 10 + [True]
+    # One frame with contact restarts the count.
+    count = T.update_missing_frames(count, T.missing_hand_contact(ok_c, HANDS))
+    assert count.tolist() == [0]
+
+
+@pytest.mark.parametrize("n", [0, 3])
+def test_threshold_is_a_setting(n: int) -> None:
+    s = TerminationSettings(max_missing_hand_frames=n)
+    z = np.zeros((2, 3))
+    _, why = _check(_comparison(z, z, z), np.ones(2), np.array([n, n + 1]), s)
+    assert why["hand_contact"].tolist() == [False, True]
+
+
+def test_disabled_conditions() -> None:
+    z = np.zeros((1, 3))
+    c = _comparison(_x(9.0), _x(9.0), _x(9.0))
+    done, _ = _check(c, np.zeros(1), np.array([99]), TerminationSettings(enabled=False))
+    assert not done.any()
+    s = TerminationSettings(
+        min_root_height=None, max_key_body_error=None, max_object_error=None,
+        max_ig_ratio=None, max_missing_hand_frames=None,
+    )  # fmt: skip
+    done, why = _check(c, np.zeros(1), np.array([99]), s)
+    assert not done.any() and set(why) == set(T.REASONS)
+    assert _check(_comparison(z, z, z), np.ones(1), np.zeros(1, np.int64), TerminationSettings())[
+        0
+    ].tolist() == [False]
