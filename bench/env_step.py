@@ -13,11 +13,9 @@ Measures, one function each (``main`` merges their dicts):
   (:class:`intermimic.env.TrackingEnv`: PD targets, 4 substeps, observations, rewards,
   IET, PSI bookkeeping, auto-resets) with ``--worlds`` worlds on 2 threads, tracking a
   sample largetable clip (a synthetic clip when the sample is absent) with actions that
-  target the reference's next pose. Beside it, the raw physics rate of the same backend
-  from the states the environment reached (``set_targets`` + 4 substeps only), and
-  their ratio (goal >= 0.8).
-
-The full-environment measurement is added by the env module as its own function.
+  target the reference's next pose. Beside it, the raw physics rate of the very same
+  trajectory: every reset, target and step the environment asked of the backend,
+  replayed from the same start with nothing around it; and their ratio (goal >= 0.8).
 """
 
 from __future__ import annotations
@@ -146,24 +144,41 @@ def measure_env(
     env = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0))
     hinge_adr = scene.humanoid_qpos_adr[7:]
     physics_s = [0.0]
-    step_physics = backend.step
+    step_physics, set_targets, reset = backend.step, backend.set_targets, backend.reset
+    # Everything the environment asks of the physics, in order, so that the raw run can
+    # replay exactly the same trajectory (same states, same contacts, same cost).
+    calls: list[tuple[str, tuple[Any, ...]]] = []
 
     def timed_step(substeps: int) -> None:
+        calls.append(("step", (substeps,)))
         t = time.perf_counter()
         step_physics(substeps)
         physics_s[0] += time.perf_counter() - t
 
+    def recorded_targets(targets: np.ndarray) -> None:
+        calls.append(("targets", (np.array(targets),)))
+        set_targets(targets)
+
+    def recorded_reset(ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        calls.append(("reset", (np.array(ids), np.array(qpos), np.array(qvel))))
+        reset(ids, qpos, qvel)
+
     backend.step = timed_step  # type: ignore[method-assign]
+    backend.set_targets = recorded_targets  # type: ignore[method-assign]
+    backend.reset = recorded_reset  # type: ignore[method-assign]
 
     def actions() -> np.ndarray:
         idx = env.ref.global_index(env.clip, env.frame + 1)
         return np.clip(env.action_map.actions(env.ref.qpos[idx][:, hinge_adr]), -1, 1)
 
+    every = np.arange(n_worlds)
     env_rates, raw_rates, overheads, shares, resets = [], [], [], [], 0
     for _ in range(repeat):
         env.reset()
         env.step(actions())  # warm-up
+        start = (backend.qpos(), backend.qvel())
         elapsed, physics_s[0] = 0.0, 0.0
+        calls.clear()
         for _ in range(steps):
             a = actions()
             t0 = time.perf_counter()
@@ -173,15 +188,18 @@ def measure_env(
         env_rates.append(steps / elapsed)
         overheads.append((elapsed - physics_s[0]) / steps)
         shares.append(physics_s[0] / elapsed)
-        # Raw physics from the very states the environment reached (fallen humanoids,
-        # contacts with the table and all), holding its last PD targets: set_targets +
-        # substeps only. Raw runs from fresh MoCap starts are cheaper physics and would
-        # flatter the raw side.
-        targets = env.action_map.targets(a)
+        # The raw run: the very same physics calls from the very same start, nothing else
+        # (no observations, rewards, termination, PSI or state reads).
+        replay = list(calls)
+        reset(every, *start)
         t0 = time.perf_counter()
-        for _ in range(steps):
-            backend.set_targets(targets)
-            step_physics(SUBSTEPS)
+        for kind, args in replay:
+            if kind == "step":
+                step_physics(*args)
+            elif kind == "targets":
+                set_targets(*args)
+            else:
+                reset(*args)
         raw_rates.append(steps / (time.perf_counter() - t0))
     env.close()
     ratios = [e / r for e, r in zip(env_rates, raw_rates, strict=True)]
@@ -194,7 +212,7 @@ def measure_env(
         "env_raw_policy_steps_per_s": round(statistics.median(raw_rates), 2),
         "env_over_raw": round(statistics.median(ratios), 3),
         "env_overhead_ms_per_step": round(1e3 * statistics.median(overheads), 2),
-        # The ratio with the very same physics: backend.step time inside env.step / total.
+        # backend.step time inside env.step / total.
         "env_physics_share": round(statistics.median(shares), 3),
         "env_resets_per_step": round(resets / (steps * repeat), 2),
     }
