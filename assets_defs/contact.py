@@ -11,7 +11,7 @@ import numpy as np
 from assets_defs.config import config_from_settings
 from assets_defs.mocap import mocap_clips
 from assets_defs.partitions import subjects
-from assets_defs.resources import ObjectsResource, StoreResource
+from assets_defs.resources import MocapSourcesResource, ObjectsResource, StoreResource
 from data_catalog.annotate import INTENTS, AnnotateReport, annotate_subject
 from intermimic.contact.settings import ContactSettings
 from intermimic.viz.plots import contact_timeline
@@ -72,10 +72,13 @@ def contact_intents(
     config: ContactConfig,  # type: ignore[valid-type]
     store: StoreResource,
     objects: ObjectsResource,
+    mocap_sources: MocapSourcesResource,
 ) -> dg.MaterializeResult:
     subject = context.partition_key
     st = store.store()
-    pairs = [(d, s) for d, s in st.subjects() if s == subject]
+    # The MoCap datasets only: derived datasets (refined rollouts) have stages of their own.
+    mocap = {src.dataset for src in mocap_sources.sources}
+    pairs = [(d, s) for d, s in st.subjects() if s == subject and d in mocap]
     if not pairs:
         raise dg.Failure(
             f"subject {subject!r} has no clips in the store; materialise mocap_clips first"

@@ -7,8 +7,11 @@ instance at ``$DAGSTER_HOME``, so the runs show up in the UI afterwards.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from rich.console import Console
@@ -20,10 +23,24 @@ from pipeline.definitions import build_definitions
 MAIN_JOB = "hoi_pipeline"
 # Step-by-step DEBUG events belong in the UI; the terminal gets warnings and errors.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PROFILES = Path(__file__).parent / "profiles"
+
+
+def profile_config(name: str) -> dict[str, Any]:
+    """Run config of a budget profile (``pipeline/profiles/<name>.yaml``)."""
+    import yaml
+
+    path = PROFILES / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise SystemExit(f"unknown profile {name!r}; known: {known}")
+    return dict(yaml.safe_load(path.read_text()) or {})
 
 
 def run_main_job(
-    instance: dg.DagsterInstance | None = None, console: Console | None = None
+    instance: dg.DagsterInstance | None = None,
+    console: Console | None = None,
+    profile: str = "small",
 ) -> bool:
     """Materialise the main job for every subject; True when every run succeeded."""
     console = console or Console()
@@ -44,7 +61,10 @@ def run_main_job(
     for subject in found:
         t0 = time.perf_counter()
         result = job.execute_in_process(
-            instance=instance, partition_key=subject, raise_on_error=False, run_config=QUIET
+            instance=instance,
+            partition_key=subject,
+            raise_on_error=False,
+            run_config={**profile_config(profile), **QUIET},
         )
         status = "[green]ok[/]" if result.success else "[red]failed[/]"
         console.print(f"{MAIN_JOB} [bold]{subject}[/]: {status} ({time.perf_counter() - t0:.1f} s)")
@@ -57,4 +77,6 @@ def run_main_job(
 
 
 if __name__ == "__main__":
-    sys.exit(0 if run_main_job() else 1)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--profile", default="small", help="budget profile in pipeline/profiles")
+    sys.exit(0 if run_main_job(profile=ap.parse_args().profile) else 1)

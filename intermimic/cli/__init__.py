@@ -6,6 +6,7 @@ from intermimic.cli import annotate as _annotate  # noqa: F401
 from intermimic.cli import catalog as _catalog  # noqa: F401
 from intermimic.cli import ingest as _ingest  # noqa: F401
 from intermimic.cli import render as _render  # noqa: F401
+from intermimic.cli import teacher as _teacher  # noqa: F401
 from intermimic.cli.app import app
 
 

@@ -61,6 +61,8 @@ def test_definitions_load() -> None:
     assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {
         "mocap_clips",
         "contact_intents",
+        "teacher_policy",
+        "refined_rollouts",
     }
     assert defs.resolve_job_def("hoi_pipeline")
 

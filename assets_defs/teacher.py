@@ -1,0 +1,186 @@
+"""Stages 3 and 4, ``teacher_policy`` and ``refined_rollouts``, per subject.
+
+``teacher_policy`` trains (or resumes) the subject's PPO teacher on all its ok clips
+(:func:`data_catalog.refine.train_subject_teacher`); runs share the Dagster concurrency
+pool :data:`TEACHER_POOL`, so an instance limits how many train at once (set the pool's
+limit in ``dagster.yaml`` or the UI, e.g. 1 on a small machine). ``refined_rollouts``
+replays the teacher on every clip and stores the refined motion
+(:func:`data_catalog.refine.refine_subject`). Both are partitioned by subject: a run
+touches only its own subject's teacher folder, refined clips and catalog rows.
+"""
+
+# No "from __future__ import annotations": Dagster resolves the config annotation at runtime.
+
+import math
+from pathlib import Path
+
+import dagster as dg
+
+from assets_defs.config import config_from_settings
+from assets_defs.contact import contact_intents
+from assets_defs.partitions import subjects
+from assets_defs.resources import ObjectsResource, StoreResource
+from data_catalog.refine import (
+    RefineReport,
+    refine_subject,
+    resolve_subject,
+    train_subject_teacher,
+)
+from data_catalog.store import Store
+from intermimic.errors import InterMimicError
+from intermimic.rl.teacher import TeacherSettings
+
+TeacherConfig = config_from_settings(TeacherSettings, "TeacherConfig")
+#: Dagster concurrency pool of teacher training runs.
+TEACHER_POOL = "teacher_training"
+
+
+def _subject(store: Store, subject: str) -> tuple[str, str]:
+    try:
+        return resolve_subject(store, subject)
+    except InterMimicError as exc:
+        raise dg.Failure(str(exc)) from None
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def comparison_markdown(rep: RefineReport) -> str:
+    rows = ["| figure | raw | refined |", "| --- | --- | --- |"]
+    for fig, v in rep.comparison().items():
+        rows.append(f"| {fig} | {v['before']:.4g} | {v['after']:.4g} |")
+    return "\n".join(rows)
+
+
+def tracking_markdown(rep: RefineReport) -> str:
+    rows = ["| clip | success | duration | E_h cm | E_o cm |", "| --- | --- | --- | --- | --- |"]
+    for cid, t in sorted(rep.tracking.items()):
+        rows.append(
+            f"| {cid} | {'yes' if t['success'] else 'no'} | {t['duration']:.0f} "
+            f"| {t['e_h_cm']:.1f} | {t['e_o_cm']:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def comparison_png(rep: RefineReport, path: Path) -> Path | None:
+    """Bar chart of the compared artifact figures, raw versus refined."""
+    cmp = rep.comparison()
+    if not cmp:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(cmp)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(x - 0.2, [cmp[n]["before"] for n in names], 0.4, label="raw MoCap")
+    ax.bar(x + 0.2, [cmp[n]["after"] for n in names], 0.4, label="refined")
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.legend()
+    ax.set_title(f"artifacts {rep.dataset}/{rep.subject}, mean over clips")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+@dg.asset(
+    partitions_def=subjects,
+    deps=[contact_intents],
+    pool=TEACHER_POOL,
+    group_name="refine",
+    kinds={"python", "pytorch", "mujoco"},
+    description="PPO teacher of one subject, trained on all its ok clips (resumes).",
+)
+def teacher_policy(
+    context: dg.AssetExecutionContext,
+    config: TeacherConfig,  # type: ignore[valid-type]
+    store: StoreResource,
+    objects: ObjectsResource,
+) -> dg.MaterializeResult:
+    st = store.store()
+    dataset, subject = _subject(st, context.partition_key)
+    settings = TeacherSettings(**config.model_dump())  # type: ignore[attr-defined]
+    try:
+        rep = train_subject_teacher(
+            st, dataset, subject, settings, objects.library(),
+            on_progress=lambda it, total: context.log.info(f"iteration {it}/{total}"),
+        )  # fmt: skip
+    except InterMimicError as exc:
+        raise dg.Failure(f"{dataset}/{subject}: {exc}") from None
+    r, e = rep.result, rep.evaluation
+    for cid, why in sorted(r.rejected.items()):
+        context.log.warning(f"{dataset}/{cid} left out of training: {why}")
+    metadata: dict[str, object] = {
+        "dataset": dataset,
+        "run_dir": dg.MetadataValue.path(str(rep.run_dir)),
+        "checkpoint": dg.MetadataValue.path(str(r.checkpoint)) if r.checkpoint else "none",
+        "iterations": r.iterations,
+        "env_steps": r.env_steps,
+        "resumed_from": r.resumed_from if r.resumed_from is not None else -1,
+        "train_seconds": round(r.seconds, 1),
+        "clips": len(r.clip_ids),
+        "clips_rejected": len(r.rejected),
+        "success_rate": _num(e.get("success_rate", float("nan"))),
+        "mean_duration": _num(e.get("mean_duration", float("nan"))),
+        "mean_duration_fraction": _num(e.get("mean_duration_fraction", float("nan"))),
+        "E_h_cm": _num(e.get("e_h_cm", float("nan"))),
+        "E_o_cm": _num(e.get("e_o_cm", float("nan"))),
+    }
+    if rep.curve_png is not None:
+        metadata["learning_curve_png"] = dg.MetadataValue.path(str(rep.curve_png))
+    return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+
+
+@dg.asset(
+    partitions_def=subjects,
+    deps=[teacher_policy],
+    group_name="refine",
+    kinds={"python", "mujoco", "zarr"},
+    description="Every clip of one subject replayed by its teacher: the refined motion.",
+)
+def refined_rollouts(
+    context: dg.AssetExecutionContext,
+    config: TeacherConfig,  # type: ignore[valid-type]
+    store: StoreResource,
+    objects: ObjectsResource,
+) -> dg.MaterializeResult:
+    st = store.store()
+    dataset, subject = _subject(st, context.partition_key)
+    settings = TeacherSettings(**config.model_dump())  # type: ignore[attr-defined]
+    try:
+        rep = refine_subject(st, dataset, subject, settings, objects.library())
+    except InterMimicError as exc:
+        raise dg.Failure(f"{dataset}/{subject}: {exc}") from None
+    s = rep.summary
+    png = comparison_png(
+        rep, st.root / "reports" / "refined_rollouts" / dataset / f"{subject}_artifacts.png"
+    )
+    metadata: dict[str, object] = {
+        "refined_dataset": rep.refined_dataset,
+        "teacher_sha256": rep.teacher_sha256,
+        "clips_refined": len(rep.tracking),
+        "clips_failed": len(rep.failed),
+        "success_rate": _num(s.get("success_rate", float("nan"))),
+        "mean_duration": _num(s.get("mean_duration", float("nan"))),
+        "E_h_cm": _num(s.get("e_h_cm", float("nan"))),
+        "E_o_cm": _num(s.get("e_o_cm", float("nan"))),
+        "tracking": dg.MetadataValue.md(tracking_markdown(rep)),
+        "artifacts_before_after": dg.MetadataValue.md(comparison_markdown(rep)),
+        "seconds": round(rep.seconds, 1),
+    }
+    if png is not None:
+        metadata["artifacts_png"] = dg.MetadataValue.path(str(png))
+    if rep.failed:
+        metadata["failures"] = dg.MetadataValue.md(
+            "\n".join(f"- {c}: {why}" for c, why in sorted(rep.failed.items()))
+        )
+    return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]

@@ -1,0 +1,138 @@
+"""Teacher learning curve on one sample clip for a fixed wall-clock budget: one JSON line.
+
+Trains a teacher (CPU profile, :class:`intermimic.rl.teacher.TeacherSettings`) on
+``sub2_largetable_000`` (from ``--store`` if given, else the sample file under
+``../shared/data/omomo/raw``) for ``--budget-minutes`` of wall clock (default 20), and
+prints:
+
+* ``env_steps``, ``iterations``, ``train_seconds``;
+* ``curve``: ``[env_steps, seconds, mean_episode_length, success_rate]`` rows over time
+  (training episodes, which PSI starts anywhere in the clip);
+* ``untrained`` / ``trained``: deterministic rollouts from the clip's MoCap start
+  (``--eval-attempts`` attempts, the first noiseless, the best kept; and
+  ``*_deterministic``: the noiseless attempt alone): success rate,
+  ``mean_duration`` (policy steps tracked), its fraction of the clip, ``e_h_cm`` (mean
+  key-body error) and ``e_o_cm`` (mean object-point error) over the tracked frames;
+* ``duration_ratio`` = trained / untrained mean duration (best of the attempts; also
+  ``duration_ratio_deterministic``), and ``goal_3x`` (on the former).
+
+Usage: ``python bench/teacher_curve.py --budget-minutes 3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CLIP = "sub2_largetable_000"
+
+
+def load_clip(clip_id: str, store: str | None) -> Any:
+    """The clip from a store, else the sample's InterAct file."""
+    if store:
+        from data_catalog.store import Store
+
+        return Store(store).find_clip(clip_id)
+    from intermimic.motion.load import read_clip
+    from intermimic.paths import sample_raw_dir
+
+    raw = sample_raw_dir()
+    if raw is None:
+        raise SystemExit("sample data (../shared/data/omomo/raw) not found; pass --store")
+    return read_clip(raw / f"{clip_id}.pt")
+
+
+def _curve(rows: list[dict[str, Any]], points: int = 40) -> list[list[float]]:
+    step = max(1, -(-len(rows) // points))
+    keep = rows[::step] + ([rows[-1]] if rows and (len(rows) - 1) % step else [])
+    return [
+        [r["env_steps"], r["seconds"], round(r["mean_length"], 2), round(r["success_rate"], 3)]
+        for r in keep
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--budget-minutes", type=float, default=20.0, help="training wall clock")
+    p.add_argument("--clip", default=CLIP)
+    p.add_argument("--store", default=None, help="read the clip from this store")
+    p.add_argument("--worlds", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-attempts", type=int, default=4)
+    p.add_argument("--run-dir", default=None, help="keep the run here (default: a temp dir)")
+    p.add_argument(
+        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
+        help="any TeacherSettings field, e.g. --set horizon=16",
+    )  # fmt: skip
+    args = p.parse_args(argv)
+
+    from intermimic.cli.settings_options import parse_overrides
+    from intermimic.objects import ObjectLibrary
+    from intermimic.rl.refine import evaluate, summarize
+    from intermimic.rl.teacher import TeacherSettings, prepare_clips, train_teacher
+
+    settings = parse_overrides(
+        TeacherSettings,
+        args.set_,
+        worlds=args.worlds,
+        seed=args.seed,
+        env_steps=10**12,  # the budget stops it
+        checkpoint_interval=5,
+        tensorboard=False,
+        attempts=args.eval_attempts,
+    )
+    t0 = time.perf_counter()
+    clip = load_clip(args.clip, args.store)
+    clipset = prepare_clips([clip], ObjectLibrary(), settings, where=args.clip)
+    setup_s = time.perf_counter() - t0
+    untrained = summarize(evaluate(clipset, settings, None))
+    untrained_det = summarize(evaluate(clipset, settings, None, attempts=1, noise=0.0))
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
+        result = train_teacher(clipset, settings, run_dir, max_seconds=60 * args.budget_minutes)
+        trained = summarize(evaluate(clipset, settings, run_dir))
+        trained_det = summarize(evaluate(clipset, settings, run_dir, attempts=1, noise=0.0))
+    ratio = trained["mean_duration"] / max(untrained["mean_duration"], 1e-9)
+    ratio_det = trained_det["mean_duration"] / max(untrained_det["mean_duration"], 1e-9)
+    first = result.curve[: max(1, len(result.curve) // 10)]
+    last = result.curve[-max(1, len(result.curve) // 10) :]
+    out = {
+        "bench": "teacher_curve",
+        "clip": args.clip,
+        "clip_frames": clip.n_frames,
+        "budget_minutes": args.budget_minutes,
+        "worlds": settings.worlds,
+        "settings": {k: v for k, v in settings.model_dump().items() if v is not None},
+        "setup_seconds": round(setup_s, 1),
+        "train_seconds": round(result.seconds, 1),
+        "iterations": result.iterations,
+        "env_steps": result.env_steps,
+        "env_steps_per_s": round(result.env_steps / max(result.seconds, 1e-9), 1),
+        "train_episode_length_first_10pct": round(
+            sum(r["mean_length"] for r in first) / max(len(first), 1), 2
+        ),
+        "train_episode_length_last_10pct": round(
+            sum(r["mean_length"] for r in last) / max(len(last), 1), 2
+        ),
+        "curve": _curve(result.curve),
+        "untrained": {k: round(v, 3) for k, v in untrained.items()},
+        "trained": {k: round(v, 3) for k, v in trained.items()},
+        "untrained_deterministic": {k: round(v, 3) for k, v in untrained_det.items()},
+        "trained_deterministic": {k: round(v, 3) for k, v in trained_det.items()},
+        "duration_ratio": round(ratio, 3),
+        "duration_ratio_deterministic": round(ratio_det, 3),
+        "goal_3x": bool(ratio >= 3.0),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""``intermimic train-teacher`` and ``intermimic refine``: a subject's teacher and its
+refined motion (see :mod:`data_catalog.refine`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from intermimic.cli.app import app
+from intermimic.cli.settings_options import SettingsError, parse_overrides
+from intermimic.errors import InterMimicError
+from intermimic.rl.teacher import TeacherSettings
+
+console = Console(stderr=True)
+
+
+def _fmt(v: float | None, spec: str = ".3g") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+@app.command("train-teacher")
+def train_teacher_cmd(
+    store: Path = typer.Option(..., "--store", help="store root"),
+    subject: str = typer.Option(..., "--subject", help="subject to train on (all its ok clips)"),
+    dataset: str | None = typer.Option(None, "--dataset", help="dataset of the subject"),
+    env_steps: int | None = typer.Option(None, "--env-steps", help="environment transitions"),
+    backend: str | None = typer.Option(None, "--backend", help="mujoco or warp"),
+    objects: Path | None = typer.Option(
+        None, "--objects", help="objects folder (<name>/<name>.obj); default $INTERMIMIC_OBJECTS"
+    ),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", help="stop after this wall-clock time (resume later)"
+    ),
+    evaluate: bool = typer.Option(True, help="roll the teacher out on every clip afterwards"),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="teacher setting, e.g. --set worlds=64"
+    ),
+) -> None:
+    """Train (or resume) the PPO teacher of one subject on all its ok clips.
+
+    The run lives in STORE/teachers/<dataset>/<subject>/ (checkpoints, TensorBoard,
+    learning curve); running the command again continues from the last checkpoint.
+    Exits 1 when the subject has no ok clips, 2 on bad options.
+    """
+    from data_catalog.refine import resolve_subject, train_subject_teacher
+    from data_catalog.store import Store
+    from intermimic.objects import ObjectLibrary
+    from intermimic.rl.teacher import NoClipsError
+
+    try:
+        settings = parse_overrides(TeacherSettings, set_, env_steps=env_steps, backend=backend)
+        st = Store(store)
+        library = ObjectLibrary(objects) if objects else ObjectLibrary()
+    except InterMimicError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        ds, subj = resolve_subject(st, subject, dataset)
+        with Progress(
+            TextColumn(f"[bold]teacher {ds}/{subj}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("iterations"), TimeElapsedColumn(), console=console, transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("", total=None)
+            rep = train_subject_teacher(
+                st, ds, subj, settings, library,
+                max_seconds=None if max_minutes is None else 60 * max_minutes,
+                evaluate=evaluate,
+                on_progress=lambda it, total: progress.update(task, completed=it, total=total),
+            )  # fmt: skip
+    except NoClipsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except InterMimicError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    r = rep.result
+    out = Console()
+    for cid, why in sorted(r.rejected.items()):
+        out.print(f"[yellow]not trained on[/] {ds}/{cid}: {why}")
+    last = r.curve[-1] if r.curve else {}
+    table = Table(title=f"teacher {ds}/{subj}")
+    for col in ("iterations", "env steps", "resumed from", "episode length", "success (train)"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(r.iterations), str(r.env_steps), str(r.resumed_from or "-"),
+        _fmt(last.get("mean_length"), ".1f"), _fmt(last.get("success_rate"), ".2f"),
+    )  # fmt: skip
+    out.print(table)
+    if rep.evaluation:
+        e = rep.evaluation
+        out.print(
+            f"evaluation from each clip's start: success {e['success_rate']:.2f}, "
+            f"duration {e['mean_duration']:.1f} steps ({100 * e['mean_duration_fraction']:.0f}%"
+            f" of the clip), E_h {e['e_h_cm']:.1f} cm, E_o {e['e_o_cm']:.1f} cm"
+        )
+    out.print(
+        f"run: {rep.run_dir}" + (" (stopped by --max-minutes)" if r.stopped_by_budget else "")
+    )
+
+
+@app.command("refine")
+def refine_cmd(
+    store: Path = typer.Option(..., "--store", help="store root"),
+    subject: str = typer.Option(..., "--subject", help="subject whose teacher replays its clips"),
+    dataset: str | None = typer.Option(None, "--dataset", help="dataset of the subject"),
+    objects: Path | None = typer.Option(
+        None, "--objects", help="objects folder (<name>/<name>.obj); default $INTERMIMIC_OBJECTS"
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="teacher setting, e.g. --set attempts=8"
+    ),
+) -> None:
+    """Replay the subject's teacher on every clip and store the physically simulated motion.
+
+    The refined clips go to the dataset <dataset>-refined, per-frame rollout series beside
+    them, per-clip figures (tracking, artifacts after refinement) to the catalog (stage
+    "refined"). Exits 1 when there is no teacher or no ok clip, 2 on bad options.
+    """
+    import json
+
+    from data_catalog.refine import refine_subject, resolve_subject, teacher_dir
+    from data_catalog.store import Store
+    from intermimic.objects import ObjectLibrary
+
+    try:
+        st = Store(store)
+        library = ObjectLibrary(objects) if objects else ObjectLibrary()
+        ds, subj = resolve_subject(st, subject, dataset)
+        saved = teacher_dir(st, ds, subj) / "teacher_settings.json"
+        base = json.loads(saved.read_text())["settings"] if saved.exists() else {}
+        # the run's own settings, then the command line's
+        pairs = [f"{k}={v}" for k, v in base.items() if v is not None]
+        settings = parse_overrides(TeacherSettings, pairs + list(set_))
+    except InterMimicError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2 if isinstance(exc, SettingsError) else 1) from None
+    try:
+        with Progress(
+            TextColumn(f"[bold]refine {ds}/{subj}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=console, transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("rolling out", total=None)
+            rep = refine_subject(
+                st, ds, subj, settings, library,
+                on_clip=lambda cid: progress.update(task, advance=1, description=cid),
+            )  # fmt: skip
+    except InterMimicError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out = Console()
+    table = Table(title=f"refined {ds}/{subj} -> {rep.refined_dataset}/{subj}")
+    for col in ("clip", "success", "duration", "E_h cm", "E_o cm"):
+        table.add_column(col, justify="left" if col == "clip" else "right")
+    for cid, t in sorted(rep.tracking.items()):
+        table.add_row(
+            cid, "yes" if t["success"] else "no", f"{t['duration']:.0f}",
+            f"{t['e_h_cm']:.1f}", f"{t['e_o_cm']:.1f}",
+        )  # fmt: skip
+    out.print(table)
+    cmp_table = Table(title="artifacts, mean over clips")
+    for col in ("figure", "raw", "refined"):
+        cmp_table.add_column(col, justify="left" if col == "figure" else "right")
+    for fig, v in rep.comparison().items():
+        cmp_table.add_row(fig, f"{v['before']:.4g}", f"{v['after']:.4g}")
+    out.print(cmp_table)
+    for cid, why in sorted(rep.failed.items()):
+        out.print(f"[yellow]not refined[/] {cid}: {why}")
+    if not rep.tracking:
+        raise typer.Exit(1)

@@ -1,0 +1,96 @@
+"""``teacher_policy`` and ``refined_rollouts`` materialised per subject on a temporary
+instance: metadata, isolation between subjects, a subject without ok clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets_defs.partitions import SUBJECTS
+from assets_defs.resources import ObjectsResource, StoreResource
+from assets_defs.teacher import TEACHER_POOL, refined_rollouts, teacher_policy
+from data_catalog import Catalog, Store
+from data_catalog.refine import teacher_dir
+from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.rl import checkpoint as ckpt
+
+TINY = {
+    "env_steps": 2 * 4 * 8,
+    "worlds": 4,
+    "horizon": 8,
+    "hidden_dims": [32],
+    "checkpoint_interval": 2,
+    "sim_threads": 1,
+    "tensorboard": False,
+    "attempts": 1,
+}
+BOTH = dg.RunConfig(ops={"teacher_policy": {"config": TINY}, "refined_rollouts": {"config": TINY}})
+CONFIG = dg.RunConfig(ops={"teacher_policy": {"config": TINY}})
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[dg.DagsterInstance, dict[str, object], Store]:
+    store = Store(tmp_path / "store")
+    for subject, frames in (("s1", 30), ("s2", 30), ("s3", 8)):  # s3: too short to track
+        clip = synthetic_clip(subject, "box", 0, frames, seed=1, dataset="lab")
+        store.upsert_clips("lab", subject, [clip.with_meta(source_sha256=f"{frames:064x}")])
+    resources = {
+        "store": StoreResource(root=str(store.root)),
+        "objects": ObjectsResource(root=str(write_synthetic_objects(tmp_path / "objects"))),
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SUBJECTS, ["s1", "s2", "s3"])
+    return instance, resources, store
+
+
+def test_train_and_refine_one_subject(env: tuple[dg.DagsterInstance, dict, Store]) -> None:
+    instance, resources, store = env
+    assert teacher_policy.op.pool == TEACHER_POOL
+    result = dg.materialize(
+        [teacher_policy, refined_rollouts], partition_key="s1", instance=instance,
+        resources=resources, run_config=BOTH,
+    )  # fmt: skip
+    assert result.success
+    md = result.asset_materializations_for_node("teacher_policy")[0].metadata
+    assert md["iterations"].value == 2 and md["clips"].value == 1
+    assert Path(md["learning_curve_png"].value).is_file()
+    for key in ("success_rate", "mean_duration", "E_h_cm", "E_o_cm"):
+        assert key in md
+    md = result.asset_materializations_for_node("refined_rollouts")[0].metadata
+    assert md["clips_refined"].value == 1 and md["refined_dataset"].value == "lab-refined"
+    assert "penetration_object_max" in md["artifacts_before_after"].value
+    assert Path(md["artifacts_png"].value).is_file()
+    # only s1 was touched
+    assert not teacher_dir(store, "lab", "s2").exists()
+    assert store.subjects("lab-refined") == [("lab-refined", "s1")]
+    assert set(Catalog(store.root).figures("refined")["subject"]) == {"s1"}
+
+    # re-materialising s2 leaves s1's teacher and refined clips as they were
+    s1_ckpt = ckpt.list_checkpoints(teacher_dir(store, "lab", "s1") / "checkpoints")
+    s1_gen = store.generation_path("lab-refined", "s1")
+    result = dg.materialize(
+        [teacher_policy], partition_key="s2", instance=instance, resources=resources,
+        run_config=CONFIG,
+    )  # fmt: skip
+    assert result.success
+    assert ckpt.list_checkpoints(teacher_dir(store, "lab", "s1") / "checkpoints") == s1_ckpt
+    assert store.generation_path("lab-refined", "s1") == s1_gen
+
+
+def test_subject_without_ok_clips_fails_alone(env: tuple[dg.DagsterInstance, dict, Store]) -> None:
+    instance, resources, store = env
+    result = dg.materialize(
+        [teacher_policy], partition_key="s3", instance=instance, resources=resources,
+        run_config=CONFIG, raise_on_error=False,
+    )  # fmt: skip
+    assert not result.success
+    failure = result.failure_data_for_node("teacher_policy")
+    assert failure is not None and "no ok clips" in str(failure.user_failure_data.description)
+    assert not teacher_dir(store, "lab", "s3").exists()
+    result = dg.materialize(
+        [teacher_policy], partition_key="s1", instance=instance, resources=resources,
+        run_config=CONFIG,
+    )  # fmt: skip
+    assert result.success

@@ -1,0 +1,222 @@
+"""Teacher training and refinement on a tiny synthetic subject (box clips, 4 worlds)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from data_catalog import Catalog, Store
+from data_catalog.refine import (
+    REFINED_STAGE,
+    ROLLOUT,
+    refine_subject,
+    refined_dataset,
+    refined_sha256,
+    resolve_subject,
+    teacher_dir,
+    train_subject_teacher,
+)
+from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.objects import ObjectLibrary
+from intermimic.rl import checkpoint as ckpt
+from intermimic.rl.checkpoint import CheckpointError
+from intermimic.rl.refine import best_rollouts, evaluate, summarize
+from intermimic.rl.teacher import (
+    NoClipsError,
+    TeacherSettings,
+    load_curve,
+    prepare_clips,
+    share_worlds,
+)
+
+#: Tiny but complete: 4 worlds, horizon 8, one 32-wide layer, a checkpoint every 2 iterations.
+TINY = TeacherSettings(
+    env_steps=3 * 4 * 8,
+    worlds=4,
+    horizon=8,
+    hidden_dims=[32],
+    checkpoint_interval=2,
+    sim_threads=1,
+    attempts=2,
+    tensorboard=True,
+)
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory: pytest.TempPathFactory) -> ObjectLibrary:
+    return ObjectLibrary(write_synthetic_objects(tmp_path_factory.mktemp("teacher_objects")))
+
+
+def _store(root: Path, n_clips: int = 2, frames: int = 30) -> Store:
+    store = Store(root)
+    clips = [
+        synthetic_clip("s1", "box", i, frames + 4 * i, seed=i, dataset="lab")
+        for i in range(n_clips)
+    ]
+    clips = [c.with_meta(source_sha256=f"{i:064x}") for i, c in enumerate(clips)]
+    store.upsert_clips("lab", "s1", clips)
+    return store
+
+
+def test_settings_map_onto_train_and_env_settings() -> None:
+    s = TeacherSettings(env_steps=1000, seed=3, horizon=16, hidden_dims=[64], checkpoint_interval=5)
+    ts = s.train_settings()
+    assert ts.total_env_steps == 1000 and ts.seed == 3 and ts.save_interval == 5
+    assert ts.ppo.horizon == 16 and ts.policy.actor_hidden_dims == [64]
+    assert ts.ppo.schedule == "fixed" and ts.ppo.learning_rate == 3e-4  # the CPU profile
+    assert TeacherSettings(profile="paper").train_settings().policy.actor_hidden_dims == [
+        1024,
+        1024,
+        512,
+    ]
+    assert s.env_settings().seed == 3 and s.env_settings(psi=False).psi.enabled is False
+    with pytest.raises(ValueError, match="backend"):
+        TeacherSettings(backend="isaac")
+    assert share_worlds([100, 300], 8) == [2, 6]
+    assert share_worlds([1, 1000], 2) == [1, 1]
+
+
+def test_train_resume_refine(tmp_path: Path, objects: ObjectLibrary) -> None:
+    store = _store(tmp_path / "store")
+    assert resolve_subject(store, "s1") == ("lab", "s1")
+
+    first = train_subject_teacher(store, "lab", "s1", TINY, objects, evaluate=False)
+    run = teacher_dir(store, "lab", "s1")
+    assert first.run_dir == run and first.result.iterations == 3
+    assert first.result.resumed_from is None
+    assert [p.name for p in ckpt.list_checkpoints(run / "checkpoints")] == [
+        "iter_000002",
+        "iter_000003",
+    ]
+    c = ckpt.load_latest(run / "checkpoints")
+    assert c is not None
+    # the PSI buffer and the observation normaliser travel with the checkpoint
+    assert set(c.state["objects"]) == {"psi.box", "obs_norm.box"}
+    assert c.state["objects"]["psi.box"]["filled"].shape[1] == 4
+    assert [r["iteration"] for r in load_curve(run)] == [1, 2, 3]
+    assert any((run / "tensorboard").iterdir())
+    assert first.curve_png is not None and first.curve_png.is_file()
+
+    # the same command with a larger budget continues from the last checkpoint
+    more = TINY.model_copy(update={"env_steps": 5 * 4 * 8})
+    second = train_subject_teacher(store, "lab", "s1", more, objects, evaluate=True)
+    assert second.result.resumed_from == 3 and second.result.iterations == 5
+    assert [r["iteration"] for r in load_curve(run)] == [1, 2, 3, 4, 5]
+    ev = second.evaluation
+    assert set(ev) >= {"success_rate", "mean_duration", "e_h_cm", "e_o_cm"}
+    assert 0 <= ev["success_rate"] <= 1 and ev["e_h_cm"] >= 0
+    assert json.loads((run / "teacher.json").read_text())["iterations"] == 5
+
+    rep = refine_subject(store, "lab", "s1", more, objects)
+    out = refined_dataset("lab")
+    assert rep.refined_dataset == out == "lab-refined"
+    assert sorted(rep.tracking) == ["s1_box_000", "s1_box_001"]
+    refined = {c.meta.clip_id: c for c in store.read_subject(out, "s1")}
+    raw = {c.meta.clip_id: c for c in store.read_subject("lab", "s1")}
+    for cid, clip in refined.items():
+        t = rep.tracking[cid]
+        assert clip.n_frames == int(t["duration"]) + 1
+        assert clip.meta.source_sha256 == refined_sha256(
+            rep.teacher_sha256, raw[cid].meta.source_sha256
+        )
+        assert np.isfinite(clip.body_pos).all()
+        # frame 0 is the MoCap start state the rollout began from
+        np.testing.assert_allclose(clip.root_pos[0], raw[cid].root_pos[0], atol=1e-4)
+    series = store.read_series(out, "s1", ROLLOUT, "s1_box_000")
+    n = refined["s1_box_000"].n_frames
+    assert series["qpos"].shape[0] == n and series["contact_forces"].shape == (n, 52, 3)
+    assert series["key_body_error"][0] < 1e-3  # starts on the reference
+    figs = Catalog(store.root).figures_wide(REFINED_STAGE)
+    assert sorted(figs["clip"]) == ["s1_box_000", "s1_box_001"]
+    assert {"success", "duration", "e_h_cm", "e_o_cm"} <= set(figs.columns)
+    assert set(rep.before) == set(rep.after) == set(rep.tracking)
+    assert "penetration_object_max" in rep.comparison()
+    # the MoCap subject is untouched and the refined dataset is not taken for a subject
+    assert resolve_subject(store, "s1") == ("lab", "s1")
+
+
+def test_best_attempt_is_longest_then_lowest_error(tmp_path: Path, objects: ObjectLibrary) -> None:
+    store = _store(tmp_path / "store", n_clips=1)
+    cs = prepare_clips(store.read_subject("lab", "s1"), objects, TINY)
+    rollouts = evaluate(cs, TINY, None, attempts=3, noise=0.5)  # untrained policy
+    (best,) = rollouts.values()
+    assert best.arrays["qpos"].shape[0] == best.duration + 1
+    s = summarize(rollouts)
+    assert s["clips"] == 1 and s["mean_duration"] == best.duration
+    picked = best_rollouts([best, _shorter(best)])
+    assert picked[best.clip_id] is best
+
+
+def _shorter(r: Any) -> Any:
+    from dataclasses import replace
+
+    arrays = {k: v[: max(1, r.duration)] for k, v in r.arrays.items()}
+    return replace(r, attempt=9, duration=max(0, r.duration - 1), arrays=arrays)
+
+
+def test_subject_without_ok_clips_is_a_clear_error(tmp_path: Path, objects: ObjectLibrary) -> None:
+    store = _store(tmp_path / "store", frames=10)  # shorter than the 16-frame look-ahead
+    with pytest.raises(NoClipsError, match="no ok clips.*17 needed"):
+        train_subject_teacher(store, "lab", "s1", TINY, objects)
+    with pytest.raises(NoClipsError, match="no ok clips"):
+        resolve_subject(store, "nobody")
+    # an unknown object mesh rejects the clips with the reason
+    lib = ObjectLibrary(tmp_path / "no_objects")
+    with pytest.raises(NoClipsError, match="box"):
+        prepare_clips(store.read_subject("lab", "s1"), lib, TINY)
+
+
+def test_refine_without_teacher_fails(tmp_path: Path, objects: ObjectLibrary) -> None:
+    store = _store(tmp_path / "store", n_clips=1)
+    with pytest.raises(CheckpointError, match="train-teacher"):
+        refine_subject(store, "lab", "s1", TINY, objects)
+
+
+def test_corrupted_latest_checkpoint_falls_back(
+    tmp_path: Path, objects: ObjectLibrary, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store(tmp_path / "store", n_clips=1)
+    s = TINY.model_copy(update={"env_steps": 4 * 4 * 8, "tensorboard": False})
+    train_subject_teacher(store, "lab", "s1", s, objects, evaluate=False)
+    run = teacher_dir(store, "lab", "s1")
+    latest = ckpt.list_checkpoints(run / "checkpoints")[-1]
+    assert latest.name == "iter_000004"
+    blob = bytearray((latest / "state.safetensors").read_bytes())
+    blob[-1] ^= 0xFF
+    (latest / "state.safetensors").write_bytes(bytes(blob))
+    more = s.model_copy(update={"env_steps": 5 * 4 * 8})
+    with caplog.at_level(logging.WARNING):
+        rep = train_subject_teacher(store, "lab", "s1", more, objects, evaluate=False)
+    assert "iter_000004 is corrupted" in caplog.text
+    assert rep.result.resumed_from == 2 and rep.result.iterations == 5
+    assert [r["iteration"] for r in load_curve(run)] == [1, 2, 3, 4, 5]
+
+
+def test_residual_actions_offset_the_reference(tmp_path: Path, objects: ObjectLibrary) -> None:
+    from intermimic.rl.teacher import build_teacher_env
+
+    store = _store(tmp_path / "store", n_clips=1)
+    cs = prepare_clips(store.read_subject("lab", "s1"), objects, TINY)
+    env = build_teacher_env(cs, TINY)
+    try:
+        obs = env.reset()
+        assert obs["policy"].shape == (4, env.obs_dim) and obs["critic"].shape == (4, 1)
+        ref = env.reference_actions()
+        _, reward, term, trunc, info = env.step(np.full((4, env.num_actions), 0.4))
+        np.testing.assert_allclose(env.last_actions, ref + TINY.residual_scale * 0.4)
+        assert reward.shape == (4,) and set(info) >= {"reward_terms", "success", "final"}
+        np.testing.assert_array_equal(info["success"], trunc & ~term)
+    finally:
+        env.close()
+    absolute = build_teacher_env(cs, TINY.model_copy(update={"residual_actions": False}))
+    try:
+        absolute.reset()
+        absolute.step(np.full((4, absolute.num_actions), 0.4))
+        np.testing.assert_allclose(absolute.last_actions, 0.4)
+    finally:
+        absolute.close()
