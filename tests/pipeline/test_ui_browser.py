@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
@@ -88,7 +88,7 @@ def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(req, timeout=30).read()
-        yield url, store
+        yield url, store, home
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -98,8 +98,8 @@ def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path]) -> None:
-    url, store = dagster_ui
+def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path, Path]) -> None:
+    url, store, home = dagster_ui
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
@@ -119,15 +119,23 @@ def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path]) -> No
         dialog.get_by_text("Select a partition or create one").click()
         page.get_by_text("ui1", exact=True).first.click()
         dialog.get_by_text("Launch runs to materialize").click()  # closes the picker
+        dialog.get_by_text("Launch 1 run").wait_for()
         dialog.get_by_role("button", name="Launch 1 run").click()
+        page.get_by_text("Launched run").wait_for()  # the UI's own confirmation
 
-        deadline = time.monotonic() + 180
+        # Wait for the run through the instance the UI writes to.
+        deadline = time.monotonic() + 300
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            while True:
+                runs = instance.get_runs()
+                if runs and runs[0].is_finished:
+                    break
+                assert time.monotonic() < deadline, f"run not finished in time: {runs}"
+                time.sleep(2)
+            assert len(runs) == 1 and runs[0].tags.get("dagster/partition") == "ui1"
+            assert runs[0].status == dg.DagsterRunStatus.SUCCESS, runs[0].status
         page.goto(url + "/runs")
-        while "Success" not in page.inner_text("body"):
-            assert "Failure" not in page.inner_text("body"), "the run failed"
-            assert time.monotonic() < deadline, "the run did not finish in time"
-            page.wait_for_timeout(2000)
-            page.reload()
+        page.get_by_text("Success").first.wait_for()
 
         page.goto(url + "/assets/mocap_clips?view=partitions")
         page.get_by_text("Materialized (1)").wait_for()
