@@ -133,6 +133,22 @@ def _array(g: zarr.Group, name: str) -> zarr.Array:
     return arr
 
 
+def _write_time_array(
+    g: zarr.Group, name: str, data: np.ndarray, chunk_frames: int, compressor: ZstdCodec
+) -> None:
+    """One array, time first, chunked on time only."""
+    # create, then assign: several times faster than create_array(data=...)
+    arr = g.create_array(
+        name,
+        shape=data.shape,
+        dtype=data.dtype,
+        chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
+        compressors=compressor,
+        dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
+    )
+    arr[...] = data
+
+
 def _quiet_consolidate(path: Path) -> None:
     with warnings.catch_warnings():
         # Consolidated metadata is a zarr-python extension for format 3; we want it anyway.
@@ -377,19 +393,10 @@ class Store:
             with staged_dir(target) as tmp:
                 g = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=attrs)
                 for name, spec in FIELDS.items():
-                    data = np.concatenate([getattr(c, name) for c in clips]).astype(
-                        spec.dtype, copy=False
+                    data = np.concatenate([getattr(c, name) for c in clips])
+                    _write_time_array(
+                        g, name, data.astype(spec.dtype, copy=False), chunk_frames, compressor
                     )
-                    # create, then assign: several times faster than create_array(data=...)
-                    arr = g.create_array(
-                        name,
-                        shape=data.shape,
-                        dtype=data.dtype,
-                        chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
-                        compressors=compressor,
-                        dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
-                    )
-                    arr[...] = data
                 _quiet_consolidate(tmp)
         write_text_atomic(sdir / CURRENT, generation + "\n")
         self._collect_garbage(sdir, keep={generation})
@@ -459,15 +466,7 @@ class Store:
                     )
                     compressor = ZstdCodec(level=zstd_level)
                     for name, data in columns.items():
-                        arr = sub.create_array(
-                            name,
-                            shape=data.shape,
-                            dtype=data.dtype,
-                            chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
-                            compressors=compressor,
-                            dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
-                        )
-                        arr[...] = data
+                        _write_time_array(sub, name, data, chunk_frames, compressor)
                     _quiet_consolidate(tmp)
             write_text_atomic(sdir / CURRENT, generation + "\n")
             self._collect_garbage(sdir, keep={generation, src.name})
