@@ -187,6 +187,18 @@ def body_states_from(
     return pos, xquat[:, ids], lin, ang
 
 
+def split_body_states(pos: F64, quat: F64, lin: F64, ang: F64, has_object: bool) -> BodyStates:
+    """:class:`BodyStates` from arrays whose last body is the object (zeros without one)."""
+    if not has_object:
+        for a in (pos, quat, lin, ang):
+            a[:, -1] = 0.0
+    return BodyStates(
+        pos=pos[:, :-1], quat=quat[:, :-1], linvel=lin[:, :-1], angvel=ang[:, :-1],
+        obj_pos=pos[:, -1], obj_quat=quat[:, -1], obj_linvel=lin[:, -1],
+        obj_angvel=ang[:, -1],
+    )  # fmt: skip
+
+
 class MujocoBackend(SimBackend):
     """``n_worlds`` copies of the scene on the CPU (see the module docstring).
 
@@ -285,14 +297,7 @@ class MujocoBackend(SimBackend):
             self._xpos, self._xquat, self._cvel, self._subtree_com,
             self._body_ids, self.physics.root_ids,
         )  # fmt: skip
-        if not self.scene.has_object:
-            for a in (pos, quat, lin, ang):
-                a[:, -1] = 0.0
-        return BodyStates(
-            pos=pos[:, :-1], quat=quat[:, :-1], linvel=lin[:, :-1], angvel=ang[:, :-1],
-            obj_pos=pos[:, -1], obj_quat=quat[:, -1], obj_linvel=lin[:, -1],
-            obj_angvel=ang[:, -1],
-        )  # fmt: skip
+        return split_body_states(pos, quat, lin, ang, self.scene.has_object)
 
     def contact_forces(self) -> F64:
         # From the live sensordata, on demand: a reset world's sensors read zero.

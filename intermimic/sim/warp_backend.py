@@ -28,6 +28,7 @@ from intermimic.sim.mujoco_backend import (
     body_states_from,
     contact_normals,
     physics_model,
+    split_body_states,
 )
 from intermimic.sim.scene import Scene
 
@@ -167,14 +168,7 @@ class WarpBackend(SimBackend):
             self._host(d.xpos), self._host(d.xquat), self._host(d.cvel),
             self._host(d.subtree_com), self._body_ids, self.physics.root_ids,
         )  # fmt: skip
-        if not self.scene.has_object:
-            for a in (pos, quat, lin, ang):
-                a[:, -1] = 0.0
-        return BodyStates(
-            pos=pos[:, :-1], quat=quat[:, :-1], linvel=lin[:, :-1], angvel=ang[:, :-1],
-            obj_pos=pos[:, -1], obj_quat=quat[:, -1], obj_linvel=lin[:, -1],
-            obj_angvel=ang[:, -1],
-        )  # fmt: skip
+        return split_body_states(pos, quat, lin, ang, self.scene.has_object)
 
     def contact_forces(self) -> F64:
         sd = self._host(self._d.sensordata)
