@@ -157,6 +157,15 @@ class EnvSettings(_Frozen):
         description="'fk': reference body poses from the simulated humanoid's own FK of "
         "the clip's joint angles (what the humanoid can reach); 'clip': the captured ones",
     )
+    ground_reference: bool = Field(
+        default=True,
+        description="shift each clip's reference humanoid (not the object) vertically so "
+        "its lowest geom touches the ground (see intermimic.env.grounding); False: the "
+        "captured height as it is",
+    )
+    ground_percentile: float = Field(
+        default=10.0, ge=0, le=100, description="percentile of the per-frame clearance used"
+    )
     seed: int = 0
     observation: ObservationSettings = ObservationSettings()
     reward: RewardSettings = RewardSettings()
