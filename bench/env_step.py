@@ -16,6 +16,10 @@ Measures, one function each (``main`` merges their dicts):
   target the reference's next pose. Beside it, the raw physics rate of the very same
   trajectory: every reset, target and step the environment asked of the backend,
   replayed from the same start with nothing around it; and their ratio (goal >= 0.8).
+
+* ``--embodiment g1`` (:func:`measure_embodiments`): the full environment on the Unitree
+  G1 with hands and on the SMPL-X humanoid, same clip, object, worlds and threads, runs
+  alternating; policy steps/s of each and their ratio (``emb_g1_over_smplx``).
 """
 
 from __future__ import annotations
@@ -218,14 +222,74 @@ def measure_env(
     }
 
 
+def measure_embodiments(
+    other: str = "g1", n_worlds: int = 64, steps: int = 30, repeat: int = 3, n_threads: int = 2
+) -> dict[str, Any]:
+    """Policy steps/s of the tracking environment on ``other`` and on the SMPL-X humanoid
+    (same clip, object, worlds, threads; actions target each embodiment's reference pose
+    of the next frame, as the teacher's residual starts: the G1 stands on the scaled root
+    path), alternating runs, best of ``repeat`` each."""
+    from intermimic.env import EnvSettings, TrackingEnv
+    from intermimic.humanoid.embodiment import make_embodiment
+    from intermimic.sim.scene import embodiment_scene
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj = ObjectLibrary().get("largetable")
+    clip, source = _env_clip()
+    envs = {}
+    for name in ("smplx", other):
+        scene = embodiment_scene(make_embodiment(name), obj)
+        backend = make_backend("mujoco", scene, n_worlds, n_threads=n_threads)
+        envs[name] = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0))
+    rates: dict[str, list[float]] = {k: [] for k in envs}
+    for _ in range(repeat):
+        for name, env in envs.items():
+            adr = env.scene.humanoid_qpos_adr[7:]
+
+            def act(env: Any = env, adr: Any = adr) -> np.ndarray:
+                idx = env.ref.global_index(env.clip, env.frame + 1)
+                return np.clip(env.action_map.actions(env.ref.qpos[idx][:, adr]), -1, 1)
+
+            env.reset()
+            env.step(act())  # warm-up
+            elapsed = 0.0
+            for _ in range(steps):
+                a = act()
+                t0 = time.perf_counter()
+                env.step(a)
+                elapsed += time.perf_counter() - t0
+            rates[name].append(steps / elapsed)
+    out: dict[str, Any] = {"emb_worlds": n_worlds, "emb_threads": n_threads, "emb_clip": source}
+    for name, env in envs.items():
+        out[f"emb_{name}_bodies"] = len(env.scene.humanoid_body_ids)
+        out[f"emb_{name}_actions"] = env.action_dim
+        out[f"emb_{name}_obs_dim"] = env.obs_dim
+        out[f"emb_{name}_policy_steps_per_s"] = round(max(rates[name]), 2)
+        out[f"emb_{name}_world_steps_per_s"] = round(max(rates[name]) * n_worlds, 1)
+        env.close()
+    out[f"emb_{other}_over_smplx"] = round(
+        out[f"emb_{other}_policy_steps_per_s"] / out["emb_smplx_policy_steps_per_s"], 3
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--worlds", type=int, default=64)
     p.add_argument("--steps", type=int, default=30, help="policy steps per timed run")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", choices=("raw", "env"), default=None, help="run one measurement only")
+    p.add_argument(
+        "--embodiment", choices=("g1",), default=None,
+        help="compare the environment on this embodiment with the SMPL-X humanoid (only that)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     result: dict[str, Any] = {}
+    if args.embodiment is not None:
+        result.update(measure_embodiments(args.embodiment, args.worlds, args.steps, args.repeat))
+        print(json.dumps(result))
+        return 0
     if args.only in (None, "raw"):
         result.update(measure_raw(args.worlds, args.steps, args.repeat))
     if args.only in (None, "env"):

@@ -67,6 +67,7 @@ POLICY_FIELDS = (
     "residual_actions",
     "residual_scale",
     "fit_skeleton",
+    "embodiment",
 )
 #: Artifact figures compared before / after refinement in reports.
 COMPARED_FIGURES = (
@@ -83,9 +84,17 @@ def refined_dataset(dataset: str) -> str:
     return f"{dataset}{REFINED_SUFFIX}"
 
 
-def teacher_dir(store: Store, dataset: str, subject: str) -> Path:
-    """``STORE/teachers/<dataset>/<subject>``."""
-    return store.root / TEACHERS / safe(dataset, "dataset") / safe(subject, "subject")
+def teacher_dir(store: Store, dataset: str, subject: str, embodiment: str = "smplx") -> Path:
+    """``STORE/teachers/<dataset>/<subject>`` (another embodiment than the SMPL-X
+    humanoid: ``STORE/teachers-<embodiment>/<dataset>/<subject>``)."""
+    root = TEACHERS if embodiment == "smplx" else f"{TEACHERS}-{safe(embodiment, 'embodiment')}"
+    return store.root / root / safe(dataset, "dataset") / safe(subject, "subject")
+
+
+def refined_dataset_for(dataset: str, embodiment: str = "smplx") -> str:
+    """``<dataset>-refined`` (``<dataset>-refined-<embodiment>`` for a robot)."""
+    out = refined_dataset(dataset)
+    return out if embodiment == "smplx" else f"{out}-{embodiment}"
 
 
 def resolve_subject(store: Store, subject: str, dataset: str | None = None) -> tuple[str, str]:
@@ -161,7 +170,7 @@ def train_subject_teacher(
 
     s = settings or TeacherSettings()
     clipset = subject_clipset(store, dataset, subject, s, objects)
-    run_dir = teacher_dir(store, dataset, subject)
+    run_dir = teacher_dir(store, dataset, subject, s.embodiment)
     run_dir.mkdir(parents=True, exist_ok=True)
     result = train_teacher(clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress)
     report = TrainReport(dataset, subject, run_dir, result)
@@ -246,7 +255,7 @@ def refine_subject(
     from intermimic.rl.teacher import TeacherSettings as _TS
 
     t0 = time.perf_counter()
-    run_dir = teacher_dir(store, dataset, subject)
+    run_dir = teacher_dir(store, dataset, subject, settings.embodiment if settings else "smplx")
     saved_path = run_dir / "teacher_settings.json"
     saved = json.loads(saved_path.read_text())["settings"] if saved_path.exists() else None
     s = settings or (_TS(**saved) if saved else _TS())
@@ -261,7 +270,8 @@ def refine_subject(
     latest = ckpt.load_latest(run_dir / "checkpoints")
     assert latest is not None  # evaluate() raised otherwise
     teacher_sha = checkpoint_sha256(latest.path)
-    out_ds = refined_dataset(dataset)
+    out_ds = refined_dataset_for(dataset, s.embodiment)
+    robot = s.embodiment != "smplx"
     report = RefineReport(dataset, subject, out_ds, str(latest.path), teacher_sha)
     report.failed.update(clipset.rejected)
     raw_by_id = {c.meta.clip_id: c for c in clipset.clips}
@@ -271,14 +281,30 @@ def refine_subject(
         if on_clip is not None:
             on_clip(cid)
         raw = raw_by_id[cid]
-        clip = refined_clip(
-            r,
-            raw,
-            scene_of[cid],
-            dataset=out_ds,
-            source_sha256=refined_sha256(teacher_sha, raw.meta.source_sha256),
-            source_path=str(latest.path),
-        )
+        if robot:
+            # A robot's motion is no SMPL-X clip: the clip keeps the reference human and
+            # the simulated object; the robot's own states are the rollout series (with
+            # the embodiment's name, joint and body names in its attributes).
+            n = r.arrays["qpos"].shape[0]
+            clip = raw.slice(0, n).with_arrays(
+                obj_pos=r.arrays["obj_pos"].astype(np.float32),
+                obj_quat=r.arrays["obj_quat"].astype(np.float32),
+            )
+            clip = clip.with_meta(
+                dataset=out_ds,
+                source_path=str(latest.path),
+                source_sha256=refined_sha256(teacher_sha, raw.meta.source_sha256),
+                source_format=f"teacher-rollout-{s.embodiment}",
+            )
+        else:
+            clip = refined_clip(
+                r,
+                raw,
+                scene_of[cid],
+                dataset=out_ds,
+                source_sha256=refined_sha256(teacher_sha, raw.meta.source_sha256),
+                source_path=str(latest.path),
+            )
         track = {
             "success": float(r.success),
             "duration": float(r.duration),
@@ -289,6 +315,8 @@ def refine_subject(
         }
         report.tracking[cid] = track
         try:
+            if robot:
+                raise ValueError(f"measures the SMPL-X humanoid, not {s.embodiment}")
             # the raw clip over the frames the refined one covers: like for like
             raw_part = raw.slice(0, clip.n_frames)
             report.before[cid] = dict(artifact_report(raw_part, scene_of[cid], cs).figures)
@@ -302,10 +330,13 @@ def refine_subject(
         figures[cid] = {**track, **report.after.get(cid, {})}
     report.summary = summarize(best)
     if refined:
+        scene0 = next(iter(clipset.scenes.values()))
         attrs = {
             "teacher_checkpoint": str(latest.path),
             "teacher_sha256": teacher_sha,
             "tracking": report.tracking,
+            **scene0.embodiment.describe(),
+            "body_names": list(scene0.embodiment.body_names),
         }
         store.upsert_clips(out_ds, subject, refined)
         store.write_series(out_ds, subject, ROLLOUT, series, attrs=attrs)

@@ -29,6 +29,9 @@ def train_teacher_cmd(
     dataset: str | None = typer.Option(None, "--dataset", help="dataset of the subject"),
     env_steps: int | None = typer.Option(None, "--env-steps", help="environment transitions"),
     backend: str | None = typer.Option(None, "--backend", help="mujoco or warp"),
+    embodiment: str | None = typer.Option(
+        None, "--embodiment", help="smplx (default) or g1 (Unitree G1 with hands)"
+    ),
     objects: Path | None = typer.Option(
         None, "--objects", help="objects folder (<name>/<name>.obj); default $INTERMIMIC_OBJECTS"
     ),
@@ -52,7 +55,9 @@ def train_teacher_cmd(
     from intermimic.rl.teacher import NoClipsError
 
     try:
-        settings = parse_overrides(TeacherSettings, set_, env_steps=env_steps, backend=backend)
+        settings = parse_overrides(
+            TeacherSettings, set_, env_steps=env_steps, backend=backend, embodiment=embodiment
+        )
         st = Store(store)
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
     except InterMimicError as exc:
@@ -107,6 +112,9 @@ def refine_cmd(
     store: Path = typer.Option(..., "--store", help="store root"),
     subject: str = typer.Option(..., "--subject", help="subject whose teacher replays its clips"),
     dataset: str | None = typer.Option(None, "--dataset", help="dataset of the subject"),
+    embodiment: str = typer.Option(
+        "smplx", "--embodiment", help="whose teacher: smplx (default) or g1"
+    ),
     objects: Path | None = typer.Option(
         None, "--objects", help="objects folder (<name>/<name>.obj); default $INTERMIMIC_OBJECTS"
     ),
@@ -130,11 +138,13 @@ def refine_cmd(
         st = Store(store)
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
         ds, subj = resolve_subject(st, subject, dataset)
-        saved = teacher_dir(st, ds, subj) / "teacher_settings.json"
+        saved = teacher_dir(st, ds, subj, embodiment) / "teacher_settings.json"
         base = json.loads(saved.read_text())["settings"] if saved.exists() else {}
         # the run's own settings, then the command line's
         pairs = [f"{k}={v}" for k, v in base.items() if v is not None]
-        settings = parse_overrides(TeacherSettings, pairs + list(set_))
+        settings = parse_overrides(
+            TeacherSettings, pairs + list(set_) + [f"embodiment={embodiment}"]
+        )
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2 if isinstance(exc, SettingsError) else 1) from None

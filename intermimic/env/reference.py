@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.env.geometry import interaction_graph, object_points, quat_to_matrix
+from intermimic.env.grounding import ground_offset
 from intermimic.env.settings import EnvSettings
 from intermimic.errors import InputError
 from intermimic.motion.clip import HOIClip
@@ -55,12 +56,9 @@ class RefFrame:
 
 
 def _scene_tree(scene: Scene) -> KinematicTree:
-    """The humanoid's kinematic tree inside the scene model (bodies in SMPL-X order)."""
-    m = scene.model
-    ids = scene.humanoid_body_ids
-    index = {int(b): i for i, b in enumerate(ids)}
-    parents = np.array([index.get(int(m.body_parentid[b]), -1) for b in ids], np.int64)
-    return KinematicTree.from_arrays(parents, m.body_pos[ids].copy(), m.body_quat[ids].copy())
+    """The SMPL-X humanoid whose FK is the reference: for the SMPL-X embodiment the
+    simulated humanoid itself (bodies in SMPL-X order), else the embodiment's choice."""
+    return scene.embodiment.reference_tree(scene.model, scene.humanoid_body_ids)
 
 
 def _angvel(q: NDArray[np.floating], fps: float) -> F64:
@@ -149,6 +147,9 @@ class ReferenceMotion:
         self.ig_points_local = np.asarray(ig_points, np.float64)
         self.ig_bodies = np.asarray(ig_bodies, np.int64)
         tree = _scene_tree(scene) if s.reference_bodies == "fk" else None
+        self.ground, self.ground_percentile = s.ground_reference, s.ground_percentile
+        #: Per clip, metres the reference humanoid was lowered (``ground_reference``).
+        self.ground_offsets: list[float] = []
         parts = [self._one_clip(c, scene, tree) for c in clips]
         for name in parts[0]:
             setattr(self, name, np.concatenate([p[name] for p in parts]))
@@ -173,13 +174,24 @@ class ReferenceMotion:
         self, clip: HOIClip, scene: Scene, tree: KinematicTree | None
     ) -> dict[str, np.ndarray]:
         fps = float(clip.meta.fps)
-        hq = clip_to_qpos(clip)  # [T, 160]
+        emb = scene.embodiment
+        # The embodiment's own pose per frame ([T, 7 + J]; the SMPL-X humanoid: the
+        # clip's joint angles) and the SMPL-X reference mapped onto its bodies (scaled).
+        hq = emb.reference_qpos(clip)
         if tree is not None:
-            body_pos, body_quat = fk(tree, hq)
+            body_pos, body_quat = fk(tree, clip_to_qpos(clip))
         else:
             body_pos = np.asarray(clip.body_pos, np.float64)
             body_quat = np.asarray(clip.body_quat, np.float64)
-        obj_pos = np.asarray(clip.obj_pos, np.float64)
+        body_pos, body_quat = emb.map_reference(body_pos, body_quat)
+        if self.ground:
+            off = ground_offset(scene, hq, self.ground_percentile)
+            hq = hq.copy()
+            hq[:, 2] -= off
+            body_pos = body_pos.copy()
+            body_pos[..., 2] -= off
+            self.ground_offsets.append(off)
+        obj_pos = emb.map_object(clip.obj_pos)
         obj_quat = np.asarray(clip.obj_quat, np.float64)
         root_quat = hq[:, 3:7]
         # qvel of a free joint: linear velocity in the world, angular in the body frame.
@@ -205,7 +217,7 @@ class ReferenceMotion:
             "obj_quat": obj_quat,
             "obj_linvel": _linvel(obj_pos, fps),
             "obj_angvel": obj_w,
-            "contact": np.asarray(clip.contact, np.int8),
+            "contact": emb.map_contact(clip.contact),
             "qpos": qpos,
             "qvel": qvel,
         }

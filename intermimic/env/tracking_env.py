@@ -113,6 +113,12 @@ class TrackingEnv:
         )
         n_bodies = len(scene.humanoid_body_ids)
         self.non_hand_idx = np.setdiff1d(np.arange(n_bodies), np.concatenate(self.hands))
+        # Bodies the embodiment-aware terms compare with their reference (the key-body
+        # map of the embodiment; every body for the SMPL-X humanoid).
+        tracked = scene.embodiment.tracked_index
+        self.tracked: slice | I64 = (
+            slice(None) if np.array_equal(tracked, np.arange(n_bodies)) else tracked
+        )
         # Hinge dofs: the humanoid's dofs after the free joint's 6.
         self.hinge_dof_adr = scene.humanoid_dof_adr[6:]
 
@@ -261,13 +267,14 @@ class TrackingEnv:
         ig_pts = object_points(bs.obj_pos, obj_rot, self.ig_points)
         hinge_vel = qvel[:, self.hinge_dof_adr]
         a = s.reward.embodiment_aware
+        tr = self.tracked
         c = Comparison(
-            body_pos_sim=bs.pos,
-            body_pos_ref=ref.body_pos[idx],
-            body_quat_sim=bs.quat,
-            body_quat_ref=ref.body_quat[idx],
+            body_pos_sim=bs.pos[:, tr],
+            body_pos_ref=ref.body_pos[idx][:, tr],
+            body_quat_sim=bs.quat[:, tr],
+            body_quat_ref=ref.body_quat[idx][:, tr],
             body_weight=closeness_weights(
-                ref.body_obj_dist[idx], a.closeness_scale, a.closeness_floor
+                ref.body_obj_dist[idx][:, tr], a.closeness_scale, a.closeness_floor
             ),
             key_pos_sim=bs.pos[:, self.key_idx],
             key_pos_ref=ref.body_pos[idx][:, self.key_idx],
@@ -285,9 +292,19 @@ class TrackingEnv:
         )
         return c, hinge_vel
 
-    def _observe(self, bs: BodyStates, touch: BoolArr, rows: I64) -> F64:
+    def observe_raw(self, offsets: Sequence[int] | None = None) -> F64:
+        """Unnormalised observations ``[N, D]`` of every world's current state, looking
+        ``offsets`` frames ahead (default: the settings'). A student with other future
+        frames than the teacher reads its observation here, from the same state."""
+        offs = None if offsets is None else np.asarray(offsets, np.int64)
+        rows = np.arange(self.n_worlds)
+        return self._observe(self.backend.body_states(), self._touch(), rows, offs)
+
+    def _observe(
+        self, bs: BodyStates, touch: BoolArr, rows: I64, offsets: I64 | None = None
+    ) -> F64:
         """Raw observations ``[len(rows), obs_dim]`` of worlds ``rows`` (``bs``, ``touch``
-        cover all worlds)."""
+        cover all worlds); ``offsets`` overrides the settings' future frames."""
         if len(rows) != self.n_worlds:
             bs, touch = _rows(bs, rows), touch[rows]
         ref = self.ref
@@ -296,7 +313,7 @@ class TrackingEnv:
             bs.pos[:, self.key_idx], object_points(bs.obj_pos, obj_rot, self.ig_points)
         )
         future = []
-        for k in self.offsets:
+        for k in self.offsets if offsets is None else offsets:
             j = ref.global_index(self.clip[rows], self.frame[rows] + k)
             future.append(
                 (ref.body_pos[j], ref.body_quat[j], ref.obj_pos[j], ref.obj_quat[j], ref.contact[j])

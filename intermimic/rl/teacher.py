@@ -113,6 +113,11 @@ class TeacherSettings(BaseModel):
         0.25, gt=0, description="action units (half joint ranges) per unit residual"
     )
     fit_skeleton: bool = Field(False, description="train the subject's fitted humanoid")
+    embodiment: str = Field(
+        "smplx",
+        description="the body the teacher drives: 'smplx' (the humanoid) or 'g1' (Unitree G1 "
+        "with hands, retargeting inside learning)",
+    )
     attempts: int = Field(4, ge=1, description="refinement: rollouts per clip, best kept")
     attempt_noise: float = Field(
         0.05, ge=0, description="refinement: action noise std of attempts after the first"
@@ -136,6 +141,16 @@ class TeacherSettings(BaseModel):
             text = v.strip().strip("[]")
             return [int(x) for x in text.split(",") if x.strip()] if text else None
         return v
+
+    @field_validator("embodiment")
+    @classmethod
+    def _embodiment(cls, v: str) -> str:
+        from intermimic.humanoid.embodiment import EMBODIMENTS
+
+        key = v.strip().lower()
+        if key not in EMBODIMENTS:
+            raise ValueError(f"embodiment must be one of {', '.join(EMBODIMENTS)}, got {v!r}")
+        return key
 
     @field_validator("schedule")
     @classmethod
@@ -366,20 +381,23 @@ class PSIState:
         p.rng.bit_generator.state = state["rng"]
 
 
-def teacher_scene(obj_name: str, objects: Any, humanoid: Any | None = None) -> Scene:
+def teacher_scene(
+    obj_name: str, objects: Any, humanoid: Any | None = None, embodiment: Any | None = None
+) -> Scene:
     """The training scene: humanoid with PD position actuators + the object + ground.
 
     ``objects`` is an :class:`~intermimic.objects.ObjectLibrary`; ``humanoid`` a
-    :class:`~intermimic.humanoid.SkeletonModel` (None: the mean adult).
+    :class:`~intermimic.humanoid.SkeletonModel` (None: the mean adult); ``embodiment``
+    an :class:`~intermimic.humanoid.embodiment.Embodiment` (None: that SMPL-X humanoid).
     """
-    from intermimic.humanoid import HumanoidSettings, build_spec
-    from intermimic.sim.scene import build_scene
+    from intermimic.humanoid.embodiment import SmplxEmbodiment
+    from intermimic.sim.scene import embodiment_scene
 
-    spec = build_spec(humanoid, settings=HumanoidSettings(actuators="position"))
+    emb = embodiment if embodiment is not None else SmplxEmbodiment(humanoid)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # meshes that are not watertight: noted elsewhere
         obj = objects.get(obj_name)
-    return build_scene(spec, obj)
+    return embodiment_scene(emb, obj)
 
 
 @dataclass
@@ -406,7 +424,12 @@ def prepare_clips(
     """Scenes per object and the clips a tracking env accepts; :class:`NoClipsError` if
     none (``where`` names the subject in the message)."""
     humanoid = None
-    if settings.fit_skeleton and clips:
+    embodiment = None
+    if settings.embodiment != "smplx":
+        from intermimic.humanoid.embodiment import make_embodiment
+
+        embodiment = make_embodiment(settings.embodiment)
+    elif settings.fit_skeleton and clips:
         from intermimic.humanoid import fit_skeleton
 
         try:
@@ -420,7 +443,7 @@ def prepare_clips(
     rejected: dict[str, str] = {}
     for name, group in group_by_object(clips).items():
         try:
-            scene = teacher_scene(name, objects, humanoid)
+            scene = teacher_scene(name, objects, humanoid, embodiment)
         except Exception as exc:  # missing mesh, bad mesh: the group's clips are rejected
             for c in group:
                 rejected[c.meta.clip_id] = f"object {name!r}: {exc}"

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from intermimic.errors import InputError
-from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+from intermimic.humanoid.embodiment import Embodiment, SmplxEmbodiment
 from intermimic.objects.model import SimObject, add_object
 
 PHYSICS_DT = 1.0 / 120.0
@@ -80,6 +80,9 @@ class Scene:
     object_qpos_adr: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     object_dof_adr: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     object_geom_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    embodiment: Embodiment = field(default_factory=lambda: SmplxEmbodiment())
+    """The simulated body (:mod:`intermimic.humanoid.embodiment`); its ``body_names``
+    give the order of ``humanoid_body_ids`` and of every per-body array."""
 
     @property
     def has_object(self) -> bool:
@@ -145,17 +148,22 @@ def build_scene(
     humanoid: mujoco.MjSpec,
     obj: SimObject | None = None,
     settings: SceneSettings | None = None,
+    embodiment: Embodiment | None = None,
 ) -> Scene:
     """Compose humanoid + object + ground into one compiled :class:`Scene`.
 
-    ``humanoid`` is copied, not changed. Its root body must be ``Pelvis`` with a free
-    joint and every SMPL-X body must carry three hinge joints (x, y, z order).
+    ``humanoid`` is copied, not changed. ``embodiment`` (default: the SMPL-X humanoid)
+    names its bodies and actuated hinges: its root body must have a free joint, and for
+    the SMPL-X humanoid every body carries three hinge joints (x, y, z order).
+    Another embodiment's spec is :meth:`Embodiment.build_spec` (see
+    :func:`embodiment_scene`).
     """
     s = settings or SceneSettings()
-    missing = [n for n in SMPLX_BODY_NAMES if humanoid.body(n) is None]
+    emb = embodiment or SmplxEmbodiment()
+    missing = [n for n in emb.body_names if humanoid.body(n) is None]
     if missing:
         raise SceneError(
-            f"humanoid lacks {len(missing)} of the SMPL-X bodies: {', '.join(missing[:8])}"
+            f"humanoid lacks {len(missing)} of the {emb.name} bodies: {', '.join(missing[:8])}"
             + (" ..." if len(missing) > 8 else "")
         )
     spec = humanoid.copy()
@@ -170,7 +178,14 @@ def build_scene(
         model = spec.compile()
     except ValueError as exc:
         raise SceneError(f"scene does not compile: {exc}") from None
-    return _index(spec, model, obj)
+    return _index(spec, model, obj, emb)
+
+
+def embodiment_scene(
+    embodiment: Embodiment, obj: SimObject | None = None, settings: SceneSettings | None = None
+) -> Scene:
+    """``build_scene(embodiment.build_spec(), obj, settings, embodiment)``."""
+    return build_scene(embodiment.build_spec(), obj, settings, embodiment)
 
 
 def _ids(model: mujoco.MjModel, names: tuple[str, ...]) -> NDArray[np.int64]:
@@ -183,14 +198,18 @@ def _ids(model: mujoco.MjModel, names: tuple[str, ...]) -> NDArray[np.int64]:
     return np.asarray(out, np.int64)
 
 
-def _index(spec: mujoco.MjSpec, model: mujoco.MjModel, obj: SimObject | None) -> Scene:
-    body_ids = _ids(model, SMPLX_BODY_NAMES)
+def _index(
+    spec: mujoco.MjSpec, model: mujoco.MjModel, obj: SimObject | None, emb: Embodiment
+) -> Scene:
+    body_ids = _ids(model, emb.body_names)
     root = int(body_ids[0])
     if (
         model.body_jntnum[root] != 1
         or model.jnt_type[model.body_jntadr[root]] != mujoco.mjtJoint.mjJNT_FREE
     ):
-        raise SceneError("humanoid root body 'Pelvis' must have exactly one free joint")
+        raise SceneError(
+            f"humanoid root body {emb.body_names[0]!r} must have exactly one free joint"
+        )
     qpos_adr = list(
         range(
             model.jnt_qposadr[model.body_jntadr[root]],
@@ -202,16 +221,17 @@ def _index(spec: mujoco.MjSpec, model: mujoco.MjModel, obj: SimObject | None) ->
             model.jnt_dofadr[model.body_jntadr[root]], model.jnt_dofadr[model.body_jntadr[root]] + 6
         )
     )
-    for name, b in zip(SMPLX_BODY_NAMES[1:], body_ids[1:], strict=True):
-        j0, nj = int(model.body_jntadr[b]), int(model.body_jntnum[b])
-        if nj != 3 or any(
-            model.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE for j in range(j0, j0 + 3)
-        ):
+    for jname in emb.joint_names:
+        j = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, jname)
+        if j < 0 or model.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE:
+            body = jname.rsplit("_", 1)[0]
+            nj = int(model.body_jntnum[model.body(body).id]) if spec.body(body) else 0
             raise SceneError(
-                f"humanoid body {name!r} must have three hinge joints, has {nj} joints"
+                f"humanoid has no hinge joint {jname!r} (body {body!r}, which has {nj} "
+                "joints; the SMPL-X humanoid needs three hinges per body)"
             )
-        qpos_adr += [int(model.jnt_qposadr[j]) for j in range(j0, j0 + 3)]
-        dof_adr += [int(model.jnt_dofadr[j]) for j in range(j0, j0 + 3)]
+        qpos_adr.append(int(model.jnt_qposadr[j]))
+        dof_adr.append(int(model.jnt_dofadr[j]))
     geoms_per_body = tuple(
         np.flatnonzero(model.geom_bodyid == b).astype(np.int64) for b in body_ids
     )
@@ -235,15 +255,16 @@ def _index(spec: mujoco.MjSpec, model: mujoco.MjModel, obj: SimObject | None) ->
         spec=spec,
         model=model,
         humanoid_body_ids=body_ids,
-        key_body_ids=_ids(model, KEY_BODY_NAMES),
-        hand_body_ids=_ids(model, HAND_BODY_NAMES),
-        left_hand_body_ids=_ids(model, LEFT_HAND_NAMES),
-        right_hand_body_ids=_ids(model, RIGHT_HAND_NAMES),
-        foot_body_ids=_ids(model, FOOT_BODY_NAMES),
+        key_body_ids=_ids(model, emb.key_bodies),
+        hand_body_ids=_ids(model, emb.left_hand + emb.right_hand),
+        left_hand_body_ids=_ids(model, emb.left_hand),
+        right_hand_body_ids=_ids(model, emb.right_hand),
+        foot_body_ids=_ids(model, emb.feet),
         humanoid_qpos_adr=np.asarray(qpos_adr, np.int64),
         humanoid_dof_adr=np.asarray(dof_adr, np.int64),
         humanoid_geom_ids=np.concatenate(geoms_per_body),
         geoms_per_body=geoms_per_body,
         ground_geom_id=int(ground),
+        embodiment=emb,
         **kwargs,  # type: ignore[arg-type]
     )

@@ -1,6 +1,6 @@
 """Clip formats. Importing this package registers the built-in ones."""
 
-from intermimic.motion.formats import interact_pt, npz
+from intermimic.motion.formats import generated, interact_pt, npz, smplx_npz
 from intermimic.motion.formats.registry import (
     ClipFormat,
     Decoded,
@@ -15,8 +15,10 @@ __all__ = [
     "Decoded",
     "available_formats",
     "format_for_path",
+    "generated",
     "get_format",
     "interact_pt",
     "npz",
     "register_format",
+    "smplx_npz",
 ]

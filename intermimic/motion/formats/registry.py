@@ -51,6 +51,12 @@ class ClipFormat(ABC):
         """
         return {}
 
+    def sniff(self, path: Path) -> bool | None:
+        """Whether ``path``'s content looks like this format, when several formats share
+        its suffix (``*.npz``). None: cannot tell (the default); the first such format
+        registered then reads it."""
+        return None
+
     def write(self, clip: HOIClip, path: Path) -> None:
         raise NotImplementedError(f"format {self.name!r} cannot be written")
 
@@ -95,10 +101,20 @@ def get_format(name: str) -> ClipFormat:
 
 
 def format_for_path(path: Path) -> ClipFormat | None:
-    """The registered format whose suffix matches ``path``, or None."""
+    """The registered format whose suffix matches ``path``, or None.
+
+    When several formats claim the suffix (the canonical ``npz``, ``smplx-npz`` and
+    ``generated-npz`` all read ``*.npz``), the first whose :meth:`ClipFormat.sniff`
+    recognises the file's content wins; failing that, the first registered.
+    """
     _load_entry_points()
     name = path.name.lower()
-    for fmt in _REGISTRY.values():
-        if any(name.endswith(s) for s in fmt.suffixes):
-            return fmt
-    return None
+    found = [f for f in _REGISTRY.values() if any(name.endswith(s) for s in f.suffixes)]
+    if len(found) > 1:
+        for fmt in found:
+            try:
+                if fmt.sniff(path):
+                    return fmt
+            except Exception:  # an unreadable file: the reader will say what is wrong
+                continue
+    return found[0] if found else None
