@@ -22,6 +22,8 @@ draws.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -107,6 +109,31 @@ class PSIBuffer:
         self.filled[f, slot] = True
         np.add.at(self._next, f, 1)
         self._next %= ring
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a draw depends on: rollout slots (exact, float64; slot 0 is rebuilt
+        from the clips), fill marks, ring positions, failure averages and the RNG."""
+        return {
+            "states": self.states[:, 1:].copy(),
+            "filled": self.filled.copy(),
+            "next": self._next.copy(),
+            "failure": self.failure.copy(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; raises ``ValueError`` when the shapes differ (the
+        clips changed since it was saved)."""
+        states = np.asarray(state["states"])
+        if states.shape != self.states[:, 1:].shape:
+            raise ValueError(
+                f"PSI state has shape {states.shape}, the buffer {self.states[:, 1:].shape}"
+            )
+        self.states[:, 1:] = states
+        self.filled[...] = np.asarray(state["filled"], bool)
+        self._next[...] = np.asarray(state["next"], np.int64)
+        self.failure[...] = np.asarray(state["failure"], np.float64)
+        self.rng.bit_generator.state = state["rng"]
 
     def report(self, frames: I64, failed: NDArray[np.bool_]) -> None:
         """Update the failure average of start ``frames [k]`` with episode outcomes

@@ -241,6 +241,53 @@ class TrackingEnv:
         info["terminal_obs"] = terminal
         return obs, reward, terminated, truncated, info
 
+    # ---- exact checkpoint state ----------------------------------------------------
+
+    #: Per-world episode arrays a resumed run needs exactly as they were.
+    _EPISODE_FIELDS = (
+        "clip",
+        "frame",
+        "start",
+        "episode_len",
+        "missing_hand",
+        "prev_hinge_vel",
+        "cand_state",
+        "cand_frame",
+        "cand_age",
+    )
+
+    @property
+    def exact_state(self) -> bool:
+        """Whether :meth:`state_dict` captures everything the next step depends on (the
+        backend can save its physics state)."""
+        return hasattr(self.backend, "state_dict") and hasattr(self.backend, "load_state_dict")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The worlds' physics and episode state (the PSI buffer and the observation
+        normaliser have their own, see ``TeacherEnv.stateful``). Raises ``TypeError``
+        when the backend cannot save its state (:attr:`exact_state`)."""
+        if not self.exact_state:
+            raise TypeError(f"the {self.backend.name} backend cannot save its state")
+        out: dict[str, Any] = {k: getattr(self, k).copy() for k in self._EPISODE_FIELDS}
+        out["backend"] = self.backend.state_dict()  # type: ignore[attr-defined]
+        out["counters"] = np.array([self.n_nan_resets, self.n_nan_action_worlds], np.int64)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (same scene, clips and number of worlds)."""
+        values = {}
+        for k in self._EPISODE_FIELDS:
+            cur = getattr(self, k)
+            v = np.asarray(state[k], dtype=cur.dtype)
+            if v.shape != cur.shape:
+                raise ValueError(f"env state {k!r} has shape {v.shape}, expected {cur.shape}")
+            values[k] = v
+        # validated first, so a state that does not fit changes nothing
+        self.backend.load_state_dict(state["backend"])  # type: ignore[attr-defined]
+        for k, v in values.items():
+            getattr(self, k)[...] = v
+        self.n_nan_resets, self.n_nan_action_worlds = (int(x) for x in state["counters"])
+
     def close(self) -> None:
         self.backend.close()
 

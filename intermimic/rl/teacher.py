@@ -324,6 +324,24 @@ class TeacherEnv:
             parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
         return np.concatenate(parts)
 
+    @property
+    def exact_state(self) -> bool:
+        """Whether every tracking env can save its exact state (resume is bit-exact)."""
+        return all(e.exact_state for e in self.envs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each tracking env's physics and episode state and the last actions."""
+        out: dict[str, Any] = {
+            f"env.{n}": e.state_dict() for n, e in zip(self.names, self.envs, strict=True)
+        }
+        out["last_actions"] = self.last_actions.copy()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for n, e in zip(self.names, self.envs, strict=True):
+            e.load_state_dict(state[f"env.{n}"])
+        self.last_actions = np.asarray(state["last_actions"], np.float64).copy()
+
     def stateful(self, *, psi: bool = True) -> dict[str, Any]:
         """Objects to save in checkpoints: PSI buffers and observation normalisers."""
         out: dict[str, Any] = {}
@@ -339,46 +357,19 @@ class TeacherEnv:
 
 
 class PSIState:
-    """Checkpoint state of a tracking env's PSI buffer (rollout slots, scores, RNG).
-
-    Slot 0 (the MoCap state) is rebuilt from the clips, so only the rollout slots are
-    saved, as float32 (states there only need to be physically valid, not exact).
-    """
+    """Checkpoint state of a tracking env's PSI buffer (rollout slots, scores, RNG)."""
 
     def __init__(self, env: TrackingEnv) -> None:
         self.env = env
 
     def state_dict(self) -> dict[str, Any]:
-        p = self.env.psi
-        if hasattr(p, "state_dict"):  # the buffer's own, once it has one
-            return dict(p.state_dict())
-        return {
-            "states": p.states[:, 1:].astype(np.float32),
-            "filled": p.filled.copy(),
-            "next": p._next.copy(),
-            "failure": p.failure.copy(),
-            "rng": p.rng.bit_generator.state,
-        }
+        return dict(self.env.psi.state_dict())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        p = self.env.psi
-        if hasattr(p, "load_state_dict"):
-            p.load_state_dict(state)
-            return
-        states = np.asarray(state["states"])
-        if states.shape != p.states[:, 1:].shape:
-            log.warning(
-                "PSI state in the checkpoint has shape %s, the buffer %s (clips changed?): "
-                "keeping the fresh buffer",
-                states.shape,
-                p.states[:, 1:].shape,
-            )
-            return
-        p.states[:, 1:] = states
-        p.filled[...] = np.asarray(state["filled"], bool)
-        p._next[...] = np.asarray(state["next"], np.int64)
-        p.failure[...] = np.asarray(state["failure"], np.float64)
-        p.rng.bit_generator.state = state["rng"]
+        try:
+            self.env.psi.load_state_dict(state)
+        except ValueError as exc:
+            log.warning("%s (clips changed?): keeping the fresh PSI buffer", exc)
 
 
 def teacher_scene(
@@ -727,7 +718,7 @@ def load_teacher(
             level = train_log.level
             train_log.setLevel(logging.ERROR)
             try:
-                trainer.load(c)
+                trainer.load(c, env_state=False)
             finally:
                 train_log.setLevel(level)
     return TeacherPolicy(trainer, env, c.path if c is not None else None)

@@ -119,11 +119,15 @@ class Trainer:
         self.on_checkpoint = on_checkpoint
         seed_everything(settings.seed)
         self.vecenv = RslVecEnv(env, settings.device, list(episode_hooks))
-        self.alg: InterMimicPPO = build_ppo(self.vecenv, settings)
+        self.alg: InterMimicPPO = self._build_algorithm()
         self.iteration = 0
         self.env_steps = 0
         self._returns: deque[float] = deque(maxlen=100)
         self._writer: Any = None
+
+    def _build_algorithm(self) -> InterMimicPPO:
+        """The algorithm (a subclass may build another, e.g. the student's)."""
+        return build_ppo(self.vecenv, self.settings)
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -222,8 +226,9 @@ class Trainer:
             keep=self.settings.keep_checkpoints,
         )
 
-    def load(self, c: ckpt.Checkpoint) -> None:
-        """Restore everything from a loaded checkpoint."""
+    def load(self, c: ckpt.Checkpoint, *, env_state: bool = True) -> None:
+        """Restore everything from a loaded checkpoint; ``env_state=False`` keeps the
+        env's worlds as they are (evaluation on other worlds than training's)."""
         actor = {k[6:]: v for k, v in c.model.items() if k.startswith("actor.")}
         critic = {k[7:]: v for k, v in c.model.items() if k.startswith("critic.")}
         self.alg.load(
@@ -241,11 +246,8 @@ class Trainer:
         self.alg.nonfinite_updates = int(rl["nonfinite_updates"])
         self.alg.learning_rate = float(rl["learning_rate"])
         self._returns = deque(rl["recent_returns"], maxlen=100)
-        if not self.vecenv.supports_exact_resume:
-            log.warning(
-                "env has no state_dict(): resuming from freshly reset worlds (not bit-exact)"
-            )
-        self.vecenv.load_state_dict(c.state["env"])
+        if env_state:
+            self._load_env_state(c)
         for name, obj in self.stateful.items():
             if name in c.state["objects"]:
                 obj.load_state_dict(c.state["objects"][name])
@@ -254,6 +256,27 @@ class Trainer:
                     "checkpoint %s has no state for %r; keeping its fresh state", c.path, name
                 )
         ckpt.restore_rng(c.state["rng"])
+
+    def _load_env_state(self, c: ckpt.Checkpoint) -> None:
+        if not self.vecenv.supports_exact_resume:
+            log.warning(
+                "env has no state_dict(): resuming from freshly reset worlds (not bit-exact)"
+            )
+            return
+        if "env" not in c.state["env"]:
+            log.warning("%s holds no env state: resuming from freshly reset worlds", c.path)
+            return
+        try:
+            self.vecenv.load_state_dict(c.state["env"])
+        except (ValueError, KeyError) as exc:
+            # worlds, clips or backend changed since the checkpoint: the weights still
+            # apply, the simulated worlds do not
+            log.warning(
+                "env state of %s does not fit this env (%s): resuming from freshly reset "
+                "worlds (not bit-exact)",
+                c.path,
+                exc,
+            )
 
     def resume(self) -> int | None:
         """Load the newest usable checkpoint in ``run_dir``; return its iteration or None."""

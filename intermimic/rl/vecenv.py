@@ -162,7 +162,12 @@ class RslVecEnv(VecEnv):
     # -- checkpoint support ---------------------------------------------------------------
     @property
     def supports_exact_resume(self) -> bool:
-        return hasattr(self.env, "state_dict") and hasattr(self.env, "load_state_dict")
+        # an env may have the methods yet not the state (a backend that cannot save it)
+        return (
+            hasattr(self.env, "state_dict")
+            and hasattr(self.env, "load_state_dict")
+            and bool(getattr(self.env, "exact_state", True))
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Adapter state (current obs, episode sums) plus the env's own, when it has one."""

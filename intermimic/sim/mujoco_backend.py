@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import mujoco
 import numpy as np
@@ -305,6 +305,22 @@ class MujocoBackend(SimBackend):
 
     def bad_worlds(self) -> NDArray[np.bool_]:
         return self._bad.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every world's full physics state (MuJoCo's state rows: time, qpos, qvel, act,
+        warm start, ctrl, applied forces, ...) and the bad-world marks."""
+        return {"state": self._batch.state.copy(), "bad": self._bad.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: the next step continues bit-exactly."""
+        rows = np.asarray(state["state"], np.float64)
+        if rows.shape != self._batch.state.shape:
+            raise ValueError(
+                f"backend state has shape {rows.shape}, this backend {self._batch.state.shape}"
+            )
+        self._batch.state[...] = rows
+        self._batch.forward(None, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        self._bad[...] = np.asarray(state["bad"], bool)
 
     def get_data(self, world: int) -> mujoco.MjData:
         """A copy of world ``world``'s whole ``MjData`` (for rendering or debugging)."""

@@ -32,6 +32,7 @@ from intermimic.rl.teacher import (
     load_curve,
     prepare_clips,
     share_worlds,
+    train_teacher,
 )
 
 #: Tiny but complete: 4 worlds, horizon 8, one 32-wide layer, a checkpoint every 2 iterations.
@@ -222,3 +223,36 @@ def test_residual_actions_offset_the_reference(tmp_path: Path, objects: ObjectLi
         np.testing.assert_allclose(absolute.last_actions, 0.4)
     finally:
         absolute.close()
+
+
+def test_resume_is_bit_exact(tmp_path: Path, objects: ObjectLibrary) -> None:
+    """Stopping after a checkpoint and running again gives the weights, optimiser and PSI
+    buffer of an uninterrupted run, to the bit (mujoco backend, CPU)."""
+    from safetensors.numpy import load_file
+
+    store = _store(tmp_path / "store")
+    clips = store.read_subject("lab", "s1")
+    four = TINY.model_copy(update={"env_steps": 4 * 4 * 8, "tensorboard": False})
+    two = four.model_copy(update={"env_steps": 2 * 4 * 8})
+    cs = prepare_clips(clips, objects, four)
+    whole = train_teacher(cs, four, tmp_path / "whole")
+    first = train_teacher(cs, two, tmp_path / "split")
+    assert first.iterations == 2
+    again = train_teacher(cs, four, tmp_path / "split")
+    assert again.resumed_from == 2 and again.iterations == 4 == whole.iterations
+    a = ckpt.load_latest(tmp_path / "whole" / "checkpoints")
+    b = ckpt.load_latest(tmp_path / "split" / "checkpoints")
+    assert a is not None and b is not None and a.iteration == b.iteration == 4
+    for name in ("model.safetensors",):
+        ta, tb = load_file(str(a.path / name)), load_file(str(b.path / name))
+        assert ta.keys() == tb.keys()
+        for k in ta:
+            np.testing.assert_array_equal(ta[k], tb[k], err_msg=k)
+    psi_a = a.state["objects"]["psi.box"]
+    psi_b = b.state["objects"]["psi.box"]
+    np.testing.assert_array_equal(psi_a["states"], psi_b["states"])
+    np.testing.assert_array_equal(psi_a["failure"], psi_b["failure"])
+    np.testing.assert_array_equal(
+        a.state["env"]["env"]["env.box"]["backend"]["state"],
+        b.state["env"]["env"]["env.box"]["backend"]["state"],
+    )
