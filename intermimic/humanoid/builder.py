@@ -19,7 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.humanoid.errors import UnknownBodyError
-from intermimic.humanoid.skeleton_model import GeomSpec, HumanoidSettings, SkeletonModel
+from intermimic.humanoid.skeleton_model import (
+    GeomSpec,
+    HumanoidSettings,
+    SkeletonModel,
+    is_finger,
+)
 from intermimic.humanoid.smplx_offsets import default_skeleton
 
 AXES = ("x", "y", "z")
@@ -44,7 +49,9 @@ def pd_gains(
     return s.pd.arrays(sk.body_names)
 
 
-def _add_geom(body: mujoco.MjsBody, g: GeomSpec, s: HumanoidSettings) -> None:
+def _add_geom(
+    body: mujoco.MjsBody, g: GeomSpec, s: HumanoidSettings, margin: float | None = None
+) -> None:
     geom = body.add_geom()
     geom.type = _GEOM_TYPES[g.type]
     size = np.zeros(3)
@@ -62,7 +69,7 @@ def _add_geom(body: mujoco.MjsBody, g: GeomSpec, s: HumanoidSettings) -> None:
     geom.contype = s.contype
     geom.conaffinity = s.conaffinity
     geom.condim = s.condim
-    geom.margin = s.margin
+    geom.margin = s.margin if margin is None else margin
     geom.friction = np.asarray(s.friction, dtype=np.float64)
 
 
@@ -118,8 +125,9 @@ def build_spec(
                     j.range = np.asarray(b.joint_range[k], dtype=np.float64)
                 else:
                     j.limited = mujoco.mjtLimited.mjLIMITED_FALSE
+        hand = b.name.endswith("_Wrist") or is_finger(b.name)
         for g in b.geoms:
-            _add_geom(body, g, s)
+            _add_geom(body, g, s, margin=s.hand_margin if hand else s.margin)
         if b.name in key:
             site = body.add_site()
             site.name = f"{b.name}_key"

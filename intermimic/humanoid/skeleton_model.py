@@ -334,6 +334,14 @@ class HumanoidSettings(BaseModel):
     conaffinity: int = 1
     condim: int = 3
     margin: float = 0.001
+    hand_margin: float = Field(
+        default=0.005,
+        ge=0,
+        description="m; contact margin of the wrist and finger geoms. The capsule fingers "
+        "are thinner than the captured hand (skin, soft tissue): a grip the MoCap shows "
+        "within a few mm of the object, as InterAct's 5 mm contact rule labels it, would "
+        "otherwise never touch in simulation (project choice)",
+    )
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
     # Bodies whose geoms already touch in the rest pose (torso and chest capsules, say)
     # would push each other apart with kilonewtons forever; their pairs are excluded.

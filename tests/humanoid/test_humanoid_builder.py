@@ -113,9 +113,17 @@ def test_no_self_contact_in_the_rest_pose() -> None:
     from intermimic.humanoid import HumanoidSettings
     from intermimic.humanoid.builder import build_spec as _build_spec
     from intermimic.humanoid.builder import exclude_rest_overlaps
+    from intermimic.humanoid.skeleton_model import is_finger
 
-    raw = _build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False))
+    raw = _build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False, hand_margin=0.001))
     assert exclude_rest_overlaps(raw) == [("Chest", "Torso")]
+    # with the hands' 5 mm contact margin, neighbouring finger bases are in contact at rest
+    # too: those pairs are excluded as well (and only finger pairs are added)
+    wide = exclude_rest_overlaps(
+        _build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False))
+    )
+    assert wide[0] == ("Chest", "Torso") and len(wide) > 1
+    assert all(is_finger(a) and is_finger(b) for a, b in wide[1:])
     m = _build_spec().compile()
     d = mujoco.MjData(m)
     mujoco.mj_forward(m, d)
