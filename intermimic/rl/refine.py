@@ -174,18 +174,27 @@ def _frame_record(
 
 
 def rollout_env(
-    policy: TeacherPolicy, attempts: int, noise: float = 0.0, seed: int = 0
+    policy: TeacherPolicy,
+    attempts: int,
+    noise: float = 0.0,
+    seed: int = 0,
+    init_noise: float = 0.0,
 ) -> list[Rollout]:
     """Run every attempt of every clip of ``policy.env`` (built with ``len(clips) x
     attempts`` worlds per tracking env, world ``w`` = clip ``w // attempts``, attempt
-    ``w % attempts``) to its end; one :class:`Rollout` per world."""
+    ``w % attempts``) to its end; one :class:`Rollout` per world. ``init_noise`` (rad)
+    adds Gaussian noise to every world's initial hinge angles (robustness tests)."""
     tenv = policy.env
     rng = np.random.default_rng(seed)
     for e in tenv.envs:
         n = e.n_worlds
         local = np.arange(n) // attempts
         frames = e.ref.clip_start[local].astype(np.int64)
-        e.psi = _ScriptedStarts(frames, e.ref.states()[frames])  # type: ignore[assignment]
+        starts = e.ref.states()[frames]
+        if init_noise > 0:
+            hinge = e.scene.humanoid_qpos_adr[7:]
+            starts[:, hinge] += rng.standard_normal((n, len(hinge))) * init_noise
+        e.psi = _ScriptedStarts(frames, starts)  # type: ignore[assignment]
         e.backend = _RecordingBackend(e.backend)  # type: ignore[assignment]
     obs = tenv.reset()
     records: list[list[dict[str, np.ndarray]]] = []

@@ -1,0 +1,293 @@
+"""Run a policy (a student, a teacher, or one teacher per subject) on any clips and
+measure it (:mod:`intermimic.eval.metrics`).
+
+Every clip starts from its MoCap state at frame 0 (plus ``init_noise`` on the hinge
+angles) and runs the policy's deterministic action (``attempts > 1``: later attempts
+add ``action_noise``) until the clip's last frame or early termination, in the same
+tracking environment and with the same termination as training. Perturbations, each a
+setting, measure robustness: ``object_mass_scale`` (10 for ten times heavier objects;
+the inertia scales with it), ``friction_scale`` (object and ground friction),
+``init_noise``. The simulated motion's artifact figures are measured as for the raw
+MoCap (:func:`raw_mocap`), so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from intermimic.errors import InputError
+from intermimic.eval.metrics import ClipResult, aggregate, clip_result
+from intermimic.motion.clip import HOIClip
+from intermimic.sim.scene import Scene
+
+#: Fewest frames a clip needs: the tracking env looks 16 frames ahead.
+MIN_LOOKAHEAD = 16
+
+
+class EvalSettings(BaseModel):
+    """How to evaluate (flat: ``--set KEY=VALUE`` and Dagster config map one to one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(1, ge=1, description="rollouts per clip (all are reported)")
+    action_noise: float = Field(
+        0.0, ge=0, description="action noise std of attempts after the first"
+    )
+    object_mass_scale: float = Field(1.0, gt=0, description="object mass (and inertia) factor")
+    friction_scale: float = Field(1.0, gt=0, description="object and ground friction factor")
+    init_noise: float = Field(0.0, ge=0, description="rad; std of noise on initial joint angles")
+    seed: int = 0
+    artifacts: bool = Field(
+        True, description="measure the artifact figures of the simulated motion"
+    )
+    max_worlds: int = Field(32, ge=1, description="worlds simulated at once")
+    backend: str = Field("mujoco", description="mujoco or warp")
+    sim_threads: int = Field(2, ge=1)
+
+    def perturbation(self) -> dict[str, float]:
+        return {
+            "object_mass_scale": self.object_mass_scale,
+            "friction_scale": self.friction_scale,
+            "init_noise": self.init_noise,
+        }
+
+
+@dataclass
+class Evaluation:
+    """One policy on a set of clips."""
+
+    name: str
+    kind: str
+    """``student``, ``teacher`` or ``mocap`` (the raw MoCap's own artifact figures)."""
+    sha256: str
+    results: list[ClipResult]
+    rejected: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    rollouts: list[Any] = field(default_factory=list)
+    """The :class:`~intermimic.rl.refine.Rollout` of each result (``keep_rollouts``)."""
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return aggregate(self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "summary": self.summary,
+            "clips": [r.row() for r in self.results],
+            "rejected": self.rejected,
+            "settings": self.settings,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def perturbed_scene(object_name: str, objects: Any, s: EvalSettings | None = None) -> Scene:
+    """The tracking scene of ``object_name`` with the perturbations of ``s``."""
+    from intermimic.humanoid import HumanoidSettings, build_spec
+    from intermimic.sim.scene import SceneSettings, build_scene
+
+    s = s or EvalSettings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj = objects.get(object_name)
+    if s.object_mass_scale != 1.0 or s.friction_scale != 1.0:
+        obj = dataclasses.replace(
+            obj,
+            mass=obj.mass * s.object_mass_scale,
+            inertia=np.asarray(obj.inertia) * s.object_mass_scale,
+            friction=obj.friction * s.friction_scale,
+        )
+    base = SceneSettings()
+    scene_s = base.model_copy(update={"ground_friction": base.ground_friction * s.friction_scale})
+    spec = build_spec(settings=HumanoidSettings(actuators="position"))
+    return build_scene(spec, obj, scene_s)
+
+
+def trackable(
+    clips: Sequence[HOIClip], need: int = MIN_LOOKAHEAD, fps: float = 30.0
+) -> tuple[list[HOIClip], dict[str, str]]:
+    """The clips a tracking env accepts, and why the others are not."""
+    ok, rejected = [], {}
+    for c in clips:
+        if c.n_frames <= need:
+            rejected[c.meta.clip_id] = f"{c.n_frames} frames; at least {need + 1} needed"
+        elif abs(c.meta.fps - fps) > 1e-6:
+            rejected[c.meta.clip_id] = f"{c.meta.fps:g} fps, not {fps:g}; resample it"
+        elif not np.isfinite(c.joint_rotvec).all() or not np.isfinite(c.obj_pos).all():
+            rejected[c.meta.clip_id] = "non-finite poses"
+        else:
+            ok.append(c)
+    return ok, rejected
+
+
+def _driver(policy: Any) -> tuple[Any, dict[str, Any], Any, str]:
+    """(acting object, teachers by subject or {'*': teacher}, settings, kind)."""
+    from intermimic.rl.distill import StudentPolicy, TeacherActor, TeacherDriver
+    from intermimic.rl.student_settings import StudentSettings
+
+    if isinstance(policy, StudentPolicy):
+        return policy, {}, policy.settings, "student"
+    if isinstance(policy, TeacherActor):
+        return TeacherDriver(policy), {"*": policy}, StudentSettings(), "teacher"
+    if isinstance(policy, Mapping) and policy:
+        teachers = dict(policy)
+        scales = {t.residual_scale for t in teachers.values()}
+        if len(scales) != 1:
+            raise InputError(f"teachers act in different action spaces (residual scales {scales})")
+        return TeacherDriver(next(iter(teachers.values()))), teachers, StudentSettings(), "teacher"
+    raise TypeError(f"cannot evaluate a {type(policy).__name__}")
+
+
+def evaluate_policy(
+    policy: Any,
+    clips: Sequence[HOIClip],
+    objects: Any,
+    settings: EvalSettings | None = None,
+    *,
+    name: str | None = None,
+    keep_rollouts: bool = False,
+    on_clip: Any = None,
+) -> Evaluation:
+    """Measure ``policy`` on ``clips`` (see the module docstring).
+
+    ``policy``: a :class:`~intermimic.rl.distill.StudentPolicy`, a
+    :class:`~intermimic.rl.distill.TeacherActor` (one teacher for every clip) or a
+    mapping subject -> ``TeacherActor`` (each clip by its subject's teacher; clips of
+    other subjects are rejected). Clips a tracking env cannot take, or whose object mesh
+    is missing, are listed in ``rejected``.
+    """
+    from intermimic.contact.artifacts import artifact_report
+    from intermimic.rl.distill import StudentGroup, build_student_env
+    from intermimic.rl.refine import refined_clip, rollout_env
+
+    t0 = time.perf_counter()
+    s = settings or EvalSettings()
+    driver, teachers, pol_settings, kind = _driver(policy)
+    offsets = list(getattr(pol_settings, "future_offsets", [MIN_LOOKAHEAD]))
+    ok, rejected = trackable(clips, max(MIN_LOOKAHEAD, *offsets))
+    run_s = pol_settings.model_copy(
+        update={"backend": s.backend, "sim_threads": s.sim_threads, "seed": s.seed, "psi": False}
+    )
+    scenes: dict[str, Scene] = {}
+    todo: list[HOIClip] = []
+    for c in ok:
+        subj, obj = c.meta.subject, c.meta.object_name
+        if kind == "teacher" and "*" not in teachers and subj not in teachers:
+            rejected[c.meta.clip_id] = f"no teacher for subject {subj!r}"
+            continue
+        if obj not in scenes:
+            try:
+                scenes[obj] = perturbed_scene(obj, objects, s)
+            except Exception as exc:  # missing or broken mesh: the clip is rejected
+                rejected[c.meta.clip_id] = f"object {obj!r}: {exc}"
+                continue
+        todo.append(c)
+    raw_by_key = {(c.meta.subject, c.meta.clip_id): c for c in todo}
+    results: list[ClipResult] = []
+    rollouts: list[Any] = []
+    per_batch = max(1, s.max_worlds // s.attempts)
+    for b in range(0, len(todo), per_batch):
+        part = todo[b : b + per_batch]
+        by_group: dict[tuple[str, str], list[HOIClip]] = {}
+        for c in part:
+            by_group.setdefault((c.meta.subject, c.meta.object_name), []).append(c)
+        groups = [StudentGroup(sj, ob, cs, scenes[ob]) for (sj, ob), cs in by_group.items()]
+        by_subject = {
+            g.subject: teachers.get(g.subject, teachers.get("*")) for g in groups if teachers
+        }
+        env = build_student_env(
+            groups,
+            {k: v for k, v in by_subject.items() if v is not None},
+            run_s,
+            {g.name: len(g.clips) * s.attempts for g in groups},
+            psi=False,
+            residual_scale=driver.residual_scale,
+        )
+        try:
+            driver.env = env
+            batch = rollout_env(
+                driver, s.attempts, s.action_noise, seed=s.seed + b, init_noise=s.init_noise
+            )
+        finally:
+            env.close()
+        group_of = {g.name: g for g in groups}
+        for r in batch:
+            g = group_of[r.object_name]
+            r.object_name = g.object_name
+            figs: dict[str, float] = {}
+            if s.artifacts:
+                raw = raw_by_key[(g.subject, r.clip_id)]
+                try:
+                    sim = refined_clip(
+                        r,
+                        raw,
+                        g.scene,
+                        dataset=raw.meta.dataset,
+                        source_sha256=raw.meta.source_sha256,
+                    )
+                    figs = {k: float(v) for k, v in artifact_report(sim, g.scene).figures.items()}
+                except (InputError, ValueError, IndexError):
+                    figs = {}  # too short to measure: tracking figures only
+            results.append(clip_result(r, g.subject, figs))
+            if keep_rollouts:
+                rollouts.append(r)
+            if on_clip is not None:
+                on_clip(r.clip_id)
+    if name is None:
+        name = f"student ({pol_settings.mode})" if kind == "student" else kind
+    return Evaluation(
+        name=name,
+        kind=kind,
+        sha256=str(getattr(driver, "sha256", "")),
+        results=results,
+        rejected=rejected,
+        settings=s.model_dump(),
+        seconds=time.perf_counter() - t0,
+        rollouts=rollouts,
+    )
+
+
+def raw_mocap(clips: Sequence[HOIClip], objects: Any, *, name: str = "raw MoCap") -> Evaluation:
+    """The raw MoCap's own artifact figures, in the shape of an :class:`Evaluation`
+    (tracking figures are those of a perfect tracker and are not shown in tables)."""
+    from intermimic.contact.artifacts import artifact_report
+
+    t0 = time.perf_counter()
+    scenes: dict[str, Scene] = {}
+    results, rejected = [], {}
+    for c in clips:
+        obj = c.meta.object_name
+        try:
+            if obj not in scenes:
+                scenes[obj] = perturbed_scene(obj, objects)
+            figs = {k: float(v) for k, v in artifact_report(c, scenes[obj]).figures.items()}
+        except Exception as exc:
+            rejected[c.meta.clip_id] = str(exc)
+            continue
+        zeros = np.zeros(c.n_frames)
+        results.append(
+            ClipResult(
+                c.meta.clip_id,
+                c.meta.subject,
+                obj,
+                True,
+                c.n_frames - 1,
+                c.n_frames,
+                zeros,
+                zeros,
+                0,
+                figs,
+            )
+        )
+    return Evaluation(name, "mocap", "", results, rejected, {}, time.perf_counter() - t0)

@@ -1,0 +1,157 @@
+"""The evaluation report: a comparison table (markdown), per-clip tables and PNG plots.
+
+:func:`write_report` writes into a folder::
+
+    report.md          comparison table, perturbations, per-policy clip tables, rejects
+    evaluation.json    every figure of every policy and clip
+    metrics.png        success, duration, E_h, E_o per policy (bars)
+    artifacts.png      artifact figures per policy, raw MoCap included (bars)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_catalog.atomic import write_text_atomic
+from intermimic.eval.evaluate import Evaluation
+from intermimic.eval.metrics import TABLE_FIGURES
+
+TRACKING = (
+    ("success_rate", "success", "{:.0%}"),
+    ("mean_duration_fraction", "duration", "{:.0%}"),
+    ("e_h_cm", "E_h cm", "{:.1f}"),
+    ("e_o_cm", "E_o cm", "{:.1f}"),
+)
+
+
+def _fmt(v: float | None, spec: str = "{:.3g}") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return spec.format(v)
+
+
+def comparison_table(evals: Sequence[Evaluation], figures: Sequence[str] = TABLE_FIGURES) -> str:
+    """Markdown: one row per policy (and the raw MoCap), tracking and artifact columns."""
+    head = ["policy", "clips", *(t[1] for t in TRACKING), *figures]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for e in evals:
+        s = e.summary
+        cells = [e.name, _fmt(s.get("clips"), "{:.0f}")]
+        for key, _, spec in TRACKING:
+            cells.append("-" if e.kind == "mocap" else _fmt(s.get(key), spec))
+        cells += [_fmt(s.get(f)) for f in figures]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def clip_table(e: Evaluation) -> str:
+    rows = [
+        "| clip | attempt | success | duration | E_h cm | E_o cm |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in e.results:
+        rows.append(
+            f"| {r.clip_id} | {r.attempt} | {'yes' if r.success else 'no'} | {r.duration}"
+            f"/{r.clip_frames - 1} | {r.e_h_cm:.1f} | {r.e_o_cm:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+@dataclass
+class ReportFiles:
+    folder: Path
+    markdown: Path
+    json: Path
+    plots: dict[str, Path] = field(default_factory=dict)
+    table: str = ""
+
+
+def _save(fig: object, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    tmp.replace(path)
+    return path
+
+
+def plot_metrics(evals: Sequence[Evaluation], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pol = [e for e in evals if e.kind != "mocap" and e.results]
+    if not pol:
+        return None
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    names = [e.name for e in pol]
+    for ax, (key, label, _) in zip(axes, TRACKING, strict=True):
+        ax.bar(range(len(pol)), [e.summary.get(key, 0.0) for e in pol], color="tab:blue")
+        ax.set_xticks(range(len(pol)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(label)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_artifacts(
+    evals: Sequence[Evaluation], path: Path, figures: Sequence[str] = TABLE_FIGURES
+) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    have = [e for e in evals if e.results]
+    figs = [f for f in figures if all(f in e.summary for e in have)]
+    if not have or not figs:
+        return None
+    x = np.arange(len(figs))
+    w = 0.8 / len(have)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for i, e in enumerate(have):
+        ax.bar(x + (i - (len(have) - 1) / 2) * w, [e.summary[f] for f in figs], w, label=e.name)
+    ax.set_xticks(x, figs, rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.legend(fontsize=7)
+    ax.set_title("artifacts, mean over clips")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def write_report(
+    evals: Sequence[Evaluation], folder: Path, title: str = "Evaluation"
+) -> ReportFiles:
+    """Write the report of ``evals`` (the raw MoCap's included, if given) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = comparison_table(evals)
+    parts = [f"# {title}", "", table, ""]
+    pert = next((e.settings for e in evals if e.settings), {})
+    if pert:
+        keys = ("object_mass_scale", "friction_scale", "init_noise", "attempts")
+        parts += ["Settings: " + ", ".join(f"{k} = {pert[k]}" for k in keys if k in pert), ""]
+    for e in evals:
+        if e.kind == "mocap":
+            continue
+        parts += [f"## {e.name}", "", f"checkpoint sha256: `{e.sha256}`", "", clip_table(e), ""]
+        if e.rejected:
+            parts += ["Not evaluated:", ""] + [
+                f"- {c}: {why}" for c, why in sorted(e.rejected.items())
+            ]
+            parts.append("")
+    files = ReportFiles(folder, folder / "report.md", folder / "evaluation.json", table=table)
+    for key, fn in (("metrics", plot_metrics), ("artifacts", plot_artifacts)):
+        p = fn(evals, folder / f"{key}.png")
+        if p is not None:
+            files.plots[key] = p
+            parts += [f"![{key}]({p.name})", ""]
+    write_text_atomic(files.markdown, "\n".join(parts))
+    write_text_atomic(files.json, json.dumps([e.to_json() for e in evals], indent=1))
+    return files
