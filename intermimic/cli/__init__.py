@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from intermimic.cli import annotate as _annotate  # noqa: F401
 from intermimic.cli import catalog as _catalog  # noqa: F401
+from intermimic.cli import export as _export  # noqa: F401
 from intermimic.cli import ingest as _ingest  # noqa: F401
 from intermimic.cli import render as _render  # noqa: F401
+from intermimic.cli import student as _student  # noqa: F401
 from intermimic.cli import teacher as _teacher  # noqa: F401
 from intermimic.cli.app import app
 

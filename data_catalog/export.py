@@ -1,0 +1,201 @@
+"""Export a published version for other projects: ``intermimic export``, ``hoi_dataset_export``.
+
+The export folder is built beside its target and renamed into place, so a reader never
+sees half an export, and two exports at once never mix: each stages its own folder;
+when both target the same folder, they take turns for the final swap (a file lock) and
+the last one wins whole. An existing folder is only replaced when it is an export of
+ours (it holds ``export.json``) or empty; anything else is refused.
+
+Every export holds the data card ``README.md`` (:mod:`intermimic.export.card`) and
+``export.json`` (version, format, clips and their files, lineage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from data_catalog.atomic import lock, tmp_beside
+from data_catalog.hoi_zarr import jsonable, write_hoi_group
+from data_catalog.publish import read_version, resolve_version
+from data_catalog.store import Store
+from intermimic.export import (
+    FORMATS,
+    ExportClip,
+    ExportError,
+    data_card,
+    write_interact_pt,
+    write_motion_npz,
+)
+
+EXPORT_JSON = "export.json"
+CARD = "README.md"
+Format = Literal["zarr3", "zarr2", "interact-pt", "npz"]
+
+
+class ExportSettings(BaseModel):
+    """Which version, which clips, which format."""
+
+    version: str = Field("current", description="version id, or 'current'")
+    format: Format = Field("zarr3", description="zarr3, zarr2, interact-pt or npz")
+    subjects: list[str] | None = Field(None, description="only these subjects; None: all")
+    only_successful: bool = Field(False, description="only clips tracked to their last frame")
+    compression: Literal["none", "lz4", "zstd"] = Field(
+        "none",
+        description="chunk compression of Zarr exports (lz4, zstd: about 15 % smaller on "
+        "refined float data, several times slower to write)",
+    )
+    chunk_frames: int = Field(8192, ge=1, description="frames per chunk of Zarr exports")
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_version` wrote."""
+
+    version: str
+    format: str
+    out: Path
+    clips: int
+    subjects: list[str]
+    files: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    bytes_written: int = 0
+    """Array bytes written (before compression)."""
+    seconds: float = 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_written / 1e6 / self.seconds if self.seconds > 0 else float("nan")
+
+
+def write_format(
+    clips: list[ExportClip], fmt: str, folder: Path, settings: ExportSettings, attrs: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str], int]:
+    """Write ``clips`` in ``fmt`` into ``folder``: (files, skipped, array bytes)."""
+    if fmt in ("zarr3", "zarr2"):
+        n = write_hoi_group(
+            folder / "data.zarr", clips, zarr_format=3 if fmt == "zarr3" else 2, attrs=attrs,
+            compression=settings.compression, chunk_frames=settings.chunk_frames,
+        )  # fmt: skip
+        return {"data.zarr": "every clip"}, {}, n
+    if fmt == "interact-pt":
+        res = write_interact_pt(clips, folder)
+    elif fmt == "npz":
+        res = write_motion_npz(clips, folder)
+    else:
+        raise ExportError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    written = {v for v in res["files"].values()}
+    n = sum(a.nbytes for ec in clips if "/".join(ec.key) in written for a in ec.arrays().values())
+    return res["files"], res["skipped"], n
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not (
+        (out.is_dir() and (out / EXPORT_JSON).is_file())
+        or (out.is_dir() and not any(out.iterdir()))
+    ):
+        raise ExportError(
+            f"{out} exists and is not an export (no {EXPORT_JSON}); "
+            "name a new or empty folder, or an earlier export to replace"
+        )
+
+
+def _swap_into_place(staged: Path, out: Path, store: Store) -> None:
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    with lock(store.layout.locks / f"export.{key}.lock"):
+        _check_target(out)
+        aside: Path | None = None
+        if out.exists():
+            if any(out.iterdir()):
+                aside = tmp_beside(out)
+                os.rename(out, aside)
+            else:
+                out.rmdir()
+        os.rename(staged, out)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def export_version(
+    store: Store, out: str | Path, settings: ExportSettings | None = None
+) -> ExportReport:
+    """Export (part of) a published version into the folder ``out`` (see the module docstring).
+
+    Raises :class:`~data_catalog.publish.UnknownVersionError` (naming the known versions)
+    for an unknown version, :class:`ExportError` when nothing would be exported or the
+    target is not ours to replace.
+    """
+    t0 = time.perf_counter()
+    s = settings or ExportSettings()
+    out = Path(out)
+    if s.format not in FORMATS:
+        raise ExportError(f"unknown export format {s.format!r}; known: {', '.join(FORMATS)}")
+    store.ensure()  # the export's lock lives in the store
+    vid = resolve_version(store, s.version)
+    _check_target(out)
+    clips, manifest = read_version(
+        store, vid, subjects=s.subjects, only_successful=s.only_successful
+    )
+    if not clips:
+        raise ExportError(
+            f"version {vid}: no clips to export"
+            + (" (none successful)" if s.only_successful else "")
+            + (f" for subjects {', '.join(s.subjects)}" if s.subjects else "")
+        )
+    exported_at = datetime.now(UTC).isoformat()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = tmp_beside(out)
+    staged.mkdir()
+    try:
+        attrs = {"version": vid, "dataset": manifest["dataset"], "lineage": manifest["lineage"],
+                 "code_version": manifest["code_version"], "export_format": s.format}  # fmt: skip
+        files, skipped, nbytes = write_format(clips, s.format, staged, s, attrs)
+        record = {
+            "version": vid,
+            "format": s.format,
+            "exported_at": exported_at,
+            "settings": s.model_dump(),
+            "code_version": manifest["code_version"],
+            "files": files,
+            "skipped": skipped,
+            "clips": [
+                {
+                    "dataset": ec.clip.meta.dataset,
+                    "subject": ec.clip.meta.subject,
+                    "clip": ec.clip.meta.clip_id,
+                    "object": ec.clip.meta.object_name,
+                    "frames": ec.clip.n_frames,
+                    **ec.info,
+                }
+                for ec in clips
+            ],
+            "lineage": manifest["lineage"],
+        }
+        (staged / EXPORT_JSON).write_text(json.dumps(jsonable(record), indent=1) + "\n")
+        (staged / CARD).write_text(
+            data_card(manifest, s.format, clips, files, skipped, out.name, exported_at)
+        )
+        _swap_into_place(staged, out, store)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    return ExportReport(
+        version=vid,
+        format=s.format,
+        out=out,
+        clips=len(clips),
+        subjects=sorted({ec.clip.meta.subject for ec in clips}),
+        files=files,
+        skipped=skipped,
+        bytes_written=nbytes,
+        seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,88 @@
+"""A small store with refined clips recorded for two subjects (synthetic, fast).
+
+The refinement is recorded with :func:`data_catalog.refined_import.record_refinement`,
+the same store state :func:`data_catalog.refine.refine_subject` leaves (refined clips,
+``rollout`` group with the tracking record, ``artifacts`` series); raw artifact series are
+stored the way ``annotate`` stores them. The test on real teachers is in
+``tests/assets_defs/test_dataset_asset.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_catalog import Store
+from data_catalog.publish import ARTIFACTS
+from data_catalog.refined_import import record_refinement
+from intermimic.motion.synthetic import synthetic_clip
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def artifact_series(n: int, level: float) -> dict[str, np.ndarray]:
+    """Artifact series of ``n`` frames whose figures all scale with ``level``."""
+    t = np.linspace(0.0, 1.0, n)
+    return {
+        "penetration_object": level * t,
+        "penetration_ground": 0.5 * level * t,
+        "floating": (t < level).astype(np.float64),
+        "foot_skate_speed": 2.0 * level * np.ones(n),
+    }
+
+
+def build_store(
+    root: Path,
+    subjects: tuple[str, ...] = ("s1", "s2"),
+    *,
+    n_clips: int = 2,
+    success: Callable[[str, int], bool] = lambda subject, i: i == 0,
+    teacher: str = "teacher-a",
+    raw_tag: str = "",
+    refined_level: float = 0.01,
+    raw_level: float = 0.05,
+) -> Store:
+    """Raw clips of ``lab`` and their refinement, for every subject."""
+    store = Store(root)
+    for si, subject in enumerate(subjects):
+        raws = [
+            synthetic_clip(
+                subject, "box", i, 40 + 5 * i, seed=10 * si + i, dataset="lab"
+            ).with_meta(source_sha256=sha(f"raw {subject} {i} {raw_tag}"))
+            for i in range(n_clips)
+        ]
+        store.upsert_clips("lab", subject, raws)
+        store.write_series(
+            "lab", subject, ARTIFACTS,
+            {c.meta.clip_id: artifact_series(c.n_frames, raw_level) for c in raws},
+        )  # fmt: skip
+        refined = [c.slice(0, c.n_frames - 2) for c in raws]
+        record_refinement(
+            store, "lab", subject, refined,
+            teacher_sha256=sha(f"{teacher} {subject}"),
+            teacher_checkpoint=f"teachers/lab/{subject}/checkpoints/iter_000010",
+            tracking={
+                c.meta.clip_id: {"success": float(success(subject, i)), "e_h_cm": 3.0 + i,
+                                 "e_o_cm": 5.0 + i, "duration": c.n_frames - 1.0}
+                for i, c in enumerate(refined)
+            },
+            artifacts={c.meta.clip_id: artifact_series(c.n_frames, refined_level) for c in refined},
+        )  # fmt: skip
+    return store
+
+
+@pytest.fixture
+def refined_store(tmp_path: Path) -> Store:
+    return build_store(tmp_path / "store")
+
+
+@pytest.fixture
+def make_store() -> Callable[..., Store]:
+    """:func:`build_store` itself, for tests that vary the inputs."""
+    return build_store
