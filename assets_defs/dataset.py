@@ -1,0 +1,182 @@
+"""Stage 5, ``refined_dataset``, and its export ``hoi_dataset_export`` (unpartitioned).
+
+``refined_dataset`` gathers every subject's refined rollouts into one immutable,
+content-addressed version (:func:`data_catalog.publish.publish_refined`) and reports its
+three blocking checks: every array finite, the success ratio at least
+``min_success_ratio``, no clip physically worse than its raw MoCap (offenders listed in
+the check's metadata). A version becomes ``current`` only when they pass, and a failed
+check stops ``hoi_dataset_export`` in the same run. ``hoi_dataset_export`` exports the
+current version in each configured format (:func:`data_catalog.export.export_version`)
+under ``STORE/exports/<version>/<format>/`` or a folder of your choice.
+"""
+
+# No "from __future__ import annotations": Dagster resolves the config annotation at runtime.
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from assets_defs.config import config_from_settings
+from assets_defs.resources import StoreResource
+from assets_defs.teacher import refined_rollouts, teacher_policy
+from data_catalog.export import ExportSettings, export_version
+from data_catalog.publish import (
+    CHECK_FINITE,
+    CHECK_PHYSICAL,
+    CHECK_SUCCESS,
+    CheckOutcome,
+    PublishSettings,
+    publish_refined,
+    resolve_version,
+)
+from intermimic.errors import InterMimicError
+from intermimic.export import FORMATS
+
+PublishConfig = config_from_settings(PublishSettings, "PublishConfig")
+
+_CHECK_DESCRIPTIONS = {
+    CHECK_FINITE: "every array of the published version is finite",
+    CHECK_SUCCESS: "the share of clips tracked to their end is at least min_success_ratio",
+    CHECK_PHYSICAL: "penetration, floating contact and foot skating not worse than raw, per clip",
+}
+
+
+class ExportConfig(dg.Config):
+    """Run config of ``hoi_dataset_export``: the formats and the clips to export."""
+
+    formats: list[str] = Field(default_factory=lambda: list(FORMATS), description="formats")
+    out_root: str | None = Field(
+        None, description="exports go to OUT_ROOT/<version>/<format>; None: STORE/exports"
+    )
+    subjects: list[str] | None = Field(None, description="only these subjects; None: all")
+    only_successful: bool = Field(False, description="only clips tracked to their last frame")
+    compression: str = Field("none", description="Zarr chunk compression: none, lz4 or zstd")
+
+
+def _check_result(c: CheckOutcome) -> dg.AssetCheckResult:
+    md: dict[str, object] = {}
+    for k, v in c.metadata.items():
+        md[k] = dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+    if c.name == CHECK_PHYSICAL and c.metadata.get("offenders"):
+        rows = ["| clip | figure | raw | refined |", "| --- | --- | --- | --- |"]
+        rows += [
+            f"| {o['clip']} | {o['figure']} | {o['raw']:.4g} | {o['refined']:.4g} |"
+            for o in c.metadata["offenders"]
+        ]
+        md["offenders_table"] = dg.MetadataValue.md("\n".join(rows))
+    return dg.AssetCheckResult(
+        check_name=c.name,
+        passed=c.passed,
+        severity=dg.AssetCheckSeverity.ERROR
+        if c.severity == "error"
+        else dg.AssetCheckSeverity.WARN,
+        description=c.description,
+        metadata=md,  # type: ignore[arg-type]
+    )
+
+
+@dg.asset(
+    # the teachers too: a new teacher makes the version stale (the id hashes them) even
+    # before its subject is refined again
+    deps=[refined_rollouts, teacher_policy],
+    code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="refined_dataset", description=desc, blocking=True)
+        for name, desc in _CHECK_DESCRIPTIONS.items()
+    ],
+    group_name="publish",
+    kinds={"python", "zarr"},
+    description="Every subject's refined clips as one immutable, versioned dataset.",
+)
+def refined_dataset(
+    context: dg.AssetExecutionContext,
+    config: PublishConfig,  # type: ignore[valid-type]
+    store: StoreResource,
+) -> dg.MaterializeResult:
+    settings = PublishSettings(**config.model_dump())  # type: ignore[attr-defined]
+    try:
+        rep = publish_refined(store.store(), settings)
+    except InterMimicError as exc:
+        raise dg.Failure(str(exc)) from None
+    m, man = rep.manifest["metrics"], rep.manifest
+    context.log.info(
+        f"version {rep.version} ({'written' if rep.created else 'already published'}), "
+        f"current: {rep.current}"
+    )
+    for key, why in sorted(rep.excluded.items()):
+        context.log.warning(f"left out {key}: {why}")
+    teachers = man["lineage"]["teachers"]
+    figs = ["| figure | raw | refined |", "| --- | --- | --- |"]
+    for f, raw in m["figures_raw"].items():
+        ref = m["figures_refined"].get(f)
+        figs.append(f"| {f} | {raw:.4g} | {'-' if ref is None else format(ref, '.4g')} |")
+    return dg.MaterializeResult(
+        metadata={
+            "version": rep.version,
+            "created": rep.created,
+            "current": rep.current or "none",
+            "made_current": rep.made_current,
+            "path": dg.MetadataValue.path(str(rep.path)),
+            "clips": m["clips"],
+            "subjects": len(man["subjects"]),
+            "frames": man["frames"],
+            "success_ratio": float(m["success_ratio"]),
+            "E_h_cm": m["e_h_cm"],
+            "E_o_cm": m["e_o_cm"],
+            "excluded": len(rep.excluded),
+            "teachers": dg.MetadataValue.md(
+                "\n".join(
+                    f"- {t['dataset']}/{t['subject']}: `{t['sha256'][:16]}`" for t in teachers
+                )
+            ),
+            "figures_raw_vs_refined": dg.MetadataValue.md("\n".join(figs)),
+            "seconds": round(rep.seconds, 2),
+        },
+        check_results=[_check_result(c) for c in rep.checks],
+    )
+
+
+@dg.asset(
+    deps=[refined_dataset],
+    code_version="1",
+    group_name="publish",
+    kinds={"python", "zarr", "pytorch", "numpy"},
+    description="The current refined version exported for other projects (Zarr v3/v2, "
+    "InterAct .pt, npz), each with a data card.",
+)
+def hoi_dataset_export(
+    context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource
+) -> dg.MaterializeResult:
+    st = store.store()
+    root = Path(config.out_root) if config.out_root else st.root / "exports"
+    unknown = sorted(set(config.formats) - set(FORMATS))
+    if unknown or not config.formats:
+        raise dg.Failure(f"formats {config.formats}: choose from {', '.join(FORMATS)}")
+    try:
+        # the version refined_dataset made current (its checks passed)
+        version = resolve_version(st, "current")
+    except InterMimicError as exc:
+        raise dg.Failure(str(exc)) from None
+    md: dict[str, object] = {"version": version}
+    for fmt in config.formats:
+        try:
+            settings = ExportSettings(
+                version=version,
+                format=fmt,  # type: ignore[arg-type]
+                subjects=config.subjects,
+                only_successful=config.only_successful,
+                compression=config.compression,  # type: ignore[arg-type]
+            )
+            rep = export_version(st, root / version / fmt, settings)
+        except (InterMimicError, ValueError) as exc:
+            raise dg.Failure(f"export {fmt}: {exc}") from None
+        context.log.info(f"{fmt}: {rep.clips} clips -> {rep.out} ({rep.seconds:.2f} s)")
+        md[f"{fmt}_path"] = dg.MetadataValue.path(str(rep.out))
+        md[f"{fmt}_MB_per_s"] = round(rep.mb_per_s, 1)
+        if rep.skipped:
+            md[f"{fmt}_skipped"] = dg.MetadataValue.json(rep.skipped)
+        md["clips"] = rep.clips
+    md["export_root"] = dg.MetadataValue.path(str(root / version))
+    md["data_card"] = dg.MetadataValue.path(str(root / version / config.formats[0] / "README.md"))
+    return dg.MaterializeResult(metadata=md)  # type: ignore[arg-type]
