@@ -121,9 +121,14 @@ def reference_groups(
     objects: Any,
     *,
     missing: str = "error",
+    raw_fallback: bool = False,
 ) -> tuple[list[StudentGroup], dict[str, str], dict[str, str]]:
     """``(groups, rejected clips, skipped subjects)``: each subject's trackable clips
-    (``references`` ``"refined"`` or ``"raw"``), grouped by object, with their scenes."""
+    (``references`` ``"refined"`` or ``"raw"``), grouped by object, with their scenes.
+
+    ``raw_fallback``: a refined clip that cannot serve as a reference (too short: its
+    teacher fell early) is replaced by its raw MoCap clip; the substitution is listed
+    among the rejects as ``"... replaced by the raw MoCap"``."""
     from intermimic.eval.evaluate import perturbed_scene, trackable
 
     groups: list[StudentGroup] = []
@@ -144,6 +149,12 @@ def reference_groups(
             )  # fmt: skip
             continue
         ok, bad = trackable(clips)
+        if raw_fallback and bad and src != ds:
+            raw = {c.meta.clip_id: c for c in store.read_subject(ds, subj) if c.meta.clip_id in bad}
+            raw_ok, _ = trackable(list(raw.values()))
+            ok.extend(raw_ok)
+            for c in raw_ok:
+                bad[c.meta.clip_id] += "; replaced by the raw MoCap"
         rejected.update({f"{src}/{k}": v for k, v in bad.items()})
         for obj, group in group_by_object(ok).items():
             if obj not in scenes:
@@ -202,7 +213,7 @@ def distill_student(
                 "no subject has a teacher: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
             )
     groups, rejected, skipped_refs = reference_groups(
-        store, pairs, s.references, lib, missing=s.missing_teacher
+        store, pairs, s.references, lib, missing=s.missing_teacher, raw_fallback=s.raw_fallback
     )
     skipped.update(skipped_refs)
     run_dir = student_dir(store, name)

@@ -87,6 +87,12 @@ class StudentSettings(BaseModel):
     missing_teacher: str = Field(
         "error", description="a subject without a teacher checkpoint: fail, or skip it (warn)"
     )
+    raw_fallback: bool = Field(
+        True,
+        description="a refined clip too short to serve as a reference (its teacher fell "
+        "early) is replaced by the clip's raw MoCap, and the substitution is reported; "
+        "False: such clips are left out",
+    )
 
     @field_validator(
         "future_offsets", "head_hidden_dims", "mlp_hidden_dims", "critic_hidden_dims", mode="before"
