@@ -12,6 +12,7 @@ from assets_defs.config import config_from_settings
 from assets_defs.mocap import mocap_clips
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, ObjectsResource, StoreResource
+from assets_defs.versions import data_version
 from data_catalog.annotate import INTENTS, AnnotateReport, annotate_subject
 from intermimic.contact.settings import ContactSettings
 from intermimic.viz.plots import contact_timeline
@@ -65,6 +66,7 @@ def artifacts_markdown(rep: AnnotateReport) -> str:
     ],
     group_name="annotate",
     kinds={"python", "mujoco", "zarr"},
+    code_version="1",
     description="Per-frame contact intents and the MoCap artifact report of one subject.",
 )
 def contact_intents(
@@ -136,7 +138,10 @@ def contact_intents(
         metadata["failures"] = dg.MetadataValue.md(
             "\n".join(f"- {r.dataset}/{f.clip}: {f.reason}" for r in reports for f in r.failed)
         )
+    # the labels live in the subject's generation, whose name hashes its content
+    generations = [f"{d}/{p.name}" for d, s in pairs if (p := st.generation_path(d, s)) is not None]
     return dg.MaterializeResult(
+        data_version=data_version(generations),
         metadata=metadata,  # type: ignore[arg-type]
         check_results=[
             dg.AssetCheckResult(

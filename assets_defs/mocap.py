@@ -10,6 +10,7 @@ import dagster as dg
 from assets_defs.config import config_from_settings
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, StoreResource
+from assets_defs.versions import data_version
 from data_catalog.ingest import IngestReport, ingest
 from intermimic.motion.settings import IngestSettings
 
@@ -41,6 +42,7 @@ def rejects_markdown(report: IngestReport) -> str:
     ],
     group_name="ingest",
     kinds={"python", "zarr"},
+    code_version="1",
     description="One subject's MoCap clips, validated, in the store; rejects in the catalog.",
 )
 def mocap_clips(
@@ -90,7 +92,12 @@ def mocap_clips(
         if st.generation_path(d, subject)
         for k, v in st.nonfinite_counts(d, subject).items()
     }
+    # the subject's generations are content-addressed: unchanged files, same version
+    generations = [
+        f"{d}/{p.name}" for d in datasets if (p := st.generation_path(d, subject)) is not None
+    ]
     return dg.MaterializeResult(
+        data_version=data_version(generations),
         metadata={
             "clips": len(entries),
             "frames": sum(e.length for e in entries),

@@ -20,6 +20,7 @@ from assets_defs.config import config_from_settings
 from assets_defs.contact import contact_intents
 from assets_defs.partitions import subjects
 from assets_defs.resources import ObjectsResource, StoreResource
+from assets_defs.versions import data_version
 from data_catalog.refine import (
     RefineReport,
     refine_subject,
@@ -28,7 +29,7 @@ from data_catalog.refine import (
 )
 from data_catalog.store import Store
 from intermimic.errors import InterMimicError
-from intermimic.rl.teacher import TeacherSettings
+from intermimic.rl.teacher import TeacherSettings, checkpoint_sha256
 
 TeacherConfig = config_from_settings(TeacherSettings, "TeacherConfig")
 #: Dagster concurrency pool of teacher training runs.
@@ -98,6 +99,7 @@ def comparison_png(rep: RefineReport, path: Path) -> Path | None:
     pool=TEACHER_POOL,
     group_name="refine",
     kinds={"python", "pytorch", "mujoco"},
+    code_version="1",
     description="PPO teacher of one subject, trained on all its ok clips (resumes).",
 )
 def teacher_policy(
@@ -137,7 +139,14 @@ def teacher_policy(
     }
     if rep.curve_png is not None:
         metadata["learning_curve_png"] = dg.MetadataValue.path(str(rep.curve_png))
-    return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+    # The checkpoint's hash: a run that trains nothing more (budget reached) keeps it,
+    # and the subject's refined rollouts stay fresh; new weights mark them stale.
+    sha = checkpoint_sha256(r.checkpoint) if r.checkpoint else None
+    metadata["checkpoint_sha256"] = sha or "none"
+    return dg.MaterializeResult(
+        data_version=data_version(dataset, subject, sha),
+        metadata=metadata,  # type: ignore[arg-type]
+    )
 
 
 @dg.asset(
@@ -145,6 +154,7 @@ def teacher_policy(
     deps=[teacher_policy],
     group_name="refine",
     kinds={"python", "mujoco", "zarr"},
+    code_version="1",
     description="Every clip of one subject replayed by its teacher: the refined motion.",
 )
 def refined_rollouts(
@@ -183,4 +193,11 @@ def refined_rollouts(
         metadata["failures"] = dg.MetadataValue.md(
             "\n".join(f"- {c}: {why}" for c, why in sorted(rep.failed.items()))
         )
-    return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+    # the refined generation (named by teacher and clip hashes) and what the teacher did
+    gen = st.generation_path(rep.refined_dataset, subject)
+    return dg.MaterializeResult(
+        data_version=data_version(
+            gen.name if gen else None, rep.teacher_sha256, rep.tracking, sorted(rep.failed)
+        ),
+        metadata=metadata,  # type: ignore[arg-type]
+    )

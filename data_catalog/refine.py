@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import Timeout
 
-from data_catalog.atomic import write_text_atomic
+from data_catalog.atomic import lock, write_text_atomic
 from data_catalog.catalog import Catalog
 from data_catalog.layout import safe
 from data_catalog.store import Store
@@ -58,6 +59,8 @@ ROLLOUT = "rollout"
 ARTIFACTS = "artifacts"
 REFINED_STAGE = "refined"
 REFINE_FILE = "refine.json"
+#: Held while a teacher trains (in its run folder).
+TRAIN_LOCK = ".train.lock"
 #: Settings a refinement takes from the teacher's run, whatever it is given: they decide
 #: the networks, the action parameterisation and the humanoid the policy was trained on.
 POLICY_FIELDS = (
@@ -172,7 +175,22 @@ def train_subject_teacher(
     clipset = subject_clipset(store, dataset, subject, s, objects)
     run_dir = teacher_dir(store, dataset, subject, s.embodiment)
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = train_teacher(clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress)
+    # One trainer per teacher: a second run of the same subject fails at once, clearly,
+    # rather than interleaving checkpoints with the first.
+    busy = lock(run_dir / TRAIN_LOCK, timeout=0)
+    try:
+        busy.acquire()
+    except Timeout:
+        raise StoreError(
+            f"{run_dir}: the teacher of {dataset}/{subject} is being trained by another run; "
+            "launch this one again when that run has ended (it resumes)"
+        ) from None
+    try:
+        result = train_teacher(
+            clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress
+        )
+    finally:
+        busy.release()
     report = TrainReport(dataset, subject, run_dir, result)
     if evaluate and result.checkpoint is not None:
         best = run_eval(clipset, s, run_dir, attempts=1, noise=0.0)
