@@ -63,6 +63,10 @@ def test_definitions_load() -> None:
         "contact_intents",
         "teacher_policy",
         "refined_rollouts",
+        "refined_dataset",
+        "hoi_dataset_export",
+        "student_policy",
+        "student_evaluation",
     }
     assert defs.resolve_job_def("hoi_pipeline")
 
