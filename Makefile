@@ -50,9 +50,13 @@ format: setup
 dagster: setup $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -m pipeline.definitions -h 127.0.0.1 -p 3000
 
+## bench: the quick benchmarks (teacher_curve, student_curve, gpu take a budget; run them alone)
 bench: setup
 	$(PY) bench/ingest.py
 	$(PY) bench/kinematics.py
+	$(PY) bench/annotate.py
+	$(PY) bench/env_step.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .store .data
