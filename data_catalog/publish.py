@@ -56,22 +56,10 @@ from data_catalog.hoi_zarr import (
     read_hoi_group,
     write_hoi_group,
 )
+from data_catalog.refined_layout import ARTIFACTS, REFINED_SUFFIX, ROLLOUT, refined_sha256
 from data_catalog.store import Store
 from intermimic.errors import StoreError
 from intermimic.export.clips import VELOCITY_FIELDS, ExportClip
-
-# Names of the refined store layout, as data_catalog.refine writes them. Repeated here
-# because importing data_catalog.refine loads torch and the RL stack (seconds), which
-# publishing and exporting do not need; tests/export/test_publish.py checks they agree.
-REFINED_SUFFIX = "-refined"
-ROLLOUT = "rollout"
-ARTIFACTS = "artifacts"
-
-
-def refined_sha256(teacher_sha: str, clip_sha: str) -> str:
-    """The hash a refined clip carries: its teacher's and its raw clip's (see refine)."""
-    return hashlib.sha256(f"{teacher_sha}\0{clip_sha}".encode()).hexdigest()
-
 
 PUBLISH_LAYOUT_VERSION = 1
 DATASET = "refined"

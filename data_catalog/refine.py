@@ -24,7 +24,6 @@ the refined motion's artifact series (group ``artifacts``); the per-clip figures
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -38,6 +37,13 @@ from filelock import Timeout
 from data_catalog.atomic import lock, write_text_atomic
 from data_catalog.catalog import Catalog
 from data_catalog.layout import safe
+from data_catalog.refined_layout import (
+    ARTIFACTS,
+    REFINED_SUFFIX,
+    ROLLOUT,
+    refined_dataset,
+    refined_sha256,
+)
 from data_catalog.store import Store
 from intermimic.errors import InputError, StoreError
 from intermimic.rl.teacher import (
@@ -54,9 +60,6 @@ from intermimic.rl.teacher import (
 )
 
 TEACHERS = "teachers"
-REFINED_SUFFIX = "-refined"
-ROLLOUT = "rollout"
-ARTIFACTS = "artifacts"
 REFINED_STAGE = "refined"
 REFINE_FILE = "refine.json"
 #: Held while a teacher trains (in its run folder).
@@ -81,10 +84,6 @@ COMPARED_FIGURES = (
     "jitter_body",
     "jitter_object",
 )
-
-
-def refined_dataset(dataset: str) -> str:
-    return f"{dataset}{REFINED_SUFFIX}"
 
 
 def teacher_dir(store: Store, dataset: str, subject: str, embodiment: str = "smplx") -> Path:
@@ -248,10 +247,6 @@ class RefineReport:
             if b and a:
                 out[f] = {"before": float(np.mean(b)), "after": float(np.mean(a))}
         return out
-
-
-def refined_sha256(teacher_sha: str, clip_sha: str) -> str:
-    return hashlib.sha256(f"{teacher_sha}\0{clip_sha}".encode()).hexdigest()
 
 
 def refine_subject(

@@ -261,12 +261,11 @@ def test_publish_killed_midway_leaves_the_previous_one(tmp_path: Path, make_stor
     assert Catalog(store.root).clips().empty  # the clip catalog is ingest's, untouched
 
 
-def test_refined_layout_names_agree_with_refine() -> None:
-    from data_catalog import publish, refine
+def test_publishing_does_not_load_the_rl_stack() -> None:
+    """Publishing and exporting read refined clips by the layout's names alone."""
+    import subprocess
+    import sys
 
-    assert (publish.REFINED_SUFFIX, publish.ROLLOUT, publish.ARTIFACTS) == (
-        refine.REFINED_SUFFIX,
-        refine.ROLLOUT,
-        refine.ARTIFACTS,
-    )
-    assert publish.refined_sha256("a" * 64, "b" * 64) == refine.refined_sha256("a" * 64, "b" * 64)
+    code = "import sys, data_catalog.publish, data_catalog.export; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
