@@ -286,6 +286,11 @@ def write_hoi_group(
             "n_clips": len(clips),
             "n_bodies": n_bodies,
             "body_names": list(SMPLX_BODY_NAMES) if n_bodies == len(SMPLX_BODY_NAMES) else None,
+            # the body the motion is of, and the hinge order of joint arrays derived from it
+            "embodiment": "smplx" if n_bodies == len(SMPLX_BODY_NAMES) else None,
+            "joint_names": [f"{b}_{a}" for b in SMPLX_BODY_NAMES[1:] for a in "xyz"]
+            if n_bodies == len(SMPLX_BODY_NAMES)
+            else None,
             "fields": {name: field_attrs(name) for name in EXPORT_FIELDS},
             **(attrs or {}),
             "clips": index,

@@ -10,6 +10,7 @@ contacts. Everything is in the world frame, z up, SI units; quaternions are **w 
 key                    shape             dtype    content
 =====================  ================  =======  =========================================
 ``fps``                ``[1]``           float64  frames per second (30)
+``embodiment``         ``[]``            str      the body the motion is of: ``smplx``
 ``joint_pos``          ``[T, 3J]``       float32  hinge angles (rad): each joint's local
                                                   rotation as intrinsic XYZ Euler angles,
                                                   joint 1 x y z, joint 2 x y z, ...
@@ -48,6 +49,7 @@ SUFFIX = ".npz"
 #: (key, shape, dtype, content) of every file, as in the module docstring.
 SCHEMA: tuple[tuple[str, str, str, str], ...] = (
     ("fps", "[1]", "float64", "frames per second (30)"),
+    ("embodiment", "[]", "str", "the body the motion is of: smplx (the SMPL-X humanoid)"),
     ("joint_pos", "[T, 3J]", "float32", "hinge angles (rad): each joint's local rotation as "
      "intrinsic XYZ Euler angles, joint 1 x y z, joint 2 x y z, ..."),
     ("joint_vel", "[T, 3J]", "float32", "their time derivative (rad/s)"),
@@ -94,6 +96,7 @@ def motion_arrays(ec: ExportClip) -> dict[str, np.ndarray]:
     f32 = np.float32
     return {
         "fps": np.asarray([fps], np.float64),
+        "embodiment": np.asarray("smplx"),
         "joint_pos": jp.astype(f32),
         "joint_vel": jv.astype(f32),
         "joint_names": np.asarray([f"{b}_{a}" for b in names[1:] for a in "xyz"]),

@@ -57,6 +57,7 @@ def test_round_trip(published: Published, tmp_path: Path, fmt: str) -> None:
         back, attrs = read_hoi_group(out / "data.zarr")
         assert attrs["version"] == version and attrs["export_format"] == fmt
         assert attrs["fields"]["obj_quat"]["quaternion_order"] == "wxyz"
+        assert attrs["embodiment"] == "smplx" and attrs["joint_names"][:2] == ["L_Hip_x", "L_Hip_y"]
         assert attrs["fields"]["body_linvel"]["unit"] == "m/s"
         for ec in back:
             w = want[ec.clip.meta.clip_id]
@@ -88,6 +89,7 @@ def test_round_trip(published: Published, tmp_path: Path, fmt: str) -> None:
             n = c.n_frames
             assert m["joint_pos"].shape == m["joint_vel"].shape == (n, 153)
             assert list(m["body_names"][:2]) == ["Pelvis", "L_Hip"]
+            assert str(m["embodiment"]) == "smplx"
             assert m["joint_names"][0] == "L_Hip_x"
             np.testing.assert_array_equal(m["body_pos_w"], c.body_pos)
             np.testing.assert_array_equal(m["body_quat_w"], c.body_quat)
