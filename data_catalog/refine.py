@@ -86,11 +86,17 @@ COMPARED_FIGURES = (
 )
 
 
+def teachers_root(store: Store, embodiment: str = "smplx") -> Path:
+    """``STORE/teachers`` (another embodiment: ``STORE/teachers-<embodiment>``)."""
+    root = TEACHERS if embodiment == "smplx" else f"{TEACHERS}-{safe(embodiment, 'embodiment')}"
+    return store.root / root
+
+
 def teacher_dir(store: Store, dataset: str, subject: str, embodiment: str = "smplx") -> Path:
     """``STORE/teachers/<dataset>/<subject>`` (another embodiment than the SMPL-X
     humanoid: ``STORE/teachers-<embodiment>/<dataset>/<subject>``)."""
-    root = TEACHERS if embodiment == "smplx" else f"{TEACHERS}-{safe(embodiment, 'embodiment')}"
-    return store.root / root / safe(dataset, "dataset") / safe(subject, "subject")
+    root = teachers_root(store, embodiment)
+    return root / safe(dataset, "dataset") / safe(subject, "subject")
 
 
 def refined_dataset_for(dataset: str, embodiment: str = "smplx") -> str:

@@ -21,7 +21,9 @@ students like any other, named ``<name>-<mode>`` by :func:`baseline_name`.
 
 :func:`evaluate_students` measures a student, its baselines and the subjects' teachers
 on the raw MoCap (or the refined clips) and writes the report with the raw MoCap's own
-artifact figures as the first row.
+artifact figures as the first row. :func:`evaluate_teachers` measures the subjects'
+teachers of an embodiment (the G1: ``STORE/teachers-g1/``, which has no student) on
+the raw MoCap the same way, report in ``STORE/teachers-<embodiment>/evaluation``.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from typing import Any
 
 from data_catalog.atomic import write_text_atomic
 from data_catalog.layout import safe
-from data_catalog.refine import REFINED_SUFFIX, refined_dataset, teacher_dir
+from data_catalog.refine import REFINED_SUFFIX, refined_dataset, teacher_dir, teachers_root
 from data_catalog.store import Store
 from intermimic.errors import StoreError
+from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
 from intermimic.rl.distill import (
     SUMMARY_FILE,
@@ -249,6 +252,8 @@ class EvaluationReport:
     evaluations: list[Any]
     folder: Path
     files: Any
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Subjects left out, with why (:func:`evaluate_teachers`)."""
 
 
 def evaluate_students(
@@ -308,3 +313,64 @@ def evaluate_students(
     folder = out or student_dir(store, name) / EVALUATION
     files = write_report(evals, folder, title=f"Student {name}: evaluation on {references} clips")
     return EvaluationReport(evals, folder, files)
+
+
+def evaluate_teachers(
+    store: Store,
+    embodiment: str = "g1",
+    settings: Any = None,
+    objects: Any = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    subjects: Sequence[str] | None = None,
+    out: Path | None = None,
+    on_policy: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate each subject's teacher of ``embodiment`` (``STORE/teachers-<embodiment>/
+    <ds>/<subject>``; ``smplx``: ``STORE/teachers``) on the subject's raw MoCap, in the
+    teacher's own scene (:func:`intermimic.eval.evaluate_teacher_runs`), beside the raw
+    MoCap's artifact figures; write the report to ``out`` (default
+    ``STORE/teachers-<embodiment>/evaluation``). A subject without a usable teacher
+    checkpoint is left out with a warning (listed in ``skipped``); none at all is a
+    :class:`MissingTeacherError` naming where it looked."""
+    from intermimic.eval import EvalSettings, evaluate_teacher_runs, raw_mocap, write_report
+    from intermimic.objects import ObjectLibrary
+
+    es = settings or EvalSettings()
+    lib = objects or ObjectLibrary()
+    pairs = mocap_subjects(store, datasets, subjects)
+    runs: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    for ds, subj in pairs:
+        run = teacher_dir(store, ds, subj, embodiment)
+        if ckpt.load_latest(run / "checkpoints") is None:
+            why = f"no usable {embodiment} teacher checkpoint in {run / 'checkpoints'}"
+            log.warning("evaluation: leaving subject %s out: %s", subj, why)
+            skipped[subj] = why
+        else:
+            runs[subj] = run
+    root = teachers_root(store, embodiment)
+    if not runs:
+        names = ", ".join(f"{d}/{s}" for d, s in pairs)
+        raise MissingTeacherError(
+            f"no {embodiment} teacher to evaluate: none of {names} has a checkpoint under "
+            f"{root}; train one with `intermimic train-teacher --embodiment {embodiment}`"
+        )
+    clips = []
+    for ds, subj in pairs:
+        if subj in runs:
+            try:
+                clips += store.read_subject(ds, subj)
+            except StoreError as exc:
+                log.warning("evaluation: no clips of %s/%s: %s", ds, subj, exc)
+    if not clips:
+        raise NoClipsError(f"no raw clips to evaluate on in {store.root}")
+    name = f"teachers ({embodiment})"
+    evals = [raw_mocap(clips, lib, name="raw MoCap")]
+    if on_policy is not None:
+        on_policy(name)
+    evals.append(evaluate_teacher_runs(runs, clips, lib, es, name=name))
+    folder = out or root / EVALUATION
+    title = f"{embodiment} teachers: evaluation on raw clips"
+    files = write_report(evals, folder, title=title)
+    return EvaluationReport(evals, folder, files, skipped)

@@ -112,6 +112,9 @@ def evaluate_cmd(
     ),
     teachers: bool = typer.Option(True, help="also evaluate each subject's teacher"),
     references: str = typer.Option("raw", "--references", help="raw MoCap or refined clips"),
+    embodiment: str = typer.Option(
+        "smplx", "--embodiment", help="smplx (default: the student) or g1 (the G1 teachers)"
+    ),
     dataset: list[str] = typer.Option([], "--dataset"),
     subject: list[str] = typer.Option([], "--subject"),
     out_dir: Path | None = typer.Option(None, "--out", help="report folder"),
@@ -124,29 +127,52 @@ def evaluate_cmd(
 
     Writes report.md, evaluation.json and PNG plots (default STORE/students/NAME/evaluation)
     and prints the comparison table. Perturbations are settings: object_mass_scale,
-    friction_scale, init_noise.
+    friction_scale, init_noise. --embodiment g1 (no student): each subject's G1 teacher
+    on its raw MoCap, report in STORE/teachers-g1/evaluation; exits 1 when there is none.
     """
     from data_catalog.store import Store
-    from data_catalog.student import evaluate_students
+    from data_catalog.student import evaluate_students, evaluate_teachers
     from intermimic.eval import EvalSettings
+    from intermimic.humanoid.embodiment import EMBODIMENTS
 
     try:
         settings = parse_overrides(EvalSettings, set_)
         if references not in ("raw", "refined"):
             raise SettingsError(f"--references must be raw or refined, got {references!r}")
+        embodiment = embodiment.strip().lower()
+        if embodiment not in EMBODIMENTS:
+            raise SettingsError(
+                f"--embodiment must be one of {', '.join(EMBODIMENTS)}, got {embodiment!r}"
+            )
+        robot = embodiment != "smplx"
+        if robot and (baselines is not None or not teachers or references != "raw"):
+            raise SettingsError(
+                f"--embodiment {embodiment} evaluates the {embodiment} teachers on the raw "
+                "MoCap (there is no student): --baselines, --no-teachers and --references "
+                "refined do not apply"
+            )
         st = Store(store)
         lib = _library(objects)
         modes = None if baselines is None else [m for m in baselines.split(",") if m.strip()]
     except InterMimicError as exc:
         raise _fail(exc, 2) from None
     try:
-        rep = evaluate_students(
-            st, name, settings, lib, baselines=modes, teachers=teachers, references=references,
-            datasets=dataset or None, subjects=subject or None, out=out_dir,
-            on_policy=lambda n: console.print(f"evaluating {n}"),
-        )  # fmt: skip
+        if robot:
+            rep = evaluate_teachers(
+                st, embodiment, settings, lib, datasets=dataset or None,
+                subjects=subject or None, out=out_dir,
+                on_policy=lambda n: console.print(f"evaluating {n}"),
+            )  # fmt: skip
+        else:
+            rep = evaluate_students(
+                st, name, settings, lib, baselines=modes, teachers=teachers,
+                references=references, datasets=dataset or None, subjects=subject or None,
+                out=out_dir, on_policy=lambda n: console.print(f"evaluating {n}"),
+            )  # fmt: skip
     except (InterMimicError, ValueError) as exc:
         raise _fail(exc) from None
+    for subj, why in sorted(rep.skipped.items()):
+        console.print(f"[yellow]left out[/] subject {subj}: {why}")
     Console().print(rep.files.table)
     Console().print(f"report: {rep.files.markdown}")
 

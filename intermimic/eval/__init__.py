@@ -9,7 +9,13 @@
 
 from __future__ import annotations
 
-from intermimic.eval.evaluate import EvalSettings, Evaluation, evaluate_policy, raw_mocap
+from intermimic.eval.evaluate import (
+    EvalSettings,
+    Evaluation,
+    evaluate_policy,
+    evaluate_teacher_runs,
+    raw_mocap,
+)
 from intermimic.eval.metrics import ClipResult, aggregate, key_body_error, object_point_error
 from intermimic.eval.report import comparison_table, write_report
 
@@ -20,6 +26,7 @@ __all__ = [
     "aggregate",
     "comparison_table",
     "evaluate_policy",
+    "evaluate_teacher_runs",
     "key_body_error",
     "object_point_error",
     "raw_mocap",

@@ -92,10 +92,14 @@ class Evaluation:
         }
 
 
-def perturbed_scene(object_name: str, objects: Any, s: EvalSettings | None = None) -> Scene:
-    """The tracking scene of ``object_name`` with the perturbations of ``s``."""
+def perturbed_scene(
+    object_name: str, objects: Any, s: EvalSettings | None = None, embodiment: Any = None
+) -> Scene:
+    """The tracking scene of ``object_name`` with the perturbations of ``s``, for
+    ``embodiment`` (an :class:`~intermimic.humanoid.embodiment.Embodiment`; None: the
+    SMPL-X humanoid)."""
     from intermimic.humanoid import HumanoidSettings, build_spec
-    from intermimic.sim.scene import SceneSettings, build_scene
+    from intermimic.sim.scene import SceneSettings, build_scene, embodiment_scene
 
     s = s or EvalSettings()
     with warnings.catch_warnings():
@@ -110,6 +114,8 @@ def perturbed_scene(object_name: str, objects: Any, s: EvalSettings | None = Non
         )
     base = SceneSettings()
     scene_s = base.model_copy(update={"ground_friction": base.ground_friction * s.friction_scale})
+    if embodiment is not None:
+        return embodiment_scene(embodiment, obj, scene_s)
     spec = build_spec(settings=HumanoidSettings(actuators="position"))
     return build_scene(spec, obj, scene_s)
 
@@ -255,6 +261,144 @@ def evaluate_policy(
         settings=s.model_dump(),
         seconds=time.perf_counter() - t0,
         rollouts=rollouts,
+    )
+
+
+def _teacher_embodiment(ts: Any, clips: Sequence[HOIClip], cache: dict[str, Any]) -> Any:
+    """The body a teacher run drives (None: the mean-adult SMPL-X humanoid), as its
+    training built it (:func:`intermimic.rl.teacher.prepare_clips`)."""
+    if ts.embodiment != "smplx":
+        if ts.embodiment not in cache:
+            from intermimic.humanoid.embodiment import make_embodiment
+
+            cache[ts.embodiment] = make_embodiment(ts.embodiment)
+        return cache[ts.embodiment]
+    if ts.fit_skeleton and clips:
+        from intermimic.humanoid import fit_skeleton
+        from intermimic.humanoid.embodiment import SmplxEmbodiment
+
+        try:
+            return SmplxEmbodiment(fit_skeleton(list(clips)).skeleton)
+        except (InputError, ValueError):
+            return None  # training fell back to the mean adult too
+    return None
+
+
+def evaluate_teacher_runs(
+    runs: Mapping[str, Any],
+    clips: Sequence[HOIClip],
+    objects: Any,
+    settings: EvalSettings | None = None,
+    *,
+    name: str = "teachers",
+    on_clip: Any = None,
+) -> Evaluation:
+    """Measure teachers of any embodiment on ``clips``, each clip by its subject's
+    teacher (``runs``: subject -> teacher run directory; clips of other subjects are
+    rejected).
+
+    Each teacher runs in its own tracking environment
+    (:func:`intermimic.rl.teacher.build_teacher_env_exact` with the run's settings): its
+    body's scene, its key-body map and the reference mapped onto it (scaled, for a
+    robot), so E_h is the key bodies' error against the mapped reference and E_o the
+    object's against the (scaled) reference object, as in training and refinement.
+    Starts, perturbations and attempts are those of :func:`evaluate_policy`. Artifact
+    figures are measured for the SMPL-X humanoid only (a robot's motion is no SMPL-X
+    clip)."""
+    import json
+    from pathlib import Path
+
+    from intermimic.contact.artifacts import artifact_report
+    from intermimic.rl.refine import refined_clip, rollout_env
+    from intermimic.rl.teacher import (
+        ClipSet,
+        TeacherSettings,
+        build_teacher_env_exact,
+        group_by_object,
+        load_teacher,
+    )
+
+    t0 = time.perf_counter()
+    s = settings or EvalSettings()
+    by_subject: dict[str, list[HOIClip]] = {}
+    for c in clips:
+        by_subject.setdefault(c.meta.subject, []).append(c)
+    rejected: dict[str, str] = {}
+    results: list[ClipResult] = []
+    shas: dict[str, str] = {}
+    cache: dict[str, Any] = {}
+    per_batch = max(1, s.max_worlds // s.attempts)
+    for subj, subj_clips in by_subject.items():
+        if subj not in runs:
+            rejected.update(
+                {c.meta.clip_id: f"no teacher for subject {subj!r}" for c in subj_clips}
+            )
+            continue
+        run_dir = Path(runs[subj])
+        saved = run_dir / "teacher_settings.json"
+        base = json.loads(saved.read_text())["settings"] if saved.exists() else {}
+        ts = TeacherSettings(**base).model_copy(
+            update={"backend": s.backend, "sim_threads": s.sim_threads, "seed": s.seed}
+        )
+        need = max(MIN_LOOKAHEAD, *ts.env_settings().observation.future_offsets)
+        ok, bad = trackable(subj_clips, need)
+        rejected.update(bad)
+        emb = _teacher_embodiment(ts, ok, cache)
+        scenes: dict[str, Scene] = {}
+        todo: list[HOIClip] = []
+        for c in ok:
+            obj = c.meta.object_name
+            if obj not in scenes:
+                try:
+                    scenes[obj] = perturbed_scene(obj, objects, s, emb)
+                except Exception as exc:  # missing or broken mesh: the clip is rejected
+                    rejected[c.meta.clip_id] = f"object {obj!r}: {exc}"
+                    continue
+            todo.append(c)
+        raw_by_id = {c.meta.clip_id: c for c in todo}
+        for b in range(0, len(todo), per_batch):
+            groups = group_by_object(todo[b : b + per_batch])
+            sub = ClipSet(groups, {k: scenes[k] for k in groups})
+            env = build_teacher_env_exact(
+                sub, ts, {k: len(v) * s.attempts for k, v in groups.items()}
+            )
+            try:
+                policy = load_teacher(run_dir, env, ts)
+                batch = rollout_env(
+                    policy, s.attempts, s.action_noise, seed=s.seed + b, init_noise=s.init_noise
+                )
+            finally:
+                env.close()
+            shas[subj] = policy.sha256
+            for r in batch:
+                figs: dict[str, float] = {}
+                if s.artifacts and ts.embodiment == "smplx":
+                    raw = raw_by_id[r.clip_id]
+                    try:
+                        sim = refined_clip(
+                            r, raw, scenes[r.object_name], dataset=raw.meta.dataset,
+                            source_sha256=raw.meta.source_sha256,
+                        )  # fmt: skip
+                        art = artifact_report(sim, scenes[r.object_name])
+                        figs = {k: float(v) for k, v in art.figures.items()}
+                    except (InputError, ValueError, IndexError):
+                        figs = {}  # too short to measure: tracking figures only
+                results.append(clip_result(r, subj, figs))
+                if on_clip is not None:
+                    on_clip(r.clip_id)
+    sha = (
+        next(iter(shas.values()))
+        if len(shas) == 1
+        else ", ".join(f"{k}: {v}" for k, v in shas.items())
+    )
+    return Evaluation(
+        name=name,
+        kind="teacher",
+        sha256=sha,
+        results=results,
+        rejected=rejected,
+        settings=s.model_dump(),
+        seconds=time.perf_counter() - t0,
     )
 
 
