@@ -74,6 +74,8 @@ _META_KEYS = ("source_fps", "source_path", "source_sha256", "source_format")
 
 def jsonable(value: Any) -> Any:
     """``value`` with NaN/inf as None and numpy scalars as Python ones (JSON attributes)."""
+    if value is None or type(value) in (str, int, bool):  # most leaves: nothing to do
+        return value
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -293,9 +295,9 @@ def write_hoi_group(
             else None,
             "fields": {name: field_attrs(name) for name in EXPORT_FIELDS},
             **(attrs or {}),
-            "clips": index,
         }
     )
+    group_attrs["clips"] = index  # each entry is JSON-ready already (clip_entry)
     codec = _codec(compression, level)
     total = start
     path.mkdir(parents=True)
@@ -309,7 +311,10 @@ def write_hoi_group(
             parts = [np.asarray(a[name]).astype(spec.dtype, copy=False) for a in per_clip]
             offsets = [int(o) for o in np.cumsum([0, *(len(a) for a in parts[:-1])])]
             shape = (total, *parts[0].shape[1:])
-            step = max(1, min(chunk_frames, total))
+            # equal chunks of at most chunk_frames: a regular grid pads the last chunk to
+            # full size, so 8193 frames in chunks of 8192 would write almost twice the data
+            n_chunks = -(-total // max(1, chunk_frames))
+            step = max(1, -(-total // n_chunks))
             attrs = field_attrs(name)
             if zarr_format == 2:
                 attrs["_ARRAY_DIMENSIONS"] = ["time", *(f"d{i}" for i in range(1, len(shape)))]
