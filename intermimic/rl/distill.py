@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
 from numpy.typing import NDArray
 from rsl_rl.models import MLPModel
 from rsl_rl.utils import resolve_class
@@ -530,15 +529,9 @@ class StudentPPO(InterMimicPPO):
                 own = 1.0 - obs["driven"].reshape(-1)  # the student's own actions only
                 surrogate = (per * own).sum() / own.sum().clamp_min(1.0)
                 loss = loss + surrogate - self.entropy_coef * self.actor.output_entropy.mean()
-            self.optimizer.zero_grad()
-            if not torch.isfinite(loss):
+            if not self._guarded_step(loss):
                 skipped += 1
-                self._count_nonfinite()
                 continue
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.actor.parameters(), self.max_grad_norm)
-            nn.utils.clip_grad_norm_(self.critic.parameters(), self.max_grad_norm)
-            self.optimizer.step()
             done += 1
             sums["value"] += value_loss.item()
             sums["surrogate"] += surrogate.item()
@@ -714,17 +707,13 @@ def train_student(
             Path(run_dir) / SETTINGS_FILE, json.dumps(student_meta(settings, env), indent=1)
         )
     total = ts.num_iterations(env.num_envs)
-    chunk = settings.checkpoint_interval
-    result: TrainResult | None = None
-    budget_hit = False
-    while trainer.iteration < total:
-        if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
-            budget_hit = True
-            break
-        target = min(total, trainer.iteration + chunk) if max_seconds is not None else total
-        result = trainer.train(target)
-        if on_progress is not None:
-            on_progress(trainer.iteration, total)
+    result, budget_hit = trainer.train_budgeted(
+        total,
+        settings.checkpoint_interval,
+        max_seconds=max_seconds,
+        started=t0,
+        on_progress=on_progress,
+    )
     curve.flush(trainer.iteration)
     latest = ckpt.list_checkpoints(trainer.checkpoint_dir) if trainer.checkpoint_dir else []
     env.close()

@@ -126,12 +126,9 @@ class TeacherSettings(BaseModel):
     @field_validator("backend")
     @classmethod
     def _backend(cls, v: str) -> str:
-        from intermimic.sim.factory import BACKENDS
+        from intermimic.sim.factory import backend_name
 
-        key = v.strip().lower()
-        if key not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {v!r}")
-        return key
+        return backend_name(v)
 
     @field_validator("hidden_dims", mode="before")
     @classmethod
@@ -632,17 +629,13 @@ def train_teacher(
             ),
         )
     total = ts.num_iterations(env.num_envs)
-    chunk = settings.checkpoint_interval
-    result: TrainResult | None = None
-    budget_hit = False
-    while trainer.iteration < total:
-        if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
-            budget_hit = True
-            break
-        target = min(total, trainer.iteration + chunk) if max_seconds is not None else total
-        result = trainer.train(target)
-        if on_progress is not None:
-            on_progress(trainer.iteration, total)
+    result, budget_hit = trainer.train_budgeted(
+        total,
+        settings.checkpoint_interval,
+        max_seconds=max_seconds,
+        started=t0,
+        on_progress=on_progress,
+    )
     curve.flush(trainer.iteration)
     latest = ckpt.list_checkpoints(trainer.checkpoint_dir) if trainer.checkpoint_dir else []
     env.close()

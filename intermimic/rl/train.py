@@ -189,6 +189,31 @@ class Trainer:
         recent = statistics.fmean(self._returns) if self._returns else None
         return TrainResult(self.iteration, self.env_steps, resumed, history, recent)
 
+    def train_budgeted(
+        self,
+        total: int,
+        chunk: int,
+        *,
+        max_seconds: float | None = None,
+        started: float | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[TrainResult | None, bool]:
+        """Train to ``total`` iterations; with ``max_seconds`` (wall clock since
+        ``started``, default now) in chunks of ``chunk`` iterations, each ending with a
+        checkpoint, stopping once the budget is spent. ``on_progress(iteration, total)``
+        after each call. Returns the last :class:`TrainResult` (None if nothing ran) and
+        whether the budget stopped it."""
+        t0 = time.perf_counter() if started is None else started
+        result: TrainResult | None = None
+        while self.iteration < total:
+            if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+                return result, True
+            target = min(total, self.iteration + chunk) if max_seconds is not None else total
+            result = self.train(target)
+            if on_progress is not None:
+                on_progress(self.iteration, total)
+        return result, False
+
     def act_deterministic(self, obs: Mapping[str, NDArray[np.floating]]) -> NDArray[np.float32]:
         """The policy mean for numpy observations ``{group: [N, D]}`` (evaluation)."""
         td = self.vecenv.to_tensordict(dict(obs))
