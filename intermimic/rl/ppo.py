@@ -115,16 +115,9 @@ class InterMimicPPO(PPO):
                 + self.bound_loss_coef * bound
             )
 
-            self.optimizer.zero_grad()
-            if not torch.isfinite(loss):
-                # skip rather than step: Adam would spread the NaN into every weight
+            if not self._guarded_step(loss):
                 skipped += 1
-                self._count_nonfinite()
                 continue
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.actor.parameters(), self.max_grad_norm)
-            nn.utils.clip_grad_norm_(self.critic.parameters(), self.max_grad_norm)
-            self.optimizer.step()
             done += 1
             sums["value"] += value_loss.item()
             sums["surrogate"] += surrogate.item()
@@ -138,6 +131,19 @@ class InterMimicPPO(PPO):
         losses = {k: (v / done if done else math.nan) for k, v in sums.items()}
         losses["skipped_nonfinite"] = float(skipped)
         return losses
+
+    def _guarded_step(self, loss: torch.Tensor) -> bool:
+        """One clipped optimiser step on ``loss``; a NaN/inf loss is skipped and counted
+        instead (Adam would spread it into every weight). True when it stepped."""
+        self.optimizer.zero_grad()
+        if not torch.isfinite(loss):
+            self._count_nonfinite()
+            return False
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.actor.parameters(), self.max_grad_norm)
+        nn.utils.clip_grad_norm_(self.critic.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        return True
 
     def _count_nonfinite(self) -> None:
         self.nonfinite_updates += 1

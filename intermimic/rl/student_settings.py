@@ -132,12 +132,9 @@ class StudentSettings(BaseModel):
     @field_validator("backend")
     @classmethod
     def _backend(cls, v: str) -> str:
-        from intermimic.sim.factory import BACKENDS
+        from intermimic.sim.factory import backend_name
 
-        key = v.strip().lower()
-        if key not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {v!r}")
-        return key
+        return backend_name(v)
 
     # ---- what the mode implies -------------------------------------------------------
     @property

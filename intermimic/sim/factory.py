@@ -21,6 +21,15 @@ class BackendUnavailableError(RuntimeError):
     """The backend exists but its optional dependencies are not installed."""
 
 
+def backend_name(name: str) -> str:
+    """``name`` normalised (``" MuJoCo"`` -> ``"mujoco"``); ``ValueError`` naming the known
+    backends for another (what settings validators raise)."""
+    key = name.strip().lower()
+    if key not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return key
+
+
 def warp_available() -> bool:
     """True when ``mujoco_warp`` and ``warp`` can be imported."""
     return all(importlib.util.find_spec(m) is not None for m in ("mujoco_warp", "warp"))
