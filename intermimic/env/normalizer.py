@@ -50,6 +50,12 @@ class RunningNormalizer:
         self.var = m2 / total
         self.count = total
 
+    def reset(self) -> None:
+        """Back to the identity (no statistics); ``frozen`` is kept."""
+        self.mean = np.zeros(self.dim)
+        self.var = np.ones(self.dim)
+        self.count = 0.0
+
     @property
     def std(self) -> F64:
         return np.sqrt(self.var + self.eps)

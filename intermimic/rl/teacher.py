@@ -676,6 +676,11 @@ class TeacherPolicy:
         self.checkpoint = checkpoint
         self.sha256 = checkpoint_sha256(checkpoint) if checkpoint is not None else "untrained"
         for e in env.envs:
+            if checkpoint is None:
+                # The trainer's construction observed one reset batch; statistics of so
+                # few rows (zero variance) would feed the untrained network clipped
+                # garbage, so the baseline depended on which frames that reset drew.
+                e.normalizer.reset()
             e.normalizer.frozen = True
 
     def act(self, obs: dict[str, NDArray[np.floating]]) -> NDArray[np.float32]:

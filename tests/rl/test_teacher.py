@@ -225,6 +225,29 @@ def test_residual_actions_offset_the_reference(tmp_path: Path, objects: ObjectLi
         absolute.close()
 
 
+def test_untrained_baseline_sees_identity_normalised_observations(
+    tmp_path: Path, objects: ObjectLibrary
+) -> None:
+    """The untrained policy (the benchmark's baseline) must not act on statistics of the
+    one reset batch the trainer observed while it was built: with zero variance they
+    clip every observation to +-5, and the baseline then depended on which frames that
+    reset happened to draw."""
+    from intermimic.rl.teacher import build_teacher_env_exact, load_teacher
+
+    store = _store(tmp_path / "store", n_clips=1)
+    cs = prepare_clips(store.read_subject("lab", "s1"), objects, TINY)
+    env = build_teacher_env_exact(cs, TINY, dict.fromkeys(cs.groups, 2), psi=True)
+    try:
+        load_teacher(None, env, TINY, require=False)
+        e = env.envs[0]
+        assert e.normalizer.frozen and e.normalizer.count == 0
+        obs = env.reset()["policy"]
+        raw = e.observe_raw()
+        np.testing.assert_allclose(obs, np.clip(raw, -5, 5).astype(np.float32), atol=1e-6)
+    finally:
+        env.close()
+
+
 def test_resume_is_bit_exact(tmp_path: Path, objects: ObjectLibrary) -> None:
     """Stopping after a checkpoint and running again gives the weights, optimiser and PSI
     buffer of an uninterrupted run, to the bit (mujoco backend, CPU)."""
