@@ -67,9 +67,18 @@ class PSIBuffer:
     def n_frames(self) -> int:
         return int(self.states.shape[0])
 
+    def drawable(self) -> NDArray[np.bool_]:
+        """``[F]`` frames a non-hybrid draw may start at: every startable frame, or with
+        ``starts="reached"`` only clip starts and frames holding a rollout state."""
+        if self.settings.starts == "all":
+            return self.startable
+        reached = self.filled[:, 1:].any(axis=1)
+        reached[self.clip_starts] = True
+        return self.startable & reached
+
     def scores(self) -> F64:
         """``[F]`` unnormalised start probabilities (0 where a start is impossible)."""
-        return np.where(self.startable, np.maximum(self.failure, self.settings.min_score), 0.0)
+        return np.where(self.drawable(), np.maximum(self.failure, self.settings.min_score), 0.0)
 
     def probabilities(self) -> F64:
         """``[F]`` probability of each start frame in a non-hybrid draw."""

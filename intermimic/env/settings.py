@@ -105,6 +105,13 @@ class PSISettings(_Frozen):
     hybrid_prob: float = Field(
         default=0.1, ge=0, le=1, description="probability of starting at frame 0 (MoCap state)"
     )
+    starts: Literal["all", "reached"] = Field(
+        default="all",
+        description="'all': any startable frame, from its MoCap state or a stored rollout "
+        "state (the method); 'reached': only each clip's frame 0 and frames a rollout has "
+        "already reached (a confirmed state is stored), so the starts grow along the clip "
+        "with the policy (a curriculum for small budgets, project choice)",
+    )
     add_every: int = Field(default=4, ge=1, description="policy steps between candidate states")
     confirm_frames: int = Field(
         default=8,

@@ -44,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +104,11 @@ class TeacherSettings(BaseModel):
     torch_threads: int | None = Field(1, description="torch threads while training")
     tensorboard: bool = True
     psi: bool = Field(True, description="physical state initialisation from rollouts")
+    psi_starts: Literal["all", "reached"] = Field(
+        "all",
+        description="start frames: 'all' (the method) or 'reached' (clip starts and frames "
+        "a rollout has reached: a curriculum along the clip; see PSISettings.starts)",
+    )
     residual_actions: bool = Field(
         True,
         description="policy outputs an offset from the reference's next pose (project "
@@ -200,7 +205,8 @@ class TeacherSettings(BaseModel):
     def env_settings(self, *, psi: bool | None = None) -> EnvSettings:
         """The :class:`EnvSettings` of this run (``psi`` overrides :attr:`psi`)."""
         return EnvSettings(
-            seed=self.seed, psi=PSISettings(enabled=self.psi if psi is None else psi)
+            seed=self.seed,
+            psi=PSISettings(enabled=self.psi if psi is None else psi, starts=self.psi_starts),
         )
 
 

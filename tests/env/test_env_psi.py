@@ -41,6 +41,24 @@ def test_hybrid_starts_at_clip_beginnings() -> None:
     assert (states[hybrid, 0] == frames[hybrid]).all()  # always the MoCap state
 
 
+def test_reached_starts_grow_with_the_rollouts() -> None:
+    buf = _buffer(hybrid_prob=0.0, starts="reached")
+    # Nothing reached yet: only the two clip starts can be drawn.
+    np.testing.assert_allclose(buf.probabilities(), [0.5, 0, 0, 0, 0.5, 0])
+    frames, states, _ = buf.sample(2_000)
+    assert set(np.unique(frames).tolist()) == {0, 4}
+    assert (states[:, 0] == frames).all()
+    buf.add(np.array([2]), np.full((1, S), 20.0))  # a rollout confirmed a state at frame 2
+    np.testing.assert_allclose(buf.probabilities(), np.array([1, 0, 1, 0, 1, 0]) / 3)
+    frames, states, _ = buf.sample(30_000)
+    at2 = states[frames == 2, 0]
+    assert set(np.unique(at2).tolist()) == {2.0, 20.0}  # MoCap and rollout state, half each
+    assert abs((at2 == 20.0).mean() - 0.5) < 2e-2
+    # Frame 1 was never reached: no draw starts there; 'all' would (the method).
+    assert not (frames == 1).any()
+    assert _buffer(hybrid_prob=0.0).probabilities()[1] > 0
+
+
 def test_ring_of_rollout_states_and_uniform_slot_draw() -> None:
     buf = _buffer(hybrid_prob=0.0, slots_per_frame=3)
     buf.add(np.array([2, 2, 1]), np.array([[20.0] * S, [21.0] * S, [10.0] * S]))

@@ -76,6 +76,10 @@ def test_settings_map_onto_train_and_env_settings() -> None:
         512,
     ]
     assert s.env_settings().seed == 3 and s.env_settings(psi=False).psi.enabled is False
+    assert s.env_settings().psi.starts == "all"  # the method's default
+    assert TeacherSettings(psi_starts="reached").env_settings().psi.starts == "reached"
+    with pytest.raises(ValueError, match="psi_starts"):
+        TeacherSettings(psi_starts="sometimes")
     with pytest.raises(ValueError, match="backend"):
         TeacherSettings(backend="isaac")
     assert share_worlds([100, 300], 8) == [2, 6]
