@@ -12,7 +12,9 @@ slots ``1..K-1`` are a ring filled by :meth:`PSIBuffer.add`. A reset
 * with probability ``hybrid_prob`` starts a uniformly drawn clip at its frame 0 from
   the MoCap state (so the clip's beginning is always practised);
 * otherwise draws a start frame with probability proportional to its score, and one of
-  that frame's filled slots uniformly.
+  that frame's filled slots uniformly. With ``starts="reached"`` only clip starts and
+  frames holding a rollout state can be drawn, so the starts move along the clip as the
+  policy gets further (a curriculum for small budgets).
 
 A frame's score is a running average of how often episodes started there failed
 (floored by ``min_score``): frames the policy cannot yet handle get drawn more. Every
