@@ -79,11 +79,15 @@ def student_policy(
     metadata: dict[str, object] = {}
     rows = ["| student | mode | iterations | env steps | PPO from update |", "| --- " * 5 + "|"]
     for name, s in runs:
+
+        def on_progress(it: int, total: int, n: str = name) -> None:
+            context.log.info(f"{n}: {it}/{total}")
+
         try:
             rep = distill_student(
                 st, s, objects.library(), name=name,
                 max_seconds=None if run.max_minutes is None else 60 * run.max_minutes,
-                on_progress=lambda it, total, n=name: context.log.info(f"{n}: {it}/{total}"),
+                on_progress=on_progress,
             )  # fmt: skip
         except InterMimicError as exc:
             raise dg.Failure(f"student {name}: {exc}") from None

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from intermimic.cli.app import app
@@ -68,11 +75,12 @@ def annotate(
             console=console, transient=True,
         ) as progress:  # fmt: skip
             task = progress.add_task("", total=n)
+
+            def on_clip(cid: str, t: TaskID = task, p: Progress = progress) -> None:
+                p.update(t, advance=1, description=cid)
+
             try:
-                rep = annotate_subject(
-                    st, ds, subj, settings, library, fit=fit,
-                    on_clip=lambda cid, t=task: progress.update(t, advance=1, description=cid),
-                )  # fmt: skip
+                rep = annotate_subject(st, ds, subj, settings, library, fit=fit, on_clip=on_clip)
             except InterMimicError as exc:
                 out.print(f"[red]failed[/] {ds}/{subj}: {exc}")
                 continue

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from intermimic.cli.app import app
@@ -83,11 +90,15 @@ def distill_cmd(
                 console=console, transient=True,
             ) as progress:  # fmt: skip
                 task = progress.add_task("", total=None)
+
+                def on_progress(i: int, n: int, t: TaskID = task, p: Progress = progress) -> None:
+                    p.update(t, completed=i, total=n)
+
                 rep = distill_student(
                     st, s, lib, name=run_name, datasets=dataset or None,
                     subjects=subject or None,
                     max_seconds=None if max_minutes is None else 60 * max_minutes,
-                    on_progress=lambda i, n, t=task: progress.update(t, completed=i, total=n),
+                    on_progress=on_progress,
                 )  # fmt: skip
         except InterMimicError as exc:
             raise _fail(exc) from None

@@ -74,7 +74,7 @@ class PSIBuffer:
         ``starts="reached"`` only clip starts and frames holding a rollout state."""
         if self.settings.starts == "all":
             return self.startable
-        reached = self.filled[:, 1:].any(axis=1)
+        reached: NDArray[np.bool_] = np.asarray(self.filled[:, 1:].any(axis=1))
         reached[self.clip_starts] = True
         return self.startable & reached
 

@@ -145,7 +145,7 @@ class Embodiment(ABC):
             pos = pos * s
         off = self.rest_offsets()
         if not np.allclose(off, [1.0, 0.0, 0.0, 0.0]):
-            quat = quat_mul(quat, off[None])
+            quat = np.asarray(quat_mul(quat, off[None]), np.float64)
         return pos, quat
 
     def map_object(self, obj_pos: NDArray[np.floating]) -> F64:

@@ -276,8 +276,11 @@ class G1Embodiment(Embodiment):
             ids = np.array([m.body(n).id for n in self.body_names])
             robot = d.xquat[ids]
             _, smplx = fk(_smplx_tree(), calibration_qpos())
-            self._offsets = quat_mul(quat_conj(smplx[self.smplx_index]), robot)
-        return self._offsets
+            self._offsets = np.asarray(
+                quat_mul(quat_conj(smplx[self.smplx_index]), robot), np.float64
+            )
+        offsets: F64 = self._offsets
+        return offsets
 
     def reference_tree(self, model: mujoco.MjModel, body_ids: I64) -> KinematicTree:
         return _smplx_tree()

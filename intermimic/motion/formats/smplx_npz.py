@@ -121,7 +121,7 @@ def smplx_to_humanoid_pose(poses: NDArray[np.floating]) -> tuple[F64, F64]:
     p = np.asarray(poses, np.float64)
     root = quat_mul(rotvec_to_quat(p[:, 0]), quat_conj(Q_SMPLX_TO_HUMANOID))
     joints = p[:, body_joint[1:]] @ c.T
-    return root, joints
+    return np.asarray(root, np.float64), np.asarray(joints, np.float64)
 
 
 def humanoid_to_smplx_pose(
@@ -235,7 +235,7 @@ def _object_quat(z: Any, keys: set[str], path: Path) -> F64:
     if "obj_rot" in keys:
         r = _arr(z, "obj_rot", path)
         if r.ndim == 2 and r.shape[1] == 3:
-            return rotvec_to_quat(r)
+            return np.asarray(rotvec_to_quat(r), np.float64)
         if r.ndim == 3 and r.shape[1:] == (3, 3):
             return matrix_to_quat(r)
         raise ReadError(
@@ -382,7 +382,7 @@ class SmplxNpz(ClipFormat):
         root_pos = trans + pelvis
         body_pos, body_quat = pose_bodies(root_pos, root_quat, joint_rotvec, offsets)
         f32 = np.float32
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "root_pos": root_pos.astype(f32),
             "root_quat": root_quat.astype(f32),
             "joint_rotvec": joint_rotvec.astype(f32),
