@@ -706,16 +706,15 @@ def train_student(
         write_text_atomic(
             Path(run_dir) / SETTINGS_FILE, json.dumps(student_meta(settings, env), indent=1)
         )
-    total = ts.num_iterations(env.num_envs)
     result, budget_hit = trainer.train_budgeted(
-        total,
+        None,
         settings.checkpoint_interval,
         max_seconds=max_seconds,
         started=t0,
         on_progress=on_progress,
     )
     curve.flush(trainer.iteration)
-    latest = ckpt.list_checkpoints(trainer.checkpoint_dir) if trainer.checkpoint_dir else []
+    latest = trainer.latest_checkpoint()
     env.close()
     return StudentResult(
         run_dir=run_dir,
@@ -723,7 +722,7 @@ def train_student(
         env_steps=trainer.env_steps,
         resumed_from=resumed,
         seconds=time.perf_counter() - t0,
-        checkpoint=latest[-1] if latest else None,
+        checkpoint=latest,
         curve=list(curve.rows),
         clip_ids=env.clip_ids,
         groups=env.names,

@@ -134,6 +134,12 @@ class Trainer:
     def checkpoint_dir(self) -> Path | None:
         return self.run_dir / "checkpoints" if self.run_dir is not None else None
 
+    def latest_checkpoint(self) -> Path | None:
+        """The newest checkpoint folder on disk (None: none, or training in memory)."""
+        root = self.checkpoint_dir
+        found = ckpt.list_checkpoints(root) if root is not None else []
+        return found[-1] if found else None
+
     # -- training ---------------------------------------------------------------------------
     def train(self, num_iterations: int | None = None) -> TrainResult:
         """Train up to ``num_iterations`` total iterations (default: from ``total_env_steps``).
@@ -191,7 +197,7 @@ class Trainer:
 
     def train_budgeted(
         self,
-        total: int,
+        total: int | None,
         chunk: int,
         *,
         max_seconds: float | None = None,
@@ -202,7 +208,10 @@ class Trainer:
         ``started``, default now) in chunks of ``chunk`` iterations, each ending with a
         checkpoint, stopping once the budget is spent. ``on_progress(iteration, total)``
         after each call. Returns the last :class:`TrainResult` (None if nothing ran) and
-        whether the budget stopped it."""
+        whether the budget stopped it. ``total=None``: the iterations of
+        ``settings.total_env_steps``."""
+        if total is None:
+            total = self.settings.num_iterations(self.vecenv.num_envs)
         t0 = time.perf_counter() if started is None else started
         result: TrainResult | None = None
         while self.iteration < total:
