@@ -70,19 +70,10 @@ def all_attempts(clipset: Any, settings: Any, run_dir: Path | None) -> dict[str,
     with the settings' attempt noise): ``durations`` and their ``mean_duration``."""
     import numpy as np
 
-    from intermimic.rl.refine import rollout_env
-    from intermimic.rl.teacher import build_teacher_env_exact, load_teacher
+    from intermimic.rl.refine import iter_attempts
 
-    n = settings.attempts
-    env = build_teacher_env_exact(
-        clipset, settings, {k: len(v) * n for k, v in clipset.groups.items()}
-    )
-    try:
-        policy = load_teacher(run_dir, env, settings, require=run_dir is not None)
-        rollouts = rollout_env(policy, n, settings.attempt_noise, seed=settings.seed)
-    finally:
-        env.close()
-    durations = [r.duration for r in rollouts]
+    batches = iter_attempts(clipset, settings, run_dir)
+    durations = [r.duration for batch in batches for r in batch]
     return {"durations": durations, "mean_duration": round(float(np.mean(durations)), 3)}
 
 

@@ -23,7 +23,7 @@ and termination are exactly those the teacher was trained with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,14 +269,34 @@ def evaluate(
     require: bool = True,
 ) -> dict[str, Rollout]:
     """Best rollout per clip of ``clipset`` for the teacher in ``run_dir`` (``None``: the
-    untrained policy of ``settings.seed``). Clips are run in batches of at most
-    ``max_worlds`` worlds (default ``settings.worlds``)."""
+    untrained policy of ``settings.seed``); arguments as :func:`iter_attempts`."""
+    best: dict[str, Rollout] = {}
+    for batch in iter_attempts(
+        clipset, settings, run_dir,
+        attempts=attempts, noise=noise, max_worlds=max_worlds, require=require,
+    ):  # fmt: skip
+        best.update(best_rollouts(batch))
+    return best
+
+
+def iter_attempts(
+    clipset: ClipSet,
+    settings: TeacherSettings,
+    run_dir: Any | None,
+    *,
+    attempts: int | None = None,
+    noise: float | None = None,
+    max_worlds: int | None = None,
+    require: bool = True,
+) -> Iterator[list[Rollout]]:
+    """Every attempt (default ``settings.attempts``, noise ``settings.attempt_noise``)
+    on every clip of ``clipset``, one list per batch of at most ``max_worlds`` worlds
+    (default ``settings.worlds``), so a caller can keep only what it needs."""
     from intermimic.rl.teacher import build_teacher_env_exact, load_teacher
 
     att = attempts if attempts is not None else settings.attempts
     sigma = noise if noise is not None else settings.attempt_noise
     per_batch = max(1, (max_worlds or settings.worlds) // att)
-    best: dict[str, Rollout] = {}
     clips = [(name, c) for name, g in clipset.groups.items() for c in g]
     for b in range(0, len(clips), per_batch):
         part = clips[b : b + per_batch]
@@ -287,10 +307,10 @@ def evaluate(
         env = build_teacher_env_exact(sub, settings, {k: len(v) * att for k, v in groups.items()})
         try:
             policy = load_teacher(run_dir, env, settings, require=require)
-            best.update(best_rollouts(rollout_env(policy, att, sigma, seed=settings.seed + b)))
+            rollouts = rollout_env(policy, att, sigma, seed=settings.seed + b)
         finally:
             env.close()
-    return best
+        yield rollouts
 
 
 def summarize(best: dict[str, Rollout]) -> dict[str, float]:
