@@ -256,6 +256,21 @@ class EvaluationReport:
     """Subjects left out, with why (:func:`evaluate_teachers`)."""
 
 
+def _evaluation_clips(store: Store, pairs: Sequence[tuple[str, str]], references: str) -> list[Any]:
+    """The ``raw`` (or ``refined``) clips of every ``(dataset, subject)``; a subject
+    without any is left out with a warning, none at all is a :class:`NoClipsError`."""
+    clips: list[Any] = []
+    for ds, subj in pairs:
+        src = refined_dataset(ds) if references == "refined" else ds
+        try:
+            clips += store.read_subject(src, subj)
+        except StoreError as exc:
+            log.warning("evaluation: no clips of %s/%s: %s", src, subj, exc)
+    if not clips:
+        raise NoClipsError(f"no {references} clips to evaluate on in {store.root}")
+    return clips
+
+
 def evaluate_students(
     store: Store,
     name: str = "student",
@@ -281,15 +296,7 @@ def evaluate_students(
     es = settings or EvalSettings()
     lib = objects or ObjectLibrary()
     pairs = mocap_subjects(store, datasets, subjects)
-    clips = []
-    for ds, subj in pairs:
-        src = refined_dataset(ds) if references == "refined" else ds
-        try:
-            clips += store.read_subject(src, subj)
-        except StoreError as exc:
-            log.warning("evaluation: no clips of %s/%s: %s", src, subj, exc)
-    if not clips:
-        raise NoClipsError(f"no {references} clips to evaluate on in {store.root}")
+    clips = _evaluation_clips(store, pairs, references)
     evals = [raw_mocap(clips, lib, name="raw MoCap")]
     names = [name]
     modes = BASELINES if baselines is None else tuple(baselines)
@@ -356,15 +363,7 @@ def evaluate_teachers(
             f"no {embodiment} teacher to evaluate: none of {names} has a checkpoint under "
             f"{root}; train one with `intermimic train-teacher --embodiment {embodiment}`"
         )
-    clips = []
-    for ds, subj in pairs:
-        if subj in runs:
-            try:
-                clips += store.read_subject(ds, subj)
-            except StoreError as exc:
-                log.warning("evaluation: no clips of %s/%s: %s", ds, subj, exc)
-    if not clips:
-        raise NoClipsError(f"no raw clips to evaluate on in {store.root}")
+    clips = _evaluation_clips(store, [(d, s) for d, s in pairs if s in runs], "raw")
     name = f"teachers ({embodiment})"
     evals = [raw_mocap(clips, lib, name="raw MoCap")]
     if on_policy is not None:

@@ -31,7 +31,9 @@ TINY = StudentSettings(
 )  # fmt: skip
 
 
-def make_store(root: Path, subjects: tuple[str, ...] = ("s1",)) -> Store:
+def make_store(root: Path, subjects: tuple[str, ...] = ("s1",), *, refined: bool = True) -> Store:
+    """Two box clips per subject in dataset ``lab`` (and, with ``refined``, the same
+    clips as ``lab-refined``)."""
     store = Store(root)
     for k, subj in enumerate(subjects):
         clips = [
@@ -41,7 +43,10 @@ def make_store(root: Path, subjects: tuple[str, ...] = ("s1",)) -> Store:
             for i in range(2)
         ]
         store.upsert_clips("lab", subj, clips)
-        store.upsert_clips("lab-refined", subj, [c.with_meta(dataset="lab-refined") for c in clips])
+        if refined:
+            store.upsert_clips(
+                "lab-refined", subj, [c.with_meta(dataset="lab-refined") for c in clips]
+            )
     return store
 
 

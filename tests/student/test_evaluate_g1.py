@@ -13,24 +13,17 @@ import intermimic.cli.student  # noqa: F401  (registers the commands)
 from data_catalog import Store
 from data_catalog.refine import teachers_root, train_subject_teacher
 from intermimic.cli import app
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.teacher import TeacherSettings
+
+from .conftest import make_store
 
 runner = CliRunner()
 
 
 def _store(root: Path, subjects: tuple[str, ...]) -> Store:
-    store = Store(root)
-    for k, subj in enumerate(subjects):
-        clips = [
-            synthetic_clip(subj, "box", i, 30 + 4 * i, seed=i + 10 * k, dataset="lab").with_meta(
-                source_sha256=f"{k:032x}{i:032x}"
-            )
-            for i in range(2)
-        ]
-        store.upsert_clips("lab", subj, clips)
-    return store
+    return make_store(root, subjects, refined=False)
 
 
 def test_evaluate_g1_without_teachers_exits_1(tmp_path: Path) -> None:
