@@ -13,9 +13,9 @@ from assets_defs.mocap import mocap_clips
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, ObjectsResource, StoreResource
 from assets_defs.versions import data_version
-from data_catalog.annotate import INTENTS, AnnotateReport, annotate_subject
 from intermimic.contact.settings import ContactSettings
 from intermimic.viz.plots import contact_timeline
+from stages.annotate import INTENTS, AnnotateReport, annotate_subject
 
 ContactConfig = config_from_settings(ContactSettings, "ContactConfig")
 COVERAGE_CHECK = "labels_cover_every_frame"

@@ -1,12 +1,12 @@
 """Stage 5, ``refined_dataset``, and its export ``hoi_dataset_export`` (unpartitioned).
 
 ``refined_dataset`` gathers every subject's refined rollouts into one immutable,
-content-addressed version (:func:`data_catalog.publish.publish_refined`) and reports its
+content-addressed version (:func:`stages.publish.publish_refined`) and reports its
 three blocking checks: every array finite, the success ratio at least
 ``min_success_ratio``, no clip physically worse than its raw MoCap (offenders listed in
 the check's metadata). A version becomes ``current`` only when they pass, and a failed
 check stops ``hoi_dataset_export`` in the same run. ``hoi_dataset_export`` exports the
-current version in each configured format (:func:`data_catalog.export.export_version`)
+current version in each configured format (:func:`stages.export.export_version`)
 under ``STORE/exports/<version>/<format>/`` or a folder of your choice.
 """
 
@@ -20,18 +20,18 @@ from pydantic import Field
 from assets_defs.config import config_from_settings
 from assets_defs.resources import StoreResource
 from assets_defs.teacher import refined_rollouts, teacher_policy
-from data_catalog.export import ExportSettings, export_version
-from data_catalog.publish import (
+from data_catalog.versions import resolve_version
+from intermimic.errors import InterMimicError
+from intermimic.export import FORMATS
+from stages.export import ExportSettings, export_version
+from stages.publish import (
     CHECK_FINITE,
     CHECK_PHYSICAL,
     CHECK_SUCCESS,
     CheckOutcome,
     PublishSettings,
     publish_refined,
-    resolve_version,
 )
-from intermimic.errors import InterMimicError
-from intermimic.export import FORMATS
 
 PublishConfig = config_from_settings(PublishSettings, "PublishConfig")
 

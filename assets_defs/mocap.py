@@ -11,8 +11,8 @@ from assets_defs.config import config_from_settings
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, StoreResource
 from assets_defs.versions import data_version
-from data_catalog.ingest import IngestReport, ingest
 from intermimic.motion.settings import IngestSettings
+from stages.ingest import IngestReport, ingest
 
 #: Run config of ``mocap_clips``: every ingest setting except those a source decides.
 IngestConfig = config_from_settings(IngestSettings, "IngestConfig", exclude=("dataset", "format"))

@@ -13,11 +13,11 @@ import dagster as dg
 from pydantic import Field
 
 from data_catalog.catalog import Catalog
-from data_catalog.ingest import discover
 from data_catalog.store import Store
 from intermimic.errors import InputError, UnknownFormatError
 from intermimic.motion.load import resolve_format
 from intermimic.objects import ObjectLibrary
+from stages.ingest import discover
 
 
 class StoreResource(dg.ConfigurableResource):

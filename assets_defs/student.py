@@ -1,7 +1,7 @@
 """Stages 6 and 7, ``student_policy`` and ``student_evaluation`` (unpartitioned).
 
 ``student_policy`` distils one student from every subject's teacher and the refined
-clips (:func:`data_catalog.student.distill_student`; it resumes from its checkpoints
+clips (:func:`stages.student.distill_student`; it resumes from its checkpoints
 like the teachers), optionally with the baselines trained for the same budget.
 ``student_evaluation`` measures the student, its baselines and the teachers on the raw
 MoCap and writes the report; its metadata holds the comparison table and the plots.
@@ -17,15 +17,12 @@ from pydantic import Field
 from assets_defs.config import config_from_settings
 from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.teacher import teacher_policy
-from data_catalog.student import (
-    BASELINES,
-    baseline_name,
-    distill_student,
-    evaluate_students,
-)
+from data_catalog.runs import baseline_name
 from intermimic.errors import InterMimicError
 from intermimic.eval.evaluate import EvalSettings
 from intermimic.rl.student_settings import StudentSettings
+from stages.evaluate import evaluate_students
+from stages.student import BASELINES, distill_student
 
 #: Dagster concurrency pool of student training runs.
 STUDENT_POOL = "student_training"

@@ -1,11 +1,11 @@
 """Stages 3 and 4, ``teacher_policy`` and ``refined_rollouts``, per subject.
 
 ``teacher_policy`` trains (or resumes) the subject's PPO teacher on all its ok clips
-(:func:`data_catalog.refine.train_subject_teacher`); runs share the Dagster concurrency
+(:func:`stages.teacher.train_subject_teacher`); runs share the Dagster concurrency
 pool :data:`TEACHER_POOL`, so an instance limits how many train at once (set the pool's
 limit in ``dagster.yaml`` or the UI, e.g. 1 on a small machine). ``refined_rollouts``
 replays the teacher on every clip and stores the refined motion
-(:func:`data_catalog.refine.refine_subject`). Both are partitioned by subject: a run
+(:func:`stages.refine.refine_subject`). Both are partitioned by subject: a run
 touches only its own subject's teacher folder, refined clips and catalog rows.
 """
 
@@ -21,15 +21,12 @@ from assets_defs.contact import contact_intents
 from assets_defs.partitions import subjects
 from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.versions import data_version
-from data_catalog.refine import (
-    RefineReport,
-    refine_subject,
-    resolve_subject,
-    train_subject_teacher,
-)
 from data_catalog.store import Store
 from intermimic.errors import InterMimicError
 from intermimic.rl.teacher import TeacherSettings, checkpoint_sha256
+from stages.refine import RefineReport, refine_subject
+from stages.subjects import resolve_subject
+from stages.teacher import train_subject_teacher
 
 TeacherConfig = config_from_settings(TeacherSettings, "TeacherConfig")
 #: Dagster concurrency pool of teacher training runs.

@@ -30,15 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from data_catalog import Store, ingest
-from data_catalog.export import ExportSettings, export_version
+from data_catalog import Store
 from data_catalog.hoi_zarr import write_hoi_group
-from data_catalog.publish import PublishSettings, publish_refined, read_version
 from data_catalog.refined_import import record_refinement
+from data_catalog.versions import read_version
 from intermimic.export import EXPORT_FIELDS, FORMATS, ExportClip
 from intermimic.motion.settings import IngestSettings
 from intermimic.motion.synthetic import synthetic_clip
 from intermimic.paths import shared_data_dir
+from stages import ingest
+from stages.export import ExportSettings, export_version
+from stages.publish import PublishSettings, publish_refined
 
 TEACHER = "InterMimic teachers (Isaac Gym), as published with the sample"
 

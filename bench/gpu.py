@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import warp as wp
 
-    from intermimic.cli.settings_options import parse_overrides
+    from cli.settings_options import parse_overrides
     from intermimic.rl.teacher import TeacherSettings
 
     clip, objects, clip_name = load_clip_and_objects(args.clip)

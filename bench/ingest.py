@@ -1,6 +1,6 @@
 """Ingestion speed: the sample's clips into a fresh store, one JSON line.
 
-Prints frames, seconds and frames/s of ``data_catalog.ingest`` on one core (pinned;
+Prints frames, seconds and frames/s of ``stages.ingest`` on one core (pinned;
 median of ``--repeat`` runs, interpreter start and imports excluded), and beside it the
 time of the bare minimum the same work needs (reading every file with torch.load), as
 a ratio.
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from data_catalog.ingest import discover, ingest
 from intermimic.motion.settings import IngestSettings
 from intermimic.motion.synthetic import write_synthetic_dataset
 from intermimic.paths import sample_raw_dir
+from stages.ingest import discover, ingest
 
 
 def main() -> None:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from bench.teacher_curve import load_clip
-    from intermimic.cli.settings_options import parse_overrides
+    from cli.settings_options import parse_overrides
     from intermimic.eval import EvalSettings, evaluate_policy
     from intermimic.eval.evaluate import trackable
     from intermimic.objects import ObjectLibrary

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = p.parse_args(argv)
 
-    from intermimic.cli.settings_options import parse_overrides
+    from cli.settings_options import parse_overrides
     from intermimic.objects import ObjectLibrary
     from intermimic.rl.refine import evaluate, summarize
     from intermimic.rl.teacher import TeacherSettings, prepare_clips, train_teacher

@@ -1,37 +1,27 @@
-"""Where data lives and what exists: the store layout, the catalog, ingestion, published
-versions of the refined dataset and their exports."""
+"""Data at rest: the store layout, subjects' Zarr generations, the catalog, where teacher
+and student runs live, and the published versions of the refined dataset.
+
+The stages that write it (ingest, annotate, teacher, refine, publish, export, student,
+evaluate) are in :mod:`stages`."""
 
 from data_catalog.catalog import Catalog, CatalogRow
-from data_catalog.export import ExportReport, ExportSettings, export_version
-from data_catalog.ingest import IngestReport, Reject, discover, ingest
-from data_catalog.publish import (
-    PublishReport,
-    PublishSettings,
+from data_catalog.store import ClipEntry, Store, SubjectWrite, UnknownClipError
+from data_catalog.versions import (
+    UnknownVersionError,
     current_version,
     list_versions,
-    publish_refined,
     read_version,
 )
-from data_catalog.store import ClipEntry, Store, SubjectWrite, UnknownClipError
 
 __all__ = [
     "Catalog",
     "CatalogRow",
     "ClipEntry",
-    "ExportReport",
-    "ExportSettings",
-    "IngestReport",
-    "PublishReport",
-    "PublishSettings",
-    "Reject",
     "Store",
     "SubjectWrite",
     "UnknownClipError",
+    "UnknownVersionError",
     "current_version",
-    "discover",
-    "export_version",
-    "ingest",
     "list_versions",
-    "publish_refined",
     "read_version",
 ]

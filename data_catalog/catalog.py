@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_catalog.atomic import lock, write_bytes_atomic
 from data_catalog.layout import Layout
+from intermimic.atomic import lock, write_bytes_atomic
 
 STATUS_OK = "ok"
 STATUS_REJECTED = "rejected"

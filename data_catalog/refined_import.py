@@ -1,10 +1,10 @@
 """Record a refinement made elsewhere as a subject's refined clips.
 
-:func:`data_catalog.refine.refine_subject` refines with our own teachers. Clips refined
+:func:`stages.refine.refine_subject` refines with our own teachers. Clips refined
 by other means (InterMimic's own Isaac Gym teachers, whose refined OMOMO files come with
 the sample; a colleague's run on a GPU cluster) can be recorded the same way, so that
 publishing and exporting treat them alike: the clips go to ``<dataset>-refined`` with
-``source_sha256`` = :func:`~data_catalog.refine.refined_sha256` of the teacher's hash and
+``source_sha256`` = :func:`~data_catalog.refined_layout.refined_sha256` of the teacher's hash and
 the raw clip's, the per-frame ``rollout`` group holds the velocities given and the
 tracking record in its attributes, and the ``artifacts`` group the artifact series given.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from data_catalog.publish import ARTIFACTS, REFINED_SUFFIX, ROLLOUT, refined_sha256
+from data_catalog.refined_layout import ARTIFACTS, REFINED_SUFFIX, ROLLOUT, refined_sha256
 from data_catalog.store import Store
 from intermimic.errors import StoreError
 from intermimic.export.clips import VELOCITY_FIELDS, finite_difference_velocities

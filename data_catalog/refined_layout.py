@@ -1,7 +1,7 @@
 """Names of the refined data in the store, shared by refinement and publishing.
 
 A module of its own, free of torch and the RL stack, so that publishing and exporting
-(which only read refined clips) do not pay for importing :mod:`data_catalog.refine`.
+(which only read refined clips) do not pay for importing :mod:`stages.refine`.
 """
 
 from __future__ import annotations

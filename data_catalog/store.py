@@ -25,8 +25,8 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-from data_catalog.atomic import lock, staged_dir, write_text_atomic
 from data_catalog.layout import LAYOUT_VERSION, Layout, safe
+from intermimic.atomic import lock, staged_dir, write_text_atomic
 from intermimic.errors import StoreError
 from intermimic.motion.clip import FIELDS, ClipMeta, HOIClip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES

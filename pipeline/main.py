@@ -79,7 +79,7 @@ def run_publish_export(
     defs: dg.Definitions, instance: dg.DagsterInstance, console: Console, profile: str
 ) -> bool:
     """Publish every subject's refined clips as a version and export it (one run)."""
-    from data_catalog.publish import current_version
+    from data_catalog.versions import current_version
 
     result = _run_job(PUBLISH_EXPORT_JOB, defs, instance, console, profile)
     for check in result.get_asset_check_evaluations():
@@ -132,7 +132,7 @@ def run_main_job(
     ok &= run_publish_export(defs, instance, console, profile)
     # and one student for every subject, evaluated against the teachers and the MoCap
     ok &= run_student(defs, instance, console, profile)
-    from intermimic.cli.catalog import print_catalog
+    from cli.catalog import print_catalog
 
     print_catalog(store.store().root)
     console.print(f"store: {store.root}\nDagster instance: {instance.root_directory}")

@@ -62,6 +62,19 @@ from intermimic.motion.clip import HOIClip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.sim.scene import Scene
 
+#: The artifact figures a refinement is judged by, before against after: refine
+#: summaries, evaluation reports and exports all show these, in this order.
+ARTIFACT_FIGURES = (
+    "penetration_object_max",
+    "penetration_ground_max",
+    "floating_fraction",
+    "foot_skate_speed_mean",
+    "jitter_body",
+    "jitter_object",
+)
+#: The physical ones among them, which a published refinement must not make worse.
+PHYSICAL_FIGURES = ARTIFACT_FIGURES[:4]
+
 F64 = NDArray[np.float64]
 FEET: tuple[tuple[int, int], ...] = tuple(
     (SMPLX_BODY_NAMES.index(f"{s}_Ankle"), SMPLX_BODY_NAMES.index(f"{s}_Toe")) for s in "LR"

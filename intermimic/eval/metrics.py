@@ -25,16 +25,6 @@ from intermimic.env.geometry import object_points, quat_to_matrix
 
 F64 = NDArray[np.float64]
 
-#: Artifact figures shown in comparison tables (all of them are kept per clip).
-TABLE_FIGURES = (
-    "penetration_object_max",
-    "penetration_ground_max",
-    "floating_fraction",
-    "foot_skate_speed_mean",
-    "jitter_body",
-    "jitter_object",
-)
-
 
 def key_body_error(sim_key: NDArray[np.floating], ref_key: NDArray[np.floating]) -> F64:
     """``[T]`` mean over key bodies of the position error (m); inputs ``[T, K, 3]``."""

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_catalog.atomic import write_text_atomic
+from intermimic.atomic import write_text_atomic
+from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.eval.evaluate import Evaluation
-from intermimic.eval.metrics import TABLE_FIGURES
 
 TRACKING = (
     ("success_rate", "success", "{:.0%}"),
@@ -34,7 +34,7 @@ def _fmt(v: float | None, spec: str = "{:.3g}") -> str:
     return spec.format(v)
 
 
-def comparison_table(evals: Sequence[Evaluation], figures: Sequence[str] = TABLE_FIGURES) -> str:
+def comparison_table(evals: Sequence[Evaluation], figures: Sequence[str] = ARTIFACT_FIGURES) -> str:
     """Markdown: one row per policy (and the raw MoCap), tracking and artifact columns."""
     head = ["policy", "clips", *(t[1] for t in TRACKING), *figures]
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -100,7 +100,7 @@ def plot_metrics(evals: Sequence[Evaluation], path: Path) -> Path | None:
 
 
 def plot_artifacts(
-    evals: Sequence[Evaluation], path: Path, figures: Sequence[str] = TABLE_FIGURES
+    evals: Sequence[Evaluation], path: Path, figures: Sequence[str] = ARTIFACT_FIGURES
 ) -> Path | None:
     import matplotlib
 

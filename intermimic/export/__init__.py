@@ -4,7 +4,7 @@ Each format is a function of a list of :class:`ExportClip` and a folder; none kn
 the clips came from (a published version, a test, a notebook). Zarr exports share the
 store's layout code and live in :mod:`data_catalog.hoi_zarr`; the orchestration (resolve
 a version, stage the folder, write the data card, rename it into place) is
-:func:`data_catalog.export.export_version`.
+:func:`stages.export.export_version`.
 
 ==============  ==============================================  ==========================
 format          files                                           for

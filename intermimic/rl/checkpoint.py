@@ -15,7 +15,7 @@ completed) holding
 * ``meta.json``: format version, iteration, and the SHA-256 of every other file.
 
 The folder is built beside its final name and renamed into place
-(:func:`data_catalog.atomic.staged_dir`), so a SIGKILL mid-write leaves either the
+(:func:`intermimic.atomic.staged_dir`), so a SIGKILL mid-write leaves either the
 previous checkpoints or the new one, never half of one. Loading verifies the hashes; a
 checkpoint that fails to verify or parse is skipped with a warning and the next older one
 is used (:func:`load_latest`).
@@ -40,7 +40,7 @@ from safetensors.numpy import save as st_save
 from safetensors.torch import load as st_torch_load
 from safetensors.torch import save as st_torch_save
 
-from data_catalog.atomic import staged_dir
+from intermimic.atomic import staged_dir
 from intermimic.errors import InterMimicError
 
 log = logging.getLogger(__name__)

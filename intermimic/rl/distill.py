@@ -53,7 +53,7 @@ from rsl_rl.models import MLPModel
 from rsl_rl.utils import resolve_class
 from tensordict import TensorDict
 
-from data_catalog.atomic import write_text_atomic
+from intermimic.atomic import write_text_atomic
 from intermimic.env import EnvSettings, TrackingEnv
 from intermimic.env.settings import PSISettings
 from intermimic.errors import InputError

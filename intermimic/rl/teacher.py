@@ -1,6 +1,6 @@
 """Teacher training: one PPO tracking policy per subject, on all of the subject's clips.
 
-The pieces, each usable alone (tests, notebooks, :mod:`data_catalog.refine`):
+The pieces, each usable alone (tests, notebooks, :mod:`stages.refine`):
 
 * :class:`TeacherSettings`: flat pydantic settings (env steps, worlds, backend, device,
   seed, checkpoint interval, ...); :meth:`TeacherSettings.train_settings` maps them onto
@@ -28,7 +28,7 @@ The pieces, each usable alone (tests, notebooks, :mod:`data_catalog.refine`):
 * :func:`load_teacher`: a :class:`TeacherPolicy` (deterministic actions) from the newest
   good checkpoint of a run directory.
 
-Nothing here knows the store; :mod:`data_catalog.refine` puts runs under
+Nothing here knows the store; :mod:`stages.refine` puts runs under
 ``STORE/teachers/<dataset>/<subject>/``.
 """
 
@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from data_catalog.atomic import write_text_atomic
+from intermimic.atomic import write_text_atomic
 from intermimic.env import EnvSettings, TrackingEnv
 from intermimic.env.settings import PSISettings
 from intermimic.errors import InputError

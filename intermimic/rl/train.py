@@ -42,7 +42,7 @@ import torch
 from numpy.typing import NDArray
 from rsl_rl.utils import check_nan
 
-from data_catalog.atomic import write_text_atomic
+from intermimic.atomic import write_text_atomic
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.ppo import InterMimicPPO, build_ppo
 from intermimic.rl.settings import TrainSettings

@@ -19,8 +19,8 @@ from assets_defs.resources import (
     StoreResource,
 )
 from data_catalog import Catalog, Store
-from data_catalog.annotate import ARTIFACTS, INTENTS
 from intermimic.motion.synthetic import write_synthetic_dataset, write_synthetic_objects
+from stages.annotate import ARTIFACTS, INTENTS
 
 
 @pytest.fixture

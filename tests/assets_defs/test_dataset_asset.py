@@ -13,16 +13,11 @@ from assets_defs.partitions import SUBJECTS
 from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.teacher import refined_rollouts, teacher_policy
 from data_catalog import Store
-from data_catalog.export import CARD
-from data_catalog.publish import (
-    CHECK_PHYSICAL,
-    CHECK_SUCCESS,
-    current_version,
-    list_versions,
-    read_version,
-)
+from data_catalog.versions import current_version, list_versions, read_version
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from pipeline.jobs import publish_export_job
+from stages.export import CARD
+from stages.publish import CHECK_PHYSICAL, CHECK_SUCCESS
 
 TINY = {
     "env_steps": 2 * 4 * 8,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from intermimic.cli import app
+from cli import app
 from intermimic.motion.corrupt import corrupt
 from intermimic.motion.synthetic import write_synthetic_dataset
 

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog import Catalog, Store, ingest
+from data_catalog import Catalog, Store
 from intermimic.motion.settings import IngestSettings
 from intermimic.motion.synthetic import write_synthetic_dataset
+from stages import ingest
 
 WRITER = textwrap.dedent(
     """
     import sys
-    from data_catalog import ingest
+    from stages import ingest
     from intermimic.motion.settings import IngestSettings
     ingest([sys.argv[1]], sys.argv[2], IngestSettings(dataset="lab", zstd_level=9))
     print("done", flush=True)

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_catalog import Catalog, Store, ingest
+from data_catalog import Catalog, Store
 from intermimic.errors import UnsafeNameError
 from intermimic.motion.corrupt import KINDS, MARKER, corrupt
 from intermimic.motion.formats import get_format
 from intermimic.motion.settings import IngestSettings
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_dataset
+from stages import ingest
 
 EXPECTED_REASON = {
     "truncated": "not a readable torch file",

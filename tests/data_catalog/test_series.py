@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_catalog import Catalog, Store, ingest
+from data_catalog import Catalog, Store
 from intermimic.errors import StoreError
 from intermimic.motion.synthetic import write_synthetic_dataset
+from stages import ingest
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """A small store with refined clips recorded for two subjects (synthetic, fast).
 
 The refinement is recorded with :func:`data_catalog.refined_import.record_refinement`,
-the same store state :func:`data_catalog.refine.refine_subject` leaves (refined clips,
+the same store state :func:`stages.refine.refine_subject` leaves (refined clips,
 ``rollout`` group with the tracking record, ``artifacts`` series); raw artifact series are
 stored the way ``annotate`` stores them. The test on real teachers is in
 ``tests/assets_defs/test_dataset_asset.py``.
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from data_catalog import Store
-from data_catalog.publish import ARTIFACTS
 from data_catalog.refined_import import record_refinement
+from data_catalog.refined_layout import ARTIFACTS
 from intermimic.motion.synthetic import synthetic_clip
 
 

@@ -12,16 +12,17 @@ import pytest
 import zarr
 from typer.testing import CliRunner
 
+from cli import app
 from data_catalog import Store
-from data_catalog.export import CARD, EXPORT_JSON, ExportSettings, export_version
 from data_catalog.hoi_zarr import read_hoi_group, write_hoi_group
-from data_catalog.publish import UnknownVersionError, publish_refined, read_version
-from intermimic.cli import app
+from data_catalog.versions import UnknownVersionError, read_version
 from intermimic.export import FORMATS, ExportClip, ExportError, read_motion_npz
 from intermimic.motion.formats.interact_pt import fingers_shifted
 from intermimic.motion.kinematics import euler_xyz_to_rotvec
 from intermimic.motion.load import read_clip
 from intermimic.motion.quat import quat_mul
+from stages.export import CARD, EXPORT_JSON, ExportSettings, export_version
+from stages.publish import publish_refined
 
 Published = tuple[Store, str, list[ExportClip]]
 

@@ -19,29 +19,31 @@ import pytest
 import zarr
 
 from data_catalog import Catalog, Store
-from data_catalog.publish import (
-    CHECK_FINITE,
-    CHECK_PHYSICAL,
-    CHECK_SUCCESS,
+from data_catalog.refined_layout import refined_sha256
+from data_catalog.versions import (
     DATA,
-    STALL_ENV,
-    PublishError,
-    PublishSettings,
     UnknownVersionError,
-    code_version,
     current_version,
-    gather_refined,
     list_versions,
-    publish_refined,
     read_version,
-    refined_sha256,
     resolve_version,
     verify_version,
     version_clips_table,
-    version_id,
-    version_inputs,
     versions_dir,
     versions_table,
+)
+from stages.publish import (
+    CHECK_FINITE,
+    CHECK_PHYSICAL,
+    CHECK_SUCCESS,
+    STALL_ENV,
+    PublishError,
+    PublishSettings,
+    code_version,
+    gather_refined,
+    publish_refined,
+    version_id,
+    version_inputs,
 )
 
 LOW_BAR = PublishSettings(min_success_ratio=0.0)
@@ -216,7 +218,7 @@ PUBLISHER = textwrap.dedent(
     """
     import sys
     from data_catalog import Store
-    from data_catalog.publish import publish_refined
+    from stages.publish import publish_refined
     publish_refined(Store(sys.argv[1]))
     print("done", flush=True)
     """
@@ -266,6 +268,6 @@ def test_publishing_does_not_load_the_rl_stack() -> None:
     import subprocess
     import sys
 
-    code = "import sys, data_catalog.publish, data_catalog.export; print('torch' in sys.modules)"
+    code = "import sys, stages.publish, stages.export; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -160,10 +160,10 @@ def test_cli_train_and_refine_g1(tmp_path: Path, g1: G1Embodiment) -> None:
     humanoid's, and the refined data names the embodiment and its joints."""
     from typer.testing import CliRunner
 
-    import intermimic.cli.teacher  # noqa: F401  (registers the commands)
+    import cli.teacher  # noqa: F401  (registers the commands)
+    from cli import app
     from data_catalog import Store
-    from data_catalog.refine import teacher_dir
-    from intermimic.cli import app
+    from data_catalog.runs import teacher_dir
 
     store = Store(tmp_path / "store")
     clip = synthetic_clip("s1", "box", 0, 30, seed=0, dataset="lab")

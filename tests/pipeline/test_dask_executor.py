@@ -21,8 +21,8 @@ import pytest
 
 from assets_defs.partitions import SUBJECTS
 from data_catalog import Store
-from data_catalog.annotate import INTENTS
 from intermimic.motion.synthetic import write_synthetic_dataset, write_synthetic_objects
+from stages.annotate import INTENTS
 
 pytest.importorskip("dagster_dask")
 distributed = pytest.importorskip("dask.distributed")

@@ -30,7 +30,7 @@ from assets_defs.partitions import SUBJECTS
 from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.teacher import teacher_policy
 from data_catalog import Store
-from data_catalog.refine import teacher_dir
+from data_catalog.runs import teacher_dir
 from intermimic.motion.synthetic import (
     synthetic_clip,
     write_synthetic_dataset,

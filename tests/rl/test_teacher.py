@@ -11,16 +11,8 @@ import numpy as np
 import pytest
 
 from data_catalog import Catalog, Store
-from data_catalog.refine import (
-    REFINED_STAGE,
-    ROLLOUT,
-    refine_subject,
-    refined_dataset,
-    refined_sha256,
-    resolve_subject,
-    teacher_dir,
-    train_subject_teacher,
-)
+from data_catalog.refined_layout import ROLLOUT, refined_dataset, refined_sha256
+from data_catalog.runs import teacher_dir
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
@@ -34,6 +26,9 @@ from intermimic.rl.teacher import (
     share_worlds,
     train_teacher,
 )
+from stages.refine import REFINED_STAGE, refine_subject
+from stages.subjects import resolve_subject
+from stages.teacher import train_subject_teacher
 
 #: Tiny but complete: 4 worlds, horizon 8, one 32-wide layer, a checkpoint every 2 iterations.
 TINY = TeacherSettings(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import intermimic.cli.teacher  # noqa: F401  (registers the commands until the CLI imports it)
+import cli.teacher  # noqa: F401  (registers the commands until the CLI imports it)
+from cli import app
 from data_catalog import Store
-from data_catalog.refine import teacher_dir
-from intermimic.cli import app
+from data_catalog.runs import teacher_dir
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.rl import checkpoint as ckpt
 
@@ -64,7 +64,7 @@ def test_errors_and_exit_codes(tmp_path: Path) -> None:
     assert r.exit_code == 1
 
 
-_CHILD = "import sys; import intermimic.cli.teacher; from intermimic.cli import app; app()"
+_CHILD = "import sys; import cli.teacher; from cli import app; app()"
 
 
 @pytest.mark.slow

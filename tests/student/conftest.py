@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from data_catalog import Store
-from data_catalog.refine import train_subject_teacher
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher import TeacherSettings
+from stages.teacher import train_subject_teacher
 
 TEACHER = TeacherSettings(
     env_steps=2 * 4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=2,

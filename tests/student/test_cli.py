@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import intermimic.cli.student  # noqa: F401  (registers the commands)
+import cli.student  # noqa: F401  (registers the commands)
+from cli import app
 from data_catalog import Store
-from data_catalog.student import student_dir
-from intermimic.cli import app
+from data_catalog.runs import student_dir
 from intermimic.motion.formats.npz import write_npz
 from intermimic.motion.load import read_clip
 from intermimic.rl import checkpoint as ckpt
@@ -71,7 +71,7 @@ def test_distill_evaluate_track_export(store: Store, objects_dir: Path, tmp_path
     assert r.exit_code == 0 and onnx.is_file() and "matches torch" in r.output
 
 
-_CHILD = "import intermimic.cli.student; from intermimic.cli import app; app()"
+_CHILD = "import cli.student; from cli import app; app()"
 
 
 @pytest.mark.slow

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from data_catalog import Store
-from data_catalog.refine import teacher_dir
-from data_catalog.student import distill_student, reference_groups, student_dir
+from data_catalog.runs import student_dir, teacher_dir
 from intermimic.env.observations import observation_dim
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
@@ -23,6 +22,7 @@ from intermimic.rl.distill import (
     train_student,
 )
 from intermimic.rl.student import ObsLayout, build_student_model, student_model_cfg
+from stages.student import distill_student, reference_groups
 
 from .conftest import TINY
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data_catalog import Store
-from data_catalog.refine import teacher_dir
+from data_catalog.runs import teacher_dir
 from intermimic.eval import EvalSettings, evaluate_policy, raw_mocap, write_report
 from intermimic.eval.evaluate import perturbed_scene
 from intermimic.eval.metrics import ClipResult, aggregate, key_body_error, object_point_error

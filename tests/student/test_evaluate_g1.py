@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import intermimic.cli.student  # noqa: F401  (registers the commands)
+import cli.student  # noqa: F401  (registers the commands)
+from cli import app
 from data_catalog import Store
-from data_catalog.refine import teachers_root, train_subject_teacher
-from intermimic.cli import app
+from data_catalog.runs import teachers_root
 from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.teacher import TeacherSettings
+from stages.teacher import train_subject_teacher
 
 from .conftest import make_store
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from data_catalog import Store
-from data_catalog.student import reference_groups
 from intermimic.errors import InputError
 from intermimic.motion.synthetic import synthetic_clip
 from intermimic.objects import ObjectLibrary
+from stages.student import reference_groups
 
 
 def _store(root: Path) -> Store:

@@ -92,8 +92,8 @@ def test_video(
 def test_cli_render(
     gl: None, tmp_path: Path, humanoid_spec: mujoco.MjSpec, box_library: ObjectLibrary
 ) -> None:
-    import intermimic.cli.render  # noqa: F401  (registers the command)
-    from intermimic.cli.app import app
+    import cli.render  # noqa: F401  (registers the command)
+    from cli.app import app
 
     clip_file = tmp_path / "clip.npz"
     write_npz(synthetic_clip(n_frames=8), clip_file)

@@ -1,6 +1,6 @@
 """``intermimic publish``, ``intermimic versions`` and ``intermimic export``: versioned
-refined datasets and their export for other projects (see :mod:`data_catalog.publish`
-and :mod:`data_catalog.export`)."""
+refined datasets and their export for other projects (see :mod:`stages.publish`
+and :mod:`stages.export`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from intermimic.cli.app import app
-from intermimic.cli.settings_options import SettingsError, parse_overrides
+from cli.app import app
+from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InterMimicError
 
 console = Console(stderr=True)
@@ -43,8 +43,8 @@ def publish_cmd(
     when its checks pass (finite arrays, success ratio, physics not worse than raw).
     Exits 1 when nothing could be published or a blocking check failed, 2 on bad options.
     """
-    from data_catalog.publish import PublishSettings, publish_refined
     from data_catalog.store import Store
+    from stages.publish import PublishSettings, publish_refined
 
     try:
         settings = parse_overrides(
@@ -85,8 +85,8 @@ def publish_cmd(
 @app.command("versions")
 def versions_cmd(store: Path = typer.Option(..., "--store", help="store root")) -> None:
     """List the published versions of the refined dataset (current marked)."""
-    from data_catalog.publish import current_version, list_versions, version_manifest
     from data_catalog.store import Store
+    from data_catalog.versions import current_version, list_versions, version_manifest
 
     st = Store(store)
     current = current_version(st)
@@ -130,8 +130,8 @@ def export_cmd(
     Exits 1 for an unknown version (the known ones are listed) or nothing to export,
     2 on bad options.
     """
-    from data_catalog.export import ExportSettings, export_version
     from data_catalog.store import Store
+    from stages.export import ExportSettings, export_version
 
     try:
         settings = parse_overrides(

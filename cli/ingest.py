@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from intermimic.cli.app import app
-from intermimic.cli.settings_options import parse_overrides
+from cli.app import app
+from cli.settings_options import parse_overrides
 from intermimic.errors import InterMimicError, StoreError
 from intermimic.motion.settings import IngestSettings
 
@@ -39,8 +39,8 @@ def ingest(
     Exits 0 when at least one clip is in the store afterwards (new or unchanged), 1 when
     nothing could be ingested, 2 when the store cannot be written.
     """
-    from data_catalog.ingest import discover
-    from data_catalog.ingest import ingest as run_ingest
+    from stages.ingest import discover
+    from stages.ingest import ingest as run_ingest
 
     try:
         settings = parse_overrides(IngestSettings, set_, dataset=dataset, format=format)

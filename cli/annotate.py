@@ -16,8 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from intermimic.cli.app import app
-from intermimic.cli.settings_options import parse_overrides
+from cli.app import app
+from cli.settings_options import parse_overrides
 from intermimic.contact.settings import ContactSettings
 from intermimic.errors import InterMimicError
 
@@ -42,9 +42,9 @@ def annotate(
     Labels and per-frame series go into each subject's Zarr group, per-clip figures into
     the catalog (stage ``raw``). Exits 1 when no clip could be annotated.
     """
-    from data_catalog.annotate import annotate_subject
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
+    from stages.annotate import annotate_subject
 
     try:
         settings = parse_overrides(ContactSettings, set_)

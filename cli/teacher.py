@@ -1,5 +1,5 @@
 """``intermimic train-teacher`` and ``intermimic refine``: a subject's teacher and its
-refined motion (see :mod:`data_catalog.refine`)."""
+refined motion (see :mod:`stages.refine`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from intermimic.cli.app import app
-from intermimic.cli.settings_options import SettingsError, parse_overrides
+from cli.app import app
+from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InterMimicError
 from intermimic.rl.teacher import TeacherSettings
 
@@ -49,10 +49,11 @@ def train_teacher_cmd(
     learning curve); running the command again continues from the last checkpoint.
     Exits 1 when the subject has no ok clips, 2 on bad options.
     """
-    from data_catalog.refine import resolve_subject, train_subject_teacher
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
     from intermimic.rl.teacher import NoClipsError
+    from stages.subjects import resolve_subject
+    from stages.teacher import train_subject_teacher
 
     try:
         settings = parse_overrides(
@@ -130,9 +131,11 @@ def refine_cmd(
     """
     import json
 
-    from data_catalog.refine import refine_subject, resolve_subject, teacher_dir
+    from data_catalog.runs import teacher_dir
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
+    from stages.refine import refine_subject
+    from stages.subjects import resolve_subject
 
     try:
         st = Store(store)

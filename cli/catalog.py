@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from intermimic.cli.app import app
+from cli.app import app
 
 COLUMNS = ["dataset", "subject", "clip", "object", "frames", "seconds", "status", "reason"]
 

@@ -1,5 +1,5 @@
 """``intermimic distill``, ``evaluate``, ``track`` and ``export-policy``: the student
-(see :mod:`data_catalog.student`, :mod:`intermimic.eval`, :mod:`intermimic.rl.onnx`)."""
+(see :mod:`stages.student`, :mod:`intermimic.eval`, :mod:`intermimic.rl.onnx`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from intermimic.cli.app import app
-from intermimic.cli.settings_options import SettingsError, parse_overrides
+from cli.app import app
+from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InterMimicError
 
 console = Console(stderr=True)
@@ -63,9 +63,10 @@ def distill_cmd(
     Exits 1 when a teacher or the refined clips are missing (name it; --set
     missing_teacher=skip leaves such subjects out), 2 on bad options.
     """
+    from data_catalog.runs import baseline_name
     from data_catalog.store import Store
-    from data_catalog.student import BASELINES, baseline_name, distill_student
     from intermimic.rl.student_settings import StudentSettings
+    from stages.student import BASELINES, distill_student
 
     try:
         settings = parse_overrides(StudentSettings, set_, env_steps=env_steps)
@@ -142,9 +143,9 @@ def evaluate_cmd(
     on its raw MoCap, report in STORE/teachers-g1/evaluation; exits 1 when there is none.
     """
     from data_catalog.store import Store
-    from data_catalog.student import evaluate_students, evaluate_teachers
     from intermimic.eval import EvalSettings
     from intermimic.humanoid.embodiment import EMBODIMENTS
+    from stages.evaluate import evaluate_students, evaluate_teachers
 
     try:
         settings = parse_overrides(EvalSettings, set_)
@@ -220,7 +221,7 @@ def track_cmd(
         res = track_clip(pol, clip, lib, settings)
     except InterMimicError as exc:
         raise _fail(exc) from None
-    from data_catalog.atomic import write_text_atomic
+    from intermimic.atomic import write_text_atomic
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.npz")
@@ -252,8 +253,8 @@ def export_policy_cmd(
         if policy is None:
             if store is None:
                 raise SettingsError("give --policy DIR or --store STORE [--name NAME]")
+            from data_catalog.runs import student_dir
             from data_catalog.store import Store
-            from data_catalog.student import student_dir
 
             policy = student_dir(Store(store), name)
         pol = load_student(policy)

@@ -1,25 +1,13 @@
-"""Teacher training and refinement of one subject of the store.
+"""The refine stage: replay a subject's teacher on every clip and store the motion.
 
-Layout (beside the MoCap, under the store root)::
-
-    STORE/teachers/<dataset>/<subject>/
-        checkpoints/iter_NNNNNN/        atomic checkpoints (intermimic.rl.checkpoint)
-        tensorboard/                     TensorBoard event files
-        curve.json, curve.png            learning curve (rows written at checkpoints)
-        settings.json                    TrainSettings; teacher_settings.json: ours + clips
-        teacher.json                     summary of the last training call (evaluation)
-        refine.json                      summary of the last refinement
-
-:func:`train_subject_teacher` trains (or resumes) the subject's teacher on all its ok
-clips; running it again continues from the last good checkpoint. :func:`refine_subject`
-replays the teacher on every clip and stores the simulated motion as the subject's clips
-in the dataset ``<dataset>-refined`` (``meta.source_sha256`` = SHA-256 of the teacher
-checkpoint's hash and the raw clip's hash, so a new teacher or changed MoCap replaces
-exactly the clips it changes), with the per-frame rollout series (group ``rollout``) and
-the refined motion's artifact series (group ``artifacts``); the per-clip figures
-(tracking metrics and artifacts after refinement) go into the catalog under the stage
-``refined``, keyed by the raw dataset and clip id, next to the ``raw`` stage of
-``annotate``.
+:func:`refine_subject` replays the teacher on every clip and stores the simulated motion
+as the subject's clips in the dataset ``<dataset>-refined`` (``meta.source_sha256`` =
+SHA-256 of the teacher checkpoint's hash and the raw clip's hash, so a new teacher or
+changed MoCap replaces exactly the clips it changes), with the per-frame rollout series
+(group ``rollout``) and the refined motion's artifact series (group ``artifacts``); the
+per-clip figures (tracking metrics and artifacts after refinement) go into the catalog
+under the stage ``refined``, keyed by the raw dataset and clip id, next to the ``raw``
+stage of ``annotate``.
 """
 
 from __future__ import annotations
@@ -28,42 +16,28 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import Timeout
 
-from data_catalog.atomic import lock, write_text_atomic
 from data_catalog.catalog import Catalog
-from data_catalog.layout import safe
 from data_catalog.refined_layout import (
     ARTIFACTS,
-    REFINED_SUFFIX,
     ROLLOUT,
-    refined_dataset,
     refined_sha256,
 )
+from data_catalog.runs import REFINE_FILE, refined_dataset_for, teacher_dir
 from data_catalog.store import Store
-from intermimic.errors import InputError, StoreError
+from intermimic.atomic import write_text_atomic
+from intermimic.contact.artifacts import ARTIFACT_FIGURES
+from intermimic.errors import InputError
 from intermimic.rl.teacher import (
-    SUMMARY_FILE,
-    ClipSet,
-    NoClipsError,
-    TeacherResult,
     TeacherSettings,
     checkpoint_sha256,
-    load_curve,
-    plot_curve,
-    prepare_clips,
-    train_teacher,
 )
+from stages.subjects import subject_clipset
 
-TEACHERS = "teachers"
 REFINED_STAGE = "refined"
-REFINE_FILE = "refine.json"
-#: Held while a teacher trains (in its run folder).
-TRAIN_LOCK = ".train.lock"
 #: Settings a refinement takes from the teacher's run, whatever it is given: they decide
 #: the networks, the action parameterisation and the humanoid the policy was trained on.
 POLICY_FIELDS = (
@@ -75,148 +49,9 @@ POLICY_FIELDS = (
     "fit_skeleton",
     "embodiment",
 )
-#: Artifact figures compared before / after refinement in reports.
-COMPARED_FIGURES = (
-    "penetration_object_max",
-    "penetration_ground_max",
-    "floating_fraction",
-    "foot_skate_speed_mean",
-    "jitter_body",
-    "jitter_object",
-)
-
-
-def teachers_root(store: Store, embodiment: str = "smplx") -> Path:
-    """``STORE/teachers`` (another embodiment: ``STORE/teachers-<embodiment>``)."""
-    root = TEACHERS if embodiment == "smplx" else f"{TEACHERS}-{safe(embodiment, 'embodiment')}"
-    return store.root / root
-
-
-def teacher_dir(store: Store, dataset: str, subject: str, embodiment: str = "smplx") -> Path:
-    """``STORE/teachers/<dataset>/<subject>`` (another embodiment than the SMPL-X
-    humanoid: ``STORE/teachers-<embodiment>/<dataset>/<subject>``)."""
-    root = teachers_root(store, embodiment)
-    return root / safe(dataset, "dataset") / safe(subject, "subject")
-
-
-def refined_dataset_for(dataset: str, embodiment: str = "smplx") -> str:
-    """``<dataset>-refined`` (``<dataset>-refined-<embodiment>`` for a robot)."""
-    out = refined_dataset(dataset)
-    return out if embodiment == "smplx" else f"{out}-{embodiment}"
-
-
-def resolve_subject(store: Store, subject: str, dataset: str | None = None) -> tuple[str, str]:
-    """The ``(dataset, subject)`` of a MoCap subject (refined datasets are skipped);
-    :class:`NoClipsError` when it has no clips, :class:`StoreError` when ambiguous."""
-    pairs = [
-        (d, s)
-        for d, s in store.subjects(dataset)
-        if s == subject and not d.endswith(REFINED_SUFFIX)
-    ]
-    if not pairs:
-        raise NoClipsError(
-            f"subject {subject!r} has no ok clips in {store.root}"
-            + (f" (dataset {dataset!r})" if dataset else "")
-            + "; ingest its MoCap first"
-        )
-    if len(pairs) > 1:
-        raise StoreError(
-            f"subject {subject!r} is in several datasets ({', '.join(d for d, _ in pairs)}); "
-            "name one with --dataset"
-        )
-    return pairs[0]
-
-
-def subject_clipset(
-    store: Store, dataset: str, subject: str, settings: TeacherSettings, objects: Any = None
-) -> ClipSet:
-    """The subject's trackable clips (:class:`NoClipsError` if none)."""
-    from intermimic.objects import ObjectLibrary
-
-    try:
-        clips = store.read_subject(dataset, subject)
-    except StoreError as exc:
-        raise NoClipsError(f"subject {dataset}/{subject} has no ok clips: {exc}") from None
-    if not clips:
-        raise NoClipsError(f"subject {dataset}/{subject} has no ok clips in {store.root}")
-    return prepare_clips(
-        clips, objects or ObjectLibrary(), settings, where=f"subject {dataset}/{subject}"
-    )
 
 
 # ---- training ------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainReport:
-    """What :func:`train_subject_teacher` did."""
-
-    dataset: str
-    subject: str
-    run_dir: Path
-    result: TeacherResult
-    evaluation: dict[str, float] = field(default_factory=dict)
-    """Deterministic rollouts from every clip's start: success_rate, mean_duration,
-    mean_duration_fraction, e_h_cm, e_o_cm (empty when not evaluated)."""
-    curve_png: Path | None = None
-
-
-def train_subject_teacher(
-    store: Store,
-    dataset: str,
-    subject: str,
-    settings: TeacherSettings | None = None,
-    objects: Any = None,
-    *,
-    max_seconds: float | None = None,
-    evaluate: bool = True,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> TrainReport:
-    """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips."""
-    from intermimic.rl.refine import evaluate as run_eval
-    from intermimic.rl.refine import summarize
-
-    s = settings or TeacherSettings()
-    clipset = subject_clipset(store, dataset, subject, s, objects)
-    run_dir = teacher_dir(store, dataset, subject, s.embodiment)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # One trainer per teacher: a second run of the same subject fails at once, clearly,
-    # rather than interleaving checkpoints with the first.
-    busy = lock(run_dir / TRAIN_LOCK, timeout=0)
-    try:
-        busy.acquire()
-    except Timeout:
-        raise StoreError(
-            f"{run_dir}: the teacher of {dataset}/{subject} is being trained by another run; "
-            "launch this one again when that run has ended (it resumes)"
-        ) from None
-    try:
-        result = train_teacher(
-            clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress
-        )
-    finally:
-        busy.release()
-    report = TrainReport(dataset, subject, run_dir, result)
-    if evaluate and result.checkpoint is not None:
-        best = run_eval(clipset, s, run_dir, attempts=1, noise=0.0)
-        report.evaluation = summarize(best)
-    report.curve_png = plot_curve(
-        load_curve(run_dir), run_dir / "curve.png", title=f"teacher {dataset}/{subject}"
-    )
-    summary = {
-        "dataset": dataset,
-        "subject": subject,
-        "iterations": result.iterations,
-        "env_steps": result.env_steps,
-        "resumed_from": result.resumed_from,
-        "seconds": round(result.seconds, 2),
-        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "clips": result.clip_ids,
-        "rejected": result.rejected,
-        "evaluation": report.evaluation,
-    }
-    write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=1))
-    return report
 
 
 # ---- refinement ----------------------------------------------------------------------------
@@ -242,7 +77,7 @@ class RefineReport:
     seconds: float = 0.0
 
     def comparison(
-        self, figures: tuple[str, ...] = COMPARED_FIGURES
+        self, figures: tuple[str, ...] = ARTIFACT_FIGURES
     ) -> dict[str, dict[str, float]]:
         """figure -> {before, after}: means over the clips refined and measured both ways."""
         clips = sorted(set(self.before) & set(self.after))

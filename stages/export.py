@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from data_catalog.atomic import lock, tmp_beside
 from data_catalog.hoi_zarr import jsonable, write_hoi_group
-from data_catalog.publish import read_version, resolve_version
 from data_catalog.store import Store
+from data_catalog.versions import read_version, resolve_version
+from intermimic.atomic import lock, tmp_beside
 from intermimic.export import (
     FORMATS,
     ExportClip,
@@ -130,7 +130,7 @@ def export_version(
 ) -> ExportReport:
     """Export (part of) a published version into the folder ``out`` (see the module docstring).
 
-    Raises :class:`~data_catalog.publish.UnknownVersionError` (naming the known versions)
+    Raises :class:`~data_catalog.versions.UnknownVersionError` (naming the known versions)
     for an unknown version, :class:`ExportError` when nothing would be exported or the
     target is not ours to replace.
     """

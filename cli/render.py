@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from intermimic.cli.app import app
-from intermimic.cli.settings_options import parse_overrides
+from cli.app import app
+from cli.settings_options import parse_overrides
 from intermimic.errors import InterMimicError
 from intermimic.motion.clip import HOIClip
 

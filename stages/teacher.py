@@ -1,0 +1,102 @@
+"""The teacher stage: train (or resume) one subject's teacher on all its ok clips.
+
+:func:`train_subject_teacher` trains in ``STORE/teachers/<dataset>/<subject>/``
+(:mod:`data_catalog.runs`); running it again continues from the last good checkpoint.
+One run per teacher at a time: a second one fails at once, naming the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout
+
+from data_catalog.runs import TRAIN_LOCK, teacher_dir
+from data_catalog.store import Store
+from intermimic.atomic import lock, write_text_atomic
+from intermimic.errors import StoreError
+from intermimic.rl.teacher import (
+    SUMMARY_FILE,
+    TeacherResult,
+    TeacherSettings,
+    load_curve,
+    plot_curve,
+    train_teacher,
+)
+from stages.subjects import subject_clipset
+
+
+@dataclass
+class TrainReport:
+    """What :func:`train_subject_teacher` did."""
+
+    dataset: str
+    subject: str
+    run_dir: Path
+    result: TeacherResult
+    evaluation: dict[str, float] = field(default_factory=dict)
+    """Deterministic rollouts from every clip's start: success_rate, mean_duration,
+    mean_duration_fraction, e_h_cm, e_o_cm (empty when not evaluated)."""
+    curve_png: Path | None = None
+
+
+def train_subject_teacher(
+    store: Store,
+    dataset: str,
+    subject: str,
+    settings: TeacherSettings | None = None,
+    objects: Any = None,
+    *,
+    max_seconds: float | None = None,
+    evaluate: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> TrainReport:
+    """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips."""
+    from intermimic.rl.refine import evaluate as run_eval
+    from intermimic.rl.refine import summarize
+
+    s = settings or TeacherSettings()
+    clipset = subject_clipset(store, dataset, subject, s, objects)
+    run_dir = teacher_dir(store, dataset, subject, s.embodiment)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # One trainer per teacher: a second run of the same subject fails at once, clearly,
+    # rather than interleaving checkpoints with the first.
+    busy = lock(run_dir / TRAIN_LOCK, timeout=0)
+    try:
+        busy.acquire()
+    except Timeout:
+        raise StoreError(
+            f"{run_dir}: the teacher of {dataset}/{subject} is being trained by another run; "
+            "launch this one again when that run has ended (it resumes)"
+        ) from None
+    try:
+        result = train_teacher(
+            clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress
+        )
+    finally:
+        busy.release()
+    report = TrainReport(dataset, subject, run_dir, result)
+    if evaluate and result.checkpoint is not None:
+        best = run_eval(clipset, s, run_dir, attempts=1, noise=0.0)
+        report.evaluation = summarize(best)
+    report.curve_png = plot_curve(
+        load_curve(run_dir), run_dir / "curve.png", title=f"teacher {dataset}/{subject}"
+    )
+    summary = {
+        "dataset": dataset,
+        "subject": subject,
+        "iterations": result.iterations,
+        "env_steps": result.env_steps,
+        "resumed_from": result.resumed_from,
+        "seconds": round(result.seconds, 2),
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "clips": result.clip_ids,
+        "rejected": result.rejected,
+        "evaluation": report.evaluation,
+    }
+    write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=1))
+    return report
