@@ -1,4 +1,4 @@
-"""Jobs over the assets. ``ingest`` is today's main job: one run per subject partition."""
+"""Jobs over the assets and their names, defined once here for main, sensors and tests."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from assets_defs.mocap import mocap_clips
 from assets_defs.student import student_evaluation, student_policy
 from assets_defs.teacher import refined_rollouts, teacher_policy
 
+INGEST_JOB = "ingest"
+MAIN_JOB = "hoi_pipeline"
+PUBLISH_EXPORT_JOB = "publish_export"
+STUDENT_JOB = "student"
+
 ingest_job = dg.define_asset_job(
-    "ingest",
+    INGEST_JOB,
     selection=dg.AssetSelection.assets(mocap_clips),
     description="Ingest one subject's MoCap files into the store.",
 )
 
 #: The pipeline's main job: every stage built so far, for one subject partition.
 main_job = dg.define_asset_job(
-    "hoi_pipeline",
+    MAIN_JOB,
     selection=dg.AssetSelection.assets(
         mocap_clips, contact_intents, teacher_policy, refined_rollouts
     ),
@@ -27,7 +32,6 @@ main_job = dg.define_asset_job(
 
 #: Unpartitioned: every subject's refined clips as one version, then its exports. A job of
 #: its own because the main job runs one subject partition at a time.
-PUBLISH_EXPORT_JOB = "publish_export"
 publish_export_job = dg.define_asset_job(
     PUBLISH_EXPORT_JOB,
     selection=dg.AssetSelection.assets(refined_dataset, hoi_dataset_export),
@@ -35,7 +39,6 @@ publish_export_job = dg.define_asset_job(
 )
 
 #: Unpartitioned: distil the student from every subject's teacher, then evaluate it.
-STUDENT_JOB = "student"
 student_job = dg.define_asset_job(
     STUDENT_JOB,
     selection=dg.AssetSelection.assets(student_policy, student_evaluation),

@@ -22,10 +22,8 @@ from rich.console import Console
 from assets_defs.partitions import SUBJECTS
 from assets_defs.resources import MocapSourcesResource, StoreResource
 from pipeline.definitions import build_definitions
+from pipeline.jobs import MAIN_JOB, PUBLISH_EXPORT_JOB, STUDENT_JOB
 
-MAIN_JOB = "hoi_pipeline"
-PUBLISH_EXPORT_JOB = "publish_export"
-STUDENT_JOB = "student"
 # Step-by-step DEBUG events belong in the UI; the terminal gets warnings and errors.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PROFILES = Path(__file__).parent / "profiles"
