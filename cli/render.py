@@ -16,11 +16,6 @@ from intermimic.motion.clip import HOIClip
 console = Console(stderr=True)
 
 
-def load_clip_source(source: str, store: Path | None, dataset: str | None) -> HOIClip:
-    """A clip from a file path (any registered format) or, with ``store``, by clip id."""
-    return _load(source, store, dataset)[0]
-
-
 def _load(source: str, store: Path | None, dataset: str | None) -> tuple[HOIClip, str]:
     """The clip and a panel label: ``folder/file`` for a file, ``dataset/clip`` for a store."""
     path = Path(source)
