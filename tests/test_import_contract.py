@@ -63,7 +63,7 @@ def tree_copy(tmp_path: Path) -> Path:
         ("data_catalog/store.py", "import stages.ingest\n", "layers point one way"),
         ("stages/ingest.py", "import cli.app\n", "layers point one way"),
         # Dagster below the front doors
-        ("stages/publish.py", "import dagster\n", "import dagster"),
+        ("stages/publish/write.py", "import dagster\n", "import dagster"),
         # inside the library: the motion layer reaching up for the simulator
         ("intermimic/motion/clip.py", "import intermimic.sim.scene\n", "sub-packages"),
     ],

@@ -53,6 +53,7 @@ from intermimic.env.termination import (
 )
 from intermimic.motion.clip import HOIClip
 from intermimic.sim.backend import BodyStates, SimBackend
+from intermimic.sim.factory import make_backend
 from intermimic.sim.pd import ActionMap
 from intermimic.sim.scene import Scene
 
@@ -91,8 +92,6 @@ class TrackingEnv:
     ) -> None:
         self.settings = s = settings or EnvSettings()
         if isinstance(backend, str):
-            from intermimic.sim.factory import make_backend
-
             if n_worlds is None:
                 raise ValueError("n_worlds is required when the backend is given by name")
             backend = make_backend(backend, scene, n_worlds)

@@ -46,7 +46,7 @@ def file_stem(ec: ExportClip, take: int) -> str:
 
 def tensor_bytes(ec: ExportClip) -> bytes:
     """The ``torch.save`` bytes of one clip's ``[T, 591]`` float32 tensor."""
-    import torch
+    import torch  # deferred: torch is heavy and only these paths need it
 
     x = encode(ec.clip)
     buf = io.BytesIO()

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from intermimic.errors import InputError
 
+# Raised by the SMPL-X model reader, which lives below the humanoid (motion); kept
+# importable from here with the other humanoid errors.
+from intermimic.motion.smplx import SmplxModelError as SmplxModelError
+
 
 class SkeletonError(InputError):
     """A :class:`~intermimic.humanoid.skeleton_model.SkeletonModel` breaks a structural rule."""
@@ -27,7 +31,3 @@ class CyclicSkeletonError(SkeletonError):
 
 class BoneLengthError(SkeletonError):
     """A bone (parent-to-child offset) is zero, not finite, or of an absurd size."""
-
-
-class SmplxModelError(InputError):
-    """An SMPL-X model file is missing, unreadable, or lacks the arrays the fit needs."""

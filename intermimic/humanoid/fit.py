@@ -36,9 +36,9 @@ From SMPL-X
 -----------
 :func:`skeleton_from_smplx` reads an SMPL-X model ``.npz`` (``v_template``,
 ``shapedirs``, ``J_regressor``, ``kintree_table``) with ``allow_pickle=False`` and
-regresses the rest-pose joints for given betas: ``J = J_regressor (v_template +
-shapedirs[..., :n] betas)``. The ``smplx`` package is not needed (its loader unpickles,
-which this project does not do with files it did not write).
+regresses the rest-pose joints for given betas (:func:`intermimic.motion.smplx.smplx_joints`:
+``J = J_regressor (v_template + shapedirs[..., :n] betas)``). The ``smplx`` package is not
+needed (its loader unpickles, which this project does not do with files it did not write).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from intermimic.humanoid.errors import SkeletonError, SmplxModelError
+from intermimic.humanoid.errors import SkeletonError
 from intermimic.humanoid.skeleton_model import (
     BodySpec,
     GeomSpec,
@@ -62,6 +62,7 @@ from intermimic.humanoid.skeleton_model import (
 from intermimic.humanoid.smplx_offsets import default_skeleton
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.quat import quat_conj, quat_mul
+from intermimic.motion.smplx import SMPLX_JOINT_OF_BODY, SMPLX_TO_HUMANOID, smplx_joints
 
 F64 = NDArray[np.float64]
 FitMode = Literal["vector", "length"]
@@ -307,70 +308,6 @@ def fit_skeleton(
 
 
 # ---- SMPL-X --------------------------------------------------------------------------
-
-# SMPL-X joint index of each of the 52 humanoid bodies (jaw and eyes, 22-24, are unused).
-SMPLX_JOINT_OF_BODY: tuple[int, ...] = (
-    0, 1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12, 15,
-    13, 16, 18, 20, *range(25, 40),
-    14, 17, 19, 21, *range(40, 55),
-)  # fmt: skip
-
-# SMPL-X's own kinematic tree over its 55 joints.
-SMPLX_JOINT_PARENTS: tuple[int, ...] = (
-    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
-    20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
-    21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53,
-)  # fmt: skip
-
-# SMPL-X is y up, x to the body's left, z forward; the humanoid is z up, x forward,
-# y left: humanoid (x, y, z) = SMPL-X (z, x, y).
-SMPLX_TO_HUMANOID = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-
-
-def smplx_joints(model_path: str | Path, betas: Sequence[float] | NDArray[np.floating]) -> F64:
-    """Rest-pose joint positions ``[55, 3]`` (SMPL-X frame, m) of a model file for ``betas``.
-
-    Raises :class:`~intermimic.humanoid.errors.SmplxModelError` naming the file when it
-    is missing, needs unpickling, or lacks/mis-shapes an array.
-    """
-    path = Path(model_path)
-    if path.suffix != ".npz":
-        raise SmplxModelError("expected an SMPL-X model .npz (the .pkl form is not read)", path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {
-                k: np.asarray(z[k]) for k in ("v_template", "shapedirs", "J_regressor") if k in z
-            }
-            kintree = np.asarray(z["kintree_table"]) if "kintree_table" in z else None
-    except FileNotFoundError:
-        raise SmplxModelError("file not found", path) from None
-    except ValueError as exc:  # numpy refuses object arrays without allow_pickle
-        raise SmplxModelError(f"cannot read without unpickling: {exc}", path) from None
-    except OSError as exc:
-        raise SmplxModelError(f"not a readable .npz: {exc}", path) from None
-    missing = [k for k in ("v_template", "shapedirs", "J_regressor") if k not in arrays]
-    if missing:
-        raise SmplxModelError(f"missing arrays: {', '.join(missing)}", path)
-    v, sd, jr = arrays["v_template"], arrays["shapedirs"], arrays["J_regressor"]
-    b = np.asarray(betas, dtype=np.float64).ravel()
-    nv = v.shape[0]
-    if v.shape != (nv, 3) or sd.ndim != 3 or sd.shape[:2] != (nv, 3) or jr.shape[1:] != (nv,):
-        raise SmplxModelError(
-            f"inconsistent shapes: v_template {v.shape}, shapedirs {sd.shape}, "
-            f"J_regressor {jr.shape}",
-            path,
-        )
-    if jr.shape[0] < 55:
-        raise SmplxModelError(f"J_regressor has {jr.shape[0]} joints, SMPL-X needs 55", path)
-    if b.size > sd.shape[2]:
-        raise SmplxModelError(f"{b.size} betas given, the model has {sd.shape[2]}", path)
-    if kintree is not None:
-        par = kintree[0, :55].astype(np.int64)
-        par[0] = -1  # stored as uint32 max in the official files
-        if tuple(par.tolist()) != SMPLX_JOINT_PARENTS:
-            raise SmplxModelError("kintree_table is not SMPL-X's joint tree", path)
-    shaped = v.astype(np.float64) + sd[:, :, : b.size].astype(np.float64) @ b
-    return jr[:55].astype(np.float64) @ shaped
 
 
 def skeleton_from_smplx(

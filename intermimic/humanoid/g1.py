@@ -31,12 +31,15 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from intermimic.humanoid.embodiment import I64, Embodiment, EmbodimentError
+from intermimic.humanoid.builder import build_model, exclude_rest_overlaps
+from intermimic.humanoid.embodiment_base import I64, Embodiment, EmbodimentError
 from intermimic.humanoid.skeleton_model import Gains
+from intermimic.humanoid.smplx_offsets import default_skeleton
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.kinematics import KinematicTree, fk
 from intermimic.motion.quat import quat_conj, quat_mul
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+from intermimic.paths import PROJECT_ROOT, shared_data_dir
 
 F64 = NDArray[np.float64]
 
@@ -105,8 +108,6 @@ def default_urdf() -> Path:
     env = os.environ.get(URDF_ENV_VAR)
     if env:
         return Path(env)
-    from intermimic.paths import PROJECT_ROOT, shared_data_dir
-
     root = shared_data_dir() or PROJECT_ROOT.parent / "shared" / "data"
     return root / "robots" / "g1" / URDF_NAME
 
@@ -239,8 +240,6 @@ class G1Embodiment(Embodiment):
         spec.add_numeric(name="pd_kp", data=kp, size=len(kp))
         spec.add_numeric(name="pd_kd", data=kd, size=len(kd))
         if s.exclude_rest_overlaps:
-            from intermimic.humanoid.builder import exclude_rest_overlaps
-
             exclude_rest_overlaps(spec)
         return spec
 
@@ -318,8 +317,6 @@ def _stand_height(model: mujoco.MjModel, clearance: float = 1e-3) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _smplx_tree() -> KinematicTree:
-    from intermimic.humanoid.smplx_offsets import default_skeleton
-
     sk = default_skeleton()
     return KinematicTree.from_arrays(np.asarray(sk.parents), sk.offsets())
 
@@ -327,8 +324,6 @@ def _smplx_tree() -> KinematicTree:
 @functools.lru_cache(maxsize=1)
 def _smplx_stand_height() -> float:
     """The mean adult's standing pelvis height (m): lowest foot geom on the ground."""
-    from intermimic.humanoid.builder import build_model
-
     return _stand_height_named(build_model(), "Pelvis")
 
 

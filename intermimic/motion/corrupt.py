@@ -28,13 +28,13 @@ MARKER = "PWNED"
 
 
 def _load(good: Path) -> np.ndarray:
-    import torch
+    import torch  # deferred: torch is heavy and only these paths need it
 
     return torch.load(good, weights_only=True).detach().numpy().copy()
 
 
 def _save(obj: object, path: Path) -> Path:
-    import torch
+    import torch  # deferred: torch is heavy and only these paths need it
 
     buf = io.BytesIO()
     torch.save(torch.from_numpy(obj) if isinstance(obj, np.ndarray) else obj, buf)
@@ -80,7 +80,7 @@ def _empty(good: Path, out: Path, tag: str) -> Path:
 
 
 def _not_a_tensor(good: Path, out: Path, tag: str) -> Path:
-    import torch
+    import torch  # deferred: torch is heavy and only these paths need it
 
     return _save({"motion": torch.from_numpy(_load(good))}, _renamed(good, out, tag))
 

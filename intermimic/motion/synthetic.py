@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from intermimic.motion.clip import CANONICAL_FPS, ClipMeta, HOIClip
+from intermimic.motion.formats import get_format
 from intermimic.motion.quat import quat_mul, rotvec_to_quat
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES, SMPLX_PARENTS
 
@@ -122,8 +123,6 @@ def write_synthetic_dataset(
     seed: int = 0,
 ) -> list[Path]:
     """Write valid synthetic clip files (one per subject and take) and return their paths."""
-    from intermimic.motion.formats import get_format
-
     fmt = get_format(format)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,7 +144,7 @@ BOX_EXTENTS = (0.4, 1.3, 0.3)
 
 def write_synthetic_objects(folder: str | Path) -> Path:
     """Write the synthetic clips' object (``box/box.obj``, metres) and return the folder."""
-    import trimesh
+    import trimesh  # deferred: about 1 s to import, and only this writer needs it
 
     root = Path(folder)
     (root / "box").mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydantic
 
 from intermimic.errors import ValidationError
-from intermimic.motion.clip import FIELDS, QUAT_FIELDS, ClipMeta, HOIClip
+from intermimic.motion.clip import FIELDS, QUAT_FIELDS, ClipMeta
 from intermimic.motion.quat import quat_norm_error
 
 _RENORMALISE_ABOVE = 1e-6
@@ -129,21 +130,8 @@ def validate_arrays(
     return out
 
 
-def validate_clip(clip: HOIClip, *, min_frames: int = 2, quat_tolerance: float = 1e-3) -> HOIClip:
-    """:func:`validate_arrays` on a whole clip; returns the canonicalised clip."""
-    arrays = validate_arrays(
-        clip.arrays(),
-        clip.meta.source_path or clip.meta.clip_id,
-        min_frames=min_frames,
-        quat_tolerance=quat_tolerance,
-    )
-    return HOIClip.from_arrays(clip.meta, arrays)
-
-
 def make_meta(path: str | Path, **fields: object) -> ClipMeta:
     """Build :class:`ClipMeta`, turning pydantic's complaint into a ValidationError on ``path``."""
-    import pydantic
-
     try:
         return ClipMeta(**fields)  # type: ignore[arg-type]
     except pydantic.ValidationError as exc:

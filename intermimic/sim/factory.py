@@ -1,8 +1,8 @@
 """``make_backend(name, scene, n_worlds, **opts)``: the one place that knows the backends.
 
 ``mujoco`` is always there (the C engine on the CPU); ``warp`` needs the ``gpu`` extra
-(``mujoco-warp``, ``warp-lang``) and is imported only when asked for, so the default
-install never loads it.
+(``mujoco-warp``, ``warp-lang``), which :class:`~intermimic.sim.warp_backend.WarpBackend`
+imports only when one is made, so the default install never loads it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import importlib.util
 from typing import Any
 
 from intermimic.sim.backend import SimBackend, UnknownBackendError
+from intermimic.sim.mujoco_backend import MujocoBackend, MujocoSettings
 from intermimic.sim.scene import Scene
+from intermimic.sim.warp_backend import WarpBackend, WarpSettings
 
 BACKENDS: tuple[str, ...] = ("mujoco", "warp")
 DEFAULT_BACKEND = "mujoco"
@@ -47,8 +49,6 @@ def make_backend(name: str, scene: Scene, n_worlds: int, **opts: Any) -> SimBack
         raise ValueError(f"n_worlds must be >= 1, got {n_worlds}")
     key = name.strip().lower()
     if key == "mujoco":
-        from intermimic.sim.mujoco_backend import MujocoBackend, MujocoSettings
-
         return MujocoBackend(scene, n_worlds, MujocoSettings(**opts))
     if key == "warp":
         if not warp_available():
@@ -56,7 +56,5 @@ def make_backend(name: str, scene: Scene, n_worlds: int, **opts: Any) -> SimBack
                 "the 'warp' backend needs MuJoCo Warp, which is not installed: "
                 "pip install 'intermimic[gpu]' (mujoco-warp, warp-lang)"
             )
-        from intermimic.sim.warp_backend import WarpBackend, WarpSettings
-
         return WarpBackend(scene, n_worlds, WarpSettings(**opts))
     raise UnknownBackendError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from intermimic.errors import InterMimicError
+from intermimic.humanoid.builder import build_spec
 from intermimic.motion.clip import HOIClip
 from intermimic.objects.library import ObjectLibrary
 from intermimic.sim.replay import humanoid_qpos
@@ -96,7 +97,7 @@ def gl_backend() -> str:
 
 
 def _gl_context(backend: str, width: int, height: int) -> Any:
-    try:
+    try:  # the GL module to import depends on the backend chosen at run time
         if backend == "osmesa":
             from mujoco.osmesa import GLContext
         elif backend == "egl":
@@ -238,12 +239,6 @@ def _camera(lookat: NDArray[np.float64], s: RenderSettings) -> mujoco.MjvCamera:
 
 def default_humanoid() -> mujoco.MjSpec:
     """The project's SMPL-X humanoid ``MjSpec`` from :mod:`intermimic.humanoid`."""
-    try:
-        from intermimic.humanoid.builder import build_spec
-    except ImportError as exc:
-        raise RenderError(
-            "no humanoid builder available; pass a humanoid MjSpec (CLI: --humanoid-xml)"
-        ) from exc
     return build_spec()
 
 

@@ -17,16 +17,12 @@ from intermimic.humanoid import (
     skeleton_with_offsets,
     smplx_joints,
 )
-from intermimic.humanoid.fit import (
-    SMPLX_JOINT_OF_BODY,
-    SMPLX_JOINT_PARENTS,
-    SMPLX_TO_HUMANOID,
-    measure_bones,
-)
+from intermimic.humanoid.fit import measure_bones
 from intermimic.motion.clip import ClipMeta, HOIClip
 from intermimic.motion.kinematics import clip_to_qpos, euler_xyz_to_rotvec, fk
 from intermimic.motion.load import read_clip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES, SMPLX_PARENTS
+from intermimic.motion.smplx import SMPLX_JOINT_OF_BODY, SMPLX_JOINT_PARENTS, SMPLX_TO_HUMANOID
 
 
 def subject_offsets(seed: int = 0) -> np.ndarray:

@@ -20,7 +20,7 @@ key                 content
 
 Missing ``body_pos``/``body_quat`` are our FK of that humanoid; missing ``contact`` and
 ``obj_contact`` are 0 (unknown) and listed in ``extra["missing"]``, for
-:func:`intermimic.motion.derive.complete_reference` to derive from the geometry.
+:func:`intermimic.contact.derive.complete_reference` to derive from the geometry.
 A file is recognised as this format (rather than the canonical ``npz``) when it has
 ``joint_rotvec`` but lacks ``body_pos`` or ``contact``.
 """

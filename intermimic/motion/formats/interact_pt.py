@@ -113,7 +113,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load_tensor(data: bytes, path: Path) -> np.ndarray:
-    import torch
+    import torch  # deferred: torch is heavy and only these paths need it
 
     if not data:
         raise ReadError("empty file (0 bytes)", path)
@@ -175,7 +175,7 @@ class InterActPt(ClipFormat):
 
     def write(self, clip: HOIClip, path: Path) -> None:
         """Write ``clip`` as an InterAct tensor (float32, x y z w quaternions, unused columns 0)."""
-        import torch
+        import torch  # deferred: torch is heavy and only these paths need it
 
         if clip.n_bodies != N_BODIES:
             raise ValueError(f"interact-pt holds {N_BODIES} bodies, clip has {clip.n_bodies}")

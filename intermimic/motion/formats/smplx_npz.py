@@ -26,9 +26,9 @@ key                      content
 
 The world is z up, as in AMASS. SMPL-X's body frame is y up, x to the body's left, z
 forward; the humanoid's is z up, x forward, y left: ``v_h = C v_s`` with
-:data:`~intermimic.humanoid.fit.SMPLX_TO_HUMANOID`. Local joint rotations become
+:data:`~intermimic.motion.smplx.SMPLX_TO_HUMANOID`. Local joint rotations become
 ``C R C^T`` (rotation vectors turn with ``C``), the root ``R_root C^T``. SMPL-X joints
-map to our 52 bodies by :data:`~intermimic.humanoid.fit.SMPLX_JOINT_OF_BODY` (jaw and
+map to our 52 bodies by :data:`~intermimic.motion.smplx.SMPLX_JOINT_OF_BODY` (jaw and
 eyes are dropped). SMPL-X rotates the body about the rest pelvis joint ``J0``, so the
 pelvis is at ``trans + J0``.
 
@@ -38,7 +38,7 @@ else the mean adult's bones and the neutral model's ``J0`` (:data:`NEUTRAL_PELVI
 Body poses are our FK (:func:`~intermimic.motion.kinematics.fk`) of the resulting
 humanoid, so they are exactly what that humanoid reaches. The source has no contact
 labels: ``contact`` and ``obj_contact`` are 0 (unknown) and ``extra["missing"]`` says
-so; :func:`intermimic.motion.derive.complete_reference` derives them.
+so; :func:`intermimic.contact.derive.complete_reference` derives them.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ from intermimic.errors import ReadError
 from intermimic.motion.formats import npz as _npz  # noqa: F401 - registered first: the fallback
 from intermimic.motion.formats.registry import ClipFormat, Decoded, register_format
 from intermimic.motion.kinematics import KinematicTree, fk, rotvec_to_euler_xyz
-from intermimic.motion.quat import quat_conj, quat_mul, rotvec_to_quat
-from intermimic.motion.skeleton import N_BODIES, SMPLX_PARENTS
+from intermimic.motion.quat import quat_conj, quat_mul, quat_to_rotvec, rotvec_to_quat
+from intermimic.motion.skeleton import N_BODIES, SMPLX_MEAN_ADULT_OFFSETS, SMPLX_PARENTS
+from intermimic.motion.smplx import SMPLX_JOINT_OF_BODY, SMPLX_TO_HUMANOID, smplx_joints
 
 F64 = NDArray[np.float64]
 
@@ -73,8 +74,6 @@ _POSE_KEYS = ("poses", "pose_body", "root_orient")
 
 
 def _joint_maps() -> tuple[NDArray[np.int64], F64]:
-    from intermimic.humanoid.fit import SMPLX_JOINT_OF_BODY, SMPLX_TO_HUMANOID
-
     return np.asarray(SMPLX_JOINT_OF_BODY, np.int64), SMPLX_TO_HUMANOID
 
 
@@ -129,8 +128,6 @@ def humanoid_to_smplx_pose(
 ) -> F64:
     """The inverse of :func:`smplx_to_humanoid_pose`: ``[T, 55, 3]`` SMPL-X axis-angle
     (jaw and eyes zero)."""
-    from intermimic.motion.quat import quat_to_rotvec
-
     body_joint, c = _joint_maps()
     rq = np.asarray(root_quat, np.float64)
     out = np.zeros((rq.shape[0], 55, 3))
@@ -269,8 +266,6 @@ def subject_bones(
         return skeleton_offsets_from_rest_joints(j), pelvis, "rest_joints"
     model = os.environ.get(MODEL_ENV_VAR)
     if model and betas is not None:
-        from intermimic.humanoid.fit import smplx_joints
-
         j = smplx_joints(model, np.asarray(betas).ravel()[:300])
         return skeleton_offsets_from_rest_joints(j), j[0], "smplx model + betas"
     return None, NEUTRAL_PELVIS.copy(), "mean adult"
@@ -278,11 +273,8 @@ def subject_bones(
 
 def fk_tree(offsets: NDArray[np.floating] | None) -> KinematicTree:
     """The kinematic tree of the humanoid with ``offsets [52, 3]`` (None: mean adult)."""
-    from intermimic.humanoid.smplx_offsets import default_skeleton
-
-    sk = default_skeleton()
-    off = sk.offsets() if offsets is None else np.asarray(offsets, np.float64)
-    return KinematicTree.from_arrays(np.asarray(sk.parents), off)
+    off = np.asarray(SMPLX_MEAN_ADULT_OFFSETS if offsets is None else offsets, np.float64)
+    return KinematicTree.from_arrays(np.asarray(SMPLX_PARENTS), off)
 
 
 def pose_bodies(

@@ -10,8 +10,8 @@ import pytest
 import trimesh
 
 from intermimic.contact import annotate
+from intermimic.contact.derive import complete_reference, missing_fields
 from intermimic.humanoid import HumanoidSettings, build_spec
-from intermimic.motion.derive import complete_reference, missing_fields
 from intermimic.motion.formats import format_for_path
 from intermimic.motion.formats.generated import write_generated
 from intermimic.motion.formats.smplx_npz import pose_bodies

@@ -12,6 +12,9 @@ tracked:
   (:func:`intermimic.contact.annotate`, InterAct's rules), in a scene with the clip's
   object.
 
+It lives with contact annotation (not in :mod:`intermimic.motion`) because it needs
+the annotation, the humanoid and the object library, all above the motion layer.
+
 Usage::
 
     clip = read_clip("generated.npz")                  # no contacts, no body positions
@@ -21,13 +24,16 @@ Usage::
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from intermimic.contact.intents import annotate
+from intermimic.contact.scene import scene_for_clip
 from intermimic.motion.clip import HOIClip
+from intermimic.motion.formats.smplx_npz import pose_bodies
+from intermimic.objects.library import ObjectLibrary
 
 BODY_FIELDS = ("body_pos", "body_quat")
 CONTACT_FIELDS = ("contact", "obj_contact")
@@ -68,19 +74,12 @@ def complete_reference(
     arrays: dict[str, np.ndarray] = {}
     work = clip
     if need & set(BODY_FIELDS):
-        from intermimic.motion.formats.smplx_npz import pose_bodies
-
         pos, quat = pose_bodies(clip.root_pos, clip.root_quat, clip.joint_rotvec, offsets)
         arrays["body_pos"] = pos.astype(np.float32)
         arrays["body_quat"] = quat.astype(np.float32)
         work = clip.with_arrays(**arrays)
     if need & set(CONTACT_FIELDS):
-        from intermimic.contact import annotate
-
         if scene is None:
-            from intermimic.contact.scene import scene_for_clip
-            from intermimic.objects import ObjectLibrary
-
             scene = scene_for_clip(work, objects if objects is not None else ObjectLibrary())
         ann = annotate(work, scene, contact_settings)
         arrays["contact"] = np.asarray(ann.labels, np.int8)
@@ -89,13 +88,3 @@ def complete_reference(
     done.extra["derived"] = tuple(sorted(set(clip.extra.get("derived", ())) | set(arrays)))
     done.extra["missing"] = ()
     return done
-
-
-def load_reference(
-    path: str | Path, objects: Any = None, *, format: str | None = None, settings: Any = None
-) -> HOIClip:
-    """Read any clip file (format by name or by content) and complete it: what
-    ``intermimic track`` does with a reference file."""
-    from intermimic.motion.load import read_clip
-
-    return complete_reference(read_clip(path, format, settings), objects)
