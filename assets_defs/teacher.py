@@ -23,7 +23,9 @@ from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.versions import data_version
 from data_catalog.store import Store
 from intermimic.errors import InterMimicError
-from intermimic.rl.teacher import TeacherSettings, checkpoint_sha256
+from intermimic.rl.checkpoint import checkpoint_sha256
+from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.viz.plots import save_png
 from stages.refine import RefineReport, refine_subject
 from stages.subjects import resolve_subject
 from stages.teacher import train_subject_teacher
@@ -82,12 +84,7 @@ def comparison_png(rep: RefineReport, path: Path) -> Path | None:
     ax.legend()
     ax.set_title(f"artifacts {rep.dataset}/{rep.subject}, mean over clips")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path, dpi=100)
 
 
 @dg.asset(

@@ -8,7 +8,7 @@ clip and box):
   targets, 4 physics substeps, observations, rewards, IET, resets) with ``--worlds``
   worlds: policy steps/s (all worlds advance one step) and world steps/s (``worlds x``);
   beside it the physics alone (``backend.step``), same worlds and substeps.
-* ``teacher``: PPO (:func:`intermimic.rl.teacher.train_teacher`) with ``backend=warp``
+* ``teacher``: PPO (:func:`intermimic.rl.teacher_training.train_teacher`) with ``backend=warp``
   for ``--teacher-iterations`` iterations (or ``--teacher-minutes``), the policy on the
   same device: env steps/s of training and the learning figures of deterministic
   rollouts from the clip's start before and after (success rate, duration, E_h, E_o).
@@ -121,8 +121,9 @@ def measure_teacher(
     clip: Any, objects: Any, device: str, settings: Any, max_seconds: float | None
 ) -> dict[str, Any]:
     """A short PPO run on the warp backend and the figures before and after."""
-    from intermimic.rl.refine import evaluate, summarize
-    from intermimic.rl.teacher import prepare_clips, train_teacher
+    from intermimic.rl.rollout import evaluate, summarize
+    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.teacher_training import train_teacher
 
     clipset = prepare_clips([clip], objects, settings, where="bench")
     before = summarize(evaluate(clipset, settings, None, attempts=1, noise=0.0))
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     import warp as wp
 
     from cli.settings_options import parse_overrides
-    from intermimic.rl.teacher import TeacherSettings
+    from intermimic.rl.teacher_settings import TeacherSettings
 
     clip, objects, clip_name = load_clip_and_objects(args.clip)
     out: dict[str, Any] = {

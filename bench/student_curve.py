@@ -63,11 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     from intermimic.eval import EvalSettings, evaluate_policy
     from intermimic.eval.evaluate import trackable
     from intermimic.objects import ObjectLibrary
-    from intermimic.rl.distill import StudentGroup, load_student, load_teacher_actor, train_student
-    from intermimic.rl.refine import evaluate as refine_eval
-    from intermimic.rl.refine import refined_clip
+    from intermimic.rl.rollout import evaluate as refine_eval
+    from intermimic.rl.rollout import refined_clip
+    from intermimic.rl.student_env import StudentGroup
+    from intermimic.rl.student_policy import load_student
     from intermimic.rl.student_settings import MODES, StudentSettings
-    from intermimic.rl.teacher import TeacherSettings, prepare_clips, train_teacher
+    from intermimic.rl.student_training import train_student
+    from intermimic.rl.teacher_actor import load_teacher_actor
+    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_training import train_teacher
 
     t_start = time.perf_counter()
     clip = load_clip(args.clip, args.store)

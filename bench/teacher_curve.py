@@ -1,6 +1,6 @@
 """Teacher learning curve on one sample clip for a fixed wall-clock budget: one JSON line.
 
-Trains a teacher (CPU profile, :class:`intermimic.rl.teacher.TeacherSettings`) on
+Trains a teacher (CPU profile, :class:`intermimic.rl.teacher_settings.TeacherSettings`) on
 ``sub2_largetable_000`` (from ``--store`` if given, else the sample file under
 ``../shared/data/omomo/raw``) for ``--budget-minutes`` of wall clock (default 20), and
 prints:
@@ -70,7 +70,7 @@ def all_attempts(clipset: Any, settings: Any, run_dir: Path | None) -> dict[str,
     with the settings' attempt noise): ``durations`` and their ``mean_duration``."""
     import numpy as np
 
-    from intermimic.rl.refine import iter_attempts
+    from intermimic.rl.rollout import iter_attempts
 
     batches = iter_attempts(clipset, settings, run_dir)
     durations = [r.duration for batch in batches for r in batch]
@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from cli.settings_options import parse_overrides
     from intermimic.objects import ObjectLibrary
-    from intermimic.rl.refine import evaluate, summarize
-    from intermimic.rl.teacher import TeacherSettings, prepare_clips, train_teacher
+    from intermimic.rl.rollout import evaluate, summarize
+    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_training import train_teacher
 
     settings = parse_overrides(
         TeacherSettings,

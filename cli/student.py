@@ -246,8 +246,8 @@ def export_policy_cmd(
     check: bool = typer.Option(True, help="compare onnxruntime with torch after export"),
 ) -> None:
     """Export a student as ONNX with its observation normaliser folded in."""
-    from intermimic.rl.distill import load_student
     from intermimic.rl.onnx import export_onnx
+    from intermimic.rl.student_policy import load_student
 
     try:
         if policy is None:

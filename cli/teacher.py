@@ -13,7 +13,7 @@ from rich.table import Table
 from cli.app import app
 from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InterMimicError
-from intermimic.rl.teacher import TeacherSettings
+from intermimic.rl.teacher_settings import TeacherSettings
 
 console = Console(stderr=True)
 
@@ -51,7 +51,7 @@ def train_teacher_cmd(
     """
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
-    from intermimic.rl.teacher import NoClipsError
+    from intermimic.rl.teacher_settings import NoClipsError
     from stages.subjects import resolve_subject
     from stages.teacher import train_subject_teacher
 

@@ -20,12 +20,10 @@ from data_catalog.runs import EVALUATION, baseline_name, student_dir, teacher_di
 from data_catalog.store import Store
 from intermimic.errors import StoreError
 from intermimic.rl import checkpoint as ckpt
-from intermimic.rl.distill import (
-    MissingTeacherError,
-    load_student,
-)
+from intermimic.rl.student_policy import load_student
 from intermimic.rl.student_settings import MODES
-from intermimic.rl.teacher import NoClipsError
+from intermimic.rl.teacher_actor import MissingTeacherError
+from intermimic.rl.teacher_settings import NoClipsError
 from stages.student import BASELINES, load_subject_teachers
 from stages.subjects import mocap_subjects
 

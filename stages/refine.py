@@ -31,10 +31,8 @@ from data_catalog.store import Store
 from intermimic.atomic import write_text_atomic
 from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.errors import InputError
-from intermimic.rl.teacher import (
-    TeacherSettings,
-    checkpoint_sha256,
-)
+from intermimic.rl.checkpoint import checkpoint_sha256
+from intermimic.rl.teacher_settings import TeacherSettings
 from stages.subjects import subject_clipset
 
 REFINED_STAGE = "refined"
@@ -105,8 +103,8 @@ def refine_subject(
     the subject has no trained teacher, :class:`NoClipsError` when it has no ok clips."""
     from intermimic.contact.artifacts import artifact_report
     from intermimic.contact.settings import ContactSettings
-    from intermimic.rl.refine import evaluate, refined_clip, rollout_series, summarize
-    from intermimic.rl.teacher import TeacherSettings as _TS
+    from intermimic.rl.rollout import evaluate, refined_clip, rollout_series, summarize
+    from intermimic.rl.teacher_settings import TeacherSettings as _TS
 
     t0 = time.perf_counter()
     run_dir = teacher_dir(store, dataset, subject, settings.embodiment if settings else "smplx")

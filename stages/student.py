@@ -5,7 +5,7 @@
 (or those named): references are the teacher-refined clips (dataset ``<ds>-refined``) in
 the modes that use them, the raw MoCap for ``ppo_only``; teachers come from
 ``STORE/teachers/<ds>/<subject>/``. A subject without a teacher checkpoint (or without
-refined clips) is a :class:`~intermimic.rl.distill.MissingTeacherError` naming it, or,
+refined clips) is a :class:`~intermimic.rl.teacher_actor.MissingTeacherError` naming it, or,
 with ``missing_teacher="skip"``, left out with a warning. Baselines are students like any
 other, named ``<name>-<mode>`` by :func:`data_catalog.runs.baseline_name`.
 """
@@ -25,17 +25,13 @@ from data_catalog.store import Store
 from intermimic.atomic import write_text_atomic
 from intermimic.errors import StoreError
 from intermimic.rl.checkpoint import CheckpointError
-from intermimic.rl.distill import (
-    SUMMARY_FILE,
-    MissingTeacherError,
-    StudentGroup,
-    StudentResult,
-    TeacherActor,
-    load_teacher_actor,
-    train_student,
-)
+from intermimic.rl.student_env import StudentGroup
 from intermimic.rl.student_settings import StudentSettings
-from intermimic.rl.teacher import NoClipsError, group_by_object, load_curve, plot_curve
+from intermimic.rl.student_training import SUMMARY_FILE, StudentResult, train_student
+from intermimic.rl.teacher_actor import MissingTeacherError, TeacherActor, load_teacher_actor
+from intermimic.rl.teacher_env import group_by_object
+from intermimic.rl.teacher_settings import NoClipsError
+from intermimic.rl.training_run import load_curve, plot_curve
 from stages.subjects import mocap_subjects
 
 log = logging.getLogger(__name__)

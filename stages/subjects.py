@@ -10,12 +10,8 @@ from data_catalog.refined_layout import (
 )
 from data_catalog.store import Store
 from intermimic.errors import StoreError
-from intermimic.rl.teacher import (
-    ClipSet,
-    NoClipsError,
-    TeacherSettings,
-    prepare_clips,
-)
+from intermimic.rl.teacher_env import ClipSet, prepare_clips
+from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
 
 
 def resolve_subject(store: Store, subject: str, dataset: str | None = None) -> tuple[str, str]:

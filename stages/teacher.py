@@ -19,14 +19,9 @@ from data_catalog.runs import TRAIN_LOCK, teacher_dir
 from data_catalog.store import Store
 from intermimic.atomic import lock, write_text_atomic
 from intermimic.errors import StoreError
-from intermimic.rl.teacher import (
-    SUMMARY_FILE,
-    TeacherResult,
-    TeacherSettings,
-    load_curve,
-    plot_curve,
-    train_teacher,
-)
+from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.rl.teacher_training import SUMMARY_FILE, TeacherResult, train_teacher
+from intermimic.rl.training_run import load_curve, plot_curve
 from stages.subjects import subject_clipset
 
 
@@ -56,8 +51,8 @@ def train_subject_teacher(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips."""
-    from intermimic.rl.refine import evaluate as run_eval
-    from intermimic.rl.refine import summarize
+    from intermimic.rl.rollout import evaluate as run_eval
+    from intermimic.rl.rollout import summarize
 
     s = settings or TeacherSettings()
     clipset = subject_clipset(store, dataset, subject, s, objects)

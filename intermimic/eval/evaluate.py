@@ -18,15 +18,27 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from intermimic.contact.artifacts import artifact_report
 from intermimic.errors import InputError
 from intermimic.eval.metrics import ClipResult, aggregate, clip_result
+from intermimic.humanoid import HumanoidSettings, build_spec, fit_skeleton
+from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
 from intermimic.motion.clip import HOIClip
-from intermimic.sim.scene import Scene
+from intermimic.rl.rollout import refined_clip, rollout_env
+from intermimic.rl.student_env import StudentGroup, build_student_env
+from intermimic.rl.student_policy import StudentPolicy, TeacherDriver
+from intermimic.rl.student_settings import StudentSettings
+from intermimic.rl.teacher_actor import TeacherActor
+from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact, group_by_object
+from intermimic.rl.teacher_policy import load_teacher
+from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.sim.scene import Scene, SceneSettings, build_scene, embodiment_scene
 
 #: Fewest frames a clip needs: the tracking env looks 16 frames ahead.
 MIN_LOOKAHEAD = 16
@@ -73,7 +85,7 @@ class Evaluation:
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     rollouts: list[Any] = field(default_factory=list)
-    """The :class:`~intermimic.rl.refine.Rollout` of each result (``keep_rollouts``)."""
+    """The :class:`~intermimic.rl.rollout.Rollout` of each result (``keep_rollouts``)."""
 
     @property
     def summary(self) -> dict[str, float]:
@@ -98,9 +110,6 @@ def perturbed_scene(
     """The tracking scene of ``object_name`` with the perturbations of ``s``, for
     ``embodiment`` (an :class:`~intermimic.humanoid.embodiment.Embodiment`; None: the
     SMPL-X humanoid)."""
-    from intermimic.humanoid import HumanoidSettings, build_spec
-    from intermimic.sim.scene import SceneSettings, build_scene, embodiment_scene
-
     s = s or EvalSettings()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -139,9 +148,6 @@ def trackable(
 
 def _driver(policy: Any) -> tuple[Any, dict[str, Any], Any, str]:
     """(acting object, teachers by subject or {'*': teacher}, settings, kind)."""
-    from intermimic.rl.distill import StudentPolicy, TeacherActor, TeacherDriver
-    from intermimic.rl.student_settings import StudentSettings
-
     if isinstance(policy, StudentPolicy):
         return policy, {}, policy.settings, "student"
     if isinstance(policy, TeacherActor):
@@ -167,16 +173,12 @@ def evaluate_policy(
 ) -> Evaluation:
     """Measure ``policy`` on ``clips`` (see the module docstring).
 
-    ``policy``: a :class:`~intermimic.rl.distill.StudentPolicy`, a
-    :class:`~intermimic.rl.distill.TeacherActor` (one teacher for every clip) or a
+    ``policy``: a :class:`~intermimic.rl.student_policy.StudentPolicy`, a
+    :class:`~intermimic.rl.teacher_actor.TeacherActor` (one teacher for every clip) or a
     mapping subject -> ``TeacherActor`` (each clip by its subject's teacher; clips of
     other subjects are rejected). Clips a tracking env cannot take, or whose object mesh
     is missing, are listed in ``rejected``.
     """
-    from intermimic.contact.artifacts import artifact_report
-    from intermimic.rl.distill import StudentGroup, build_student_env
-    from intermimic.rl.refine import refined_clip, rollout_env
-
     t0 = time.perf_counter()
     s = settings or EvalSettings()
     driver, teachers, pol_settings, kind = _driver(policy)
@@ -266,17 +268,12 @@ def evaluate_policy(
 
 def _teacher_embodiment(ts: Any, clips: Sequence[HOIClip], cache: dict[str, Any]) -> Any:
     """The body a teacher run drives (None: the mean-adult SMPL-X humanoid), as its
-    training built it (:func:`intermimic.rl.teacher.prepare_clips`)."""
+    training built it (:func:`intermimic.rl.teacher_env.prepare_clips`)."""
     if ts.embodiment != "smplx":
         if ts.embodiment not in cache:
-            from intermimic.humanoid.embodiment import make_embodiment
-
             cache[ts.embodiment] = make_embodiment(ts.embodiment)
         return cache[ts.embodiment]
     if ts.fit_skeleton and clips:
-        from intermimic.humanoid import fit_skeleton
-        from intermimic.humanoid.embodiment import SmplxEmbodiment
-
         try:
             return SmplxEmbodiment(fit_skeleton(list(clips)).skeleton)
         except (InputError, ValueError):
@@ -298,26 +295,13 @@ def evaluate_teacher_runs(
     rejected).
 
     Each teacher runs in its own tracking environment
-    (:func:`intermimic.rl.teacher.build_teacher_env_exact` with the run's settings): its
+    (:func:`intermimic.rl.teacher_env.build_teacher_env_exact` with the run's settings): its
     body's scene, its key-body map and the reference mapped onto it (scaled, for a
     robot), so E_h is the key bodies' error against the mapped reference and E_o the
     object's against the (scaled) reference object, as in training and refinement.
     Starts, perturbations and attempts are those of :func:`evaluate_policy`. Artifact
     figures are measured for the SMPL-X humanoid only (a robot's motion is no SMPL-X
     clip)."""
-    import json
-    from pathlib import Path
-
-    from intermimic.contact.artifacts import artifact_report
-    from intermimic.rl.refine import refined_clip, rollout_env
-    from intermimic.rl.teacher import (
-        ClipSet,
-        TeacherSettings,
-        build_teacher_env_exact,
-        group_by_object,
-        load_teacher,
-    )
-
     t0 = time.perf_counter()
     s = settings or EvalSettings()
     by_subject: dict[str, list[HOIClip]] = {}
@@ -335,9 +319,7 @@ def evaluate_teacher_runs(
             )
             continue
         run_dir = Path(runs[subj])
-        saved = run_dir / "teacher_settings.json"
-        base = json.loads(saved.read_text())["settings"] if saved.exists() else {}
-        ts = TeacherSettings(**base).model_copy(
+        ts = TeacherSettings.of_run(run_dir).model_copy(
             update={"backend": s.backend, "sim_threads": s.sim_threads, "seed": s.seed}
         )
         need = max(MIN_LOOKAHEAD, *ts.env_settings().observation.future_offsets)
@@ -405,8 +387,6 @@ def evaluate_teacher_runs(
 def raw_mocap(clips: Sequence[HOIClip], objects: Any, *, name: str = "raw MoCap") -> Evaluation:
     """The raw MoCap's own artifact figures, in the shape of an :class:`Evaluation`
     (tracking figures are those of a perfect tracker and are not shown in tables)."""
-    from intermimic.contact.artifacts import artifact_report
-
     t0 = time.perf_counter()
     scenes: dict[str, Scene] = {}
     results, rejected = [], {}

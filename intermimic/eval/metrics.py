@@ -96,7 +96,7 @@ class ClipResult:
 def clip_result(
     rollout: Any, subject: str, artifacts: dict[str, float] | None = None
 ) -> ClipResult:
-    """A :class:`ClipResult` of a :class:`~intermimic.rl.refine.Rollout`."""
+    """A :class:`ClipResult` of a :class:`~intermimic.rl.rollout.Rollout`."""
     return ClipResult(
         clip_id=rollout.clip_id,
         subject=subject,

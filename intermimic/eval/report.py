@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from intermimic.atomic import write_text_atomic
 from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.eval.evaluate import Evaluation
+from intermimic.viz.plots import save_png
 
 TRACKING = (
     ("success_rate", "success", "{:.0%}"),
@@ -70,18 +73,8 @@ class ReportFiles:
     table: str = ""
 
 
-def _save(fig: object, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    tmp.replace(path)
-    return path
-
-
 def plot_metrics(evals: Sequence[Evaluation], path: Path) -> Path | None:
-    import matplotlib
+    import matplotlib  # deferred: only plotting needs it (heavy to import)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -96,17 +89,16 @@ def plot_metrics(evals: Sequence[Evaluation], path: Path) -> Path | None:
         ax.set_xticks(range(len(pol)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(label)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path, dpi=100)
 
 
 def plot_artifacts(
     evals: Sequence[Evaluation], path: Path, figures: Sequence[str] = ARTIFACT_FIGURES
 ) -> Path | None:
-    import matplotlib
+    import matplotlib  # deferred, as in plot_metrics
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     have = [e for e in evals if e.results]
     figs = [f for f in figures if all(f in e.summary for e in have)]
@@ -122,7 +114,7 @@ def plot_artifacts(
     ax.legend(fontsize=7)
     ax.set_title("artifacts, mean over clips")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path, dpi=100)
 
 
 def write_report(

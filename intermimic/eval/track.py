@@ -14,30 +14,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intermimic.contact.derive import complete_reference
 from intermimic.errors import InputError
 from intermimic.eval.evaluate import EvalSettings, Evaluation, evaluate_policy, perturbed_scene
 from intermimic.motion.clip import HOIClip
+from intermimic.rl.rollout import refined_clip
+from intermimic.rl.student_policy import load_student
+from intermimic.rl.student_settings import SETTINGS_FILE
+from intermimic.rl.teacher_actor import load_teacher_actor
 
 
 def prepare_reference(clip: HOIClip, objects: Any = None) -> HOIClip:
     """The hook where a read clip becomes a trackable reference.
 
     Derives what the clip lacks (body poses by forward kinematics, contact labels from
-    geometry) with :func:`intermimic.motion.derive.complete_reference` when that module
-    is present; a clip lacking nothing is returned as is. Extend here for new sources.
+    geometry) with :func:`intermimic.contact.derive.complete_reference`; a clip lacking
+    nothing is returned as is. Extend here for new sources.
     """
-    try:
-        from intermimic.motion.derive import complete_reference
-    except ImportError:  # pragma: no cover - derive ships with the project
-        return clip
     return complete_reference(clip, objects)
 
 
 def load_policy(path: Path) -> Any:
-    """A :class:`~intermimic.rl.distill.StudentPolicy` or
-    :class:`~intermimic.rl.distill.TeacherActor` from a run directory."""
-    from intermimic.rl.distill import SETTINGS_FILE, load_student, load_teacher_actor
-
+    """A :class:`~intermimic.rl.student_policy.StudentPolicy` or
+    :class:`~intermimic.rl.teacher_actor.TeacherActor` from a run directory."""
     p = Path(path)
     if (p / SETTINGS_FILE).exists():
         return load_student(p)
@@ -65,8 +64,6 @@ def track_clip(
     """Run ``policy`` on ``clip`` (already prepared) and return the simulated motion
     (dataset ``<dataset>-tracked``) and its metrics; :class:`InputError` when the clip
     cannot be tracked."""
-    from intermimic.rl.refine import refined_clip
-
     s = (settings or EvalSettings()).model_copy(update={"attempts": 1})
     ev = evaluate_policy(policy, [clip], objects, s, keep_rollouts=True)
     if not ev.rollouts:

@@ -140,6 +140,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def checkpoint_sha256(path: Path) -> str:
+    """A content hash of a checkpoint folder (its ``meta.json`` lists every file's hash)."""
+    return hashlib.sha256((Path(path) / "meta.json").read_bytes()).hexdigest()
+
+
 def checkpoint_name(iteration: int) -> str:
     return f"{_PREFIX}{iteration:06d}"
 

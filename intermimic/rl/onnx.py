@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from intermimic.errors import InterMimicError
-from intermimic.rl.student import ExportedPolicy
+from intermimic.rl.student_model import ExportedPolicy
 
 OPSET = 17
 
@@ -33,7 +33,7 @@ class ExportError(InterMimicError):
 def export_onnx(
     policy: Any, out: Path, *, check: bool = True, atol: float = 1e-4
 ) -> dict[str, Any]:
-    """Write ``policy`` (a :class:`~intermimic.rl.distill.StudentPolicy`) to ``out`` as
+    """Write ``policy`` (a :class:`~intermimic.rl.student_policy.StudentPolicy`) to ``out`` as
     ONNX (atomically); with ``check``, run it in onnxruntime on random observations and
     compare with torch. Returns ``{path, obs_dim, action_dim, max_abs_diff}``."""
     import onnx

@@ -1,6 +1,7 @@
-"""Refinement: replay a trained teacher on every clip and keep the simulated motion.
+"""Rollouts: run a policy on clips and record every simulated frame (refinement, evaluation).
 
-For each clip, ``attempts`` worlds start from the clip's MoCap state at frame 0 and run
+Refinement replays a trained teacher on every clip and keeps the simulated motion. For
+each clip, ``attempts`` worlds start from the clip's MoCap state at frame 0 and run
 the teacher's deterministic policy (attempt 0 exactly; later attempts add Gaussian
 action noise of std ``attempt_noise`` from a seeded generator, so they explore nearby
 outcomes). An attempt ends at the clip's last frame (success) or at early termination.
@@ -34,11 +35,9 @@ from intermimic.env import TrackingEnv
 from intermimic.env.geometry import object_points, quat_to_matrix
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.kinematics import euler_xyz_to_rotvec
-from intermimic.rl.teacher import (
-    ClipSet,
-    TeacherPolicy,
-    TeacherSettings,
-)
+from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
+from intermimic.rl.teacher_policy import TeacherPolicy, load_teacher
+from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.sim.backend import BodyStates, SimBackend
 
 F64 = NDArray[np.float64]
@@ -292,8 +291,6 @@ def iter_attempts(
     """Every attempt (default ``settings.attempts``, noise ``settings.attempt_noise``)
     on every clip of ``clipset``, one list per batch of at most ``max_worlds`` worlds
     (default ``settings.worlds``), so a caller can keep only what it needs."""
-    from intermimic.rl.teacher import build_teacher_env_exact, load_teacher
-
     att = attempts if attempts is not None else settings.attempts
     sigma = noise if noise is not None else settings.attempt_noise
     per_batch = max(1, (max_worlds or settings.worlds) // att)

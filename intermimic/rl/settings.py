@@ -5,14 +5,33 @@ Field defaults are the method's values (InterMimic teacher: horizon 32, lr 2e-5,
 class methods give a profile that learns in minutes on a laptop CPU with a few dozen
 worlds instead of 4096 GPU worlds: smaller networks, a larger learning rate with rsl-rl's
 adaptive (KL-targeting) schedule, and more exploration noise.
+
+The flat run settings of teachers and students (one field per ``--set KEY=VALUE``) map
+onto :class:`TrainSettings` through :func:`train_settings_of`; the choices they share
+(backend, embodiment, schedule) are the ``Literal`` types here.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _choice_key(v: Any) -> Any:
+    # Backend and embodiment names were always accepted in any case and with spaces
+    # around them (" MuJoCo"), so they are normalised before the Literal check.
+    return v.strip().lower() if isinstance(v, str) else v
+
+
+Schedule = Literal["fixed", "adaptive"]
+"""rsl-rl's learning-rate schedule: fixed, or KL-targeting."""
+BackendName = Annotated[Literal["mujoco", "warp"], BeforeValidator(_choice_key)]
+"""A simulation backend (:data:`intermimic.sim.factory.BACKENDS`)."""
+EmbodimentName = Annotated[Literal["smplx", "g1"], BeforeValidator(_choice_key)]
+"""A body a policy drives (:data:`intermimic.humanoid.embodiment.EMBODIMENTS`)."""
 
 
 class PolicySettings(BaseModel):
@@ -42,7 +61,7 @@ class PPOSettings(BaseModel):
     horizon: int = Field(32, ge=1)
     """Policy steps per world per iteration (rsl-rl's ``num_steps_per_env``)."""
     learning_rate: float = Field(2e-5, gt=0)
-    schedule: Literal["fixed", "adaptive"] = "fixed"
+    schedule: Schedule = "fixed"
     desired_kl: float = 0.01
     gamma: float = 0.99
     lam: float = 0.95
@@ -103,3 +122,47 @@ class TrainSettings(BaseModel):
     def num_iterations(self, num_envs: int) -> int:
         """Iterations needed for ``total_env_steps`` with ``num_envs`` worlds."""
         return math.ceil(self.total_env_steps / (num_envs * self.ppo.horizon))
+
+
+class RunFields(Protocol):
+    """The fields every flat run settings model (teacher, student) has and maps one to one
+    onto :class:`TrainSettings`."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def env_steps(self) -> int: ...
+    @property
+    def checkpoint_interval(self) -> int: ...
+    @property
+    def keep_checkpoints(self) -> int: ...
+    @property
+    def torch_threads(self) -> int | None: ...
+    @property
+    def tensorboard(self) -> bool: ...
+    @property
+    def device(self) -> str: ...
+
+
+def train_settings_of(
+    run: RunFields,
+    base: TrainSettings,
+    *,
+    policy: Mapping[str, Any],
+    ppo: Mapping[str, Any],
+) -> TrainSettings:
+    """``base`` with the run's fields and the ``policy`` and ``ppo`` fields replaced: the
+    one mapping from flat run settings onto :class:`TrainSettings`."""
+    return base.model_copy(
+        update={
+            "seed": run.seed,
+            "policy": base.policy.model_copy(update=dict(policy)),
+            "ppo": base.ppo.model_copy(update=dict(ppo)),
+            "total_env_steps": run.env_steps,
+            "save_interval": run.checkpoint_interval,
+            "keep_checkpoints": run.keep_checkpoints,
+            "torch_threads": run.torch_threads,
+            "tensorboard": run.tensorboard,
+            "device": run.device,
+        }
+    )

@@ -288,7 +288,7 @@ def student_model_cfg(
     }
     if architecture == "transformer":
         return {
-            "class_name": "intermimic.rl.student:TransformerStudent",
+            "class_name": "intermimic.rl.student_model:TransformerStudent",
             "layout": layout.to_dict(),
             "width": width,
             "layers": layers,
@@ -298,7 +298,7 @@ def student_model_cfg(
         }
     if architecture == "mlp":
         return {
-            "class_name": "intermimic.rl.student:MLPStudent",
+            "class_name": "intermimic.rl.student_model:MLPStudent",
             "layout": layout.to_dict(),
             "hidden_dims": list(mlp_hidden_dims),
             "distribution_cfg": distribution,

@@ -15,14 +15,16 @@ mode                references      teacher (DAgger, loss)   PPO
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from intermimic.rl.settings import PolicySettings, PPOSettings, TrainSettings
+from intermimic.rl.settings import BackendName, TrainSettings, train_settings_of
 
-MODES = ("full", "dagger_only", "refdist_only", "ppo_only")
 Mode = Literal["full", "dagger_only", "refdist_only", "ppo_only"]
+MODES: tuple[str, ...] = get_args(Mode)
+#: What a student run directory saves its settings (and layout, groups, teachers) in.
+SETTINGS_FILE = "student_settings.json"
 
 
 def _int_list(v: Any) -> Any:
@@ -38,8 +40,8 @@ class StudentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: str = Field("full", description="full | dagger_only | refdist_only | ppo_only")
-    architecture: str = Field("transformer", description="student net")
+    mode: Mode = Field("full", description="full | dagger_only | refdist_only | ppo_only")
+    architecture: Literal["transformer", "mlp"] = Field("transformer", description="student net")
     future_offsets: list[int] = Field(
         default=[1, 2, 4, 16], description="reference frames ahead (tokens)"
     )
@@ -54,7 +56,7 @@ class StudentSettings(BaseModel):
     init_log_std: float = Field(-2.9, description="fixed log sigma of the Gaussian policy")
     env_steps: int = Field(1_000_000, ge=1, description="environment transitions, all worlds")
     worlds: int = Field(32, ge=1, description="parallel simulated worlds")
-    backend: str = Field("mujoco", description="simulation backend: mujoco or warp")
+    backend: BackendName = Field("mujoco", description="simulation backend: mujoco or warp")
     device: str = Field("cpu", description="torch device")
     seed: int = Field(0, description="seeds networks, sampling, PSI and DAgger draws")
     horizon: int = Field(32, ge=1, description="policy steps per world per iteration")
@@ -84,7 +86,7 @@ class StudentSettings(BaseModel):
     distill_weight_decay: float = Field(0.95, gt=0, le=1, description="per update once PPO joined")
     distill_weight_floor: float = Field(0.1, ge=0, le=1, description="lowest distillation weight")
     # ---- inputs ---------------------------------------------------------------------
-    missing_teacher: str = Field(
+    missing_teacher: Literal["error", "skip"] = Field(
         "error", description="a subject without a teacher checkpoint: fail, or skip it (warn)"
     )
     raw_fallback: bool = Field(
@@ -108,34 +110,6 @@ class StudentSettings(BaseModel):
             raise ValueError(f"future_offsets must be positive frame counts, got {v}")
         return v
 
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, v: str) -> str:
-        if v not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {v!r}")
-        return v
-
-    @field_validator("architecture")
-    @classmethod
-    def _arch(cls, v: str) -> str:
-        if v not in ("transformer", "mlp"):
-            raise ValueError(f"architecture must be 'transformer' or 'mlp', got {v!r}")
-        return v
-
-    @field_validator("missing_teacher")
-    @classmethod
-    def _missing(cls, v: str) -> str:
-        if v not in ("error", "skip"):
-            raise ValueError(f"missing_teacher must be 'error' or 'skip', got {v!r}")
-        return v
-
-    @field_validator("backend")
-    @classmethod
-    def _backend(cls, v: str) -> str:
-        from intermimic.sim.factory import backend_name
-
-        return backend_name(v)
-
     # ---- what the mode implies -------------------------------------------------------
     @property
     def uses_teacher(self) -> bool:
@@ -155,25 +129,21 @@ class StudentSettings(BaseModel):
         return "raw" if self.mode == "ppo_only" else "refined"
 
     def train_settings(self) -> TrainSettings:
-        """The :class:`TrainSettings` the trainer reads (PPO part of the loss)."""
-        return TrainSettings(
-            seed=self.seed,
-            policy=PolicySettings(
-                actor_hidden_dims=list(self.head_hidden_dims),
-                critic_hidden_dims=list(self.critic_hidden_dims),
-                init_log_std=self.init_log_std,
-            ),
-            ppo=PPOSettings(
-                horizon=self.horizon,
-                learning_rate=self.learning_rate,
-                schedule="fixed",
-                num_learning_epochs=self.num_learning_epochs,
-                num_mini_batches=self.num_mini_batches,
-            ),
-            total_env_steps=self.env_steps,
-            save_interval=self.checkpoint_interval,
-            keep_checkpoints=self.keep_checkpoints,
-            torch_threads=self.torch_threads,
-            tensorboard=self.tensorboard,
-            device=self.device,
+        """The :class:`TrainSettings` the trainer reads (PPO part of the loss): the
+        method's defaults with this run's fields."""
+        return train_settings_of(
+            self,
+            TrainSettings(),
+            policy={
+                "actor_hidden_dims": list(self.head_hidden_dims),
+                "critic_hidden_dims": list(self.critic_hidden_dims),
+                "init_log_std": self.init_log_std,
+            },
+            ppo={
+                "horizon": self.horizon,
+                "learning_rate": self.learning_rate,
+                "schedule": "fixed",
+                "num_learning_epochs": self.num_learning_epochs,
+                "num_mini_batches": self.num_mini_batches,
+            },
         )

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from intermimic.atomic import write_bytes_atomic
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _figure():  # type: ignore[no-untyped-def]
-    import matplotlib
+    import matplotlib  # deferred: only plotting needs it (heavy to import)
 
     matplotlib.use("Agg")  # files only; never a window
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_png(fig: Figure, path: str | Path, *, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` as a PNG and close it.
+
+    Atomic: the PNG is rendered in memory and written beside ``path``, then renamed into
+    place (:func:`intermimic.atomic.write_bytes_atomic`), so a report or Dagster's UI
+    reading the file never sees half of it.
+    """
+    plt = _figure()
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    target = Path(path)
+    write_bytes_atomic(target, buf.getvalue())
+    return target
 
 
 def contact_timeline(
@@ -59,8 +83,4 @@ def contact_timeline(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out, dpi=90)

@@ -134,7 +134,9 @@ def test_tracking_env_on_g1_maps_the_reference(g1: G1Embodiment, g1_scene: Scene
 def test_one_teacher_iteration_on_g1(
     tmp_path: Path, g1: G1Embodiment, objects: ObjectLibrary
 ) -> None:
-    from intermimic.rl.teacher import TeacherSettings, prepare_clips, train_teacher
+    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_training import train_teacher
 
     s = TeacherSettings(
         env_steps=4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=1,

@@ -17,7 +17,7 @@ interact, so one ``mj_step`` advances every world at once, with no Python loop o
 The class implements the numpy protocol of :mod:`intermimic.rl.vecenv` including the
 optional ``state_dict``/``load_state_dict``, so a resumed training run continues bit-exactly.
 
-``python -m intermimic.rl.sanity_task --run-dir DIR`` trains on it with the CPU profile
+``python -m tests.rl.sanity_task --run-dir DIR`` trains on it with the CPU profile
 (the resume test runs it in a subprocess and kills it).
 """
 
@@ -233,7 +233,7 @@ def sanity_settings(seed: int = 0, **overrides: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train PPO on the sanity task (``python -m intermimic.rl.sanity_task --help``)."""
+    """Train PPO on the sanity task (``python -m tests.rl.sanity_task --help``)."""
     from intermimic.rl.train import Trainer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -17,9 +17,9 @@ import torch
 from safetensors.torch import load_file
 
 from intermimic.rl import checkpoint as ckpt
-from intermimic.rl.sanity_task import PointMassReach, sanity_settings
 from intermimic.rl.train import Trainer
 from intermimic.rl.vecenv import FinishedEpisodes
+from tests.rl.sanity_task import PointMassReach, sanity_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -202,7 +202,7 @@ def _cli(run_dir: Path, *extra: str) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
-        "intermimic.rl.sanity_task",
+        "tests.rl.sanity_task",
         "--run-dir",
         str(run_dir),
         "--iterations",

@@ -6,8 +6,8 @@ import time
 
 import torch
 
-from intermimic.rl.sanity_task import PointMassReach, evaluate, sanity_settings
 from intermimic.rl.train import Trainer
+from tests.rl.sanity_task import PointMassReach, evaluate, sanity_settings
 
 # Max return is 60 (60 steps x reward <= 1); a uniform random policy gets ~2.3 and the
 # untrained policy ~2.5; PPO reaches ~45 after 30 iterations and ~53 after 60.

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from intermimic.rl.ppo import NonFiniteLossError, rsl_rl_config
-from intermimic.rl.sanity_task import PointMassReach, sanity_settings
 from intermimic.rl.settings import PolicySettings, PPOSettings, TrainSettings
 from intermimic.rl.train import Trainer
 from intermimic.rl.vecenv import FinishedEpisodes, NumpyVecEnv, RslVecEnv
+from tests.rl.sanity_task import PointMassReach, sanity_settings
 
 
 def test_sanity_env_follows_protocol() -> None:

@@ -17,15 +17,11 @@ from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
-from intermimic.rl.refine import best_rollouts, evaluate, summarize
-from intermimic.rl.teacher import (
-    NoClipsError,
-    TeacherSettings,
-    load_curve,
-    prepare_clips,
-    share_worlds,
-    train_teacher,
-)
+from intermimic.rl.rollout import best_rollouts, evaluate, summarize
+from intermimic.rl.teacher_env import prepare_clips, share_worlds
+from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
+from intermimic.rl.teacher_training import train_teacher
+from intermimic.rl.training_run import load_curve
 from stages.refine import REFINED_STAGE, refine_subject
 from stages.subjects import resolve_subject
 from stages.teacher import train_subject_teacher
@@ -200,7 +196,7 @@ def test_corrupted_latest_checkpoint_falls_back(
 
 
 def test_residual_actions_offset_the_reference(tmp_path: Path, objects: ObjectLibrary) -> None:
-    from intermimic.rl.teacher import build_teacher_env
+    from intermimic.rl.teacher_env import build_teacher_env
 
     store = _store(tmp_path / "store", n_clips=1)
     cs = prepare_clips(store.read_subject("lab", "s1"), objects, TINY)
@@ -231,7 +227,8 @@ def test_untrained_baseline_sees_identity_normalised_observations(
     one reset batch the trainer observed while it was built: with zero variance they
     clip every observation to +-5, and the baseline then depended on which frames that
     reset happened to draw."""
-    from intermimic.rl.teacher import build_teacher_env_exact, load_teacher
+    from intermimic.rl.teacher_env import build_teacher_env_exact
+    from intermimic.rl.teacher_policy import load_teacher
 
     store = _store(tmp_path / "store", n_clips=1)
     cs = prepare_clips(store.read_subject("lab", "s1"), objects, TINY)

@@ -17,7 +17,7 @@ from data_catalog import Store
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.student_settings import StudentSettings
-from intermimic.rl.teacher import TeacherSettings
+from intermimic.rl.teacher_settings import TeacherSettings
 from stages.teacher import train_subject_teacher
 
 TEACHER = TeacherSettings(

@@ -14,14 +14,11 @@ from data_catalog.runs import student_dir, teacher_dir
 from intermimic.env.observations import observation_dim
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
-from intermimic.rl.distill import (
-    MissingTeacherError,
-    build_student_env,
-    load_student,
-    load_teacher_actor,
-    train_student,
-)
-from intermimic.rl.student import ObsLayout, build_student_model, student_model_cfg
+from intermimic.rl.student_env import build_student_env
+from intermimic.rl.student_model import ObsLayout, build_student_model, student_model_cfg
+from intermimic.rl.student_policy import load_student
+from intermimic.rl.student_training import train_student
+from intermimic.rl.teacher_actor import MissingTeacherError, load_teacher_actor
 from stages.student import distill_student, reference_groups
 
 from .conftest import TINY

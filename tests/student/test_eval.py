@@ -13,7 +13,7 @@ from intermimic.eval import EvalSettings, evaluate_policy, raw_mocap, write_repo
 from intermimic.eval.evaluate import perturbed_scene
 from intermimic.eval.metrics import ClipResult, aggregate, key_body_error, object_point_error
 from intermimic.objects import ObjectLibrary
-from intermimic.rl.distill import load_teacher_actor
+from intermimic.rl.teacher_actor import load_teacher_actor
 
 
 def test_key_body_error_of_a_known_offset() -> None:

@@ -15,7 +15,7 @@ from data_catalog import Store
 from data_catalog.runs import teachers_root
 from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
-from intermimic.rl.teacher import TeacherSettings
+from intermimic.rl.teacher_settings import TeacherSettings
 from stages.teacher import train_subject_teacher
 
 from .conftest import make_store

@@ -1,0 +1,330 @@
+"""The environment a student trains in: tracking envs with per-world teachers and DAgger.
+
+:class:`StudentEnv` is the :class:`~intermimic.rl.vecenv.NumpyVecEnv` the trainer sees.
+One :class:`~intermimic.env.TrackingEnv` per (subject, object) :class:`StudentGroup`, so
+every world has a fixed subject and hence a fixed teacher. After every step the state of
+each world is observed twice: the tracking env's own observation (the teacher's future
+offsets, normalised with the teacher's statistics) goes to the teacher; the student's
+observation (its own offsets, :meth:`TrackingEnv.observe_raw`, unnormalised: the
+normaliser is in the model) goes to the student. Observation groups: ``policy``
+(student), ``critic`` (clip progress), ``teacher`` (the teacher's action mean in the
+student's action space), ``teacher_mask`` (1 where the world has a teacher) and
+``driven`` (1 where the teacher drives the world this episode). At each episode start a
+world is driven by its teacher with probability beta (DAgger): the executed action is
+then the teacher's, else the student's. :class:`DaggerState` saves those draws in
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from intermimic.env import EnvSettings, TrackingEnv
+from intermimic.env.settings import PSISettings
+from intermimic.errors import InputError
+from intermimic.motion.clip import HOIClip
+from intermimic.rl.student_model import ObsLayout
+from intermimic.rl.student_settings import StudentSettings
+from intermimic.rl.teacher_actor import TeacherActor
+from intermimic.rl.teacher_env import PSIState, share_worlds
+from intermimic.sim.factory import make_backend
+from intermimic.sim.scene import Scene
+
+
+@dataclass
+class StudentGroup:
+    """Clips of one subject showing one object, in one scene."""
+
+    subject: str
+    object_name: str
+    clips: list[HOIClip]
+    scene: Scene
+
+    @property
+    def name(self) -> str:
+        return f"{self.subject}.{self.object_name}"
+
+    @property
+    def frames(self) -> int:
+        return sum(c.n_frames for c in self.clips)
+
+
+class DaggerState:
+    """Checkpoint state of the DAgger draws (beta, RNG, which worlds the teacher drives)."""
+
+    def __init__(self, env: StudentEnv) -> None:
+        self.env = env
+
+    def state_dict(self) -> dict[str, Any]:
+        e = self.env
+        return {"beta": e.beta, "driven": e.driven.copy(), "rng": e.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        e = self.env
+        e.beta = float(state["beta"])
+        driven = np.asarray(state["driven"], bool)
+        if driven.shape == e.driven.shape:
+            e.driven = driven & e.has_teacher
+        e.rng.bit_generator.state = state["rng"]
+
+
+class StudentEnv:
+    """Tracking envs, one per :class:`StudentGroup`, as one numpy vec-env (see the module
+    docstring). ``teachers`` maps subjects to their :class:`TeacherActor` (subjects
+    without one get ``teacher_mask`` 0 and are never teacher-driven). Actions are in the
+    student's action space: with ``residual_scale`` offsets from the reference's next
+    pose, else absolute; :attr:`last_actions` holds what the tracking envs received."""
+
+    def __init__(
+        self,
+        envs: Sequence[TrackingEnv],
+        groups: Sequence[StudentGroup],
+        teachers: Mapping[str, TeacherActor],
+        offsets: Sequence[int],
+        *,
+        residual_scale: float | None,
+        beta: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if not envs:
+            raise ValueError("StudentEnv needs at least one tracking env")
+        self.envs = list(envs)
+        self.groups = list(groups)
+        self.names = [g.name for g in self.groups]
+        self.offsets = tuple(int(k) for k in offsets)
+        self.num_actions = int(self.envs[0].action_dim)
+        sizes = [e.n_worlds for e in self.envs]
+        self.num_envs = int(sum(sizes))
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        self.max_episode_length = int(max(e.ref.clip_len.max() for e in self.envs))
+        n_clips = [len(e.ref.clip_len) for e in self.envs]
+        self.clip_offset = np.concatenate([[0], np.cumsum(n_clips)[:-1]]).astype(np.int64)
+        self.clip_ids = [cid for e in self.envs for cid in e.ref.clip_ids]
+        self.residual_scale = residual_scale
+        self.hinge_qpos = [e.scene.humanoid_qpos_adr[7:] for e in self.envs]
+        self.teachers: list[TeacherActor | None] = [teachers.get(g.subject) for g in self.groups]
+        for e, g, t in zip(self.envs, self.groups, self.teachers, strict=True):
+            if t is None:
+                e.normalizer.frozen = True  # the student normalises its own observation
+                continue
+            if t.obs_dim != e.obs_dim:
+                raise InputError(
+                    f"teacher of {g.subject!r} observes {t.obs_dim} values, the tracking env "
+                    f"gives {e.obs_dim}: it was trained with other observation settings"
+                )
+            if g.object_name not in t.obs_norm:
+                raise InputError(
+                    f"teacher of {g.subject!r} ({t.checkpoint}) was not trained on object "
+                    f"{g.object_name!r}"
+                )
+            e.normalizer.load_state_dict(t.obs_norm[g.object_name])
+            e.normalizer.frozen = True
+        self.has_teacher = np.concatenate(
+            [
+                np.full(e.n_worlds, t is not None)
+                for e, t in zip(self.envs, self.teachers, strict=True)
+            ]
+        )
+        self.layout = ObsLayout(
+            len(self.envs[0].scene.humanoid_body_ids),
+            int(len(self.envs[0].key_idx) * len(self.envs[0].ig_points)),
+            self.offsets,
+        )
+        self.obs_dim = self.layout.dim
+        self.beta = float(beta)
+        self.rng = np.random.default_rng(seed)
+        self.driven = np.zeros(self.num_envs, bool)
+        self.last_actions = np.zeros((self.num_envs, self.num_actions))
+        self._teacher_env = np.zeros((self.num_envs, self.num_actions))
+        self._teacher_target = np.zeros((self.num_envs, self.num_actions))
+
+    # ---- numpy vec-env API ---------------------------------------------------------------
+
+    def reset(self) -> dict[str, NDArray[np.float32]]:
+        teacher_obs = [e.reset() for e in self.envs]
+        self._draw(np.arange(self.num_envs))
+        return self._obs(teacher_obs)
+
+    def step(
+        self, actions: NDArray[np.floating]
+    ) -> tuple[
+        dict[str, NDArray[np.float32]],
+        NDArray[np.float64],
+        NDArray[np.bool_],
+        NDArray[np.bool_],
+        dict[str, Any],
+    ]:
+        a = np.asarray(actions, np.float64)
+        ref = self.reference_actions()
+        student = ref + self.residual_scale * a if self.residual_scale is not None else a
+        executed = np.where(self.driven[:, None], self._teacher_env, student)
+        self.last_actions = executed
+        outs = [e.step(executed[s]) for e, s in zip(self.envs, self.slices, strict=True)]
+        reward = np.concatenate([o[1] for o in outs])
+        terminated = np.concatenate([o[2] for o in outs])
+        truncated = np.concatenate([o[3] for o in outs])
+        infos = [o[4] for o in outs]
+        driven_frac = float(self.driven.mean())
+        done = terminated | truncated
+        if done.any():
+            self._draw(np.flatnonzero(done))
+        obs = self._obs([o[0] for o in outs])
+        clip = np.concatenate(
+            [i["clip"] + off for i, off in zip(infos, self.clip_offset, strict=True)]
+        )
+        info: dict[str, Any] = {
+            "reward_terms": {
+                k: np.concatenate([i["reward_terms"][k] for i in infos])
+                for k in infos[0]["reward_terms"]
+            },
+            "success": truncated & ~terminated,
+            "final": {"clip": clip, "frame": np.concatenate([i["frame"] for i in infos])},
+            "log": {
+                "beta": self.beta,
+                "teacher_driven": driven_frac,
+                "nan_resets": float(sum(e.n_nan_resets for e in self.envs)),
+            },
+        }
+        return obs, reward, terminated, truncated, info
+
+    def set_beta(self, value: float) -> None:
+        """Teacher-driving probability of episodes that start from now on."""
+        self.beta = float(value)
+
+    def reference_actions(self) -> NDArray[np.float64]:
+        """``[N, A]`` actions whose PD targets are each world's next reference pose."""
+        parts = []
+        for e, adr in zip(self.envs, self.hinge_qpos, strict=True):
+            idx = e.ref.global_index(e.clip, e.frame + 1)
+            parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
+        return np.concatenate(parts)
+
+    @property
+    def exact_state(self) -> bool:
+        """Whether every tracking env can save its exact state (bit-exact resume)."""
+        return all(
+            hasattr(e, "state_dict") and bool(getattr(e, "exact_state", False)) for e in self.envs
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each tracking env's state (when they can save it) and the teacher caches."""
+        out: dict[str, Any] = {
+            f"env.{n}": e.state_dict()  # type: ignore[attr-defined]
+            for n, e in zip(self.names, self.envs, strict=True)
+        }
+        out["last_actions"] = self.last_actions.copy()
+        out["teacher_env"] = self._teacher_env.copy()
+        out["teacher_target"] = self._teacher_target.copy()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for n, e in zip(self.names, self.envs, strict=True):
+            e.load_state_dict(state[f"env.{n}"])  # type: ignore[attr-defined]
+        self.last_actions = np.asarray(state["last_actions"], np.float64).copy()
+        self._teacher_env = np.asarray(state["teacher_env"], np.float64).copy()
+        self._teacher_target = np.asarray(state["teacher_target"], np.float64).copy()
+
+    def stateful(self, *, psi: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"dagger": DaggerState(self)}
+        if psi:
+            for name, e in zip(self.names, self.envs, strict=True):
+                out[f"psi.{name}"] = PSIState(e)
+        return out
+
+    def close(self) -> None:
+        for e in self.envs:
+            e.close()
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _draw(self, ids: NDArray[np.int64]) -> None:
+        u = self.rng.random(len(ids))
+        self.driven[ids] = (u < self.beta) & self.has_teacher[ids]
+
+    def _progress(self) -> NDArray[np.float32]:
+        parts = [
+            e.frame / np.maximum(e.ref.clip_len[e.clip] - 1, 1).astype(np.float64)
+            for e in self.envs
+        ]
+        return np.concatenate(parts).astype(np.float32)[:, None]
+
+    def _obs(self, teacher_obs: Sequence[NDArray[np.floating]]) -> dict[str, NDArray[np.float32]]:
+        ref = self.reference_actions()
+        for k, (t, sl) in enumerate(zip(self.teachers, self.slices, strict=True)):
+            if t is None:
+                self._teacher_env[sl] = 0.0
+                self._teacher_target[sl] = 0.0
+                continue
+            a_t = t.act(teacher_obs[k])
+            s_t = t.residual_scale
+            env_a = ref[sl] + s_t * a_t if s_t is not None else a_t
+            self._teacher_env[sl] = env_a
+            s = self.residual_scale
+            self._teacher_target[sl] = (env_a - ref[sl]) / s if s is not None else env_a
+        student = np.concatenate([e.observe_raw(self.offsets) for e in self.envs])
+        return {
+            "policy": student.astype(np.float32),
+            "critic": self._progress(),
+            "teacher": self._teacher_target.astype(np.float32),
+            "teacher_mask": self.has_teacher.astype(np.float32)[:, None],
+            "driven": self.driven.astype(np.float32)[:, None],
+        }
+
+
+def build_student_env(
+    groups: Sequence[StudentGroup],
+    teachers: Mapping[str, TeacherActor],
+    settings: StudentSettings,
+    worlds: Mapping[str, int] | int | None = None,
+    *,
+    psi: bool | None = None,
+    residual_scale: float | str | None = "settings",
+    env_settings: EnvSettings | None = None,
+) -> StudentEnv:
+    """A :class:`StudentEnv` over ``groups``: ``worlds`` per group name (a dict), or a
+    total shared out by frames (default ``settings.worlds``). Each group's tracking env
+    uses its teacher's environment settings (so the teacher sees what it was trained
+    on), else ``env_settings`` (default :class:`EnvSettings`)."""
+    if not groups:
+        raise InputError("no clips to track")
+    if not isinstance(worlds, Mapping):
+        counts = share_worlds([g.frames for g in groups], worlds or settings.worlds)
+        worlds = {g.name: n for g, n in zip(groups, counts, strict=True)}
+    use_psi = settings.psi if psi is None else psi
+    envs = []
+    for g in groups:
+        t = teachers.get(g.subject)
+        if t is not None:
+            es = t.settings.env_settings(psi=use_psi).model_copy(update={"seed": settings.seed})
+        else:
+            base = env_settings or EnvSettings()
+            es = base.model_copy(
+                update={"seed": settings.seed, "psi": PSISettings(enabled=use_psi)}
+            )
+        opts: dict[str, Any] = {"n_threads": settings.sim_threads}
+        if settings.backend == "warp":
+            opts = {"device": settings.device if settings.device.startswith("cuda") else None}
+        backend = make_backend(settings.backend, g.scene, worlds[g.name], **opts)
+        envs.append(TrackingEnv(g.scene, g.clips, backend, settings=es))
+    scale = (
+        (settings.residual_scale if settings.residual_actions else None)
+        if residual_scale == "settings"
+        else residual_scale
+    )
+    start_beta = settings.beta_start if settings.uses_teacher else 0.0
+    return StudentEnv(
+        envs,
+        groups,
+        teachers,
+        settings.future_offsets,
+        residual_scale=scale,  # type: ignore[arg-type]
+        beta=start_beta,
+        seed=settings.seed,
+    )

@@ -1,0 +1,87 @@
+"""A trained teacher's actor, read back for distillation and evaluation.
+
+:func:`load_teacher_actor` reads a teacher run directory's newest good checkpoint into a
+:class:`TeacherActor`: the actor (an rsl-rl MLP) and the environment observation
+normalisers it was trained with, acting on teacher observations. The student env asks
+it for the teacher's action in every world that has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from rsl_rl.models import MLPModel
+from rsl_rl.utils import resolve_class
+from tensordict import TensorDict
+
+from intermimic.rl import checkpoint as ckpt
+from intermimic.rl.checkpoint import CheckpointError, checkpoint_sha256
+from intermimic.rl.ppo import rsl_rl_config
+from intermimic.rl.teacher_settings import TeacherSettings
+
+
+class MissingTeacherError(CheckpointError):
+    """A subject the student needs a teacher for has no usable teacher checkpoint."""
+
+
+@dataclass
+class TeacherActor:
+    """A trained teacher's actor and the observation statistics it was trained with."""
+
+    subject: str
+    run_dir: Path
+    checkpoint: Path
+    sha256: str
+    settings: TeacherSettings
+    actor: MLPModel
+    obs_norm: dict[str, dict[str, np.ndarray]]
+    """object name -> the tracking env's normaliser state (``mean``, ``var``, ``count``)."""
+
+    @property
+    def residual_scale(self) -> float | None:
+        s = self.settings
+        return s.residual_scale if s.residual_actions else None
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.actor.obs_dim)
+
+    def act(self, obs: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Action means ``[n, A]`` of normalised teacher observations ``[n, D]``."""
+        x = torch.as_tensor(np.asarray(obs, np.float32))
+        td = TensorDict({"policy": x}, batch_size=[x.shape[0]])
+        with torch.inference_mode():
+            return self.actor(td).numpy().astype(np.float64)
+
+
+def load_teacher_actor(run_dir: Path, subject: str, action_dim: int = 153) -> TeacherActor:
+    """The teacher in ``run_dir`` (newest good checkpoint); :class:`MissingTeacherError`
+    naming ``subject`` when there is none."""
+    run_dir = Path(run_dir)
+    c = ckpt.load_latest(run_dir / "checkpoints")
+    if c is None:
+        raise MissingTeacherError(
+            f"subject {subject!r} has no usable teacher checkpoint in {run_dir / 'checkpoints'}; "
+            "run `intermimic train-teacher` for it (or --set missing_teacher=skip)"
+        )
+    settings = TeacherSettings.of_run(run_dir)
+    state = {k[6:]: v for k, v in c.model.items() if k.startswith("actor.")}
+    obs_dim = (
+        int(state["obs_normalizer._mean"].shape[-1]) if "obs_normalizer._mean" in state else None
+    )
+    if obs_dim is None:
+        first = next(k for k in state if k.startswith("mlp.") and k.endswith("weight"))
+        obs_dim = int(state[first].shape[1])
+    cls, kwargs = resolve_class(rsl_rl_config(settings.train_settings())["actor"])
+    obs = TensorDict({"policy": torch.zeros(1, obs_dim)}, batch_size=[1])
+    actor = cls(obs, {"actor": ["policy"]}, "actor", action_dim, **kwargs)
+    actor.load_state_dict(state, strict=True)
+    actor.eval()
+    norms = {
+        k[len("obs_norm.") :]: v for k, v in c.state["objects"].items() if k.startswith("obs_norm.")
+    }
+    return TeacherActor(subject, run_dir, c.path, checkpoint_sha256(c.path), settings, actor, norms)

@@ -1,0 +1,324 @@
+"""The environment a teacher trains in, and the clips and scenes it is built from.
+
+A subject's clips may show several objects (sub2: largetable and woodchair) while a
+:class:`~intermimic.env.TrackingEnv` holds one object, so :class:`TeacherEnv` stacks one
+tracking env per object (worlds shared out by frames) behind one policy and is the
+:class:`~intermimic.rl.vecenv.NumpyVecEnv` the trainer sees. By default
+(``residual_actions``) the policy's action is an offset from the PD targets of the
+reference's next pose: a project choice that makes the untrained policy track for a
+second instead of falling at once, so a CPU budget goes into corrections. It reports
+``reward_terms``, ``success`` (the episode reached its clip's last frame without early
+termination) and ``final`` (``clip``: subject-wide clip index, ``frame``).
+
+:class:`PSIState` gives an env's PSI buffer ``state_dict``/``load_state_dict``, so the
+buffer (filled inside the env by rollouts that ran ``confirm_frames`` further without
+early termination) is saved in every checkpoint and restored on resume; the env's
+observation normaliser is saved beside it.
+
+:func:`prepare_clips` sorts a subject's clips into the :class:`ClipSet` a tracking env
+accepts (scenes per object, rejects with reasons); :func:`build_teacher_env` and
+:func:`build_teacher_env_exact` build the env over it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from intermimic.env import TrackingEnv
+from intermimic.errors import InputError
+from intermimic.humanoid import fit_skeleton
+from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
+from intermimic.motion.clip import HOIClip
+from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
+from intermimic.sim.factory import make_backend
+from intermimic.sim.scene import Scene, embodiment_scene
+
+log = logging.getLogger(__name__)
+
+
+def group_by_object(clips: Sequence[HOIClip]) -> dict[str, list[HOIClip]]:
+    """Clips by object name, names sorted, clips in their given order."""
+    groups: dict[str, list[HOIClip]] = defaultdict(list)
+    for c in clips:
+        groups[c.meta.object_name].append(c)
+    return {k: groups[k] for k in sorted(groups)}
+
+
+def share_worlds(frames: Sequence[int], worlds: int) -> list[int]:
+    """``worlds`` split over groups in proportion to their ``frames``, at least 1 each."""
+    total = float(sum(frames))
+    raw = [max(1, round(worlds * f / total)) for f in frames]
+    while sum(raw) > max(worlds, len(frames)):
+        raw[int(np.argmax(raw))] -= 1
+    while sum(raw) < worlds:
+        raw[int(np.argmin(raw))] += 1
+    return raw
+
+
+class TeacherEnv:
+    """One or more :class:`TrackingEnv` (one per object) as one numpy vec-env.
+
+    Observations: ``policy [N, obs_dim]`` (each tracking env's normalised observation)
+    and ``critic [N, 1]`` (the fraction of the clip already played: the value of a
+    truncated episode depends on it). Actions ``[N, action_dim]`` in ``[-1, 1]``; with
+    ``residual_scale`` they are offsets: the tracking env receives
+    ``reference_actions() + residual_scale * actions`` (the PD targets of the next
+    reference pose, plus a correction), and :attr:`last_actions` keeps what it received.
+    """
+
+    def __init__(
+        self,
+        envs: Sequence[TrackingEnv],
+        names: Sequence[str],
+        *,
+        residual_scale: float | None = None,
+    ) -> None:
+        if not envs:
+            raise ValueError("TeacherEnv needs at least one tracking env")
+        self.envs = list(envs)
+        self.names = list(names)
+        dims = {(e.obs_dim, e.action_dim) for e in self.envs}
+        if len(dims) != 1:
+            raise ValueError(f"tracking envs disagree on observation/action sizes: {dims}")
+        self.obs_dim, self.num_actions = dims.pop()
+        sizes = [e.n_worlds for e in self.envs]
+        self.num_envs = int(sum(sizes))
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        self.slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        self.max_episode_length = int(max(e.ref.clip_len.max() for e in self.envs))
+        n_clips = [len(e.ref.clip_len) for e in self.envs]
+        self.clip_offset = np.concatenate([[0], np.cumsum(n_clips)[:-1]]).astype(np.int64)
+        self.clip_ids = [cid for e in self.envs for cid in e.ref.clip_ids]
+        self.residual_scale = residual_scale
+        self.hinge_qpos = [e.scene.humanoid_qpos_adr[7:] for e in self.envs]
+        self.last_actions = np.zeros((self.num_envs, self.num_actions))
+        """The env-level actions (PD target map input) of the last step."""
+
+    def _critic(self) -> NDArray[np.float32]:
+        parts = [
+            e.frame / np.maximum(e.ref.clip_len[e.clip] - 1, 1).astype(np.float64)
+            for e in self.envs
+        ]
+        return np.concatenate(parts).astype(np.float32)[:, None]
+
+    def reset(self) -> dict[str, NDArray[np.float32]]:
+        obs = np.concatenate([e.reset() for e in self.envs])
+        return {"policy": obs, "critic": self._critic()}
+
+    def step(
+        self, actions: NDArray[np.floating]
+    ) -> tuple[
+        dict[str, NDArray[np.float32]],
+        NDArray[np.float64],
+        NDArray[np.bool_],
+        NDArray[np.bool_],
+        dict[str, Any],
+    ]:
+        a = np.asarray(actions, np.float64)
+        if self.residual_scale is not None:
+            a = self.reference_actions() + self.residual_scale * a
+        self.last_actions = a
+        outs = [e.step(a[s]) for e, s in zip(self.envs, self.slices, strict=True)]
+        obs = np.concatenate([o[0] for o in outs])
+        reward = np.concatenate([o[1] for o in outs])
+        terminated = np.concatenate([o[2] for o in outs])
+        truncated = np.concatenate([o[3] for o in outs])
+        infos = [o[4] for o in outs]
+        terms = {
+            k: np.concatenate([i["reward_terms"][k] for i in infos])
+            for k in infos[0]["reward_terms"]
+        }
+        clip = np.concatenate(
+            [i["clip"] + off for i, off in zip(infos, self.clip_offset, strict=True)]
+        )
+        info: dict[str, Any] = {
+            "reward_terms": terms,
+            "success": truncated & ~terminated,
+            "final": {"clip": clip, "frame": np.concatenate([i["frame"] for i in infos])},
+            "log": {
+                "nan_resets": float(sum(e.n_nan_resets for e in self.envs)),
+                "nan_action_worlds": float(sum(e.n_nan_action_worlds for e in self.envs)),
+            },
+        }
+        return {"policy": obs, "critic": self._critic()}, reward, terminated, truncated, info
+
+    def reference_actions(self) -> NDArray[np.float64]:
+        """``[N, A]`` actions whose PD targets are each world's next reference pose."""
+        parts = []
+        for e, adr in zip(self.envs, self.hinge_qpos, strict=True):
+            idx = e.ref.global_index(e.clip, e.frame + 1)
+            parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
+        return np.concatenate(parts)
+
+    @property
+    def exact_state(self) -> bool:
+        """Whether every tracking env can save its exact state (resume is bit-exact)."""
+        return all(e.exact_state for e in self.envs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each tracking env's physics and episode state and the last actions."""
+        out: dict[str, Any] = {
+            f"env.{n}": e.state_dict() for n, e in zip(self.names, self.envs, strict=True)
+        }
+        out["last_actions"] = self.last_actions.copy()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for n, e in zip(self.names, self.envs, strict=True):
+            e.load_state_dict(state[f"env.{n}"])
+        self.last_actions = np.asarray(state["last_actions"], np.float64).copy()
+
+    def stateful(self, *, psi: bool = True) -> dict[str, Any]:
+        """Objects to save in checkpoints: PSI buffers and observation normalisers."""
+        out: dict[str, Any] = {}
+        for name, e in zip(self.names, self.envs, strict=True):
+            if psi:
+                out[f"psi.{name}"] = PSIState(e)
+            out[f"obs_norm.{name}"] = e.normalizer
+        return out
+
+    def close(self) -> None:
+        for e in self.envs:
+            e.close()
+
+
+class PSIState:
+    """Checkpoint state of a tracking env's PSI buffer (rollout slots, scores, RNG)."""
+
+    def __init__(self, env: TrackingEnv) -> None:
+        self.env = env
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.env.psi.state_dict())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.env.psi.load_state_dict(state)
+        except ValueError as exc:
+            log.warning("%s (clips changed?): keeping the fresh PSI buffer", exc)
+
+
+def teacher_scene(
+    obj_name: str, objects: Any, humanoid: Any | None = None, embodiment: Any | None = None
+) -> Scene:
+    """The training scene: humanoid with PD position actuators + the object + ground.
+
+    ``objects`` is an :class:`~intermimic.objects.ObjectLibrary`; ``humanoid`` a
+    :class:`~intermimic.humanoid.SkeletonModel` (None: the mean adult); ``embodiment``
+    an :class:`~intermimic.humanoid.embodiment.Embodiment` (None: that SMPL-X humanoid).
+    """
+    emb = embodiment if embodiment is not None else SmplxEmbodiment(humanoid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # meshes that are not watertight: noted elsewhere
+        obj = objects.get(obj_name)
+    return embodiment_scene(emb, obj)
+
+
+@dataclass
+class ClipSet:
+    """A subject's trainable clips grouped by object, their scenes, and the rejects."""
+
+    groups: dict[str, list[HOIClip]]
+    scenes: dict[str, Scene]
+    rejected: dict[str, str] = field(default_factory=dict)
+    """clip id -> why it cannot be tracked."""
+
+    @property
+    def clips(self) -> list[HOIClip]:
+        return [c for g in self.groups.values() for c in g]
+
+
+def prepare_clips(
+    clips: Sequence[HOIClip],
+    objects: Any,
+    settings: TeacherSettings,
+    *,
+    where: str = "subject",
+) -> ClipSet:
+    """Scenes per object and the clips a tracking env accepts; :class:`NoClipsError` if
+    none (``where`` names the subject in the message)."""
+    humanoid = None
+    embodiment = None
+    if settings.embodiment != "smplx":
+        embodiment = make_embodiment(settings.embodiment)
+    elif settings.fit_skeleton and clips:
+        try:
+            humanoid = fit_skeleton(list(clips)).skeleton
+        except (InputError, ValueError) as exc:
+            log.warning("%s: skeleton fit failed (%s); using the mean adult", where, exc)
+    env_s = settings.env_settings()
+    need = max(env_s.observation.future_offsets)
+    groups: dict[str, list[HOIClip]] = {}
+    scenes: dict[str, Scene] = {}
+    rejected: dict[str, str] = {}
+    for name, group in group_by_object(clips).items():
+        try:
+            scene = teacher_scene(name, objects, humanoid, embodiment)
+        except Exception as exc:  # missing mesh, bad mesh: the group's clips are rejected
+            for c in group:
+                rejected[c.meta.clip_id] = f"object {name!r}: {exc}"
+            continue
+        ok = []
+        for c in group:
+            if c.n_frames <= need:
+                rejected[c.meta.clip_id] = f"{c.n_frames} frames; at least {need + 1} needed"
+            elif abs(c.meta.fps - env_s.action.policy_hz) > 1e-6:
+                rejected[c.meta.clip_id] = f"{c.meta.fps:g} fps, not {env_s.action.policy_hz:g}"
+            elif not np.isfinite(c.joint_rotvec).all() or not np.isfinite(c.obj_pos).all():
+                rejected[c.meta.clip_id] = "non-finite poses"
+            else:
+                ok.append(c)
+        if ok:
+            groups[name], scenes[name] = ok, scene
+    if not groups:
+        detail = "; ".join(f"{k}: {v}" for k, v in sorted(rejected.items())) or "no clips"
+        raise NoClipsError(f"{where} has no ok clips a teacher can track ({detail})")
+    return ClipSet(groups, scenes, rejected)
+
+
+def build_teacher_env(
+    clipset: ClipSet,
+    settings: TeacherSettings,
+    worlds: int | None = None,
+    *,
+    psi: bool | None = None,
+) -> TeacherEnv:
+    """A :class:`TeacherEnv` over ``clipset`` with ``worlds`` (default: settings) worlds,
+    shared out over the objects by frames."""
+    names = list(clipset.groups)
+    frames = [sum(c.n_frames for c in clipset.groups[n]) for n in names]
+    counts = share_worlds(frames, worlds or settings.worlds)
+    return build_teacher_env_exact(
+        clipset, settings, dict(zip(names, counts, strict=True)), psi=psi
+    )
+
+
+def build_teacher_env_exact(
+    clipset: ClipSet,
+    settings: TeacherSettings,
+    worlds: dict[str, int],
+    *,
+    psi: bool | None = False,
+) -> TeacherEnv:
+    """A :class:`TeacherEnv` with ``worlds[object]`` worlds per object (evaluation:
+    PSI collection off by default)."""
+    env_s = settings.env_settings(psi=psi)
+    envs = []
+    for name in clipset.groups:
+        scene = clipset.scenes[name]
+        opts: dict[str, Any] = {"n_threads": settings.sim_threads}
+        if settings.backend == "warp":
+            opts = {"device": settings.device if settings.device.startswith("cuda") else None}
+        backend = make_backend(settings.backend, scene, worlds[name], **opts)
+        envs.append(TrackingEnv(scene, clipset.groups[name], backend, settings=env_s))
+    scale = settings.residual_scale if settings.residual_actions else None
+    return TeacherEnv(envs, list(clipset.groups), residual_scale=scale)

@@ -1,0 +1,131 @@
+"""Settings of one teacher run, and the error of a subject without trainable clips.
+
+:class:`TeacherSettings` is flat (``--set KEY=VALUE`` and Dagster config map one to
+one); :meth:`TeacherSettings.train_settings` maps it onto
+:class:`~intermimic.rl.settings.TrainSettings` (the CPU profile by default) and
+:meth:`TeacherSettings.env_settings` onto :class:`~intermimic.env.EnvSettings`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from intermimic.env import EnvSettings
+from intermimic.env.settings import PSISettings
+from intermimic.errors import InputError
+from intermimic.rl.settings import (
+    BackendName,
+    EmbodimentName,
+    Schedule,
+    TrainSettings,
+    train_settings_of,
+)
+
+#: Fixed learning rate of the CPU profile (a few dozen worlds instead of 4096).
+CPU_LEARNING_RATE = 3e-4
+#: What a teacher run directory saves its settings (and clip ids) in.
+SETTINGS_FILE = "teacher_settings.json"
+
+
+class NoClipsError(InputError):
+    """A subject has no clip a teacher can be trained on."""
+
+
+class TeacherSettings(BaseModel):
+    """Settings of one teacher run (flat, so ``--set KEY=VALUE`` and Dagster config map
+    one to one). ``None`` keeps the profile's value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_steps: int = Field(2_000_000, ge=1, description="environment transitions, all worlds")
+    worlds: int = Field(32, ge=1, description="parallel simulated worlds")
+    backend: BackendName = Field("mujoco", description="simulation backend: mujoco or warp")
+    device: str = Field("cpu", description="torch device of the policy")
+    seed: int = Field(0, description="seeds the networks, PPO sampling and PSI draws")
+    checkpoint_interval: int = Field(20, ge=1, description="iterations between checkpoints")
+    keep_checkpoints: int = Field(3, ge=2, description="checkpoints kept (>= 2 for fallback)")
+    profile: Literal["cpu", "paper"] = Field(
+        "cpu", description="'cpu': [256, 256] MLPs, lr 3e-4; 'paper': the method's values"
+    )
+    horizon: int | None = Field(None, ge=1, description="policy steps per world per iteration")
+    learning_rate: float | None = Field(
+        None, gt=0, description="None: 3e-4 on the cpu profile, the paper's 2e-5 otherwise"
+    )
+    schedule: Schedule = Field(
+        "fixed",
+        description="'fixed' or 'adaptive' (rsl-rl's KL-targeting lr; with the fixed small "
+        "sigma over 153 actions it drives the lr to its 1e-5 floor within a few iterations)",
+    )
+    hidden_dims: list[int] | None = Field(None, description="actor and critic MLP widths")
+    init_log_std: float | None = Field(None, description="log sigma of the Gaussian policy")
+    sim_threads: int = Field(2, ge=1, description="threads stepping the mujoco backend")
+    torch_threads: int | None = Field(1, description="torch threads while training")
+    tensorboard: bool = True
+    psi: bool = Field(True, description="physical state initialisation from rollouts")
+    psi_starts: Literal["all", "reached"] = Field(
+        "all",
+        description="start frames: 'all' (the method) or 'reached' (clip starts and frames "
+        "a rollout has reached: a curriculum along the clip; see PSISettings.starts)",
+    )
+    residual_actions: bool = Field(
+        True,
+        description="policy outputs an offset from the reference's next pose (project "
+        "choice for CPU budgets; False: absolute PD targets, as in the paper)",
+    )
+    residual_scale: float = Field(
+        0.25, gt=0, description="action units (half joint ranges) per unit residual"
+    )
+    fit_skeleton: bool = Field(False, description="train the subject's fitted humanoid")
+    embodiment: EmbodimentName = Field(
+        "smplx",
+        description="the body the teacher drives: 'smplx' (the humanoid) or 'g1' (Unitree G1 "
+        "with hands, retargeting inside learning)",
+    )
+    attempts: int = Field(4, ge=1, description="refinement: rollouts per clip, best kept")
+    attempt_noise: float = Field(
+        0.05, ge=0, description="refinement: action noise std of attempts after the first"
+    )
+
+    @field_validator("hidden_dims", mode="before")
+    @classmethod
+    def _dims(cls, v: Any) -> Any:
+        # from the command line: "256,256" or "[256, 256]"
+        if isinstance(v, str):
+            text = v.strip().strip("[]")
+            return [int(x) for x in text.split(",") if x.strip()] if text else None
+        return v
+
+    def train_settings(self) -> TrainSettings:
+        """The :class:`TrainSettings` of this run (the profile's, ``None`` fields kept)."""
+        base = TrainSettings.cpu() if self.profile == "cpu" else TrainSettings()
+        policy: dict[str, Any] = {}
+        if self.hidden_dims is not None:
+            policy["actor_hidden_dims"] = list(self.hidden_dims)
+            policy["critic_hidden_dims"] = list(self.hidden_dims)
+        if self.init_log_std is not None:
+            policy["init_log_std"] = self.init_log_std
+        ppo: dict[str, Any] = {"schedule": self.schedule}
+        if self.horizon is not None:
+            ppo["horizon"] = self.horizon
+        lr = self.learning_rate
+        if lr is None:
+            lr = CPU_LEARNING_RATE if self.profile == "cpu" else base.ppo.learning_rate
+        ppo["learning_rate"] = lr
+        return train_settings_of(self, base, policy=policy, ppo=ppo)
+
+    @classmethod
+    def of_run(cls, run_dir: Path) -> TeacherSettings:
+        """The settings a run directory was trained with (the defaults when it saved none)."""
+        saved = Path(run_dir) / SETTINGS_FILE
+        return cls(**json.loads(saved.read_text())["settings"]) if saved.exists() else cls()
+
+    def env_settings(self, *, psi: bool | None = None) -> EnvSettings:
+        """The :class:`EnvSettings` of this run (``psi`` overrides :attr:`psi`)."""
+        return EnvSettings(
+            seed=self.seed,
+            psi=PSISettings(enabled=self.psi if psi is None else psi, starts=self.psi_starts),
+        )
