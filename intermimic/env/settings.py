@@ -7,8 +7,10 @@ Reward coefficients come in two groups, as the method separates them:
 * :class:`EmbodimentAgnosticRewards` track what any embodiment must do to the world
   (object pose and velocity, the interaction graph, contacts).
 
-Defaults marked "paper" are from InterMimic (arXiv 2502.20390, see DESIGN.md); the
-others are this project's choices and are documented where they are defined.
+Defaults marked "paper" are from InterMimic (arXiv 2502.20390, see DESIGN.md), those
+marked "released" from its released teacher config and task code (``omomo_train.yaml``,
+``intermimic.py``; see docs/fidelity.md); the others are this project's choices and are
+documented where they are defined.
 """
 
 from __future__ import annotations
@@ -31,13 +33,28 @@ class EmbodimentAwareRewards(_Frozen):
     body_rot: float = Field(default=2.5, ge=0, description="1/rad; paper")
     energy: float = Field(default=2e-5, ge=0, description="s^4/rad^2; paper")
     closeness_scale: float = Field(
-        default=0.5,
+        default=0.2,
         gt=0,
         description="m; a body's position weight is floor + exp(-d/scale), d = its "
-        "reference distance to the object (project choice)",
+        "reference distance to the object; the body-position error is the mean over "
+        "bodies of weight * |dp|^2 (released: exp(-5 d), i.e. 0.2 m)",
     )
     closeness_floor: float = Field(
-        default=0.2, ge=0, description="weight every body keeps however far from the object"
+        default=0.0,
+        ge=0,
+        description="position weight every body keeps however far from the object (released: 0)",
+    )
+    feet_full_weight: bool = Field(
+        default=True,
+        description="the embodiment's feet (ankles and toes) get position weight 1 "
+        "whatever their distance to the object (released intent; its code sets knees "
+        "and ankles by an index mix-up)",
+    )
+    rot_weighting: Literal["uniform", "far"] = Field(
+        default="far",
+        description="'far': each body's rotation error is weighted by 1 - exp(-d/"
+        "closeness_scale) (bodies near the object may turn to grip), mean over bodies "
+        "(released); 'uniform': plain mean",
     )
 
 
@@ -47,7 +64,17 @@ class EmbodimentAgnosticRewards(_Frozen):
     obj_pos: float = Field(default=5.0, ge=0, description="1/m^2 over surface points; paper")
     obj_rot: float = Field(default=0.1, ge=0, description="1/rad; paper")
     obj_vel: float = Field(
-        default=1.0, ge=0, description="s^2/m^2 on the object's linear velocity (project choice)"
+        default=0.1,
+        ge=0,
+        description="s^2/m^2 on the mean over x, y, z of the squared linear-velocity "
+        "error of the object (released opv)",
+    )
+    obj_energy: float = Field(
+        default=2e-5,
+        ge=0,
+        description="s^4/m^2 (and s^4/rad^2): exp(-k mean(a_lin^2)) * exp(-k mean("
+        "a_ang^2)) on the object's accelerations, velocity change over a policy step "
+        "(released eg2)",
     )
     interaction_graph: float = Field(default=5.0, ge=0, description="1/m^2; paper")
     ig_closeness_scale: float = Field(
@@ -55,13 +82,28 @@ class EmbodimentAgnosticRewards(_Frozen):
     )
     ig_closeness_floor: float = Field(default=0.2, ge=0)
     hand_contact: float = Field(
-        default=2.0, ge=0, description="on the fraction of required hands not touching"
+        default=5.0,
+        ge=0,
+        description="per required hand 0.5 (1 + exp(-k e)), e the fraction of its bodies "
+        "not touching; product over hands (released cg_hand)",
     )
     body_contact: float = Field(
-        default=2.0, ge=0, description="on the fraction of required non-hand bodies not touching"
+        default=5.0,
+        ge=0,
+        description="on the +1-labelled non-hand bodies not touching over the number of "
+        "non-hand bodies (released cg_other)",
     )
     penalised_contact: float = Field(
-        default=2.0, ge=0, description="on the fraction of forbidden (-1) bodies touching"
+        default=3.0,
+        ge=0,
+        description="on the forbidden (-1) bodies touching over the number of bodies "
+        "(released cg_all)",
+    )
+    contact_energy: float = Field(
+        default=1e-9,
+        ge=0,
+        description="1/N^2: exp(-k F^2), F the humanoid's summed contact normal forces "
+        "(released eg3)",
     )
 
 
@@ -76,20 +118,29 @@ class TerminationSettings(_Frozen):
     """Interaction early termination (IET) thresholds; ``None`` disables a condition."""
 
     enabled: bool = True
-    min_root_height: float | None = Field(default=0.3, description="m; paper")
-    max_key_body_error: float | None = Field(default=0.5, description="m, mean; paper")
+    min_root_height: float | None = Field(default=0.3, ge=0, description="m; paper")
+    max_key_body_error: float | None = Field(default=0.5, ge=0, description="m, mean; paper")
     max_object_error: float | None = Field(
-        default=0.5, description="m, mean over object surface points; paper"
+        default=0.5, ge=0, description="m, mean over object surface points; paper"
     )
     max_ig_ratio: float | None = Field(
         default=1.0,
+        ge=0,
         description="mean interaction-graph error over the mean reference interaction-graph "
         "vector length (project choice)",
     )
     max_missing_hand_frames: int | None = Field(
         default=10,
-        description="frames; terminate when a required hand contact has been missing for "
-        "more than this many consecutive frames; paper",
+        ge=0,
+        description="frames; terminate when a hand the reference requires on the object "
+        "has touched it in none of the last more-than-this-many consecutive frames, "
+        "counted per hand; paper",
+    )
+    grace_steps: int = Field(
+        default=1,
+        ge=0,
+        description="policy steps after a reset on which only root_height can terminate "
+        "(key-body, object, interaction-graph and hand conditions wait; released: 1)",
     )
 
 
@@ -101,7 +152,9 @@ class PSISettings(_Frozen):
         description="False: no rollout states are collected, so every start uses the "
         "MoCap state (reference state initialisation); start frames still follow scores",
     )
-    slots_per_frame: int = Field(default=4, ge=1, description="slot 0 holds the MoCap state")
+    slots_per_frame: int = Field(
+        default=3, ge=1, description="slot 0 holds the MoCap state (released buffer size 3)"
+    )
     hybrid_prob: float = Field(
         default=0.1, ge=0, le=1, description="probability of starting at frame 0 (MoCap state)"
     )
@@ -154,7 +207,9 @@ class EnvSettings(_Frozen):
         "actions to 0 and counts them (training goes on); non_finite='raise' stops instead",
     )
     contact_force_threshold: float = Field(
-        default=1.0, ge=0, description="N; a body touches the object above this normal force"
+        default=0.1,
+        ge=0,
+        description="N; a body touches the object above this normal force (released 0.1)",
     )
     n_object_points: int = Field(
         default=64, gt=0, description="object surface points for errors and rewards"

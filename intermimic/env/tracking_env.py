@@ -14,7 +14,8 @@ observation).
 
 Episode bookkeeping: each world tracks one clip from a start frame drawn by PSI; it is
 *terminated* by IET (or a physics blow-up) and *truncated* when it reaches the clip's
-last frame.
+last frame. On the first ``TerminationSettings.grace_steps`` steps after a reset only
+the root-height condition can terminate; the hand-contact counters are per hand.
 
 Bad input and failures:
 
@@ -44,7 +45,7 @@ from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.observations import observation_dim, observe
 from intermimic.env.psi import PSIBuffer
 from intermimic.env.reference import ReferenceMotion, farthest_points
-from intermimic.env.rewards import Comparison, closeness_weights, compute_rewards
+from intermimic.env.rewards import Comparison, closeness_weights, compute_rewards, far_weights
 from intermimic.env.settings import EnvSettings
 from intermimic.env.termination import (
     check_termination,
@@ -118,6 +119,13 @@ class TrackingEnv:
         self.tracked: slice | I64 = (
             slice(None) if np.array_equal(tracked, np.arange(n_bodies)) else tracked
         )
+        # The body-position term's bodies (the SMPL-X humanoid: its 21 key bodies) and,
+        # among them, the feet, which weigh 1 (EmbodimentAwareRewards.feet_full_weight).
+        self.pos_idx = scene.embodiment.position_index
+        feet = set(scene.embodiment.index(scene.embodiment.feet).tolist())
+        self.pos_feet = np.array(
+            [i for i, b in enumerate(self.pos_idx) if int(b) in feet], np.int64
+        )
         # Hinge dofs: the humanoid's dofs after the free joint's 6.
         self.hinge_dof_adr = scene.humanoid_dof_adr[6:]
 
@@ -142,8 +150,9 @@ class TrackingEnv:
         self.frame = np.zeros(n, np.int64)
         self.start = np.zeros(n, np.int64)  # global start frame (PSI reports on it)
         self.episode_len = np.zeros(n, np.int64)
-        self.missing_hand = np.zeros(n, np.int64)
+        self.missing_hand = np.zeros((n, 2), np.int64)  # per hand (left, right)
         self.prev_hinge_vel = np.zeros((n, len(self.hinge_dof_adr)))
+        self.prev_obj_vel = np.zeros((n, 6))  # object linear, angular velocity (world)
         # A PSI candidate per world: a state awaiting confirmation by its rollout.
         self.cand_state = np.zeros((n, m.nq + m.nv))
         self.cand_frame = np.zeros(n, np.int64)
@@ -158,7 +167,9 @@ class TrackingEnv:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""
         ids = np.arange(self.n_worlds)
         self._reset_worlds(ids)
-        raw = self._observe(self.backend.body_states(), self._touch(), ids)
+        bs = self.backend.body_states()
+        self.prev_obj_vel = np.concatenate([bs.obj_linvel, bs.obj_angvel], axis=1)
+        raw = self._observe(bs, self._touch(), ids)
         return self._normalise(raw)
 
     def step(
@@ -187,7 +198,8 @@ class TrackingEnv:
 
         bs = self.backend.body_states()
         qvel = self.backend.qvel()
-        touch = self._touch()
+        forces = self.backend.contact_forces()
+        touch = self._touch(forces)
         finite = _finite_rows(bs.pos, bs.quat, bs.obj_pos, bs.obj_quat, qvel)
         # MuJoCo itself resets a world whose state went bad (NaN, inf, huge) to the model
         # defaults, which leaves finite numbers behind: a backend that tracks such worlds
@@ -198,13 +210,13 @@ class TrackingEnv:
         nan_reset = ~finite
         with np.errstate(invalid="ignore", over="ignore"):
             idx = self.ref.global_index(self.clip, self.frame)
-            c, hinge_vel = self._compare(bs, qvel, touch, idx)
+            c, hinge_vel = self._compare(bs, qvel, touch, forces, idx)
             reward, terms = compute_rewards(c, self.settings.reward, self.hands, self.non_hand_idx)
             self.missing_hand = update_missing_frames(
                 self.missing_hand, missing_hand_contact(c, self.hands)
             )
             terminated, reasons = check_termination(
-                c, bs.pos[:, 0, 2], self.missing_hand, self.settings.termination
+                c, bs.pos[:, 0, 2], self.missing_hand, self.settings.termination, self.episode_len
             )
         self.prev_hinge_vel = hinge_vel
         reward = np.where(finite, reward, 0.0)
@@ -231,6 +243,8 @@ class TrackingEnv:
             self.psi.report(self.start[ids], terminated[ids])
             self._reset_worlds(ids)
             bs, touch = self.backend.body_states(), self._touch()
+        # The next step's previous object velocity: this state's (a reset world's start).
+        self.prev_obj_vel = np.concatenate([bs.obj_linvel, bs.obj_angvel], axis=1)
         with np.errstate(invalid="ignore", over="ignore"):
             obs = self._normalise(self._observe(bs, touch, np.arange(self.n_worlds)))
         terminal = obs
@@ -250,6 +264,7 @@ class TrackingEnv:
         "episode_len",
         "missing_hand",
         "prev_hinge_vel",
+        "prev_obj_vel",
         "cand_state",
         "cand_frame",
         "cand_age",
@@ -292,9 +307,11 @@ class TrackingEnv:
 
     # ---- internals ---------------------------------------------------------------------
 
-    def _touch(self) -> BoolArr:
-        """``[N, B]``: which bodies push on the object harder than the threshold."""
-        return self.backend.contact_forces()[:, :, 0] > self.settings.contact_force_threshold
+    def _touch(self, forces: F64 | None = None) -> BoolArr:
+        """``[N, B]``: which bodies push on the object harder than the threshold
+        (``forces``: the backend's contact forces, when already read)."""
+        f = self.backend.contact_forces() if forces is None else forces
+        return f[:, :, 0] > self.settings.contact_force_threshold
 
     def _normalise(self, raw: F64, update: bool = True) -> NDArray[np.float32]:
         if not self.settings.observation.normalize:
@@ -304,24 +321,26 @@ class TrackingEnv:
         return self.normalizer.normalize(raw).astype(np.float32)
 
     def _compare(
-        self, bs: BodyStates, qvel: F64, touch: BoolArr, idx: I64
+        self, bs: BodyStates, qvel: F64, touch: BoolArr, forces: F64, idx: I64
     ) -> tuple[Comparison, F64]:
-        """Simulated versus reference quantities at reference frames ``idx [N]``."""
+        """Simulated versus reference quantities at reference frames ``idx [N]``
+        (``forces`` ``[N, B, partners]`` the backend's contact normal forces)."""
         ref, s = self.ref, self.settings
         obj_rot = quat_to_matrix(bs.obj_quat)
         pts = object_points(bs.obj_pos, obj_rot, self.points)
         ig_pts = object_points(bs.obj_pos, obj_rot, self.ig_points)
         hinge_vel = qvel[:, self.hinge_dof_adr]
         a = s.reward.embodiment_aware
-        tr = self.tracked
+        tr, pi = self.tracked, self.pos_idx
+        dist = ref.body_obj_dist[idx]
+        full = self.pos_feet if a.feet_full_weight else None
+        rot_w = far_weights(dist[:, tr], a.closeness_scale) if a.rot_weighting == "far" else None
         c = Comparison(
-            body_pos_sim=bs.pos[:, tr],
-            body_pos_ref=ref.body_pos[idx][:, tr],
+            body_pos_sim=bs.pos[:, pi],
+            body_pos_ref=ref.body_pos[idx][:, pi],
             body_quat_sim=bs.quat[:, tr],
             body_quat_ref=ref.body_quat[idx][:, tr],
-            body_weight=closeness_weights(
-                ref.body_obj_dist[idx][:, tr], a.closeness_scale, a.closeness_floor
-            ),
+            body_weight=closeness_weights(dist[:, pi], a.closeness_scale, a.closeness_floor, full),
             key_pos_sim=bs.pos[:, self.key_idx],
             key_pos_ref=ref.body_pos[idx][:, self.key_idx],
             points_sim=pts,
@@ -335,6 +354,10 @@ class TrackingEnv:
             touch=touch,
             labels=ref.contact[idx],
             joint_acc=(hinge_vel - self.prev_hinge_vel) / self.policy_dt,
+            body_rot_weight=rot_w,
+            obj_lin_acc=(bs.obj_linvel - self.prev_obj_vel[:, :3]) / self.policy_dt,
+            obj_ang_acc=(bs.obj_angvel - self.prev_obj_vel[:, 3:]) / self.policy_dt,
+            contact_force=forces.reshape(forces.shape[0], -1).sum(axis=1),
         )
         return c, hinge_vel
 

@@ -99,8 +99,9 @@ def build_spec(
         floor.type = mujoco.mjtGeom.mjGEOM_PLANE
         floor.size = np.array([100.0, 100.0, 0.2])
         floor.condim = s.condim
-        floor.contype = s.contype
-        floor.conaffinity = s.conaffinity
+        # The world's bit, plus the humanoid's contype so the two always collide.
+        floor.contype = 1
+        floor.conaffinity = 1 | s.contype
 
     key = set(s.key_bodies)
     made: dict[str, mujoco.MjsBody] = {}
@@ -144,7 +145,9 @@ def build_spec(
             act.gear = np.array([1.0, 0, 0, 0, 0, 0])
     spec.add_numeric(name="pd_kp", data=kp.tolist(), size=len(kp))
     spec.add_numeric(name="pd_kd", data=kd.tolist(), size=len(kd))
-    if s.exclude_rest_overlaps:
+    if s.exclude_rest_overlaps and s.contype & s.conaffinity:
+        # Only when humanoid geoms collide with each other (there is nothing to exclude
+        # otherwise, and this saves a compile).
         exclude_rest_overlaps(spec)
     return spec
 

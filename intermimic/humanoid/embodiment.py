@@ -37,7 +37,13 @@ __all__ = [
 ]
 
 _FINGERS = ("Index", "Middle", "Pinky", "Ring", "Thumb")
-SMPLX_KEY_BODIES: tuple[str, ...] = ("L_Ankle", "R_Ankle", "L_Wrist", "R_Wrist", "Head")
+#: InterMimic's 21 key bodies (``keyBodies`` of its teacher config): early termination
+#: (mean error), the body-position reward and the interaction graph use them.
+SMPLX_KEY_BODIES: tuple[str, ...] = (
+    "L_Hip", "L_Knee", "L_Ankle", "L_Toe", "R_Hip", "R_Knee", "R_Ankle", "R_Toe",
+    "Torso", "Spine", "Chest", "Neck", "Head",
+    "L_Thorax", "L_Shoulder", "L_Elbow", "L_Wrist", "R_Thorax", "R_Shoulder", "R_Elbow", "R_Wrist",
+)  # fmt: skip
 SMPLX_LEFT_HAND: tuple[str, ...] = ("L_Wrist", *(f"L_{f}{i}" for f in _FINGERS for i in (1, 2, 3)))
 SMPLX_RIGHT_HAND: tuple[str, ...] = ("R_Wrist", *(f"R_{f}{i}" for f in _FINGERS for i in (1, 2, 3)))
 SMPLX_FEET: tuple[str, ...] = ("L_Ankle", "L_Toe", "R_Ankle", "R_Toe")
@@ -56,6 +62,7 @@ class SmplxEmbodiment(Embodiment):
     smplx_bodies = SMPLX_BODY_NAMES
     tracked_bodies = SMPLX_BODY_NAMES
     key_bodies = SMPLX_KEY_BODIES
+    position_bodies = SMPLX_KEY_BODIES  # InterMimic: body positions of the key bodies only
     left_hand = SMPLX_LEFT_HAND
     right_hand = SMPLX_RIGHT_HAND
     feet = SMPLX_FEET

@@ -10,7 +10,9 @@ says, by name:
 * ``smplx_bodies``: for each of those, the SMPL-X body of the reference it follows
   (its contact label, its reference pose): the body map;
 * ``tracked_bodies``: the bodies the embodiment-aware terms (body position and rotation)
-  compare with their mapped reference bodies: the key-body map;
+  compare with their mapped reference bodies: the key-body map; ``position_bodies``
+  (default: ``tracked_bodies``) narrows the body-position term to a subset (InterMimic's
+  SMPL-X humanoid: rotations of all 52 bodies, positions of its 21 key bodies);
 * ``key_bodies`` (early termination, interaction graph), ``left_hand``/``right_hand``
   (hand contact), ``feet``;
 * ``joint_names``: the actuated hinges, in actuator (action) order; PD gains live in
@@ -57,6 +59,7 @@ class Embodiment(ABC):
     body_names: tuple[str, ...]
     smplx_bodies: tuple[str, ...]
     tracked_bodies: tuple[str, ...]
+    position_bodies: tuple[str, ...] | None = None
     key_bodies: tuple[str, ...]
     left_hand: tuple[str, ...]
     right_hand: tuple[str, ...]
@@ -114,6 +117,11 @@ class Embodiment(ABC):
     def tracked_index(self) -> I64:
         return self.index(self.tracked_bodies)
 
+    @property
+    def position_index(self) -> I64:
+        """Bodies of the body-position term: :attr:`position_bodies`, else the tracked."""
+        return self.index(self.position_bodies or self.tracked_bodies)
+
     def check(self) -> None:
         """Raise :class:`EmbodimentError` when the name lists do not fit together."""
         if len(self.smplx_bodies) != len(self.body_names):
@@ -126,6 +134,8 @@ class Embodiment(ABC):
             raise EmbodimentError(f"{self.name}: not SMPL-X bodies: {', '.join(unknown)}")
         for names in (self.tracked_bodies, self.key_bodies, self.left_hand, self.right_hand):
             self.index(names)
+        if self.position_bodies is not None:
+            self.index(self.position_bodies)
         self.index(self.feet)
 
     def map_reference(

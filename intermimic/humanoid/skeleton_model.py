@@ -328,12 +328,18 @@ class HumanoidSettings(BaseModel):
     floor: bool = True
     timestep: float = Field(default=1.0 / 120.0, gt=0)
     joint_limited: bool = True
-    # Contact settings of the reference model: every geom collides with every other
-    # (MuJoCo skips parent-child pairs), condim 3, 1 mm margin.
-    contype: int = 1
-    conaffinity: int = 1
-    condim: int = 3
-    margin: float = 0.001
+    # Collision bits of the humanoid's geoms (MuJoCo: geoms a, b collide when
+    # contype_a & conaffinity_b or contype_b & conaffinity_a). contype 2 / conaffinity 1:
+    # humanoid geoms never collide with each other (2 & 1 = 0), as in InterMimic, whose
+    # humanoid shapes share one Isaac Gym collision filter; they still collide with the
+    # ground and objects, whose conaffinity 3 includes bit 2 (intermimic.sim.scene,
+    # intermimic.objects.model). contype 1 / conaffinity 1 turns self-collision on.
+    contype: int = Field(
+        default=2, ge=0, description="humanoid geom contype; 2: no self-collision (InterMimic)"
+    )
+    conaffinity: int = Field(default=1, ge=0, description="humanoid geom conaffinity")
+    condim: int = Field(default=3, ge=1)
+    margin: float = Field(default=0.001, ge=0, description="m; contact margin of body geoms")
     hand_margin: float = Field(
         default=0.005,
         ge=0,
@@ -343,6 +349,7 @@ class HumanoidSettings(BaseModel):
         "otherwise never touch in simulation (project choice)",
     )
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
-    # Bodies whose geoms already touch in the rest pose (torso and chest capsules, say)
-    # would push each other apart with kilonewtons forever; their pairs are excluded.
+    # With self-collision on (contype & conaffinity != 0), bodies whose geoms already
+    # touch in the rest pose (torso and chest capsules, say) would push each other apart
+    # with kilonewtons forever; their pairs are excluded. Moot (skipped) without it.
     exclude_rest_overlaps: bool = True

@@ -27,11 +27,20 @@ from intermimic.objects.decompose import ConvexPart, DecompositionSettings, conv
 from intermimic.objects.errors import NonWatertightMeshWarning, SamplePointsError
 from intermimic.objects.mesh import ObjectMesh, load_mesh
 
-# Isaac Gym's default AssetOptions.density, which InterMimic's object assets inherit.
-DEFAULT_DENSITY = 1000.0
+# kg/m^3. InterMimic's base teacher config sets ``objectDensity: 200`` for the object
+# assets (the OMOMO objects are hollow or light furniture); 1000 appears only in its
+# high-fidelity variant config, which this project does not follow (docs/fidelity.md).
+DEFAULT_DENSITY = 200.0
 # The OMOMO object URDFs give lateral friction 0.9.
 DEFAULT_FRICTION = 0.9
 N_SURFACE_POINTS = 1024
+# Collision bits (MuJoCo: geoms a, b collide when contype_a & conaffinity_b or
+# contype_b & conaffinity_a). Bit 0 (1) is the world's: ground and objects; bit 1 (2)
+# is the humanoid's (``HumanoidSettings.contype``). Objects take both in conaffinity,
+# so they collide with the ground, other objects and the humanoid, while humanoid geoms
+# (contype 2, conaffinity 1) do not collide with each other, as in InterMimic.
+OBJECT_CONTYPE = 1
+OBJECT_CONAFFINITY = 3
 
 
 class ObjectSettings(BaseModel):
@@ -39,7 +48,9 @@ class ObjectSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    density: float = Field(default=DEFAULT_DENSITY, gt=0, description="kg/m^3")
+    density: float = Field(
+        default=DEFAULT_DENSITY, gt=0, description="kg/m^3; InterMimic's objectDensity 200"
+    )
     friction: float = Field(
         default=DEFAULT_FRICTION, ge=0, description="sliding friction coefficient"
     )
@@ -199,8 +210,8 @@ def add_object(
             type=mujoco.mjtGeom.mjGEOM_MESH,
             meshname=mesh_name,
             friction=[obj.friction, 0.005, 0.0001],
-            contype=1,
-            conaffinity=1,
+            contype=OBJECT_CONTYPE,
+            conaffinity=OBJECT_CONAFFINITY,
             condim=3,
             group=3,
             rgba=[*rgba[:3], 0.3],

@@ -9,6 +9,7 @@ it for the teacher's action in every world that has one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +52,22 @@ class TeacherActor:
         return int(self.actor.obs_dim)
 
     def act(self, obs: NDArray[np.floating]) -> NDArray[np.float64]:
-        """Action means ``[n, A]`` of normalised teacher observations ``[n, D]``."""
+        """Action means ``[n, A]`` of normalised teacher observations ``[n, D]``, within
+        the action bound the teacher was trained under.
+
+        Off its own state distribution (a student driving) a teacher's mean can leave
+        that bound; the student's own bound loss forbids following it there, so such a
+        target would only fight the bound loss. Inside the bound the mean is unchanged.
+        """
         x = torch.as_tensor(np.asarray(obs, np.float32))
         td = TensorDict({"policy": x}, batch_size=[x.shape[0]])
         with torch.inference_mode():
-            return self.actor(td).numpy().astype(np.float64)
+            mean = self.actor(td).numpy().astype(np.float64)
+        return np.clip(mean, -self.action_bound, self.action_bound)
+
+    @cached_property
+    def action_bound(self) -> float:
+        return self.settings.train_settings().ppo.action_bound
 
 
 def load_teacher_actor(run_dir: Path, subject: str, action_dim: int = 153) -> TeacherActor:

@@ -18,15 +18,20 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from intermimic.errors import InputError
-from intermimic.humanoid.embodiment import Embodiment, SmplxEmbodiment
-from intermimic.objects.model import SimObject, add_object
+from intermimic.humanoid.embodiment import SMPLX_KEY_BODIES, Embodiment, SmplxEmbodiment
+from intermimic.objects.model import OBJECT_CONAFFINITY, OBJECT_CONTYPE, SimObject, add_object
 
 PHYSICS_DT = 1.0 / 120.0
 GROUND_NAME = "ground"
+# Collision bits (see intermimic.objects.model): the ground takes the objects' bits, so it
+# collides with the humanoid (contype 2) and the objects, as in InterMimic.
+GROUND_CONTYPE = OBJECT_CONTYPE
+GROUND_CONAFFINITY = OBJECT_CONAFFINITY
 
-# Bodies whose positions the tracking error and early termination look at (feet, hands,
-# head): the ends of the kinematic chains, where small joint errors add up.
-KEY_BODY_NAMES: tuple[str, ...] = ("L_Ankle", "R_Ankle", "L_Wrist", "R_Wrist", "Head")
+# Bodies whose positions early termination, the body-position reward and the
+# interaction graph look at: InterMimic's 21 key bodies (legs, spine, head, arms; not
+# the pelvis, hands' fingers), the SMPL-X embodiment's key bodies.
+KEY_BODY_NAMES: tuple[str, ...] = SMPLX_KEY_BODIES
 _FINGERS = ("Index", "Middle", "Pinky", "Ring", "Thumb")
 LEFT_HAND_NAMES: tuple[str, ...] = ("L_Wrist", *(f"L_{f}{i}" for f in _FINGERS for i in (1, 2, 3)))
 RIGHT_HAND_NAMES: tuple[str, ...] = ("R_Wrist", *(f"R_{f}{i}" for f in _FINGERS for i in (1, 2, 3)))
@@ -132,8 +137,8 @@ def _add_ground(spec: mujoco.MjSpec, s: SceneSettings) -> None:
         type=mujoco.mjtGeom.mjGEOM_PLANE,
         size=[s.ground_size, s.ground_size, 0.1],
         friction=[s.ground_friction, 0.005, 0.0001],
-        contype=1,
-        conaffinity=1,
+        contype=GROUND_CONTYPE,
+        conaffinity=GROUND_CONAFFINITY,
         condim=3,
         material="scene_ground",
         rgba=[1.0, 1.0, 1.0, 1.0],  # let the texture's colours through

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from intermimic.env import rewards as R
 from intermimic.env.settings import (
@@ -71,8 +72,11 @@ def test_body_pos_uniform_offset() -> None:
     pos = rng.standard_normal((N, B, 3))
     d = np.array([0.03, -0.04, 0.0])  # |d| = 0.05 m
     w = rng.uniform(0.2, 1.2, (N, B))
-    # Any weights: every body has the same error, so the weighted mean is 0.0025 m^2.
-    np.testing.assert_allclose(R.body_pos_reward(pos + d, pos, 30.0, w), math.exp(-30 * 0.0025))
+    # Every body has the same error 0.0025 m^2: the error is mean(w) * 0.0025 (the mean
+    # over bodies of w |dp|^2, not normalised by the weights, as released).
+    np.testing.assert_allclose(
+        R.body_pos_reward(pos + d, pos, 30.0, w), np.exp(-30 * 0.0025 * w.mean(axis=1))
+    )
     np.testing.assert_allclose(R.body_pos_reward(pos + d, pos, 30.0), math.exp(-30 * 0.0025))
 
 
@@ -81,8 +85,8 @@ def test_body_pos_weighted_single_body() -> None:
     sim = pos.copy()
     sim[0, 2, 0] = 0.1  # body 2 off by 0.1 m
     w = np.array([[1.0, 1.0, 3.0, 1.0]])
-    # weighted mean = 3 * 0.01 / 6 = 0.005
-    np.testing.assert_allclose(R.body_pos_reward(sim, pos, 30.0, w), math.exp(-30 * 0.005))
+    # mean over the 4 bodies of w |dp|^2 = 3 * 0.01 / 4 = 0.0075
+    np.testing.assert_allclose(R.body_pos_reward(sim, pos, 30.0, w), math.exp(-30 * 0.0075))
     np.testing.assert_allclose(R.body_pos_reward(sim, pos, 30.0), math.exp(-30 * 0.0025))
 
 
@@ -91,6 +95,26 @@ def test_closeness_weights() -> None:
     np.testing.assert_allclose(
         R.closeness_weights(d, 0.5, 0.2), [[1.2, 0.2 + math.exp(-1), 0.2 + math.exp(-2)]]
     )
+    # Released defaults: exp(-5 d) (scale 0.2 m, floor 0), the feet (here column 2) at 1.
+    a = EmbodimentAwareRewards()
+    assert (a.closeness_scale, a.closeness_floor, a.feet_full_weight) == (0.2, 0.0, True)
+    full = np.array([2], np.int64)
+    np.testing.assert_allclose(
+        R.closeness_weights(d, a.closeness_scale, a.closeness_floor, full),
+        [[1.0, math.exp(-2.5), 1.0]],
+    )
+    np.testing.assert_allclose(R.far_weights(d, 0.2), [[0.0, 1 - math.exp(-2.5), 1 - math.exp(-5)]])
+
+
+def test_body_rot_far_weights() -> None:
+    # Two bodies turned by 0.4 rad and 0.2 rad at reference distances 0 and 0.2 m from
+    # the object: weights 1 - exp(-5 d) = 0 and 1 - e^-1, mean over both bodies.
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (1, 2, 1))
+    sim = rotvec_to_quat(np.array([[[0.4, 0.0, 0.0], [0.0, 0.2, 0.0]]]))
+    w = R.far_weights(np.array([[0.0, 0.2]]), 0.2)
+    expect = math.exp(-2.5 * (0.0 * 0.4 + (1 - math.exp(-1)) * 0.2) / 2)
+    np.testing.assert_allclose(R.body_rot_reward(sim, q, 2.5, w), expect, rtol=1e-12)
+    assert EmbodimentAwareRewards().rot_weighting == "far"
 
 
 def test_body_rot_known_angle() -> None:
@@ -128,8 +152,38 @@ def test_object_terms_known_offsets() -> None:
     turned = quat_mul(rotvec_to_quat(np.array([0.0, 0.0, 0.7])), q)
     np.testing.assert_allclose(R.obj_rot_reward(turned, q, 0.1), math.exp(-0.07), rtol=1e-9)
     v = rng.standard_normal((N, 3))
+    # mean over x, y, z of dv^2 = (0.09 + 0.16 + 0) / 3
     np.testing.assert_allclose(
-        R.obj_vel_reward(v + np.array([0.3, 0.4, 0.0]), v, 1.0), math.exp(-0.25), rtol=1e-12
+        R.obj_vel_reward(v + np.array([0.3, 0.4, 0.0]), v, 1.0),
+        math.exp(-0.25 / 3),
+        rtol=1e-12,
+    )
+    k = EmbodimentAgnosticRewards().obj_vel
+    assert k == 0.1
+    np.testing.assert_allclose(
+        R.obj_vel_reward(v + np.array([0.3, 0.4, 0.0]), v, k),
+        math.exp(-0.1 * 0.25 / 3),
+        rtol=1e-12,
+    )
+
+
+def test_energy_terms_known_values() -> None:
+    g = EmbodimentAgnosticRewards()
+    assert (g.obj_energy, g.contact_energy) == (2e-5, 1e-9)
+    # object: linear acceleration (30, 0, 0) m/s^2 (1 m/s gained in a 30 Hz step), angular
+    # (0, 60, 60) rad/s^2: exp(-2e-5 * 900/3) * exp(-2e-5 * 7200/3)
+    lin = np.array([[30.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    ang = np.array([[0.0, 60.0, 60.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(
+        R.obj_energy_reward(lin, ang, g.obj_energy),
+        [math.exp(-2e-5 * 300) * math.exp(-2e-5 * 2400), 1.0],
+        rtol=1e-12,
+    )
+    # contact: 740 N (a 75 kg humanoid standing) and 10 kN
+    np.testing.assert_allclose(
+        R.contact_energy_reward(np.array([740.0, 1e4]), g.contact_energy),
+        [math.exp(-1e-9 * 740.0**2), math.exp(-0.1)],
+        rtol=1e-12,
     )
 
 
@@ -149,18 +203,29 @@ def test_interaction_graph_known_offsets() -> None:
 
 
 def test_hand_contact() -> None:
-    labels = np.zeros((4, B), np.int8)
-    touch = np.zeros((4, B), bool)
-    labels[0, LEFT[1]] = 1  # left required (one finger labelled), not touching
-    labels[0, RIGHT[0]] = 1  # right required, touching with another of its bodies
+    # Hands of 3 bodies here; per required hand 0.5 (1 + exp(-k e)), e the fraction of
+    # its bodies not touching; product over hands.
+    labels = np.zeros((5, B), np.int8)
+    touch = np.zeros((5, B), bool)
+    labels[0, LEFT[1]] = 1  # left required (one finger labelled), not touching: e = 1
+    labels[0, RIGHT[0]] = 1  # right required, one of its 3 bodies touching: e = 2/3
     touch[0, RIGHT[2]] = True
     labels[1, LEFT[0]] = labels[1, RIGHT[0]] = 1  # both required, none touching
     touch[2, LEFT] = True  # nothing required: touching is not punished here
     labels[3, LEFT[0]] = 1
-    touch[3, LEFT[2]] = True  # required and touching
+    touch[3, LEFT] = True  # required and every body touching: e = 0
+    labels[4, LEFT[0]] = 1
+    touch[4, LEFT[2]] = True  # required, 1 of 3 touching: e = 2/3
+    k = EmbodimentAgnosticRewards().hand_contact
+    assert k == 5.0
+
+    def half(e: float) -> float:
+        return 0.5 * (1 + math.exp(-5 * e))
+
     np.testing.assert_allclose(
-        R.hand_contact_reward(touch, labels, HANDS, 2.0),
-        [math.exp(-2 * 0.5), math.exp(-2 * 1.0), 1.0, 1.0],
+        R.hand_contact_reward(touch, labels, HANDS, k),
+        [half(1.0) * half(2 / 3), half(1.0) ** 2, 1.0, 1.0, half(2 / 3)],
+        rtol=1e-12,
     )
 
 
@@ -168,15 +233,39 @@ def test_body_and_penalised_contact() -> None:
     labels = np.zeros((2, B), np.int8)
     touch = np.zeros((2, B), bool)
     labels[0, [0, 1, 2, 3]] = 1  # four non-hand bodies required
-    touch[0, [0, 1, 2]] = True  # one missing: fraction 1/4
+    touch[0, [0, 1, 2]] = True  # one missing: 1 over the 46 non-hand bodies here
     labels[1, :10] = -1  # ten forbidden
-    touch[1, [0, 1]] = True  # two touching: 2/10
+    touch[1, [0, 1]] = True  # two touching: 2 over the 52 bodies
+    g = EmbodimentAgnosticRewards()
+    assert (g.body_contact, g.penalised_contact) == (5.0, 3.0)
+    assert len(NON_HAND) == 46
     np.testing.assert_allclose(
-        R.body_contact_reward(touch, labels, NON_HAND, 2.0), [math.exp(-0.5), 1.0]
+        R.body_contact_reward(touch, labels, NON_HAND, g.body_contact),
+        [math.exp(-5 / 46), 1.0],
+        rtol=1e-12,
     )
     np.testing.assert_allclose(
-        R.penalised_contact_reward(touch, labels, 2.0), [1.0, math.exp(-2 * 0.2)]
+        R.penalised_contact_reward(touch, labels, g.penalised_contact),
+        [1.0, math.exp(-3 * 2 / 52)],
+        rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        (EmbodimentAgnosticRewards, "obj_energy", -1e-5),
+        (EmbodimentAgnosticRewards, "contact_energy", -1.0),
+        (EmbodimentAgnosticRewards, "hand_contact", -5.0),
+        (EmbodimentAgnosticRewards, "obj_vel", -0.1),
+        (EmbodimentAwareRewards, "closeness_scale", 0.0),
+        (EmbodimentAwareRewards, "closeness_floor", -0.1),
+        (EmbodimentAwareRewards, "rot_weighting", "near"),
+    ],
+)
+def test_bad_reward_settings_name_the_field(model: type, field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        model(**{field: value})
 
 
 def test_total_is_the_product_and_coefficients_are_settings() -> None:
@@ -195,7 +284,10 @@ def test_total_is_the_product_and_coefficients_are_settings() -> None:
         embodiment_agnostic=EmbodimentAgnosticRewards(obj_pos=2.0),
     )
     total, terms = R.compute_rewards(c, s, HANDS, NON_HAND)
-    np.testing.assert_allclose(terms["body_pos"], math.exp(-10 * 3 * 0.02**2))
+    # mean over bodies of w |dp|^2, every body off by 0.02 m on each axis
+    np.testing.assert_allclose(
+        terms["body_pos"], np.exp(-10 * 3 * 0.02**2 * c.body_weight.mean(axis=1))
+    )
     np.testing.assert_allclose(terms["obj_pos"], math.exp(-2 * 0.05**2))
     np.testing.assert_allclose(terms["energy"], math.exp(-1e-3 * 900))
     np.testing.assert_allclose(total, np.prod(np.stack(list(terms.values())), axis=0))

@@ -92,24 +92,90 @@ def test_missing_hand_contact_counts_consecutive_frames() -> None:
     labels = c.labels.copy()
     labels[0, LEFT[0]] = 1  # left hand required, nothing touching
     missing_c = Comparison(**{**c.__dict__, "labels": labels})
-    assert T.missing_hand_contact(missing_c, HANDS).tolist() == [True]
-    assert T.missing_hand_contact(c, HANDS).tolist() == [False]
+    # per hand (left, right)
+    assert T.missing_hand_contact(missing_c, HANDS).tolist() == [[True, False]]
+    assert T.missing_hand_contact(c, HANDS).tolist() == [[False, False]]
     touch = c.touch.copy()
     touch[0, LEFT[1]] = True
     ok_c = Comparison(**{**c.__dict__, "labels": labels, "touch": touch})
-    assert T.missing_hand_contact(ok_c, HANDS).tolist() == [False]
+    assert T.missing_hand_contact(ok_c, HANDS).tolist() == [[False, False]]
 
     s = TerminationSettings()
-    count = np.zeros(1, np.int64)
+    count = np.zeros((1, 2), np.int64)
     fired = []
     for _ in range(11):
         count = T.update_missing_frames(count, T.missing_hand_contact(missing_c, HANDS))
         fired.append(bool(_check(missing_c, np.ones(1), count, s)[1]["hand_contact"][0]))
     # Missing for 10 frames is tolerated; the 11th consecutive frame terminates.
     assert fired == [False] * 10 + [True]
+    assert count.tolist() == [[11, 0]]
     # One frame with contact restarts the count.
     count = T.update_missing_frames(count, T.missing_hand_contact(ok_c, HANDS))
-    assert count.tolist() == [0]
+    assert count.tolist() == [[0, 0]]
+
+
+def test_hand_counters_are_per_hand() -> None:
+    """Left and right missing on alternating frames: each hand's run is 1 frame long, so
+    nothing terminates (a single counter of "some hand missing" would reach 11)."""
+    z = np.zeros((1, 3))
+    c = _comparison(z, z, z)
+    labels = c.labels.copy()
+    labels[0, LEFT[0]] = labels[0, RIGHT[0]] = 1  # both hands required
+    frames = []
+    for hand in (LEFT, RIGHT):
+        touch = c.touch.copy()
+        touch[0, hand[1]] = True  # this hand touches, the other misses
+        frames.append(Comparison(**{**c.__dict__, "labels": labels, "touch": touch}))
+    count = np.zeros((1, 2), np.int64)
+    for i in range(30):
+        count = T.update_missing_frames(count, T.missing_hand_contact(frames[i % 2], HANDS))
+        assert not _check(frames[i % 2], np.ones(1), count, TerminationSettings())[0][0]
+    assert count.max() == 1
+
+
+def test_first_step_after_a_reset_only_checks_height() -> None:
+    """On the first policy step after a reset (episode_len 1) key-body, object, IG and
+    hand conditions wait (released: progress > start + 1); the height one does not."""
+    z = np.zeros((3, 3))
+    c = _comparison(_x(0.9, 0.9, 0.9), _x(0.9, 0.9, 0.9), _x(1.5, 1.5, 1.5))
+    height = np.array([0.9, 0.1, 0.9])
+    missing = np.full((3, 2), 20)
+    s = TerminationSettings()
+    assert s.grace_steps == 1
+    done, why = _check_len(c, height, missing, s, np.array([1, 1, 2]))
+    assert done.tolist() == [False, True, True]
+    assert why["root_height"].tolist() == [False, True, False]
+    for k in ("key_body_error", "object_error", "ig_ratio", "hand_contact"):
+        assert why[k].tolist() == [False, False, True], k
+    # grace_steps 0: every condition from the first step
+    done, _ = _check_len(c, height, missing, TerminationSettings(grace_steps=0), np.ones(3))
+    assert done.all()
+    # without episode lengths nothing is gated
+    assert _check(_comparison(z, z, _x(0.0, 0.0, 9.0)), np.ones(3), missing, s)[0].all()
+
+
+def _check_len(
+    c: Comparison, height: np.ndarray, missing: np.ndarray, s: TerminationSettings, n: np.ndarray
+):
+    return T.check_termination(c, height, missing, s, n)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("min_root_height", -0.3),
+        ("max_key_body_error", -0.5),
+        ("max_object_error", -1.0),
+        ("max_ig_ratio", -1.0),
+        ("max_missing_hand_frames", -1),
+        ("grace_steps", -1),
+    ],
+)
+def test_negative_thresholds_are_rejected_by_name(field: str, value: float) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        TerminationSettings(**{field: value})
 
 
 @pytest.mark.parametrize("n", [0, 3])

@@ -269,3 +269,67 @@ def test_env_observation_is_heading_invariant(env_scene: Scene, env_clip: HOICli
     b = _env(env_scene, [turned], **settings).reset()
     # float32 clip storage rounds the turned copy differently: compare at 1e-4.
     np.testing.assert_allclose(b, a, atol=1e-4)
+
+
+def test_released_defaults_are_pinned() -> None:
+    """Settings matched to InterMimic's released teacher (docs/fidelity.md)."""
+    s = EnvSettings()
+    assert s.contact_force_threshold == 0.1  # N
+    assert s.psi.slots_per_frame == 3  # MoCap slot + 2 simulated
+    assert s.termination.grace_steps == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        (EnvSettings, "contact_force_threshold", -0.1),
+        (PSISettings, "slots_per_frame", 0),
+    ],
+)
+def test_bad_env_settings_name_the_field(model: type, field: str, value: object) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        model(**{field: value})
+
+
+def test_key_bodies_and_position_weights(env_scene: Scene, env_clip: HOIClip) -> None:
+    """The 21 released key bodies drive termination, the interaction graph and the
+    body-position term (feet at weight 1, the others exp(-5 d)); rotations use all 52
+    bodies with weights 1 - exp(-5 d)."""
+    from intermimic.humanoid.embodiment import SMPLX_KEY_BODIES
+    from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+
+    env = _env(env_scene, [env_clip])
+    names = [SMPLX_BODY_NAMES[i] for i in env.key_idx]
+    assert names == list(SMPLX_KEY_BODIES) and len(names) == 21
+    assert "Pelvis" not in names and "L_Index1" not in names
+    np.testing.assert_array_equal(env.pos_idx, env.key_idx)
+    assert [names[i] for i in env.pos_feet] == ["L_Ankle", "L_Toe", "R_Ankle", "R_Toe"]
+    assert env.ref.ig.shape[1] == 21
+    env.reset()
+    bs = env.backend.body_states()
+    forces = env.backend.contact_forces()
+    idx = env.ref.global_index(env.clip, env.frame)
+    c, _ = env._compare(bs, env.backend.qvel(), env._touch(forces), forces, idx)
+    d = env.ref.body_obj_dist[idx]
+    expect = np.exp(-5 * d[:, env.key_idx])
+    expect[:, env.pos_feet] = 1.0
+    np.testing.assert_allclose(c.body_weight, expect, rtol=1e-12)
+    assert c.body_rot_weight is not None
+    np.testing.assert_allclose(c.body_rot_weight, 1 - np.exp(-5 * d), rtol=1e-12)
+    assert c.body_pos_sim.shape == (N, 21, 3) and c.body_quat_sim.shape == (N, 52, 4)
+    # At the start state the object has not moved: no acceleration, energy terms 1.
+    np.testing.assert_allclose(c.obj_lin_acc, 0.0, atol=1e-9)
+
+
+def test_env_grace_step_and_hand_counters(env_scene: Scene, env_clip: HOIClip) -> None:
+    """A key-body error far above its threshold does not terminate the first step after
+    a reset, only the second; hand counters are kept per hand."""
+    env = _env(env_scene, [env_clip], termination=TerminationSettings(max_key_body_error=0.0))
+    env.reset()
+    assert env.missing_hand.shape == (N, 2)
+    _, _, term, _, info = env.step(_tracking_actions(env))
+    assert not info["terminated_by"]["key_body_error"].any() and not term.any()
+    _, _, term, _, info = env.step(_tracking_actions(env))
+    assert info["terminated_by"]["key_body_error"].all() and term.all()

@@ -115,17 +115,51 @@ def test_no_self_contact_in_the_rest_pose() -> None:
     from intermimic.humanoid.builder import exclude_rest_overlaps
     from intermimic.humanoid.skeleton_model import is_finger
 
-    raw = _build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False, hand_margin=0.001))
+    # With self-collision on (contype 1, not the default), the overlaps are excluded.
+    self_on = {"contype": 1, "exclude_rest_overlaps": False}
+    raw = _build_spec(settings=HumanoidSettings(**self_on, hand_margin=0.001))
     assert exclude_rest_overlaps(raw) == [("Chest", "Torso")]
     # with the hands' 5 mm contact margin, neighbouring finger bases are in contact at rest
     # too: those pairs are excluded as well (and only finger pairs are added)
-    wide = exclude_rest_overlaps(
-        _build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False))
-    )
+    wide = exclude_rest_overlaps(_build_spec(settings=HumanoidSettings(**self_on)))
     assert wide[0] == ("Chest", "Torso") and len(wide) > 1
     assert all(is_finger(a) and is_finger(b) for a, b in wide[1:])
-    m = _build_spec().compile()
-    d = mujoco.MjData(m)
-    mujoco.mj_forward(m, d)
-    bodies = [(m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]) for c in d.contact[: d.ncon]]
-    assert not [p for p in bodies if min(p) > 0]
+    for settings in (HumanoidSettings(contype=1), HumanoidSettings()):
+        m = _build_spec(settings=settings).compile()
+        d = mujoco.MjData(m)
+        mujoco.mj_forward(m, d)
+        bodies = [(m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]) for c in d.contact[: d.ncon]]
+        assert not [p for p in bodies if min(p) > 0]
+    # By default (self-collision off, as InterMimic) there is nothing to exclude.
+    assert (
+        exclude_rest_overlaps(_build_spec(settings=HumanoidSettings(exclude_rest_overlaps=False)))
+        == []
+    )
+
+
+def test_self_collision_is_off_but_the_floor_collides() -> None:
+    """InterMimic's humanoid never collides with itself: contype 2 / conaffinity 1 on
+    every humanoid geom (2 & 1 = 0), the builder's floor conaffinity 3."""
+    from intermimic.humanoid import HumanoidSettings
+    from intermimic.humanoid.builder import build_spec as _build_spec
+
+    s = HumanoidSettings()
+    assert (s.contype, s.conaffinity) == (2, 1)
+    m = _build_spec(settings=s).compile()
+    floor = m.geom("floor").id
+    body = np.array([g for g in range(m.ngeom) if g != floor])
+    ct, ca = m.geom_contype[body], m.geom_conaffinity[body]
+    assert not ((ct[:, None] & ca[None, :]) | (ca[:, None] & ct[None, :])).any()
+    assert ((m.geom_contype[floor] & ca) | (ct & m.geom_conaffinity[floor])).all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("contype", -1), ("conaffinity", -2), ("margin", -0.001), ("condim", 0)]
+)
+def test_bad_contact_settings_name_the_field(field: str, value: float) -> None:
+    from pydantic import ValidationError
+
+    from intermimic.humanoid import HumanoidSettings
+
+    with pytest.raises(ValidationError, match=field):
+        HumanoidSettings(**{field: value})

@@ -7,6 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 import trimesh
+from pydantic import ValidationError
 
 import intermimic.objects.decompose as decompose
 from intermimic.errors import InputError
@@ -26,6 +27,7 @@ from intermimic.objects import (
     load_sample_points,
     sample_surface_points,
 )
+from intermimic.objects.model import DEFAULT_DENSITY, OBJECT_CONAFFINITY
 
 HULL = ObjectSettings(decomposition=DecompositionSettings(method="hull"))
 EXTENTS = (0.2, 0.3, 0.4)
@@ -81,7 +83,8 @@ def test_flat_mesh_is_rejected(tmp_path: Path) -> None:
 def test_build_object_mass_and_points(box_path: Path) -> None:
     obj = build_object(box_path, HULL)
     assert obj.mass_from == "mesh"
-    assert obj.mass == pytest.approx(1000.0 * np.prod(EXTENTS))
+    # InterMimic's objectDensity 200 kg/m^3: 200 * 0.2 * 0.3 * 0.4 = 4.8 kg
+    assert obj.mass == pytest.approx(4.8)
     assert obj.friction == 0.9
     np.testing.assert_allclose(obj.com, 0.0, atol=1e-9)
     _, b, c = EXTENTS
@@ -90,6 +93,16 @@ def test_build_object_mass_and_points(box_path: Path) -> None:
     # Every point is on the box surface: one coordinate at a face.
     on_face = np.isclose(np.abs(obj.points), np.array(EXTENTS) / 2, atol=1e-6).any(axis=1)
     assert on_face.all()
+
+
+def test_default_density_is_the_released_one() -> None:
+    assert ObjectSettings().density == DEFAULT_DENSITY == 200.0
+
+
+@pytest.mark.parametrize("density", [0.0, -200.0])
+def test_bad_density_names_the_setting(density: float) -> None:
+    with pytest.raises(ValidationError, match="density"):
+        ObjectSettings(density=density)
 
 
 def test_points_are_seeded(box_path: Path) -> None:
@@ -116,7 +129,7 @@ def test_open_mesh_warns_and_uses_convex_parts(open_box_path: Path) -> None:
     with pytest.warns(NonWatertightMeshWarning, match="not watertight"):
         obj = build_object(open_box_path, HULL)
     assert obj.mass_from == "convex_parts"
-    assert obj.mass == pytest.approx(1000.0 * np.prod(EXTENTS), rel=1e-6)
+    assert obj.mass == pytest.approx(200.0 * np.prod(EXTENTS), rel=1e-6)
 
 
 def test_decomposition_cache(
@@ -164,6 +177,9 @@ def test_add_object_compiles(box_path: Path) -> None:
     assert model.jnt_type[body.jntadr[0]] == mujoco.mjtJoint.mjJNT_FREE
     colliding = [g for g in range(model.ngeom) if model.geom_contype[g]]
     assert len(colliding) == len(obj.parts)
+    # conaffinity 3: the world's bit and the humanoid's (contype 2), see HumanoidSettings
+    assert (model.geom_conaffinity[colliding] == OBJECT_CONAFFINITY).all()
+    assert OBJECT_CONAFFINITY == 3
     assert model.geom_friction[colliding[0]][0] == pytest.approx(0.9)
 
 

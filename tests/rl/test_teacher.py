@@ -93,7 +93,7 @@ def test_train_resume_refine(tmp_path: Path, objects: ObjectLibrary) -> None:
     assert c is not None
     # the PSI buffer and the observation normaliser travel with the checkpoint
     assert set(c.state["objects"]) == {"psi.box", "obs_norm.box"}
-    assert c.state["objects"]["psi.box"]["filled"].shape[1] == 4
+    assert c.state["objects"]["psi.box"]["filled"].shape[1] == 3  # PSISettings.slots_per_frame
     assert [r["iteration"] for r in load_curve(run)] == [1, 2, 3]
     assert any((run / "tensorboard").iterdir())
     assert first.curve_png is not None and first.curve_png.is_file()

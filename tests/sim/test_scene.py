@@ -10,6 +10,7 @@ from intermimic.errors import InputError
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.objects import SimObject
 from intermimic.sim import PHYSICS_DT, SceneError, SceneSettings, build_scene
+from intermimic.sim.scene import Scene
 
 
 def test_scene_indices(humanoid_spec: mujoco.MjSpec, box_object: SimObject) -> None:
@@ -24,8 +25,11 @@ def test_scene_indices(humanoid_spec: mujoco.MjSpec, box_object: SimObject) -> N
     assert m.body(scene.object_body_id).name == "box"
     assert scene.object_qpos_adr.tolist() == list(range(160, 167))
     assert scene.object_dof_adr.tolist() == list(range(159, 165))
+    # InterMimic's 21 key bodies (keyBodies of its teacher config)
     assert [m.body(int(i)).name for i in scene.key_body_ids] == [
-        "L_Ankle", "R_Ankle", "L_Wrist", "R_Wrist", "Head"
+        "L_Hip", "L_Knee", "L_Ankle", "L_Toe", "R_Hip", "R_Knee", "R_Ankle", "R_Toe",
+        "Torso", "Spine", "Chest", "Neck", "Head", "L_Thorax", "L_Shoulder", "L_Elbow",
+        "L_Wrist", "R_Thorax", "R_Shoulder", "R_Elbow", "R_Wrist",
     ]  # fmt: skip
     assert len(scene.hand_body_ids) == 32 and len(scene.foot_body_ids) == 4
     assert all(len(g) == 1 for g in scene.geoms_per_body)
@@ -72,3 +76,61 @@ def test_reference_mjcf(reference_mjcf: Path, box_object: SimObject) -> None:
     scene = build_scene(mujoco.MjSpec.from_file(str(reference_mjcf)), box_object)
     assert scene.humanoid_qpos_adr.tolist() == list(range(160))
     assert len(scene.humanoid_geom_ids) == 52
+
+
+def _humanoid_pairs(scene: Scene, d: mujoco.MjData) -> list[tuple[int, int]]:
+    hum = set(scene.humanoid_geom_ids.tolist())
+    return [
+        (int(c.geom1), int(c.geom2))
+        for c in d.contact[: d.ncon]
+        if int(c.geom1) in hum and int(c.geom2) in hum
+    ]
+
+
+def test_no_self_collision_but_ground_and_object_collide(box_object: SimObject) -> None:
+    """Humanoid geoms never collide with each other (InterMimic's collision filter), even
+    in a pose with limbs through the body; they still collide with the object (the hands
+    with their 5 mm margin) and the ground."""
+    from intermimic.humanoid import HumanoidSettings, build_spec
+    from intermimic.humanoid.skeleton_model import is_finger
+
+    def scene_of(settings: HumanoidSettings) -> Scene:
+        return build_scene(build_spec(settings=settings), box_object)
+
+    scene = scene_of(HumanoidSettings(actuators="position"))
+    m = scene.model
+    g = scene.ground_geom_id
+    assert (m.geom_contype[g], m.geom_conaffinity[g]) == (1, 3)
+    assert (
+        m.geom_conaffinity[scene.object_geom_ids[m.geom_contype[scene.object_geom_ids] > 0]] == 3
+    ).all()
+    # a tangled pose: every hinge at a random angle in +-1.5 rad
+    q = np.zeros(160)
+    q[2], q[3] = 1.0, 1.0
+    q[7:] = np.random.default_rng(0).uniform(-1.5, 1.5, 153)
+    tangled = []
+    for sc in (scene, scene_of(HumanoidSettings(actuators="position", contype=1))):
+        d = sc.make_data()
+        sc.set_state(d, q, np.array([5.0, 0.0, 0.2]), np.array([1.0, 0, 0, 0]))
+        mujoco.mj_forward(sc.model, d)
+        tangled.append(len(_humanoid_pairs(sc, d)))
+    assert tangled[0] == 0 and tangled[1] > 0  # self-collision on: the pose collides
+    # the box around the left wrist: wrist and finger geoms touch it, with their margin
+    d = scene.make_data()
+    rest = np.zeros(160)
+    rest[2], rest[3] = 1.0, 1.0
+    scene.set_state(d, rest)
+    mujoco.mj_kinematics(m, d)
+    wrist = scene.humanoid_body_ids[SMPLX_BODY_NAMES.index("L_Wrist")]
+    scene.set_state(d, rest, d.xpos[wrist] + np.array([0.0, 0.0, -0.2]), np.array([1.0, 0, 0, 0]))
+    mujoco.mj_forward(m, d)
+    obj = set(scene.object_geom_ids.tolist())
+    hand = {int(x) for x in scene.humanoid_geom_ids if m.geom_bodyid[x] in scene.left_hand_body_ids}
+    touching = [
+        (int(c.geom1), int(c.geom2))
+        for c in d.contact[: d.ncon]
+        if {int(c.geom1), int(c.geom2)} & obj and {int(c.geom1), int(c.geom2)} & hand
+    ]
+    assert touching
+    fingers = [x for x in hand if is_finger(m.body(int(m.geom_bodyid[x])).name)]
+    np.testing.assert_allclose(m.geom_margin[fingers], 0.005)
