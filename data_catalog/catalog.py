@@ -1,14 +1,16 @@
 """The catalog: a Parquet table (pandas) of every clip the store has seen.
 
-One row per ``(dataset, clip)``: ok clips with their frames and source, rejected files
-with the reason. Updated under a lock and written atomically, so concurrent ingests of
-different subjects never lose each other's rows.
+One row per ``(dataset, subject, clip)`` and status: ok clips with their frames and
+source, rejected files with the reason. Ok rows are a view of the store (see
+:mod:`data_catalog.reconcile`, which rebuilds them from the subjects' live generations);
+reject rows record what ingest refused. Updated under a lock and written atomically, so
+concurrent ingests of different subjects never lose each other's rows.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ import pandas as pd
 
 from data_catalog.layout import Layout
 from intermimic.atomic import lock, write_bytes_atomic
+from intermimic.motion.names import safe_text
 
 STATUS_OK = "ok"
 STATUS_REJECTED = "rejected"
@@ -38,6 +41,19 @@ class CatalogRow:
     source_format: str | None = None
     reason: str | None = None
     ingested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        # Paths and reasons may hold bytes that are not UTF-8 or control characters
+        # (a file name is any bytes): escaped, so the table always writes and prints.
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, safe_text(value))
+
+
+_TEXT_FIELDS = ("dataset", "clip", "subject", "object", "source_path", "source_format", "reason")
+#: A row's key: one ok row per clip of a subject, one reject row per rejected clip name.
+KEY = ["dataset", "subject", "clip", "status"]
 
 
 COLUMNS = [
@@ -69,6 +85,42 @@ def empty_table() -> pd.DataFrame:
     return _typed(pd.DataFrame(columns=COLUMNS))
 
 
+def rows_table(rows: Iterable[CatalogRow]) -> pd.DataFrame:
+    """A typed table of ``rows`` (the last of rows sharing a key wins)."""
+    new = pd.DataFrame([asdict(r) for r in rows])
+    if new.empty:
+        return empty_table()
+    new = _typed(new)
+    return new.loc[~row_keys(new).duplicated(keep="last")].reset_index(drop=True)
+
+
+def row_keys(df: pd.DataFrame) -> pd.MultiIndex:
+    """Each row's :data:`KEY` (a missing subject as "")."""
+    keys = df[KEY].astype(object).copy()
+    keys["subject"] = keys["subject"].where(df["subject"].notna(), "")
+    return pd.MultiIndex.from_frame(keys)
+
+
+def replace_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with the rows that share a key with ``new`` replaced by ``new``'s."""
+    if new.empty:
+        return old
+    keep = ~row_keys(old).isin(row_keys(new))
+    return pd.concat([old[keep], new], ignore_index=True) if keep.any() else new
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if len(a) != len(b):
+        return False
+    try:
+        pd.testing.assert_frame_equal(
+            a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False
+        )
+    except AssertionError:
+        return False
+    return True
+
+
 class Catalog:
     """The catalog of the store at ``root``."""
 
@@ -90,21 +142,56 @@ class Catalog:
         df = self.clips()
         return df[df["status"] == STATUS_REJECTED].reset_index(drop=True)
 
-    def upsert(self, rows: Iterable[CatalogRow]) -> None:
-        """Insert or replace rows keyed by ``(dataset, clip)``; one atomic rewrite."""
-        new = pd.DataFrame([asdict(r) for r in rows])
-        if new.empty:
-            return
+    def update(self, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+        """Read, ``edit`` and write the table under the catalog lock (one atomic rewrite,
+        skipped when nothing changed); returns the table as written."""
         with lock(self.layout.catalog_lock):
             old = self.clips()
-            new = _typed(new).drop_duplicates(["dataset", "clip"], keep="last")
-            keys = pd.MultiIndex.from_frame(new[["dataset", "clip"]])
-            keep = ~pd.MultiIndex.from_frame(old[["dataset", "clip"]]).isin(keys)
-            table = pd.concat([old[keep], new], ignore_index=True) if keep.any() else new
-            table = table.sort_values(["dataset", "subject", "clip"], na_position="last")
-            buf = io.BytesIO()
-            table.reset_index(drop=True).to_parquet(buf, index=False)
-            write_bytes_atomic(self.layout.clips_table, buf.getvalue())
+            table = _typed(edit(old.copy()))
+            table = table.sort_values(["dataset", "subject", "clip", "status"], na_position="last")
+            table = table.reset_index(drop=True)
+            if not _same(old, table):
+                buf = io.BytesIO()
+                table.to_parquet(buf, index=False)
+                write_bytes_atomic(self.layout.clips_table, buf.getvalue())
+            return table
+
+    def upsert(self, rows: Iterable[CatalogRow]) -> None:
+        """Insert or replace rows keyed by ``(dataset, subject, clip, status)``."""
+        new = rows_table(rows)
+        if new.empty:
+            return
+        self.update(lambda old: replace_rows(old, new))
+
+    def record_rejects(
+        self,
+        rows: Iterable[CatalogRow],
+        *,
+        resolved: Iterable[tuple[str, str, str]] = (),
+        resolved_paths: Iterable[str] = (),
+    ) -> None:
+        """Upsert reject rows; drop earlier reject rows that are resolved: those of clips
+        ``(dataset, subject, clip)`` that ingested fine since (a reject that names no
+        subject matches any), and those of source files that now read fine."""
+        new = rows_table(rows)
+        done = {(d, s, c) for d, s, c in resolved}
+        done_any = {(d, c) for d, _, c in done}
+        paths = {safe_text(p) for p in resolved_paths}
+
+        def edit(old: pd.DataFrame) -> pd.DataFrame:
+            rej = old["status"] == STATUS_REJECTED
+            subj = old["subject"].fillna("")
+            hit = [
+                (d, s, c) in done or (s == "" and (d, c) in done_any)
+                for d, s, c in zip(old["dataset"], subj, old["clip"], strict=True)
+            ]
+            stale = rej & (
+                pd.Series(hit, index=old.index, dtype=bool) | old["source_path"].isin(paths)
+            )
+            kept = old[~stale]
+            return replace_rows(kept, new) if not new.empty else kept
+
+        self.update(edit)
 
     # ---- per-clip quality figures (artifact reports, tracking metrics) -----------------
     def figures(self, stage: str | None = None) -> pd.DataFrame:

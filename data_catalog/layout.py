@@ -21,18 +21,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intermimic.errors import UnsafeNameError
-from intermimic.motion.clip import check_name
+from intermimic.motion.names import check_name
 
 LAYOUT_VERSION = 1
 
 
 def safe(name: str, what: str) -> str:
-    """``name`` if it is a plain path component, else :class:`UnsafeNameError`."""
-    try:
-        return check_name(name, what)
-    except ValueError as exc:
-        raise UnsafeNameError(str(exc)) from None
+    """``name`` if it is a plain path component (the library's one name rule,
+    :mod:`intermimic.motion.names`), else :class:`~intermimic.errors.UnsafeNameError`."""
+    return check_name(name, what)
 
 
 class Layout:

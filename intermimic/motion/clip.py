@@ -22,7 +22,6 @@ field               shape           dtype    meaning
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
@@ -31,19 +30,21 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from intermimic.motion.names import PLAIN_NAME, name_problem, printable
+
 CANONICAL_FPS = 30.0
 
-# A plain name: no path separators, no leading dot, no "..": safe as a folder name.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# A plain name (see intermimic.motion.names, the one rule): safe as a folder name.
+NAME_PATTERN = PLAIN_NAME
 
 
 def check_name(value: str, what: str) -> str:
-    """Return ``value`` if it is a plain name safe to use as a path component, else raise."""
-    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
-        raise ValueError(
-            f"{what} {value!r} is not a plain name (letters, digits, '_', '-', '.'; "
-            "no path separators or '..')"
-        )
+    """Return ``value`` if it is a plain name safe to use as a path component, else raise
+    ValueError (what pydantic validators need; :func:`intermimic.motion.names.check_name`
+    raises :class:`~intermimic.errors.UnsafeNameError` with the same message)."""
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(f"{what} {printable(value)} {problem}")
     return value
 
 

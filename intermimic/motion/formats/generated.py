@@ -35,8 +35,17 @@ import numpy as np
 
 from intermimic.errors import ReadError
 from intermimic.motion.clip import CANONICAL_FPS, FIELDS, HOIClip
+from intermimic.motion.formats.bounded import load_member, open_npz_path, scalar
 from intermimic.motion.formats.registry import ClipFormat, Decoded, register_format
-from intermimic.motion.formats.smplx_npz import _arr, _keys, _open, _plain, _scalar_str, pose_bodies
+from intermimic.motion.formats.smplx_npz import (
+    _arr,
+    _keys,
+    _open,
+    _plain,
+    _rate,
+    _scalar_str,
+    pose_bodies,
+)
 from intermimic.motion.skeleton import N_BODIES
 
 REQUIRED = ("root_pos", "root_quat", "joint_rotvec", "obj_pos", "obj_quat")
@@ -51,9 +60,9 @@ class GeneratedNpz(ClipFormat):
         return "joint_rotvec" in keys and not {"body_pos", "contact"} <= keys
 
     def identify(self, path: Path) -> dict[str, str]:
-        with np.load(path, allow_pickle=False) as z:
-            out = {
-                k: _plain(str(z[k].item()))
+        with open_npz_path(path) as z:
+            out: dict[str, str] = {
+                k: _plain(str(scalar(z, k, path)))
                 for k in ("subject", "object_name", "clip_id")
                 if k in z.files
             }
@@ -67,14 +76,16 @@ class GeneratedNpz(ClipFormat):
             missing = [k for k in (*REQUIRED, "object_name") if k not in keys]
             if missing:
                 raise ReadError(f"missing key(s) {', '.join(missing)}", path)
-            arrays: dict[str, np.ndarray] = {k: np.asarray(z[k]) for k in FIELDS if k in keys}
+            arrays: dict[str, np.ndarray] = {
+                k: load_member(z, k, path) for k in FIELDS if k in keys
+            }
             meta: dict[str, Any] = {
                 "object_name": _scalar_str(z, "object_name", path),
                 "subject": _scalar_str(z, "subject", path) if "subject" in keys else "generated",
                 "clip_id": _scalar_str(z, "clip_id", path)
                 if "clip_id" in keys
                 else _plain(path.name.removesuffix(".npz")),
-                "fps": float(_arr(z, "fps", path).ravel()[0]) if "fps" in keys else CANONICAL_FPS,
+                "fps": _rate(z, "fps", path) if "fps" in keys else CANONICAL_FPS,
             }
             offsets = _arr(z, "bone_offsets", path) if "bone_offsets" in keys else None
         if offsets is not None and offsets.shape != (N_BODIES, 3):

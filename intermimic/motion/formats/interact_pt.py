@@ -22,13 +22,18 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from intermimic.errors import ReadError
 from intermimic.motion.clip import HOIClip
+from intermimic.motion.formats.bounded import plain
 from intermimic.motion.formats.registry import ClipFormat, Decoded, register_format
+from intermimic.motion.limits import check_archive, check_array, current_limits
+from intermimic.motion.names import printable
 from intermimic.motion.quat import quat_conj, quat_rotate, wxyz_to_xyzw, xyzw_to_wxyz
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES, SMPLX_PARENTS
 
@@ -88,21 +93,27 @@ def repair_finger_positions(body_pos: np.ndarray, body_quat: np.ndarray) -> np.n
 
 
 NAME_RE = re.compile(
-    r"^(?P<subject>[A-Za-z0-9-]+)_(?P<object>[A-Za-z0-9][A-Za-z0-9_-]*?)_(?P<take>\d+)$"
+    r"(?P<subject>[A-Za-z0-9][A-Za-z0-9-]*)_(?P<object>[A-Za-z0-9][A-Za-z0-9_-]*?)_(?P<take>[0-9]+)"
 )
 
 
 def parse_name(path: Path) -> dict[str, str]:
-    """``sub2_largetable_003.pt`` -> subject ``sub2``, object ``largetable``, clip id = stem."""
+    """``sub2_largetable_003.pt`` -> subject ``sub2``, object ``largetable``, clip id = stem.
+
+    The whole stem must match (``fullmatch``), and each part is a plain name
+    (:func:`~intermimic.motion.names.check_name`)."""
     stem = path.name[: -len(".pt")] if path.name.endswith(".pt") else path.stem
-    m = NAME_RE.match(stem)
+    m = NAME_RE.fullmatch(stem)
     if not m:
         raise ReadError(
-            f"file name {path.name!r} does not parse as SUBJECT_OBJECT_TAKE.pt "
+            f"file name {printable(path.name)} does not parse as SUBJECT_OBJECT_TAKE.pt "
             "(for example sub2_largetable_003.pt)",
             path,
         )
-    return {"subject": m["subject"], "object_name": m["object"], "clip_id": stem}
+    names = {"subject": m["subject"], "object_name": m["object"], "clip_id": stem}
+    for what, value in names.items():
+        plain(value, what, path)
+    return names
 
 
 def _first_line(exc: BaseException) -> str:
@@ -112,11 +123,65 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line[:160]}"
 
 
+def _check_archive(data: bytes, path: Path) -> None:
+    """A torch zip archive whose members unpack within the limits.
+
+    The legacy (pre-1.6, non-zip) format is not read: its loader allocates every storage
+    at the size the pickle declares before reading a byte of it, so a tiny file could
+    ask for any amount of memory.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            check_archive(zf, path)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ReadError(
+            "not a readable torch file (truncated or damaged, or the legacy pre-1.6 "
+            f"format, which is not read): not a zip archive ({exc})",
+            path,
+        ) from None
+
+
+def check_tensor_bounds(t: Any, path: Path) -> None:
+    """Check a loaded tensor's declared frames, strides and storage before it is copied.
+
+    ``torch.load`` gives a view over the storage the file holds; the view may claim far
+    more values than the storage has (a zero-stride ``expand``, overlapping strides).
+    Materialising it (``.contiguous()``, ``.numpy()`` then slicing) would allocate the
+    claimed size, so such tensors are rejected, and the float32 copy must fit
+    ``max_array_bytes``.
+    """
+    lim = current_limits()
+    shape = tuple(int(d) for d in t.shape)
+    n = shape[0]
+    if n > lim.max_frames:
+        raise ReadError(
+            f"tensor declares {n} frames {list(shape)}, more than the limit "
+            f"max_frames={lim.max_frames}",
+            path,
+        )
+    if t.numel() > 1 and any(st == 0 and d > 1 for st, d in zip(t.stride(), shape, strict=True)):
+        raise ReadError(
+            f"tensor {list(shape)} has a zero stride {list(t.stride())} (an expanded "
+            "view of fewer stored values), refused",
+            path,
+        )
+    stored = t.untyped_storage().nbytes()
+    claimed = t.numel() * t.element_size()
+    if claimed > stored:
+        raise ReadError(
+            f"tensor {list(shape)} claims {claimed} bytes of values but the file stores "
+            f"{stored} (overlapping strides {list(t.stride())}), refused",
+            path,
+        )
+    check_array("tensor", shape, np.dtype(np.float32), path, lim)
+
+
 def _load_tensor(data: bytes, path: Path) -> np.ndarray:
     import torch  # deferred: torch is heavy and only these paths need it
 
     if not data:
         raise ReadError("empty file (0 bytes)", path)
+    _check_archive(data, path)
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -140,6 +205,7 @@ def _load_tensor(data: bytes, path: Path) -> np.ndarray:
         raise ReadError(f"tensor has width {t.shape[1]}, expected {WIDTH}", path)
     if not t.is_floating_point():
         raise ReadError(f"tensor has dtype {t.dtype}, expected floating point", path)
+    check_tensor_bounds(t, path)
     return t.to(torch.float32).numpy()
 
 

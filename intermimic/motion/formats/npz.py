@@ -21,7 +21,6 @@ Loaded with ``allow_pickle=False``: object arrays are refused.
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,11 @@ import numpy as np
 
 from intermimic.errors import ReadError
 from intermimic.motion.clip import FIELDS, HOIClip
+from intermimic.motion.formats.bounded import load_member, name_of, open_npz_path, plain, scalar
+from intermimic.motion.formats.bounded import open_npz as _open
 from intermimic.motion.formats.registry import ClipFormat, Decoded, register_format
 
 META_KEYS = ("subject", "object_name", "clip_id", "fps")
-
-
-def _scalar(z: np.lib.npyio.NpzFile, key: str, path: Path) -> object:
-    a = z[key]
-    if a.ndim != 0:
-        raise ReadError(f"key {key!r} must be a scalar, has shape {list(a.shape)}", path)
-    return a.item()
 
 
 class Npz(ClipFormat):
@@ -47,52 +41,41 @@ class Npz(ClipFormat):
 
     def identify(self, path: Path) -> dict[str, str]:
         """Subject, object and clip id from the archive's small scalar members only."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                names = {
-                    k: str(z[k].item())
-                    for k in ("subject", "object_name", "clip_id")
-                    if k in z.files
-                }
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ReadError(f"not a readable .npz archive: {exc}", path) from None
-        names.setdefault("clip_id", path.name.removesuffix(".npz"))
+        with open_npz_path(path) as z:
+            names: dict[str, str] = {
+                k: name_of(z, k, path)
+                for k in ("subject", "object_name", "clip_id")
+                if k in z.files
+            }
+        names.setdefault("clip_id", plain(path.name.removesuffix(".npz"), "clip_id", path))
         return names
 
     def decode(self, data: bytes, path: Path) -> Decoded:
-        if not data:
-            raise ReadError("empty file (0 bytes)", path)
-        try:
-            z = np.load(io.BytesIO(data), allow_pickle=False)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise ReadError(
-                f"not a readable .npz archive (truncated or damaged?): {exc}", path
-            ) from None
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise ReadError("holds a single array, expected an .npz archive of named arrays", path)
-        with z:
-            try:
-                keys = set(z.files)
-                for key in ("subject", "object_name", "fps"):
-                    if key not in keys:
-                        raise ReadError(f"missing key {key!r}", path)
-                meta: dict[str, object] = {
-                    "subject": str(_scalar(z, "subject", path)),
-                    "object_name": str(_scalar(z, "object_name", path)),
-                    "clip_id": str(_scalar(z, "clip_id", path))
-                    if "clip_id" in keys
-                    else path.name.removesuffix(".npz"),
-                    "fps": float(_scalar(z, "fps", path)),  # type: ignore[arg-type]
-                }
-                arrays = {k: z[k] for k in FIELDS if k in keys}
-            except ValueError as exc:  # object arrays under allow_pickle=False, bad scalars
-                raise ReadError(f"unreadable array: {exc}", path) from None
-            except (zipfile.BadZipFile, EOFError, OSError) as exc:
-                raise ReadError(f"damaged .npz member: {exc}", path) from None
+        with _open(data, path) as z:
+            keys = set(z.files)
+            for key in ("subject", "object_name", "fps"):
+                if key not in keys:
+                    raise ReadError(f"missing key {key!r}", path)
+            meta: dict[str, object] = {
+                "subject": name_of(z, "subject", path),
+                "object_name": name_of(z, "object_name", path),
+                "clip_id": name_of(z, "clip_id", path)
+                if "clip_id" in keys
+                else plain(path.name.removesuffix(".npz"), "clip_id", path),
+                "fps": _number(scalar(z, "fps", path), "fps", path),
+            }
+            arrays = {k: load_member(z, k, path) for k in FIELDS if k in keys}
         return Decoded(meta=meta, arrays=arrays)
 
     def write(self, clip: HOIClip, path: Path) -> None:
         write_npz(clip, path)
+
+
+def _number(value: object, key: str, path: Path) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ReadError(f"key {key!r} must be a number, is {value!r}", path) from None
 
 
 def write_npz(clip: HOIClip, path: Path | io.BytesIO, *, compressed: bool = False) -> None:

@@ -46,7 +46,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,13 @@ from numpy.typing import NDArray
 
 from intermimic.errors import ReadError
 from intermimic.motion.formats import npz as _npz  # noqa: F401 - registered first: the fallback
+from intermimic.motion.formats.bounded import (
+    load_member,
+    name_of,
+    open_npz,
+    open_npz_path,
+    scalar,
+)
 from intermimic.motion.formats.registry import ClipFormat, Decoded, register_format
 from intermimic.motion.kinematics import KinematicTree, fk, rotvec_to_euler_xyz
 from intermimic.motion.quat import quat_conj, quat_mul, quat_to_rotvec, rotvec_to_quat
@@ -168,24 +174,11 @@ def skeleton_offsets_from_rest_joints(joints: NDArray[np.floating]) -> F64:
 
 
 def _open(data: bytes, path: Path) -> np.lib.npyio.NpzFile:
-    if not data:
-        raise ReadError("empty file (0 bytes)", path)
-    try:
-        z = np.load(io.BytesIO(data), allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ReadError(
-            f"not a readable .npz archive (truncated or damaged?): {exc}", path
-        ) from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ReadError("holds a single array, expected an .npz archive of named arrays", path)
-    return z
+    return open_npz(data, path)
 
 
 def _arr(z: Any, key: str, path: Path, shape_tail: tuple[int, ...] | None = None) -> F64:
-    try:
-        a = np.asarray(z[key])
-    except ValueError as exc:
-        raise ReadError(f"unreadable array {key!r}: {exc}", path) from None
+    a = load_member(z, key, path)
     if a.dtype.kind not in "biuf":
         raise ReadError(f"{key} has dtype {a.dtype}, expected numbers", path)
     if shape_tail is not None and (a.ndim != 1 + len(shape_tail) or a.shape[1:] != shape_tail):
@@ -243,11 +236,17 @@ def _object_quat(z: Any, keys: set[str], path: Path) -> F64:
     raise ReadError("missing the object orientation ('obj_quat' or 'obj_rot')", path)
 
 
+def _rate(z: Any, key: str, path: Path) -> float:
+    """The frame rate held by ``key`` (a scalar or a one-element array)."""
+    a = _arr(z, key, path)
+    if a.size != 1:
+        raise ReadError(f"{key} has shape {list(a.shape)}, expected one number", path)
+    return float(a.ravel()[0])
+
+
 def _scalar_str(z: Any, key: str, path: Path) -> str:
-    a = np.asarray(z[key])
-    if a.ndim != 0:
-        raise ReadError(f"key {key!r} must be a scalar, has shape {list(a.shape)}", path)
-    return str(a.item())
+    """The 0-d text member ``key``, a plain name (ValidationError if not)."""
+    return name_of(z, key, path)
 
 
 def _plain(text: str) -> str:
@@ -311,15 +310,12 @@ class SmplxNpz(ClipFormat):
         return bool(keys & set(_POSE_KEYS)) and "trans" in keys
 
     def identify(self, path: Path) -> dict[str, str]:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                out = {
-                    k: _plain(str(z[k].item()))
-                    for k in ("subject", "object_name", "clip_id")
-                    if k in z.files
-                }
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ReadError(f"not a readable .npz archive: {exc}", path) from None
+        with open_npz_path(path) as z:
+            out: dict[str, str] = {
+                k: _plain(str(scalar(z, k, path)))
+                for k in ("subject", "object_name", "clip_id")
+                if k in z.files
+            }
         out.setdefault("subject", _plain(path.parent.name))
         out.setdefault("clip_id", _plain(path.name.removesuffix(".npz")))
         return out
@@ -335,7 +331,7 @@ class SmplxNpz(ClipFormat):
             fps_key = next((k for k in _FPS_KEYS if k in keys), None)
             if fps_key is None:
                 raise ReadError(f"missing the frame rate (one of {', '.join(_FPS_KEYS)})", path)
-            fps = float(_arr(z, fps_key, path).ravel()[0])
+            fps = _rate(z, fps_key, path)
             obj_key = next((k for k in ("obj_pos", "obj_trans") if k in keys), None)
             if obj_key is None:
                 raise ReadError("missing the object position ('obj_pos' or 'obj_trans')", path)
