@@ -7,7 +7,9 @@ changed MoCap replaces exactly the clips it changes), with the per-frame rollout
 (group ``rollout``) and the refined motion's artifact series (group ``artifacts``); the
 per-clip figures (tracking metrics and artifacts after refinement) go into the catalog
 under the stage ``refined``, keyed by the raw dataset and clip id, next to the ``raw``
-stage of ``annotate``.
+stage of ``annotate``. A body-mode teacher (``hands="body"``, welded fingers) is found
+in ``STORE/teachers-smplx-body`` and refines into ``<dataset>-refined-smplx-body`` (its
+clips hold the fingers at the weld pose), so it never replaces the full-hands data.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ POLICY_FIELDS = (
     "residual_scale",
     "fit_skeleton",
     "embodiment",
+    "hands",
 )
 
 
@@ -107,7 +110,7 @@ def refine_subject(
     from intermimic.rl.teacher_settings import TeacherSettings as _TS
 
     t0 = time.perf_counter()
-    run_dir = teacher_dir(store, dataset, subject, settings.embodiment if settings else "smplx")
+    run_dir = teacher_dir(store, dataset, subject, settings.embodiment_key if settings else "smplx")
     saved_path = run_dir / "teacher_settings.json"
     saved = json.loads(saved_path.read_text())["settings"] if saved_path.exists() else None
     s = settings or (_TS(**saved) if saved else _TS())
@@ -122,7 +125,7 @@ def refine_subject(
     latest = ckpt.load_latest(run_dir / "checkpoints")
     assert latest is not None  # evaluate() raised otherwise
     teacher_sha = checkpoint_sha256(latest.path)
-    out_ds = refined_dataset_for(dataset, s.embodiment)
+    out_ds = refined_dataset_for(dataset, s.embodiment_key)
     robot = s.embodiment != "smplx"
     report = RefineReport(dataset, subject, out_ds, str(latest.path), teacher_sha)
     report.failed.update(clipset.rejected)
@@ -196,7 +199,9 @@ def refine_subject(
             store.write_series(
                 out_ds, subject, ARTIFACTS, artifacts, attrs={"settings": cs.model_dump()}
             )
-        Catalog(store.root).upsert_figures(dataset, subject, REFINED_STAGE, figures)
+        # a body-mode teacher's figures sit beside the full-hands teacher's, not over them
+        stage = REFINED_STAGE if s.hands == "full" else f"{REFINED_STAGE}-{s.embodiment_key}"
+        Catalog(store.root).upsert_figures(dataset, subject, stage, figures)
     report.seconds = time.perf_counter() - t0
     write_text_atomic(
         run_dir / REFINE_FILE,

@@ -1,7 +1,9 @@
 """The teacher stage: train (or resume) one subject's teacher on all its ok clips.
 
 :func:`train_subject_teacher` trains in ``STORE/teachers/<dataset>/<subject>/``
-(:mod:`data_catalog.runs`); running it again continues from the last good checkpoint.
+(:mod:`data_catalog.runs`; ``STORE/teachers-smplx-body/`` with ``hands="body"``,
+``STORE/teachers-g1/`` for the G1); running it again continues from the last good
+checkpoint.
 One run per teacher at a time: a second one fails at once, naming the run folder.
 """
 
@@ -56,7 +58,7 @@ def train_subject_teacher(
 
     s = settings or TeacherSettings()
     clipset = subject_clipset(store, dataset, subject, s, objects)
-    run_dir = teacher_dir(store, dataset, subject, s.embodiment)
+    run_dir = teacher_dir(store, dataset, subject, s.embodiment_key)
     run_dir.mkdir(parents=True, exist_ok=True)
     # One trainer per teacher: a second run of the same subject fails at once, clearly,
     # rather than interleaving checkpoints with the first.

@@ -9,7 +9,10 @@ simulator state (``qpos``, ``qvel``) that PSI seeds its buffer with.
 Reference body poses are by default the simulated humanoid's own forward kinematics of
 the clip's joint angles (``EnvSettings.reference_bodies = "fk"``): captured positions
 come from a subject whose bone lengths differ from the model's, and a target the model
-cannot reach by construction would cap every reward below 1.
+cannot reach by construction would cap every reward below 1. For the same reason an
+embodiment picks the joint angles of that FK (``Embodiment.reference_smplx_qpos``): the
+SMPL-X humanoid with welded fingers (``hands="body"``) follows the clip with its
+fingers at the weld pose.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from intermimic.env.grounding import ground_offset
 from intermimic.env.settings import EnvSettings
 from intermimic.errors import InputError
 from intermimic.motion.clip import HOIClip
-from intermimic.motion.kinematics import KinematicTree, clip_to_qpos, fk
+from intermimic.motion.kinematics import KinematicTree, fk
 from intermimic.motion.quat import quat_conj, quat_mul, quat_to_rotvec
 from intermimic.sim.backend import BodyStates
 from intermimic.sim.scene import Scene
@@ -179,7 +182,7 @@ class ReferenceMotion:
         # clip's joint angles) and the SMPL-X reference mapped onto its bodies (scaled).
         hq = emb.reference_qpos(clip)
         if tree is not None:
-            body_pos, body_quat = fk(tree, clip_to_qpos(clip))
+            body_pos, body_quat = fk(tree, emb.reference_smplx_qpos(clip))
         else:
             body_pos = np.asarray(clip.body_pos, np.float64)
             body_quat = np.asarray(clip.body_quat, np.float64)

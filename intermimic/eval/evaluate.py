@@ -273,12 +273,13 @@ def _teacher_embodiment(ts: Any, clips: Sequence[HOIClip], cache: dict[str, Any]
         if ts.embodiment not in cache:
             cache[ts.embodiment] = make_embodiment(ts.embodiment)
         return cache[ts.embodiment]
+    hands = ts.hands  # welded fingers or not, as trained
     if ts.fit_skeleton and clips:
         try:
-            return SmplxEmbodiment(fit_skeleton(list(clips)).skeleton)
+            return SmplxEmbodiment(fit_skeleton(list(clips)).skeleton, hands=hands)
         except (InputError, ValueError):
-            return None  # training fell back to the mean adult too
-    return None
+            pass  # training fell back to the mean adult too
+    return SmplxEmbodiment(hands=hands) if hands != "full" else None
 
 
 def evaluate_teacher_runs(

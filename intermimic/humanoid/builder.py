@@ -10,22 +10,33 @@ Layout of the compiled model (what :mod:`intermimic.motion.kinematics` relies on
 * numeric fields ``pd_kp`` / ``pd_kd`` (``[nu]``) hold the PD gains, whatever the
   actuator type (see :class:`~intermimic.humanoid.skeleton_model.HumanoidSettings`);
 * a site ``<body>_key`` at the origin of every key body.
+
+With ``HumanoidSettings.hands = "body"`` the finger bodies (:func:`welded_bodies`) are
+still bodies, with their geoms and masses, but have no joints: each is fixed to its
+parent, turned by the weld pose (``finger_pose``, hinge angles as a full model's; 0 by
+default) in its ``quat``. Hinges and actuators are then those of the other bodies, in the
+same order (:func:`hinge_names`; ``nq = 7 + 63``, ``nu = 63`` for SMPL-X): the layout
+above with the welded bodies' hinges left out.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from intermimic.humanoid.errors import UnknownBodyError
+from intermimic.humanoid.errors import SkeletonError, UnknownBodyError
 from intermimic.humanoid.skeleton_model import (
     GeomSpec,
+    HandsMode,
     HumanoidSettings,
     SkeletonModel,
     is_finger,
 )
 from intermimic.humanoid.smplx_offsets import default_skeleton
+from intermimic.motion.kinematics import euler_xyz_to_quat
 
 AXES = ("x", "y", "z")
 _GEOM_TYPES = {
@@ -35,18 +46,54 @@ _GEOM_TYPES = {
 }
 
 
-def hinge_names(skeleton: SkeletonModel) -> tuple[str, ...]:
-    """``[3 (B - 1)]`` hinge (and actuator) names in qpos order."""
-    return tuple(f"{n}_{a}" for n in skeleton.body_names[1:] for a in AXES)
+def welded_bodies(body_names: Sequence[str], hands: HandsMode = "full") -> tuple[str, ...]:
+    """Of ``body_names`` (root first), those without joints: the finger bodies with
+    ``hands="body"``, else none."""
+    if hands == "full":
+        return ()
+    return tuple(n for n in body_names[1:] if is_finger(n))
+
+
+def hinge_names(skeleton: SkeletonModel, hands: HandsMode = "full") -> tuple[str, ...]:
+    """Hinge (and actuator) names in qpos order: ``[3 (B - 1)]``, or with
+    ``hands="body"`` those of the bodies that are not welded."""
+    welded = set(welded_bodies(skeleton.body_names, hands))
+    return tuple(f"{n}_{a}" for n in skeleton.body_names[1:] if n not in welded for a in AXES)
+
+
+def weld_angles(skeleton: SkeletonModel, settings: HumanoidSettings) -> NDArray[np.float64]:
+    """``[W, 3]`` the hinge angles (rad) the :func:`welded_bodies` are fixed at
+    (``finger_pose``, default 0); ``[0, 3]`` with full hands (``finger_pose`` unused). Raises
+    :class:`~intermimic.humanoid.errors.SkeletonError` when ``finger_pose`` has not
+    three values per welded body."""
+    welded = welded_bodies(skeleton.body_names, settings.hands)
+    if settings.finger_pose is None or not welded:
+        return np.zeros((len(welded), 3))
+    pose = np.asarray(settings.finger_pose, np.float64)
+    if pose.shape != (3 * len(welded),) or not np.isfinite(pose).all():
+        raise SkeletonError(
+            f"finger_pose has {pose.size} values; hands='{settings.hands}' welds "
+            f"{len(welded)} bodies of {skeleton.name!r} and needs {3 * len(welded)} finite ones"
+        )
+    return pose.reshape(len(welded), 3)
 
 
 def pd_gains(
     skeleton: SkeletonModel | None = None, settings: HumanoidSettings | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``(kp, kd)``, each ``[3 (B - 1)]`` in hinge order, from the settings' gain groups."""
+    """``(kp, kd)``, each ``[nu]`` in hinge order (:func:`hinge_names`), from the
+    settings' gain groups."""
     sk = skeleton or default_skeleton()
     s = settings or HumanoidSettings()
-    return s.pd.arrays(sk.body_names)
+    kp, kd = s.pd.arrays(sk.body_names)
+    keep = _hinge_mask(sk, s.hands)
+    return kp[keep], kd[keep]
+
+
+def _hinge_mask(skeleton: SkeletonModel, hands: HandsMode) -> NDArray[np.bool_]:
+    """``[3 (B - 1)]`` which of a full model's hinges the ``hands`` mode simulates."""
+    welded = set(welded_bodies(skeleton.body_names, hands))
+    return np.repeat([n not in welded for n in skeleton.body_names[1:]], 3)
 
 
 def _add_geom(
@@ -87,7 +134,8 @@ def build_spec(
     missing = [n for n in s.key_bodies if n not in sk.body_names]
     if missing:
         raise UnknownBodyError(f"key bodies not in skeleton {sk.name!r}: {', '.join(missing)}")
-    kp, kd = s.pd.arrays(sk.body_names)
+    kp, kd = pd_gains(sk, s)
+    weld = dict(zip(welded_bodies(sk.body_names, s.hands), weld_angles(sk, s), strict=True))
 
     spec = mujoco.MjSpec()
     spec.modelname = sk.name
@@ -114,6 +162,9 @@ def build_spec(
         if b.parent is None:
             free = body.add_freejoint()
             free.name = b.name
+        elif b.name in weld:
+            # fixed to the parent, turned as hinges at these angles would turn it
+            body.quat = euler_xyz_to_quat(weld[b.name])
         else:
             for k, axis in enumerate(AXES):
                 j = body.add_joint()
@@ -133,7 +184,7 @@ def build_spec(
             site = body.add_site()
             site.name = f"{b.name}_key"
 
-    for i, name in enumerate(hinge_names(sk)):
+    for i, name in enumerate(hinge_names(sk, s.hands)):
         act = spec.add_actuator()
         act.name = name
         act.target = name

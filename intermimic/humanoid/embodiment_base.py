@@ -21,7 +21,10 @@ says, by name:
 * how a reference maps onto it: ``height_ratio`` (reference positions, root and object
   included, are scaled by it), ``rest_offsets`` (each body's frame relative to its
   SMPL-X body's frame, when both stand in the same pose), :meth:`reference_qpos` (the
-  embodiment's own pose per reference frame, for start states and residual actions).
+  embodiment's own pose per reference frame, for start states and residual actions),
+  :meth:`reference_smplx_qpos` (the SMPL-X pose whose FK over :meth:`reference_tree` is
+  the reference: the clip's own, unless the body cannot take some of it, as welded
+  fingers cannot).
 
 :class:`~intermimic.humanoid.embodiment.SmplxEmbodiment` maps one to one with ratio 1;
 :class:`~intermimic.humanoid.g1.G1Embodiment` is the Unitree G1 with hands (both, and
@@ -40,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.motion.clip import HOIClip
-from intermimic.motion.kinematics import KinematicTree
+from intermimic.motion.kinematics import KinematicTree, clip_to_qpos
 from intermimic.motion.quat import quat_mul
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 
@@ -97,6 +100,11 @@ class Embodiment(ABC):
         """``[T, 7 + J]`` this embodiment's pose per frame of ``clip`` (root position,
         root quaternion w x y z, then :attr:`joint_names`' angles): the start states of
         the environment and the targets residual actions are relative to."""
+
+    def reference_smplx_qpos(self, clip: HOIClip) -> F64:
+        """``[T, 160]`` SMPL-X humanoid qpos whose FK over :meth:`reference_tree` gives
+        the reference body poses (default: the clip's own joint angles)."""
+        return clip_to_qpos(clip)
 
     # ---- derived indices (shared) ---------------------------------------------------------
     def index(self, names: tuple[str, ...]) -> I64:

@@ -39,6 +39,8 @@ from intermimic.humanoid.errors import (
 Vec3 = tuple[float, float, float]
 Range = tuple[float, float]
 GeomType = Literal["capsule", "box", "sphere"]
+HandsMode = Literal["full", "body"]
+"""``full``: finger hinges simulated; ``body``: fingers welded (see :class:`HumanoidSettings`)."""
 
 FINGER_WORDS = ("Index", "Middle", "Pinky", "Ring", "Thumb")
 
@@ -353,3 +355,15 @@ class HumanoidSettings(BaseModel):
     # touch in the rest pose (torso and chest capsules, say) would push each other apart
     # with kilonewtons forever; their pairs are excluded. Moot (skipped) without it.
     exclude_rest_overlaps: bool = True
+    hands: HandsMode = Field(
+        default="full",
+        description="'full': every body has three hinges (153 for SMPL-X); 'body': the 30 "
+        "finger bodies keep their geoms but no joints, welded to their parents at "
+        "finger_pose (63 hinges; the physics runs about 3x faster)",
+    )
+    finger_pose: tuple[float, ...] | None = Field(
+        default=None,
+        description="hands='body': the welded fingers' hinge angles (rad; finger bodies in "
+        "skeleton order, x y z each: 90 values for SMPL-X). None: all 0, the flat hand the "
+        "OMOMO/InterAct captures show (their finger angles are all 0)",
+    )

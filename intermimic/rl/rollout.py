@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from intermimic.env import TrackingEnv
 from intermimic.env.geometry import object_points, quat_to_matrix
+from intermimic.humanoid.embodiment import SmplxEmbodiment
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.kinematics import euler_xyz_to_rotvec
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
@@ -346,6 +347,8 @@ def refined_clip(
     a = rollout.arrays
     n = a["qpos"].shape[0]
     hq = a["qpos"][:, scene.humanoid_qpos_adr]
+    if isinstance(scene.embodiment, SmplxEmbodiment):
+        hq = scene.embodiment.smplx_qpos(hq)  # welded fingers (hands="body") at their pose
     root_quat = hq[:, 3:7] / np.linalg.norm(hq[:, 3:7], axis=1, keepdims=True)
     rotvec = euler_xyz_to_rotvec(hq[:, 7:].reshape(n, -1, 3))
     f32 = np.float32

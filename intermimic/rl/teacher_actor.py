@@ -81,12 +81,21 @@ def load_teacher_actor(run_dir: Path, subject: str, action_dim: int = 153) -> Te
             "run `intermimic train-teacher` for it (or --set missing_teacher=skip)"
         )
     settings = TeacherSettings.of_run(run_dir)
+    if settings.hands != "full":
+        raise CheckpointError(
+            f"{run_dir}: this teacher was trained with hands={settings.hands!r} (welded "
+            "fingers, fewer actions); distillation and tracking need a full-hands teacher "
+            "(hands='full', 153 actions)"
+        )
     state = {k[6:]: v for k, v in c.model.items() if k.startswith("actor.")}
     obs_dim = (
         int(state["obs_normalizer._mean"].shape[-1]) if "obs_normalizer._mean" in state else None
     )
     if obs_dim is None:
-        first = next(k for k in state if k.startswith("mlp.") and k.endswith("weight"))
+        # the input layer: the lowest-numbered MLP weight (a checkpoint's keys come in
+        # no particular order)
+        layers = [k for k in state if k.startswith("mlp.") and k.endswith(".weight")]
+        first = min(layers, key=lambda k: int(k.split(".")[1]))
         obs_dim = int(state[first].shape[1])
     cls, kwargs = resolve_class(rsl_rl_config(settings.train_settings())["actor"])
     obs = TensorDict({"policy": torch.zeros(1, obs_dim)}, batch_size=[1])

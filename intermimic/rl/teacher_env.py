@@ -250,11 +250,13 @@ def prepare_clips(
     embodiment = None
     if settings.embodiment != "smplx":
         embodiment = make_embodiment(settings.embodiment)
-    elif settings.fit_skeleton and clips:
-        try:
-            humanoid = fit_skeleton(list(clips)).skeleton
-        except (InputError, ValueError) as exc:
-            log.warning("%s: skeleton fit failed (%s); using the mean adult", where, exc)
+    else:
+        if settings.fit_skeleton and clips:
+            try:
+                humanoid = fit_skeleton(list(clips)).skeleton
+            except (InputError, ValueError) as exc:
+                log.warning("%s: skeleton fit failed (%s); using the mean adult", where, exc)
+        embodiment = SmplxEmbodiment(humanoid, hands=settings.hands)
     env_s = settings.env_settings()
     need = max(env_s.observation.future_offsets)
     groups: dict[str, list[HOIClip]] = {}

@@ -67,6 +67,7 @@ def load_teacher(
                 f"{root}: no usable teacher checkpoint; run `intermimic train-teacher` first"
             )
         if c is not None:
+            _check_body(Path(run_dir), env, settings)
             # evaluation worlds are fresh by design: silence the trainer's resume warning
             train_log = logging.getLogger("intermimic.rl.train")
             level = train_log.level
@@ -76,3 +77,18 @@ def load_teacher(
             finally:
                 train_log.setLevel(level)
     return TeacherPolicy(trainer, env, c.path if c is not None else None)
+
+
+def _check_body(run_dir: Path, env: TeacherEnv, settings: TeacherSettings) -> None:
+    """Raise :class:`CheckpointError` when the run drove another body than ``env``'s
+    (``embodiment``, ``hands``: a body-mode teacher has 63 actions, a full-hands one
+    153): its weights cannot act there."""
+    run = TeacherSettings.of_run(run_dir)
+    mine = (settings.embodiment, settings.hands)
+    if (run.embodiment, run.hands) != mine:
+        raise CheckpointError(
+            f"{run_dir}: the teacher was trained with embodiment={run.embodiment!r}, "
+            f"hands={run.hands!r}, but the environment is built for embodiment={mine[0]!r}, "
+            f"hands={mine[1]!r} ({env.num_actions} actions); build it with the run's own "
+            "settings (TeacherSettings.of_run)"
+        )

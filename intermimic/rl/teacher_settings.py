@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from intermimic.env import EnvSettings
 from intermimic.env.settings import PSISettings
 from intermimic.errors import InputError
+from intermimic.humanoid.skeleton_model import HandsMode
 from intermimic.rl.settings import (
     BackendName,
     EmbodimentName,
@@ -85,6 +86,19 @@ class TeacherSettings(BaseModel):
         description="the body the teacher drives: 'smplx' (the humanoid) or 'g1' (Unitree G1 "
         "with hands, retargeting inside learning)",
     )
+    hands: HandsMode = Field(
+        "full",
+        description="'full': the 90 finger hinges are simulated and driven (153 actions); "
+        "'body': fingers welded in the flat-hand pose, the policy drives the 63 body hinges "
+        "(2-3x the physics speed; a first curriculum stage). smplx embodiment only; "
+        "such runs live in STORE/teachers-smplx-body",
+    )
+    init_from: str | None = Field(
+        None,
+        description="a teacher run folder whose policy, critic and observation statistics "
+        "start a fresh run (a curriculum: a hands='body' run starts a full-hands one, the "
+        "finger actions at 0); ignored when the run resumes from its own checkpoint",
+    )
     attempts: int = Field(4, ge=1, description="refinement: rollouts per clip, best kept")
     attempt_noise: float = Field(
         0.05, ge=0, description="refinement: action noise std of attempts after the first"
@@ -98,6 +112,21 @@ class TeacherSettings(BaseModel):
             text = v.strip().strip("[]")
             return [int(x) for x in text.split(",") if x.strip()] if text else None
         return v
+
+    @model_validator(mode="after")
+    def _hands_of_smplx(self) -> TeacherSettings:
+        if self.hands != "full" and self.embodiment != "smplx":
+            raise ValueError(
+                f"hands={self.hands!r} welds the SMPL-X humanoid's fingers; the "
+                f"{self.embodiment} embodiment has only hands='full'"
+            )
+        return self
+
+    @property
+    def embodiment_key(self) -> str:
+        """The body as the store names runs and refined datasets: the embodiment, with
+        ``-body`` for welded fingers (``smplx``, ``smplx-body``, ``g1``)."""
+        return self.embodiment if self.hands == "full" else f"{self.embodiment}-{self.hands}"
 
     def train_settings(self) -> TrainSettings:
         """The :class:`TrainSettings` of this run (the profile's, ``None`` fields kept)."""

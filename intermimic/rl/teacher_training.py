@@ -16,17 +16,22 @@ Nothing here knows the store; :mod:`stages.refine` puts runs under
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env
+from intermimic.humanoid.embodiment import SmplxEmbodiment
+from intermimic.rl import checkpoint as ckpt
+from intermimic.rl.checkpoint import CheckpointError
+from intermimic.rl.teacher_env import ClipSet, TeacherEnv, build_teacher_env
 from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
 from intermimic.rl.train import Trainer, TrainResult
 from intermimic.rl.training_run import train_run
+
+log = logging.getLogger(__name__)
 
 #: The summary a stage writes beside a teacher run.
 SUMMARY_FILE = "teacher.json"
@@ -69,9 +74,18 @@ def train_teacher(
     t0 = time.perf_counter()
     ts = settings.train_settings()
     env = build_teacher_env(clipset, settings)
+
+    def make_trainer(**kwargs: Any) -> Trainer:
+        trainer = Trainer(env, ts, run_dir, **kwargs)
+        if settings.init_from is not None and (
+            run_dir is None or ckpt.load_latest(Path(run_dir) / "checkpoints") is None
+        ):  # a fresh run starts from the source; a resumed one has its own weights
+            warm_start(trainer, env, Path(settings.init_from))
+        return trainer
+
     run = train_run(
         env,
-        partial(Trainer, env, ts, run_dir),
+        make_trainer,
         ts,
         run_dir,
         psi=settings.psi,
@@ -95,3 +109,69 @@ def train_teacher(
         stopped_by_budget=run.stopped_by_budget,
         train_result=run.result,
     )
+
+
+def warm_start(trainer: Trainer, env: TeacherEnv, source: Path) -> None:
+    """Start ``trainer`` from the newest good checkpoint of the teacher run ``source``:
+    its critic and observation statistics as they are, its actor with each action row
+    put on the hinge of the same name (a ``hands="body"`` run's 63 rows go to the body
+    hinges of a full-hands policy; the finger rows start at a zero mean, which with
+    residual actions follows the reference, and the fresh policy's sigma). The optimiser,
+    PSI buffer and iteration count start fresh. Raises :class:`CheckpointError` when
+    ``source`` has no checkpoint or another embodiment, network or observation."""
+    c = ckpt.load_latest(source / "checkpoints")
+    if c is None:
+        raise CheckpointError(f"init_from={str(source)!r}: no usable teacher checkpoint there")
+    run = TeacherSettings.of_run(source)
+    emb = env.envs[0].scene.embodiment
+    mine = emb.hands if isinstance(emb, SmplxEmbodiment) else "full"
+    if run.embodiment != ("smplx" if isinstance(emb, SmplxEmbodiment) else emb.name):
+        raise CheckpointError(
+            f"init_from={str(source)!r}: that teacher drives {run.embodiment}, this run {emb.name}"
+        )
+    src_joints = (
+        SmplxEmbodiment(hands=run.hands).joint_names
+        if run.embodiment == "smplx"
+        else emb.joint_names
+    )
+    row_of = {n: i for i, n in enumerate(src_joints)}
+    dst = [i for i, n in enumerate(emb.joint_names) if n in row_of]
+    src = [row_of[n] for n in emb.joint_names if n in row_of]
+    saved = trainer.alg.save()
+    states: dict[str, dict[str, Any]] = {}
+    for part in ("actor", "critic"):
+        mine_sd = saved[f"{part}_state_dict"]
+        theirs = {k[len(part) + 1 :]: v for k, v in c.model.items() if k.startswith(f"{part}.")}
+        if set(theirs) != set(mine_sd):
+            raise CheckpointError(f"init_from={str(source)!r}: the {part} networks differ")
+        out = {}
+        for k, t in mine_sd.items():
+            v = theirs[k].to(t.device, t.dtype)
+            if v.shape == t.shape:
+                out[k] = v.clone()
+            elif (
+                part == "actor"
+                and v.shape[1:] == t.shape[1:]
+                and (v.shape[0], t.shape[0]) == (len(src_joints), len(emb.joint_names))
+            ):
+                new = t.clone()
+                if k.endswith(("weight", "bias")):
+                    new.zero_()
+                new[dst] = v[src]
+                out[k] = new
+            else:
+                raise CheckpointError(
+                    f"init_from={str(source)!r}: {part} {k} is {tuple(v.shape)} there, "
+                    f"{tuple(t.shape)} here (hidden_dims and observations must match; "
+                    f"hands {run.hands!r} there, {mine!r} here)"
+                )
+        states[part] = out
+    trainer.alg.load(
+        {"actor_state_dict": states["actor"], "critic_state_dict": states["critic"]},
+        {"actor": True, "critic": True},
+        strict=True,
+    )
+    for name, obj in trainer.stateful.items():
+        if name.startswith("obs_norm.") and name in c.state["objects"]:
+            obj.load_state_dict(c.state["objects"][name])
+    log.info("started from %s (%s hands -> %s hands)", c.path, run.hands, mine)
