@@ -133,15 +133,17 @@ class InterMimicPPO(PPO):
         return losses
 
     def _guarded_step(self, loss: torch.Tensor) -> bool:
-        """One clipped optimiser step on ``loss``; a NaN/inf loss is skipped and counted
+        """One optimiser step on ``loss`` (gradients clipped to ``max_grad_norm`` unless it
+        is None); a NaN/inf loss is skipped and counted
         instead (Adam would spread it into every weight). True when it stepped."""
         self.optimizer.zero_grad()
         if not torch.isfinite(loss):
             self._count_nonfinite()
             return False
         loss.backward()
-        nn.utils.clip_grad_norm_(self.actor.parameters(), self.max_grad_norm)
-        nn.utils.clip_grad_norm_(self.critic.parameters(), self.max_grad_norm)
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.actor.parameters(), self.max_grad_norm)
+            nn.utils.clip_grad_norm_(self.critic.parameters(), self.max_grad_norm)
         self.optimizer.step()
         return True
 

@@ -45,8 +45,11 @@ class PolicySettings(BaseModel):
     init_log_std: float = -2.9
     """log sigma of the Gaussian policy; with ``learn_std=False`` it stays there (the method)."""
     learn_std: bool = False
-    obs_normalization: bool = True
-    """rsl-rl's running mean/std normaliser in front of each MLP (saved with the weights)."""
+    obs_normalization: bool = False
+    """rsl-rl's running mean/std normaliser in front of each MLP (saved with the weights).
+    Off: the environment already normalises its observations (its statistics travel with
+    checkpoints and the student reads them), and a second normaliser on top of the first
+    only costs time."""
 
     @classmethod
     def cpu(cls) -> PolicySettings:
@@ -66,13 +69,19 @@ class PPOSettings(BaseModel):
     gamma: float = 0.99
     lam: float = 0.95
     clip_param: float = 0.2
-    num_learning_epochs: int = Field(5, ge=1)
-    num_mini_batches: int = Field(4, ge=1)
-    value_loss_coef: float = 1.0
+    num_learning_epochs: int = Field(6, ge=1)
+    """InterMimic's ``mini_epochs``."""
+    num_mini_batches: int = Field(8, ge=1)
+    """InterMimic's 16384-sample minibatches of 4096 worlds x 32 steps."""
+    value_loss_coef: float = Field(2.5, ge=0)
+    """rl_games' ``0.5 * critic_coef`` with InterMimic's ``critic_coef`` 5: rsl-rl's value
+    loss has no factor 0.5."""
     entropy_coef: float = 0.0
     """0 by default: with a fixed std the entropy is a constant and its gradient is zero."""
-    max_grad_norm: float = 1.0
-    use_clipped_value_loss: bool = True
+    max_grad_norm: float | None = Field(None, gt=0)
+    """Gradient-norm clip; None: none (InterMimic trains with ``truncate_grads`` off)."""
+    use_clipped_value_loss: bool = False
+    """InterMimic's ``clip_value`` is off."""
     bound_loss_coef: float = Field(10.0, ge=0)
     """Weight of the penalty on action means outside [-action_bound, action_bound]."""
     action_bound: float = Field(1.0, gt=0)
