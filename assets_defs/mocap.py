@@ -11,6 +11,7 @@ from assets_defs.config import config_from_settings
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, StoreResource
 from assets_defs.versions import data_version
+from intermimic.errors import StoreDamagedError
 from intermimic.motion.settings import IngestSettings
 from stages.ingest import IngestReport, ingest
 
@@ -86,12 +87,17 @@ def mocap_clips(
             f"nothing of subject {subject!r} could be ingested",
             metadata={"rejects": dg.MetadataValue.md(rejects_markdown(total))},
         )
-    bad = {
-        f"{d}/{k}": v
-        for d in datasets
-        if st.generation_path(d, subject)
-        for k, v in st.nonfinite_counts(d, subject).items()
-    }
+    # read through the verified path: a missing or changed chunk fails the check (it is
+    # not "finite zeros"), and store_verified says what to do
+    damaged: list[str] = []
+    bad: dict[str, int] = {}
+    for d in datasets:
+        if not st.generation_path(d, subject):
+            continue
+        try:
+            bad.update({f"{d}/{k}": v for k, v in st.nonfinite_counts(d, subject).items()})
+        except StoreDamagedError as exc:
+            damaged.append(str(exc))
     # the subject's generations are content-addressed: unchanged files, same version
     generations = [
         f"{d}/{p.name}" for d in datasets if (p := st.generation_path(d, subject)) is not None
@@ -111,9 +117,15 @@ def mocap_clips(
         check_results=[
             dg.AssetCheckResult(
                 check_name=FINITE_CHECK,
-                passed=not bad,
-                metadata={"non_finite_values": dg.MetadataValue.json(bad)},
-                description="non-finite values found: " + ", ".join(bad) if bad else None,
+                passed=not bad and not damaged,
+                metadata={
+                    "non_finite_values": dg.MetadataValue.json(bad),
+                    **({"damaged": dg.MetadataValue.json(damaged)} if damaged else {}),
+                },
+                description="; ".join(
+                    [*(["non-finite values found: " + ", ".join(bad)] if bad else []), *damaged]
+                )
+                or None,
             )
         ],
     )

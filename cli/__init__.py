@@ -9,6 +9,7 @@ from cli import ingest as _ingest  # noqa: F401
 from cli import render as _render  # noqa: F401
 from cli import student as _student  # noqa: F401
 from cli import teacher as _teacher  # noqa: F401
+from cli import verify as _verify  # noqa: F401
 from cli.app import app
 
 

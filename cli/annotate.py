@@ -19,7 +19,7 @@ from rich.table import Table
 from cli.app import app
 from cli.settings_options import parse_overrides
 from intermimic.contact.settings import ContactSettings
-from intermimic.errors import InterMimicError
+from intermimic.errors import InterMimicError, StoreUnavailableError
 
 console = Console(stderr=True)
 
@@ -51,6 +51,8 @@ def annotate(
         st = Store(store)
         pairs = [(d, s) for d, s in st.subjects(dataset) if not subject or s in subject]
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -81,6 +83,8 @@ def annotate(
 
             try:
                 rep = annotate_subject(st, ds, subj, settings, library, fit=fit, on_clip=on_clip)
+            except StoreUnavailableError:
+                raise  # exit 2, one line (cli.app)
             except InterMimicError as exc:
                 out.print(f"[red]failed[/] {ds}/{subj}: {exc}")
                 continue

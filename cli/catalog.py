@@ -1,4 +1,4 @@
-"""``intermimic catalog``: print the store's catalog."""
+"""``intermimic catalog``: print the store's catalog (after checking the store is whole)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.app import app
+from cli.app import EXIT_STORE, app, fail_line
 
 COLUMNS = ["dataset", "subject", "clip", "object", "frames", "seconds", "status", "reason"]
 
@@ -64,12 +64,29 @@ def catalog(
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json"),
     status: str | None = typer.Option(None, help="only rows with this status (ok, rejected)"),
 ) -> None:
-    """Print every clip the store has seen: ok clips and rejected files with reasons."""
+    """Print every clip the store has seen: ok clips and rejected files with reasons.
+
+    The store is verified first (as `intermimic verify` does): damaged data exits 2 with
+    one line naming the file; a catalog that disagrees with the store is a warning.
+    """
     from data_catalog.catalog import Catalog
+    from stages.verify import DAMAGED, INCONSISTENT, verify_store
 
     if not store.is_dir():
         Console(stderr=True).print(f"[red]error:[/] {store}: no such store")
         raise typer.Exit(2)
+    check = verify_store(store)
+    damaged = [p for p in check.problems if p.kind == DAMAGED]
+    if damaged:
+        check.problems = damaged
+        fail_line(check.summary_line())
+        raise typer.Exit(EXIT_STORE)
+    if stale := [p for p in check.problems if p.kind == INCONSISTENT]:
+        typer.echo(
+            f"warning: {len(stale)} disagreement(s) between the catalog and the store, "
+            f"first: {stale[0].what}; run `intermimic verify --store {store}`",
+            err=True,
+        )
     if format is OutputFormat.table:
         print_catalog(store, status)
         return

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.settings_options import SettingsError, parse_overrides
-from intermimic.errors import InterMimicError
+from intermimic.errors import InterMimicError, StoreUnavailableError
 
 console = Console(stderr=True)
 
@@ -58,6 +58,8 @@ def publish_cmd(
         raise typer.Exit(2) from None
     try:
         rep = publish_refined(Store(store), settings)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
@@ -147,6 +149,8 @@ def export_cmd(
         raise typer.Exit(2) from None
     try:
         rep = export_version(Store(store), out, settings)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.app import app
 from cli.settings_options import parse_overrides
-from intermimic.errors import InterMimicError
+from intermimic.errors import InterMimicError, StoreUnavailableError
 from intermimic.motion.clip import HOIClip
 
 console = Console(stderr=True)
@@ -77,6 +77,8 @@ def render(
             other, other_label = _load(compare, compare_store or store, dataset)
         humanoid = mujoco.MjSpec.from_file(str(humanoid_xml)) if humanoid_xml else None
         library = ObjectLibrary(objects)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except (InterMimicError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
@@ -106,6 +108,8 @@ def render(
     except RendererUnavailableError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.settings_options import SettingsError, parse_overrides
-from intermimic.errors import InterMimicError
+from intermimic.errors import InterMimicError, StoreUnavailableError
 
 console = Console(stderr=True)
 
@@ -72,6 +72,8 @@ def distill_cmd(
         settings = parse_overrides(StudentSettings, set_, env_steps=env_steps)
         st = Store(store)
         lib = _library(objects)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         raise _fail(exc, 2) from None
     runs = [(name, settings)]
@@ -101,6 +103,8 @@ def distill_cmd(
                     max_seconds=None if max_minutes is None else 60 * max_minutes,
                     on_progress=on_progress,
                 )  # fmt: skip
+        except StoreUnavailableError:
+            raise  # exit 2, one line (cli.app)
         except InterMimicError as exc:
             raise _fail(exc) from None
         for subj, why in sorted(rep.skipped.items()):
@@ -166,6 +170,8 @@ def evaluate_cmd(
         st = Store(store)
         lib = _library(objects)
         modes = None if baselines is None else [m for m in baselines.split(",") if m.strip()]
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         raise _fail(exc, 2) from None
     try:
@@ -181,6 +187,8 @@ def evaluate_cmd(
                 references=references, datasets=dataset or None, subjects=subject or None,
                 out=out_dir, on_policy=lambda n: console.print(f"evaluating {n}"),
             )  # fmt: skip
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except (InterMimicError, ValueError) as exc:
         raise _fail(exc) from None
     for subj, why in sorted(rep.skipped.items()):
@@ -215,10 +223,14 @@ def track_cmd(
         lib = _library(objects)
         pol = load_policy(policy)
         clip = prepare_reference(read_clip(motion, fmt), lib)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         raise _fail(exc, 2 if isinstance(exc, SettingsError) else 1) from None
     try:
         res = track_clip(pol, clip, lib, settings)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         raise _fail(exc) from None
     from intermimic.atomic import write_text_atomic
@@ -258,10 +270,14 @@ def export_policy_cmd(
 
             policy = student_dir(Store(store), name)
         pol = load_student(policy)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         raise _fail(exc, 2 if isinstance(exc, SettingsError) else 1) from None
     try:
         info = export_onnx(pol, onnx, check=check)
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         raise _fail(exc) from None
     diff = info.get("max_abs_diff")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.settings_options import SettingsError, parse_overrides
-from intermimic.errors import InterMimicError
+from intermimic.errors import InterMimicError, StoreUnavailableError
 from intermimic.rl.teacher_settings import TeacherSettings
 
 console = Console(stderr=True)
@@ -61,6 +61,8 @@ def train_teacher_cmd(
         )
         st = Store(store)
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -80,6 +82,8 @@ def train_teacher_cmd(
     except NoClipsError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
@@ -148,6 +152,8 @@ def refine_cmd(
         settings = parse_overrides(
             TeacherSettings, pairs + list(set_) + [f"embodiment={embodiment}"]
         )
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2 if isinstance(exc, SettingsError) else 1) from None
@@ -162,6 +168,8 @@ def refine_cmd(
                 st, ds, subj, settings, library,
                 on_clip=lambda cid: progress.update(task, advance=1, description=cid),
             )  # fmt: skip
+    except StoreUnavailableError:
+        raise  # exit 2, one line (cli.app)
     except InterMimicError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

@@ -37,6 +37,7 @@ specification allows, so that an array's chunks lie in one folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -50,7 +51,15 @@ import numcodecs
 import numpy as np
 import zarr
 
-from intermimic.errors import StoreError
+from data_catalog.integrity import (
+    CHECKSUMS,
+    checksum_record,
+    group_problems,
+    metadata_problems,
+    reading,
+    verify_group,
+)
+from intermimic.errors import StoreDamagedError, StoreError
 from intermimic.export.clips import EXPORT_FIELDS, ExportClip
 from intermimic.motion.clip import ClipMeta, HOIClip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
@@ -167,9 +176,12 @@ def _chunk_key(zarr_format: int, i: int, ndim: int) -> str:
     return "c." + ".".join(idx) if zarr_format == 3 else ".".join(idx)
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    """One metadata document; its folder exists (made once per array: mkdir is slow here)."""
-    path.write_text(json.dumps(doc, allow_nan=False))
+def _write_json(path: Path, doc: Any) -> tuple[str, int]:
+    """One metadata document; its folder exists (made once per array: mkdir is slow here).
+    Returns the (sha256, size) of the bytes written."""
+    data = json.dumps(doc, allow_nan=False).encode()
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
 
 
 def field_attrs(name: str) -> dict[str, Any]:
@@ -213,9 +225,10 @@ def _chunk_parts(
     return out
 
 
-def _write_chunk(path: Path, parts: list[np.ndarray], rows: int, codec: Any) -> None:
+def _write_chunk(path: Path, parts: list[np.ndarray], rows: int, codec: Any) -> tuple[str, int]:
     """One chunk of ``rows`` rows from ``parts`` (fewer rows: the tail is fill value, as a
-    regular chunk grid stores edge chunks at full size)."""
+    regular chunk grid stores edge chunks at full size). Returns the (sha256, size) of
+    the bytes written."""
     have = sum(len(p) for p in parts)
     if have < rows:
         parts = [*parts, np.zeros((rows - have, *parts[0].shape[1:]), parts[0].dtype)]
@@ -225,9 +238,13 @@ def _write_chunk(path: Path, parts: list[np.ndarray], rows: int, codec: Any) -> 
     else:
         block = np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts))
         views = [_bytes(block) if codec is None else memoryview(codec.encode(block)).cast("B")]
+    digest = hashlib.sha256()
+    for v in views:
+        digest.update(v)
+    size = sum(v.nbytes for v in views)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        todo = sum(v.nbytes for v in views)
+        todo = size
         while todo:
             n = os.writev(fd, views)
             todo -= n
@@ -235,6 +252,7 @@ def _write_chunk(path: Path, parts: list[np.ndarray], rows: int, codec: Any) -> 
                 views = _advance(views, n)
     finally:
         os.close(fd)
+    return digest.hexdigest(), size
 
 
 def _bytes(a: np.ndarray) -> memoryview:
@@ -266,7 +284,10 @@ def write_hoi_group(
 ) -> int:
     """Write ``clips`` as one HOI group at ``path`` (which must not exist yet; stage it).
 
-    Returns the bytes of array data written (before compression).
+    The group's attributes record the sha256 and size of every file of every array
+    (``checksums``, see :mod:`data_catalog.integrity`), so that a reader can tell a
+    missing or changed chunk from data. Returns the bytes of array data written (before
+    compression).
     """
     if not clips:
         raise StoreError(f"{path}: no clips to write")
@@ -305,7 +326,7 @@ def write_hoi_group(
     per_clip = [ec.arrays() for ec in clips]  # once: building the dicts is not free
     written = 0
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        futures = []
+        futures: list[tuple[str, Any]] = []
         for name, spec in EXPORT_FIELDS.items():
             # no concatenation: each chunk is gathered from the clips' own arrays
             parts = [np.asarray(a[name]).astype(spec.dtype, copy=False) for a in per_clip]
@@ -323,24 +344,30 @@ def write_hoi_group(
             )
             (path / name).mkdir()  # every chunk key is a file name in this folder
             for i, s in enumerate(range(0, total, step)):
-                key = path / name / _chunk_key(zarr_format, i, len(shape))
+                key = _chunk_key(zarr_format, i, len(shape))
                 chunk = _chunk_parts(parts, offsets, s, s + step)
-                futures.append(pool.submit(_write_chunk, key, chunk, step, codec))
+                job = pool.submit(_write_chunk, path / name / key, chunk, step, codec)
+                futures.append((f"{name}/{key}", job))
             written += sum(a.nbytes for a in parts)
-        for f in futures:
-            f.result()
-    _write_metadata(path, zarr_format, group_attrs, documents)
+        sums = {rel: f.result() for rel, f in futures}
+    _write_metadata(path, zarr_format, group_attrs, documents, sums)
     return written
 
 
 def _write_metadata(
-    path: Path, zarr_format: int, attrs: dict[str, Any], arrays: dict[str, dict[str, Any]]
+    path: Path,
+    zarr_format: int,
+    attrs: dict[str, Any],
+    arrays: dict[str, dict[str, Any]],
+    sums: dict[str, tuple[str, int]],
 ) -> None:
-    """Every array's document, then the group's with the consolidated metadata (last, so
-    that a group document on disk means the arrays are complete)."""
+    """Every array's document, then the group's with the consolidated metadata and the
+    checksums of every array file (last, so that a group document on disk means the
+    arrays are complete)."""
     if zarr_format == 3:
         for name, doc in arrays.items():
-            _write_json(path / name / "zarr.json", doc)
+            sums[f"{name}/zarr.json"] = _write_json(path / name / "zarr.json", doc)
+        attrs[CHECKSUMS] = checksum_record(sums)
         consolidated = {"kind": "inline", "must_understand": False, "metadata": arrays}
         group = {"attributes": attrs, "zarr_format": 3, "consolidated_metadata": consolidated,
                  "node_type": "group"}  # fmt: skip
@@ -349,10 +376,11 @@ def _write_metadata(
     flat: dict[str, Any] = {".zgroup": {"zarr_format": 2}, ".zattrs": attrs}
     for name, doc in arrays.items():
         array_attrs = doc.pop("attributes", None) or {}
-        _write_json(path / name / ".zarray", doc)
-        _write_json(path / name / ".zattrs", array_attrs)
+        sums[f"{name}/.zarray"] = _write_json(path / name / ".zarray", doc)
+        sums[f"{name}/.zattrs"] = _write_json(path / name / ".zattrs", array_attrs)
         flat[f"{name}/.zarray"] = doc
         flat[f"{name}/.zattrs"] = array_attrs
+    attrs[CHECKSUMS] = checksum_record(sums)
     _write_json(path / ".zattrs", attrs)
     _write_json(path / ".zmetadata", {"metadata": flat, "zarr_consolidated_format": 1})
     _write_json(path / ".zgroup", {"zarr_format": 2})
@@ -360,15 +388,28 @@ def _write_metadata(
 
 def open_hoi_group(path: Path) -> zarr.Group:
     """The group at ``path`` (format 2 or 3), read-only, checked to be our layout."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            g = zarr.open_group(str(path), mode="r", use_consolidated=True)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise StoreError(f"{path}: not a readable Zarr group ({exc})") from None
+    doc = path / "zarr.json" if (path / "zarr.json").exists() else path / ".zmetadata"
+    if not path.is_dir():
+        raise StoreDamagedError("missing: no Zarr group here", path)
+    with reading(doc, "Zarr group metadata"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        g = zarr.open_group(str(path), mode="r", use_consolidated=True)
     if g.attrs.get("layout") != LAYOUT:
         raise StoreError(f"{path}: not an {LAYOUT} group (layout {g.attrs.get('layout')!r})")
     return g
+
+
+def hoi_group_problems(path: Path, *, deep: bool = True) -> list[tuple[Path, str]]:
+    """What is wrong with the HOI group at ``path``: (file, problem) pairs, empty if whole."""
+    out = metadata_problems(path) if path.is_dir() else [(path, "missing")]
+    if out:
+        return out
+    try:
+        g = open_hoi_group(path)
+        out += group_problems(path, g, arrays=list(EXPORT_FIELDS), deep=deep)
+    except StoreError as exc:
+        out.append((Path(getattr(exc, "path", None) or path), str(exc)))
+    return out
 
 
 def read_hoi_group(
@@ -378,15 +419,19 @@ def read_hoi_group(
     accepts), and the group's attributes."""
     g = open_hoi_group(path)
     attrs: dict[str, Any] = dict(g.attrs.asdict())
-    index: list[dict[str, Any]] = list(attrs["clips"])
+    attrs.pop(CHECKSUMS, None)
+    with reading(path, "clip index"):
+        index: list[dict[str, Any]] = list(attrs["clips"])
     entries = [c for c in index if keep is None or keep(c)]
     if not entries:
         return [], attrs
+    verify_group(path, g, arrays=list(EXPORT_FIELDS))  # a missing chunk is damage, not zeros
     arrays = {}
     for name in EXPORT_FIELDS:
-        arr = g[name]
-        assert isinstance(arr, zarr.Array)
-        arrays[name] = np.asarray(arr[...])
+        with reading(path / name, "array"):
+            arr = g[name]
+            assert isinstance(arr, zarr.Array)
+            arrays[name] = np.asarray(arr[...])
     out = []
     for c in entries:
         s, n = c["start"], c["length"]
@@ -412,13 +457,15 @@ def nonfinite_counts(path: Path) -> dict[str, int]:
     for name, spec in EXPORT_FIELDS.items():
         if spec.kind != "float":
             continue
-        arr = g[name]
-        assert isinstance(arr, zarr.Array)
-        step = arr.chunks[0]
-        n = sum(
-            int(np.count_nonzero(~np.isfinite(np.asarray(arr[i : i + step]))))
-            for i in range(0, arr.shape[0], step)
-        )
+        verify_group(path, g, arrays=[name])
+        with reading(path / name, "array"):
+            arr = g[name]
+            assert isinstance(arr, zarr.Array)
+            step = arr.chunks[0]
+            n = sum(
+                int(np.count_nonzero(~np.isfinite(np.asarray(arr[i : i + step]))))
+                for i in range(0, arr.shape[0], step)
+            )
         if n:
             bad[name] = n
     return bad

@@ -11,6 +11,7 @@ reader opens either the old generation or the new one, never a half-written subj
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,9 +26,18 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
+from data_catalog.integrity import (
+    CHECKSUMS,
+    VERIFY_HINT,
+    array_checksums,
+    group_problems,
+    metadata_problems,
+    reading,
+    verify_group,
+)
 from data_catalog.layout import LAYOUT_VERSION, Layout, safe
-from intermimic.atomic import lock, staged_dir, write_text_atomic
-from intermimic.errors import StoreError
+from intermimic.atomic import lock, tmp_beside, write_text_atomic
+from intermimic.errors import StoreDamagedError, StoreError, StoreUnavailableError
 from intermimic.motion.clip import FIELDS, ClipMeta, HOIClip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 
@@ -127,10 +137,19 @@ def _clips(g: zarr.Group) -> list[dict[str, Any]]:
 
 
 def _array(g: zarr.Group, name: str) -> zarr.Array:
-    arr = g[name]
+    with reading(f"{g.store_path}/{name}", "array"):
+        arr = g[name]
     if not isinstance(arr, zarr.Array):
-        raise StoreError(f"{g.store_path}: {name!r} is not an array")
+        raise StoreDamagedError(f"{name!r} is not an array", f"{g.store_path}/{name}")
     return arr
+
+
+def _read(g: zarr.Group, root: Path, name: str, rows: slice | None = None) -> np.ndarray:
+    """One array (or some rows of it), read only once its chunks are verified."""
+    arr = _array(g, name)
+    verify_group(root, g, arrays=[name], rows=None if rows is None else (rows.start, rows.stop))
+    with reading(root / name, "array"):
+        return np.asarray(arr[...] if rows is None else arr[rows])
 
 
 def _write_time_array(
@@ -145,6 +164,8 @@ def _write_time_array(
         chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
         compressors=compressor,
         dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
+        # every chunk on disk, even one of fill values: a missing chunk is damage
+        config={"write_empty_chunks": True},
     )
     arr[...] = data
 
@@ -157,9 +178,51 @@ def _quiet_consolidate(path: Path) -> None:
 
 
 def _open_group(path: Path) -> zarr.Group:
-    with warnings.catch_warnings():
+    """The generation at ``path``, read-only; :class:`StoreDamagedError` if unreadable."""
+    with reading(path / "zarr.json", "generation"), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return zarr.open_group(str(path), mode="r", use_consolidated=True)
+        g = zarr.open_group(str(path), mode="r", use_consolidated=True)
+        if not isinstance(g.attrs.get("clips"), list):
+            raise StoreDamagedError("the generation has no clip index", path / "zarr.json")
+        return g
+
+
+@contextlib.contextmanager
+def _staged_replace(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target``, renamed to ``target`` on success; a (damaged)
+    folder already at ``target`` is moved aside first and removed. The caller holds the
+    subject's lock."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_beside(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+        aside = None
+        if target.exists():
+            aside = tmp_beside(target)
+            os.rename(target, aside)
+        os.rename(tmp, target)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def generation_problems(path: Path, *, deep: bool = True) -> list[tuple[Path, str]]:
+    """What is wrong with the generation at ``path`` (every array, every derived group):
+    (file, problem) pairs, empty when it is whole."""
+    out = metadata_problems(path)
+    if out:
+        return out
+    try:
+        g = _open_group(path)
+        out += group_problems(path, g, arrays=list(FIELDS), deep=deep)
+        for name, sub in g.groups():
+            out += group_problems(path / name, sub, deep=deep)
+    except StoreDamagedError as exc:
+        out.append((Path(exc.path or path), exc.reason))
+    return out
 
 
 class Store:
@@ -180,15 +243,52 @@ class Store:
                 )
             self.layout.locks.mkdir(exist_ok=True)
         except OSError as exc:
-            raise StoreError(
+            raise StoreUnavailableError(
                 f"{self.root}: cannot write the store: {exc.strerror or exc}"
             ) from None
-        manifest = json.loads(self.layout.manifest.read_text())
+        manifest = self.read_manifest()
         if manifest.get("layout_version") != LAYOUT_VERSION:
             raise StoreError(
                 f"{self.root}: store layout version {manifest.get('layout_version')} is not "
                 f"the supported version {LAYOUT_VERSION}"
             )
+        self.check_tables()
+        self.clean_catalog_temps()
+
+    def read_manifest(self) -> dict[str, Any]:
+        """``store.json``; :class:`StoreDamagedError` when it is not a JSON object."""
+        path = self.layout.manifest
+        with reading(path, "store manifest"):
+            manifest = json.loads(path.read_bytes())
+        if not isinstance(manifest, dict):
+            raise StoreDamagedError("the store manifest is not a JSON object", path)
+        return manifest
+
+    def catalog_tables(self) -> list[Path]:
+        """The catalog's Parquet tables that exist."""
+        d = self.layout.catalog_dir
+        return sorted(d.glob("*.parquet")) if d.is_dir() else []
+
+    def check_tables(self) -> None:
+        """Read every catalog table whole: :class:`StoreDamagedError` naming the first one
+        that does not read (truncated, garbled). They are small: one row per clip."""
+        import pyarrow.parquet as pq
+
+        for path in self.catalog_tables():
+            with reading(path, "catalog table"):
+                pq.read_table(path)
+
+    def clean_catalog_temps(self) -> None:
+        """Remove temporary files of catalog writers that died (under the catalog lock, so
+        none of them is a live writer's)."""
+        d = self.layout.catalog_dir
+        if d.is_dir() and any(d.glob(".*.tmp-*")):
+            with lock(self.layout.catalog_lock):
+                for stale in d.glob(".*.tmp-*"):
+                    if stale.is_dir():
+                        shutil.rmtree(stale, ignore_errors=True)
+                    else:
+                        stale.unlink(missing_ok=True)
 
     # ---- listing ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -209,35 +309,46 @@ class Store:
         """Path of the subject's live Zarr group, or None if it has none."""
         sdir = self.layout.subject_dir(dataset, subject)
         try:
-            name = (sdir / CURRENT).read_text().strip()
+            raw = (sdir / CURRENT).read_bytes()
         except FileNotFoundError:
             return None
+        with reading(sdir / CURRENT, "generation pointer"):
+            name = raw.decode().strip()
+        if not name.startswith("g-") or not name.endswith(".zarr"):
+            raise StoreDamagedError(f"names no generation ({name[:40]!r})", sdir / CURRENT)
         return sdir / safe(name, "generation")
 
-    def open_subject(self, dataset: str, subject: str) -> zarr.Group:
-        """The subject's live Zarr group, read-only."""
+    def _live(self, dataset: str, subject: str) -> Path:
+        """Path of the subject's live generation; StoreError naming the known subjects."""
         path = self.generation_path(dataset, subject)
         if path is None:
             known = ", ".join(f"{d}/{s}" for d, s in self.subjects()) or "none"
             raise StoreError(
                 f"{self.root}: no subject {dataset}/{subject} in the store (known: {known})"
             )
-        return _open_group(path)
+        return path
+
+    def open_subject(self, dataset: str, subject: str) -> zarr.Group:
+        """The subject's live Zarr group, read-only (its metadata read, its chunks not
+        verified: the ``read_*`` methods verify what they read)."""
+        return _open_group(self._live(dataset, subject))
 
     def index(self, dataset: str, subject: str) -> list[ClipEntry]:
-        g = self.open_subject(dataset, subject)
-        return [
-            ClipEntry(
-                dataset,
-                subject,
-                c["clip_id"],
-                c["start"],
-                c["length"],
-                c["source_sha256"],
-                c["object_name"],
-            )
-            for c in _clips(g)
-        ]
+        path = self._live(dataset, subject)
+        g = _open_group(path)
+        with reading(path / "zarr.json", "clip index"):
+            return [
+                ClipEntry(
+                    dataset,
+                    subject,
+                    c["clip_id"],
+                    c["start"],
+                    c["length"],
+                    c["source_sha256"],
+                    c["object_name"],
+                )
+                for c in _clips(g)
+            ]
 
     def entries(self, dataset: str | None = None) -> Iterator[ClipEntry]:
         for ds, subj in self.subjects(dataset):
@@ -245,18 +356,23 @@ class Store:
 
     # ---- reading ---------------------------------------------------------------------
     def read_subject(self, dataset: str, subject: str) -> list[HOIClip]:
-        """Every clip of a subject, in index order."""
-        g = self.open_subject(dataset, subject)
-        arrays = {name: np.asarray(_array(g, name)[...]) for name in FIELDS}
-        return [self._clip_from(g, c, arrays) for c in _clips(g)]
+        """Every clip of a subject, in index order, from verified chunks only (a missing or
+        changed chunk is a :class:`StoreDamagedError`, never zeros)."""
+        path = self._live(dataset, subject)
+        g = _open_group(path)
+        arrays = {name: _read(g, path, name) for name in FIELDS}
+        with reading(path / "zarr.json", "clip index"):
+            return [self._clip_from(g, c, arrays) for c in _clips(g)]
 
     def read_clip(self, dataset: str, subject: str, clip_id: str) -> HOIClip:
-        g = self.open_subject(dataset, subject)
+        path = self._live(dataset, subject)
+        g = _open_group(path)
         for c in _clips(g):
             if c["clip_id"] == clip_id:
                 s, n = c["start"], c["length"]
-                arrays = {name: np.asarray(_array(g, name)[s : s + n]) for name in FIELDS}
-                return self._clip_from(g, {**c, "start": 0}, arrays)
+                arrays = {name: _read(g, path, name, slice(s, s + n)) for name in FIELDS}
+                with reading(path / "zarr.json", "clip index"):
+                    return self._clip_from(g, {**c, "start": 0}, arrays)
         raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
 
     def find_clip(self, clip_id: str, dataset: str | None = None) -> HOIClip:
@@ -285,16 +401,19 @@ class Store:
 
     def nonfinite_counts(self, dataset: str, subject: str) -> dict[str, int]:
         """Non-finite values per float array of the subject's live group (chunk by chunk)."""
-        g = self.open_subject(dataset, subject)
+        path = self._live(dataset, subject)
+        g = _open_group(path)
         bad: dict[str, int] = {}
         for name, spec in FIELDS.items():
             if spec.kind != "float":
                 continue
             arr = _array(g, name)
+            verify_group(path, g, arrays=[name])  # a missing chunk is not "finite zeros"
             step = arr.chunks[0]
             n = 0
-            for i in range(0, arr.shape[0], step):
-                n += int(np.count_nonzero(~np.isfinite(np.asarray(arr[i : i + step]))))
+            with reading(path / name, "array"):
+                for i in range(0, arr.shape[0], step):
+                    n += int(np.count_nonzero(~np.isfinite(np.asarray(arr[i : i + step]))))
             if n:
                 bad[name] = n
         return bad
@@ -324,6 +443,7 @@ class Store:
                     f"clip {c.meta.clip_id} belongs to {c.meta.dataset}/{c.meta.subject}"
                 )
         with lock(self.layout.subject_lock(dataset, subject)):
+            # through the verified path: a new generation is written from whole data only
             existing = (
                 {c.meta.clip_id: c for c in self.read_subject(dataset, subject)}
                 if self.generation_path(dataset, subject)
@@ -346,6 +466,33 @@ class Store:
             )
             return SubjectWrite(dataset, subject, generation, added, replaced, unchanged)
 
+    def rewrite_subject(
+        self,
+        dataset: str,
+        subject: str,
+        clips: Iterable[HOIClip],
+        *,
+        chunk_frames: int = 4096,
+        zstd_level: int = 1,
+    ) -> str:
+        """Write ``clips`` as the subject's whole content, without reading what is there
+        (the repair of a damaged generation from its sources); returns the generation.
+
+        A generation of the same content that exists already is checked and, when damaged,
+        written again in its place. Derived groups (annotations) are not carried over.
+        """
+        self.ensure()
+        clips = sorted(clips, key=lambda c: c.meta.clip_id)
+        if not clips:
+            raise StoreError(f"{self.root}: no clips to write for {dataset}/{subject}")
+        for c in clips:
+            if (c.meta.dataset, c.meta.subject) != (dataset, subject):
+                raise ValueError(
+                    f"clip {c.meta.clip_id} belongs to {c.meta.dataset}/{c.meta.subject}"
+                )
+        with lock(self.layout.subject_lock(dataset, subject)):
+            return self._write_generation(dataset, subject, clips, chunk_frames, zstd_level)
+
     def _write_generation(
         self, dataset: str, subject: str, clips: list[HOIClip], chunk_frames: int, zstd_level: int
     ) -> str:
@@ -358,7 +505,9 @@ class Store:
         n_bodies = clips[0].n_bodies
         if any(c.n_bodies != n_bodies for c in clips):
             raise StoreError(f"{sdir}: clips of one subject must share a body count")
-        if not target.is_dir():
+        # a generation of this content may exist (the one before, or one a writer renamed
+        # into place before it died): reuse it only when it is whole
+        if not target.is_dir() or generation_problems(target):
             index, start = [], 0
             for c in clips:
                 entry = {k: getattr(c.meta, k) for k in _INDEX_META}
@@ -390,13 +539,14 @@ class Store:
                 "clips": index,
             }
             compressor = ZstdCodec(level=zstd_level)
-            with staged_dir(target) as tmp:
+            with _staged_replace(target) as tmp:
                 g = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=attrs)
                 for name, spec in FIELDS.items():
                     data = np.concatenate([getattr(c, name) for c in clips])
                     _write_time_array(
                         g, name, data.astype(spec.dtype, copy=False), chunk_frames, compressor
                     )
+                g.attrs.update({CHECKSUMS: array_checksums(tmp, FIELDS)})
                 _quiet_consolidate(tmp)
         write_text_atomic(sdir / CURRENT, generation + "\n")
         self._collect_garbage(sdir, keep={generation})
@@ -434,6 +584,10 @@ class Store:
             if src is None:
                 raise StoreError(f"{self.root}: no subject {dataset}/{subject} to annotate")
             g = _open_group(src)
+            # the new generation links the live one's files: they must be whole
+            if problems := generation_problems(src):
+                path, what = problems[0]
+                raise StoreDamagedError(f"{what}; {VERIFY_HINT}", path)
             index = {c["clip_id"]: c for c in _clips(g)}
             unknown = sorted(set(per_clip) - set(index))
             if unknown:
@@ -456,8 +610,8 @@ class Store:
             generation = f"g-{digest.hexdigest()[:16]}.zarr"
             sdir = src.parent
             target = sdir / generation
-            if not target.is_dir():
-                with staged_dir(target) as tmp:
+            if not target.is_dir() or generation_problems(target):
+                with _staged_replace(target) as tmp:
                     _link_generation(src, tmp, drop=group)
                     root = zarr.open_group(str(tmp), mode="r+", use_consolidated=False)
                     sub = root.create_group(
@@ -467,6 +621,7 @@ class Store:
                     compressor = ZstdCodec(level=zstd_level)
                     for name, data in columns.items():
                         _write_time_array(sub, name, data, chunk_frames, compressor)
+                    sub.attrs.update({CHECKSUMS: array_checksums(tmp / group, columns)})
                     _quiet_consolidate(tmp)
             write_text_atomic(sdir / CURRENT, generation + "\n")
             self._collect_garbage(sdir, keep={generation, src.name})
@@ -481,20 +636,24 @@ class Store:
         self, dataset: str, subject: str, group: str, clip_id: str | None = None
     ) -> dict[str, np.ndarray]:
         """Arrays of a derived group: all frames, or the rows of one clip."""
-        g = self.open_subject(dataset, subject)
+        path = self._live(dataset, subject)
+        g = _open_group(path)
         if group not in g:
             raise StoreError(
                 f"{self.root}: {dataset}/{subject} has no {group!r} series "
                 f"(has: {', '.join(self.series_groups(dataset, subject)) or 'none'})"
             )
-        sub = g[group]
-        assert isinstance(sub, zarr.Group)
+        with reading(path / group, "series group"):
+            sub = g[group]
+        if not isinstance(sub, zarr.Group):
+            raise StoreDamagedError("is not a group", path / group)
+        names = sorted(name for name, _ in sub.arrays())
         if clip_id is None:
-            return {name: np.asarray(arr[...]) for name, arr in sub.arrays()}
+            return {name: _read(sub, path / group, name) for name in names}
         for c in _clips(g):
             if c["clip_id"] == clip_id:
                 s, n = c["start"], c["length"]
-                return {name: np.asarray(arr[s : s + n]) for name, arr in sub.arrays()}
+                return {name: _read(sub, path / group, name, slice(s, s + n)) for name in names}
         raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
 
     def series_attrs(self, dataset: str, subject: str, group: str) -> dict[str, Any]:

@@ -32,10 +32,11 @@ from data_catalog.hoi_zarr import (
     nonfinite_counts,
     read_hoi_group,
 )
+from data_catalog.integrity import reading
 from data_catalog.store import Store
 from intermimic.atomic import lock, write_bytes_atomic
 from intermimic.contact.artifacts import PHYSICAL_FIGURES
-from intermimic.errors import StoreError
+from intermimic.errors import StoreDamagedError, StoreError
 from intermimic.export.clips import ExportClip
 
 PUBLISH_LAYOUT_VERSION = 1
@@ -81,15 +82,20 @@ def list_versions(store: Store) -> list[str]:
     if not root.is_dir():
         return []
     found = [p for p in root.glob("v-*") if p.is_dir() and (p / MANIFEST).is_file()]
-    found.sort(key=lambda p: (json.loads((p / MANIFEST).read_text())["created_at"], p.name))
+    found.sort(key=lambda p: (str(version_manifest_at(p)["created_at"]), p.name))
     return [p.name for p in found]
 
 
 def current_version(store: Store) -> str | None:
+    path = versions_dir(store) / CURRENT
     try:
-        name = (versions_dir(store) / CURRENT).read_text().strip()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    with reading(path, "current-version pointer"):
+        name = raw.decode().strip()
+    if name and not name.startswith("v-"):
+        raise StoreDamagedError(f"names no version ({name[:40]!r})", path)
     return name or None
 
 
@@ -106,8 +112,7 @@ def resolve_version(store: Store, version: str) -> str:
 
 
 def version_manifest(store: Store, version: str = "current") -> dict[str, Any]:
-    vdir = versions_dir(store) / resolve_version(store, version)
-    return dict(json.loads((vdir / MANIFEST).read_text()))
+    return version_manifest_at(versions_dir(store) / resolve_version(store, version))
 
 
 def read_version(
@@ -150,7 +155,21 @@ def clean_staging(root: Path) -> None:
 
 
 def version_manifest_at(vdir: Path) -> dict[str, Any]:
-    return dict(json.loads((vdir / MANIFEST).read_text()))
+    """A version's ``version.json``; :class:`StoreDamagedError` naming it when it does not
+    read as a manifest."""
+    path = vdir / MANIFEST
+    with reading(path, "version manifest"):
+        manifest = json.loads(path.read_bytes())
+        if not isinstance(manifest, dict):
+            raise StoreDamagedError("the version manifest is not a JSON object", path)
+        if missing := [k for k in ("version", "created_at", "clips") if k not in manifest]:
+            raise StoreDamagedError(f"the version manifest lacks {', '.join(missing)}", path)
+    return dict(manifest)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    with reading(path, "catalog table"):
+        return pd.read_parquet(path)
 
 
 def verify_version(store: Store, version: str = "current") -> dict[str, int]:
@@ -195,7 +214,7 @@ def record_version(store: Store, manifest: dict[str, Any], path: Path) -> None:
     with lock(store.layout.catalog_lock):
         for name, new in ((VERSIONS_TABLE, [row]), (VERSION_CLIPS_TABLE, clip_rows)):
             path_t = cat / name
-            old = pd.read_parquet(path_t) if path_t.exists() else pd.DataFrame()
+            old = _read_table(path_t) if path_t.exists() else pd.DataFrame()
             if not old.empty:
                 old = old[old["version"] != manifest["version"]]
             table = pd.concat([old, pd.DataFrame(new)], ignore_index=True)
@@ -209,13 +228,13 @@ def versions_table(store: Store) -> pd.DataFrame:
     path = store.layout.catalog_dir / VERSIONS_TABLE
     if not path.exists():
         return pd.DataFrame(columns=["version", "dataset", "created_at", "clips"])
-    return pd.read_parquet(path).sort_values("created_at").reset_index(drop=True)
+    return _read_table(path).sort_values("created_at").reset_index(drop=True)
 
 
 def version_clips_table(store: Store, version: str | None = None) -> pd.DataFrame:
     """Per-clip lineage and figures of every version (or one)."""
     path = store.layout.catalog_dir / VERSION_CLIPS_TABLE
-    df = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["version"])
+    df = _read_table(path) if path.exists() else pd.DataFrame(columns=["version"])
     if version is not None:
         df = df[df["version"] == resolve_version(store, version)].reset_index(drop=True)
     return df

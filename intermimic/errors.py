@@ -44,3 +44,19 @@ class StoreError(InterMimicError):
 
 class UnsafeNameError(StoreError):
     """A dataset, subject or clip name would escape the store or is not a plain name."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be read or written at all (damaged data, no permission, no space):
+    every command ends with exit status 2 and one line saying so."""
+
+
+class StoreDamagedError(StoreUnavailableError):
+    """Data at rest is damaged: a file of the store is missing, unreadable or fails its
+    checksum. ``path`` names the file; the message says what is wrong, on one line."""
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.reason = message
+        text = f"{self.path}: {message}" if self.path else message
+        super().__init__(" ".join(text.split()))

@@ -7,6 +7,7 @@ import dagster as dg
 from assets_defs.contact import contact_intents
 from assets_defs.dataset import hoi_dataset_export, refined_dataset
 from assets_defs.mocap import mocap_clips
+from assets_defs.store_check import store_verified
 from assets_defs.student import student_evaluation, student_policy
 from assets_defs.teacher import refined_rollouts, teacher_policy
 from pipeline.executors import executor_def
@@ -29,6 +30,7 @@ def build_definitions(executor: str | None = None) -> dg.Definitions:
             student_policy,
             student_evaluation,
         ],
+        asset_checks=[store_verified],
         jobs=[ingest_job, main_job, publish_export_job, student_job],
         sensors=[new_subjects_sensor],
         resources=build_resources(),

@@ -7,7 +7,9 @@
 * ``in_process``: every step in the run's own process (debugging, the smallest machines).
 * ``dask``: steps are Dask tasks (``dagster-dask``). ``INTERMIMIC_DASK_ADDRESS`` names the
   scheduler of an existing cluster (``tcp://host:8786``); without it each run starts a
-  local cluster of ``INTERMIMIC_DASK_WORKERS`` workers (default: one per core). Several
+  local cluster of ``INTERMIMIC_DASK_WORKERS`` workers (default: one per core), its
+  scheduler and dashboard on 127.0.0.1 only (``INTERMIMIC_DASK_DASHBOARD`` sets the
+  dashboard's address, ``none`` turns it off). Several
   runs (say, two subjects) can share one cluster: their steps run side by side on its
   workers. The workers need this project installed and the same ``INTERMIMIC_*``
   variables (store, sources, objects) as the process that launches the runs.
@@ -52,7 +54,28 @@ def dask_cluster_config() -> dict[str, Any]:
     if address := os.environ.get("INTERMIMIC_DASK_ADDRESS"):
         return {"existing": {"address": address}}
     workers = int(os.environ.get("INTERMIMIC_DASK_WORKERS") or os.cpu_count() or 1)
-    return {"local": {"n_workers": workers, "threads_per_worker": 1}}
+    return {
+        "local": {
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "dashboard_address": dask_dashboard_address(),
+        }
+    }
+
+
+#: Where a local cluster's dashboard listens: loopback only unless configured.
+DASK_DASHBOARD_ENV = "INTERMIMIC_DASK_DASHBOARD"
+DEFAULT_DASK_DASHBOARD = "127.0.0.1:8787"
+
+
+def dask_dashboard_address() -> str | None:
+    """The local cluster's dashboard address: ``$INTERMIMIC_DASK_DASHBOARD`` (``none`` or
+    ``off``: no dashboard; ``:8787`` or ``0.0.0.0:8787``: every interface, on purpose),
+    else ``127.0.0.1:8787``. Dask's own default binds every interface."""
+    value = os.environ.get(DASK_DASHBOARD_ENV, "").strip()
+    if not value:
+        return DEFAULT_DASK_DASHBOARD
+    return None if value.lower() in ("none", "off", "false", "0") else value
 
 
 def executor_def(name: str | None = None) -> dg.ExecutorDefinition:

@@ -3,11 +3,19 @@
 The export folder is built beside its target and renamed into place, so a reader never
 sees half an export, and two exports at once never mix: each stages its own folder;
 when both target the same folder, they take turns for the final swap (a file lock) and
-the last one wins whole. An existing folder is only replaced when it is an export of
-ours (it holds ``export.json``) or empty; anything else is refused.
+the last one wins whole.
+
+The target must be missing, an empty folder, or exactly an earlier export of ours: its
+``export.json`` lists what the export wrote (``contents``), and a folder that holds
+anything else (a user's own files beside an ``export.json``) is refused, naming the
+folder and what is in the way. Nothing of the user's is ever deleted.
+
+An exporter that is killed leaves its hidden staging folder ``.<out>.tmp-*`` beside the
+target; the next export to that target removes those whose exporter is gone (each
+staging folder is held by a lock while its exporter lives).
 
 Every export holds the data card ``README.md`` (:mod:`intermimic.export.card`) and
-``export.json`` (version, format, clips and their files, lineage).
+``export.json`` (version, format, clips and their files, lineage, contents).
 """
 
 from __future__ import annotations
@@ -98,20 +106,114 @@ def write_format(
     return res["files"], res["skipped"], n
 
 
+_REFUSE_HINT = "name a new or empty folder, or an earlier export to replace"
+
+
+def export_contents(record: dict[str, Any]) -> set[str]:
+    """The top-level names an export wrote, from its ``export.json`` record (``contents``;
+    for exports made before it was recorded, the names of ``files`` plus the card)."""
+    listed = record.get("contents")
+    if isinstance(listed, list) and all(isinstance(n, str) for n in listed):
+        return set(listed)
+    files = record.get("files")
+    if not isinstance(files, dict):
+        return set()
+    return {str(k).split("/")[0] for k in files} | {EXPORT_JSON, CARD}
+
+
 def _check_target(out: Path) -> None:
-    if out.exists() and not (
-        (out.is_dir() and (out / EXPORT_JSON).is_file())
-        or (out.is_dir() and not any(out.iterdir()))
-    ):
+    """Refuse ``out`` unless it is missing, empty, or exactly an earlier export of ours."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder; {_REFUSE_HINT}")
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return
+    if EXPORT_JSON not in names:
+        raise ExportError(f"{out} exists and is not an export (no {EXPORT_JSON}); {_REFUSE_HINT}")
+    try:
+        record = json.loads((out / EXPORT_JSON).read_bytes())
+    except (OSError, ValueError):
+        record = None
+    ours = export_contents(record) if isinstance(record, dict) and "version" in record else set()
+    if not ours:
         raise ExportError(
-            f"{out} exists and is not an export (no {EXPORT_JSON}); "
-            "name a new or empty folder, or an earlier export to replace"
+            f"{out} is not an export of ours ({EXPORT_JSON} does not read as one); " + _REFUSE_HINT
+        )
+    if extra := sorted(names - ours):
+        shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
+        raise ExportError(
+            f"{out} holds files that are not part of the earlier export ({shown}); "
+            f"nothing was written: {_REFUSE_HINT}"
         )
 
 
-def _swap_into_place(staged: Path, out: Path, store: Store) -> None:
+def _swap_lock(store: Store, out: Path) -> Any:
     key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
-    with lock(store.layout.locks / f"export.{key}.lock"):
+    return lock(store.layout.locks / f"export.{key}.lock")
+
+
+def _staging_lock(store: Store, staged: Path) -> Any:
+    """The lock a live exporter holds on its staging folder."""
+    key = hashlib.sha256(str(staged.resolve()).encode()).hexdigest()[:16]
+    return lock(store.layout.locks / f"export-stage.{key}.lock")
+
+
+def stale_stagings(out: Path) -> list[Path]:
+    """Hidden staging (and set-aside) folders of exports to ``out``, live or not."""
+    parent = out.parent
+    if not parent.is_dir():
+        return []
+    return sorted(parent.glob(f".{glob_escape(out.name)}.tmp-*"))
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def staging_alive(store: Store, staged: Path) -> bool:
+    """Whether the exporter that staged ``staged`` is still running (holds its lock)."""
+    held = _staging_lock(store, staged)
+    try:
+        held.acquire(timeout=0)
+    except TimeoutError:
+        return True
+    held.release()
+    return False
+
+
+def clean_stale_stagings(store: Store, out: Path) -> list[Path]:
+    """Remove the staging folders of exports to ``out`` whose exporter died; returns them.
+
+    Under the target's swap lock (so no folder set aside by a swap is live), and each
+    staging folder only when its own lock is free (its exporter is gone).
+    """
+    removed: list[Path] = []
+    found = stale_stagings(out)
+    if not found:
+        return removed
+    with _swap_lock(store, out):
+        for p in found:
+            held = _staging_lock(store, p)
+            try:
+                held.acquire(timeout=0)
+            except TimeoutError:
+                continue  # a live exporter's
+            try:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+                Path(held.lock_file).unlink(missing_ok=True)  # its owner is gone
+            finally:
+                held.release()
+    return removed
+
+
+def _swap_into_place(staged: Path, out: Path, store: Store) -> None:
+    with _swap_lock(store, out):
         _check_target(out)
         aside: Path | None = None
         if out.exists():
@@ -142,6 +244,7 @@ def export_version(
     store.ensure()  # the export's lock lives in the store
     vid = resolve_version(store, s.version)
     _check_target(out)
+    clean_stale_stagings(store, out)
     clips, manifest = read_version(
         store, vid, subjects=s.subjects, only_successful=s.only_successful
     )
@@ -154,8 +257,10 @@ def export_version(
     exported_at = datetime.now(UTC).isoformat()
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = tmp_beside(out)
-    staged.mkdir()
+    held = _staging_lock(store, staged)
+    held.acquire()  # before the folder exists: a cleaner never sees it unheld
     try:
+        staged.mkdir()
         attrs = {"version": vid, "dataset": manifest["dataset"], "lineage": manifest["lineage"],
                  "code_version": manifest["code_version"], "export_format": s.format}  # fmt: skip
         files, skipped, nbytes = write_format(clips, s.format, staged, s, attrs)
@@ -166,6 +271,7 @@ def export_version(
             "settings": s.model_dump(),
             "code_version": manifest["code_version"],
             "files": files,
+            "contents": sorted({str(k).split("/")[0] for k in files} | {EXPORT_JSON, CARD}),
             "skipped": skipped,
             "clips": [
                 {
@@ -188,6 +294,8 @@ def export_version(
     finally:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)
+        Path(held.lock_file).unlink(missing_ok=True)  # a unique name: only we use it
+        held.release()
     return ExportReport(
         version=vid,
         format=s.format,
