@@ -22,8 +22,8 @@ Trains a teacher (the CPU profile, :class:`intermimic.rl.teacher_settings.Teache
 The shares are measured by wrapping those methods with timers; the wrapping costs
 microseconds per call, the same in every configuration.
 
-Usage: ``python bench/teacher_throughput.py [--worlds 32] [--iterations 8]
-[--set sim_threads=2 --set torch_threads=2]``. Measure on a quiet machine.
+Usage: ``python bench/teacher_throughput.py [--worlds N] [--iterations 8]
+[--set hands=body] [--set epochs=6 --set mini_batches=8]``. Measure on a quiet machine.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class Timers:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clip", default=CLIP)
-    p.add_argument("--worlds", type=int, default=32)
+    p.add_argument("--worlds", type=int, default=None, help="default: the settings' worlds")
     p.add_argument("--iterations", type=int, default=8, help="timed PPO iterations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -108,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     from intermimic.rl.teacher_settings import TeacherSettings
     from intermimic.rl.train import Trainer
 
-    settings = parse_overrides(
-        TeacherSettings, args.set_, worlds=args.worlds, seed=args.seed, tensorboard=False
-    )
+    fixed: dict[str, Any] = {"seed": args.seed, "tensorboard": False}
+    if args.worlds is not None:
+        fixed["worlds"] = args.worlds
+    settings = parse_overrides(TeacherSettings, args.set_, **fixed)
     clip, source = load_clip(args.clip)
     clipset = prepare_clips([clip], ObjectLibrary(), settings, where=args.clip)
     env = build_teacher_env(clipset, settings)

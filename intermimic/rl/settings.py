@@ -90,7 +90,16 @@ class PPOSettings(BaseModel):
 
     @classmethod
     def cpu(cls) -> PPOSettings:
-        return cls(horizon=32, learning_rate=1e-3, schedule="adaptive", num_mini_batches=4)
+        """The CPU profile: 2 epochs of 4 minibatches instead of the method's 6 of 8. On 2
+        cores the update of 6 epochs took half of a teacher's wall time; with 2 the
+        physics gets about 60 % of it (bench/teacher_throughput.py, docs/fidelity.md)."""
+        return cls(
+            horizon=32,
+            learning_rate=1e-3,
+            schedule="adaptive",
+            num_learning_epochs=2,
+            num_mini_batches=4,
+        )
 
 
 class TrainSettings(BaseModel):
@@ -112,7 +121,13 @@ class TrainSettings(BaseModel):
     keep_checkpoints: int = Field(3, ge=2)
     """Checkpoints kept on disk; at least 2 so a corrupted latest one has a fallback."""
     torch_threads: int | None = None
-    """``torch.set_num_threads``; fix it for bit-exact resume (float sums depend on it)."""
+    """``torch.set_num_threads`` while training (the PPO update); fix it for bit-exact
+    resume (float sums depend on it)."""
+    rollout_torch_threads: int | None = Field(1, ge=1)
+    """Torch threads while collecting rollouts (the policy's forward passes); None: as
+    ``torch_threads``. One by default: a forward pass over a few dozen worlds gains
+    nothing from threads, and OpenMP workers spinning after each pass take the cores the
+    physics threads need next."""
     tensorboard: bool = True
     device: str = "cpu"
 

@@ -43,7 +43,12 @@ class TeacherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env_steps: int = Field(2_000_000, ge=1, description="environment transitions, all worlds")
-    worlds: int = Field(32, ge=1, description="parallel simulated worlds")
+    worlds: int = Field(
+        64,
+        ge=1,
+        description="parallel simulated worlds (64 on 2 cores: the environment's and the "
+        "policy's per-step costs spread over twice the worlds of 32; bench/teacher_throughput.py)",
+    )
     backend: BackendName = Field("mujoco", description="simulation backend: mujoco or warp")
     device: str = Field("cpu", description="torch device of the policy")
     seed: int = Field(0, description="seeds the networks, PPO sampling and PSI draws")
@@ -53,6 +58,10 @@ class TeacherSettings(BaseModel):
         "cpu", description="'cpu': [256, 256] MLPs, lr 3e-4; 'paper': the method's values"
     )
     horizon: int | None = Field(None, ge=1, description="policy steps per world per iteration")
+    epochs: int | None = Field(None, ge=1, description="PPO epochs per iteration (None: profile)")
+    mini_batches: int | None = Field(
+        None, ge=1, description="PPO minibatches per epoch (None: the profile's)"
+    )
     learning_rate: float | None = Field(
         None, gt=0, description="None: 3e-4 on the cpu profile, the paper's 2e-5 otherwise"
     )
@@ -64,7 +73,11 @@ class TeacherSettings(BaseModel):
     hidden_dims: list[int] | None = Field(None, description="actor and critic MLP widths")
     init_log_std: float | None = Field(None, description="log sigma of the Gaussian policy")
     sim_threads: int = Field(2, ge=1, description="threads stepping the mujoco backend")
-    torch_threads: int | None = Field(1, description="torch threads while training")
+    torch_threads: int | None = Field(
+        2,
+        description="torch threads of the PPO update (rollouts use TrainSettings."
+        "rollout_torch_threads, 1)",
+    )
     tensorboard: bool = True
     psi: bool = Field(True, description="physical state initialisation from rollouts")
     psi_starts: Literal["all", "reached"] = Field(
@@ -140,6 +153,10 @@ class TeacherSettings(BaseModel):
         ppo: dict[str, Any] = {"schedule": self.schedule}
         if self.horizon is not None:
             ppo["horizon"] = self.horizon
+        if self.epochs is not None:
+            ppo["num_learning_epochs"] = self.epochs
+        if self.mini_batches is not None:
+            ppo["num_mini_batches"] = self.mini_batches
         lr = self.learning_rate
         if lr is None:
             lr = CPU_LEARNING_RATE if self.profile == "cpu" else base.ppo.learning_rate

@@ -26,13 +26,14 @@ Typical use (the HOI env plugs its PSI in the same way)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +82,20 @@ class TrainResult:
     history: list[IterationStats] = field(default_factory=list)
     recent_mean_return: float | None = None
     """Mean return over the last 100 finished episodes."""
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(n)`` inside the block (``None``: leave it)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:
@@ -168,7 +183,7 @@ class Trainer:
             while self.iteration < target:
                 t0 = time.perf_counter()
                 logs: dict[str, list[torch.Tensor]] = {}
-                with torch.inference_mode():
+                with torch.inference_mode(), _threads(self.settings.rollout_torch_threads):
                     for _ in range(horizon):
                         actions = self.alg.act(obs)
                         obs, rewards, dones, extras = self.vecenv.step(actions)
