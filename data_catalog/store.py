@@ -11,32 +11,39 @@ reader opens either the old generation or the new one, never a half-written subj
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
+from data_catalog.generation import (
+    clip_index,
+    generation_problems,
+    link_generation,
+    open_array,
+    open_generation,
+    quiet_consolidate,
+    read_verified,
+    series_fields,
+    staged_replace,
+    write_time_array,
+)
 from data_catalog.integrity import (
     CHECKSUMS,
     VERIFY_HINT,
     array_checksums,
-    group_problems,
-    metadata_problems,
     reading,
     verify_group,
 )
 from data_catalog.layout import LAYOUT_VERSION, Layout, safe
-from intermimic.atomic import lock, tmp_beside, write_text_atomic
+from intermimic.atomic import lock, write_text_atomic
 from intermimic.errors import StoreDamagedError, StoreError, StoreUnavailableError
 from intermimic.motion.clip import FIELDS, ClipMeta, HOIClip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
@@ -85,144 +92,6 @@ class SubjectWrite:
     @property
     def changed(self) -> bool:
         return self.generation is not None
-
-
-def _series_fields(
-    per_clip: Mapping[str, Mapping[str, np.ndarray]], index: Mapping[str, Any], where: Path
-) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
-    """Field name -> (trailing shape, dtype), checked the same across clips and lengths."""
-    fields: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
-    for cid, arrays in per_clip.items():
-        for name, a in arrays.items():
-            safe(name, "series field")
-            a = np.asarray(a)
-            if a.shape[:1] != (index[cid]["length"],):
-                raise StoreError(
-                    f"{where}: series {name!r} of {cid} has {a.shape[:1]} frames, "
-                    f"the clip has {index[cid]['length']}"
-                )
-            spec = (tuple(a.shape[1:]), a.dtype)
-            if fields.setdefault(name, spec) != spec:
-                raise StoreError(f"{where}: series {name!r} differs in shape or dtype across clips")
-        if fields and set(arrays) != set(fields):
-            raise StoreError(
-                f"{where}: clip {cid} has fields {sorted(arrays)}, others {sorted(fields)}"
-            )
-    return fields
-
-
-def _link_generation(src: Path, dst: Path, drop: str) -> None:
-    """Fill ``dst`` with hard links to ``src``'s files, except the subgroup ``drop``.
-
-    The root's metadata is copied, not linked: consolidation rewrites it, and a write
-    through a link would change the live generation too.
-    """
-    for path in src.rglob("*"):
-        rel = path.relative_to(src)
-        if rel.parts[0] == drop:
-            continue
-        out = dst / rel
-        if path.is_dir():
-            out.mkdir(parents=True, exist_ok=True)
-        elif rel == Path("zarr.json"):
-            shutil.copyfile(path, out)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            os.link(path, out)
-
-
-def _clips(g: zarr.Group) -> list[dict[str, Any]]:
-    """The clip index kept in a generation's attributes."""
-    return cast(list[dict[str, Any]], g.attrs["clips"])
-
-
-def _array(g: zarr.Group, name: str) -> zarr.Array:
-    with reading(f"{g.store_path}/{name}", "array"):
-        arr = g[name]
-    if not isinstance(arr, zarr.Array):
-        raise StoreDamagedError(f"{name!r} is not an array", f"{g.store_path}/{name}")
-    return arr
-
-
-def _read(g: zarr.Group, root: Path, name: str, rows: slice | None = None) -> np.ndarray:
-    """One array (or some rows of it), read only once its chunks are verified."""
-    arr = _array(g, name)
-    verify_group(root, g, arrays=[name], rows=None if rows is None else (rows.start, rows.stop))
-    with reading(root / name, "array"):
-        return np.asarray(arr[...] if rows is None else arr[rows])
-
-
-def _write_time_array(
-    g: zarr.Group, name: str, data: np.ndarray, chunk_frames: int, compressor: ZstdCodec
-) -> None:
-    """One array, time first, chunked on time only."""
-    # create, then assign: several times faster than create_array(data=...)
-    arr = g.create_array(
-        name,
-        shape=data.shape,
-        dtype=data.dtype,
-        chunks=(min(chunk_frames, max(1, len(data))), *data.shape[1:]),
-        compressors=compressor,
-        dimension_names=["time", *(f"d{i}" for i in range(1, data.ndim))],
-        # every chunk on disk, even one of fill values: a missing chunk is damage
-        config={"write_empty_chunks": True},
-    )
-    arr[...] = data
-
-
-def _quiet_consolidate(path: Path) -> None:
-    with warnings.catch_warnings():
-        # Consolidated metadata is a zarr-python extension for format 3; we want it anyway.
-        warnings.simplefilter("ignore", UserWarning)
-        zarr.consolidate_metadata(str(path))
-
-
-def _open_group(path: Path) -> zarr.Group:
-    """The generation at ``path``, read-only; :class:`StoreDamagedError` if unreadable."""
-    with reading(path / "zarr.json", "generation"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        g = zarr.open_group(str(path), mode="r", use_consolidated=True)
-        if not isinstance(g.attrs.get("clips"), list):
-            raise StoreDamagedError("the generation has no clip index", path / "zarr.json")
-        return g
-
-
-@contextlib.contextmanager
-def _staged_replace(target: Path) -> Iterator[Path]:
-    """A temporary folder beside ``target``, renamed to ``target`` on success; a (damaged)
-    folder already at ``target`` is moved aside first and removed. The caller holds the
-    subject's lock."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_beside(target)
-    tmp.mkdir()
-    try:
-        yield tmp
-        aside = None
-        if target.exists():
-            aside = tmp_beside(target)
-            os.rename(target, aside)
-        os.rename(tmp, target)
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def generation_problems(path: Path, *, deep: bool = True) -> list[tuple[Path, str]]:
-    """What is wrong with the generation at ``path`` (every array, every derived group):
-    (file, problem) pairs, empty when it is whole."""
-    out = metadata_problems(path)
-    if out:
-        return out
-    try:
-        g = _open_group(path)
-        out += group_problems(path, g, arrays=list(FIELDS), deep=deep)
-        for name, sub in g.groups():
-            out += group_problems(path / name, sub, deep=deep)
-    except StoreDamagedError as exc:
-        out.append((Path(exc.path or path), exc.reason))
-    return out
 
 
 class Store:
@@ -331,11 +200,11 @@ class Store:
     def open_subject(self, dataset: str, subject: str) -> zarr.Group:
         """The subject's live Zarr group, read-only (its metadata read, its chunks not
         verified: the ``read_*`` methods verify what they read)."""
-        return _open_group(self._live(dataset, subject))
+        return open_generation(self._live(dataset, subject))
 
     def index(self, dataset: str, subject: str) -> list[ClipEntry]:
         path = self._live(dataset, subject)
-        g = _open_group(path)
+        g = open_generation(path)
         with reading(path / "zarr.json", "clip index"):
             return [
                 ClipEntry(
@@ -347,7 +216,7 @@ class Store:
                     c["source_sha256"],
                     c["object_name"],
                 )
-                for c in _clips(g)
+                for c in clip_index(g)
             ]
 
     def entries(self, dataset: str | None = None) -> Iterator[ClipEntry]:
@@ -359,18 +228,18 @@ class Store:
         """Every clip of a subject, in index order, from verified chunks only (a missing or
         changed chunk is a :class:`StoreDamagedError`, never zeros)."""
         path = self._live(dataset, subject)
-        g = _open_group(path)
-        arrays = {name: _read(g, path, name) for name in FIELDS}
+        g = open_generation(path)
+        arrays = {name: read_verified(g, path, name) for name in FIELDS}
         with reading(path / "zarr.json", "clip index"):
-            return [self._clip_from(g, c, arrays) for c in _clips(g)]
+            return [self._clip_from(g, c, arrays) for c in clip_index(g)]
 
     def read_clip(self, dataset: str, subject: str, clip_id: str) -> HOIClip:
         path = self._live(dataset, subject)
-        g = _open_group(path)
-        for c in _clips(g):
+        g = open_generation(path)
+        for c in clip_index(g):
             if c["clip_id"] == clip_id:
                 s, n = c["start"], c["length"]
-                arrays = {name: _read(g, path, name, slice(s, s + n)) for name in FIELDS}
+                arrays = {name: read_verified(g, path, name, slice(s, s + n)) for name in FIELDS}
                 with reading(path / "zarr.json", "clip index"):
                     return self._clip_from(g, {**c, "start": 0}, arrays)
         raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
@@ -402,12 +271,12 @@ class Store:
     def nonfinite_counts(self, dataset: str, subject: str) -> dict[str, int]:
         """Non-finite values per float array of the subject's live group (chunk by chunk)."""
         path = self._live(dataset, subject)
-        g = _open_group(path)
+        g = open_generation(path)
         bad: dict[str, int] = {}
         for name, spec in FIELDS.items():
             if spec.kind != "float":
                 continue
-            arr = _array(g, name)
+            arr = open_array(g, name)
             verify_group(path, g, arrays=[name])  # a missing chunk is not "finite zeros"
             step = arr.chunks[0]
             n = 0
@@ -539,15 +408,15 @@ class Store:
                 "clips": index,
             }
             compressor = ZstdCodec(level=zstd_level)
-            with _staged_replace(target) as tmp:
+            with staged_replace(target) as tmp:
                 g = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=attrs)
                 for name, spec in FIELDS.items():
                     data = np.concatenate([getattr(c, name) for c in clips])
-                    _write_time_array(
+                    write_time_array(
                         g, name, data.astype(spec.dtype, copy=False), chunk_frames, compressor
                     )
                 g.attrs.update({CHECKSUMS: array_checksums(tmp, FIELDS)})
-                _quiet_consolidate(tmp)
+                quiet_consolidate(tmp)
         write_text_atomic(sdir / CURRENT, generation + "\n")
         self._collect_garbage(sdir, keep={generation})
         return generation
@@ -583,18 +452,18 @@ class Store:
             src = self.generation_path(dataset, subject)
             if src is None:
                 raise StoreError(f"{self.root}: no subject {dataset}/{subject} to annotate")
-            g = _open_group(src)
+            g = open_generation(src)
             # the new generation links the live one's files: they must be whole
             if problems := generation_problems(src):
                 path, what = problems[0]
                 raise StoreDamagedError(f"{what}; {VERIFY_HINT}", path)
-            index = {c["clip_id"]: c for c in _clips(g)}
+            index = {c["clip_id"]: c for c in clip_index(g)}
             unknown = sorted(set(per_clip) - set(index))
             if unknown:
                 raise UnknownClipError(
                     f"{src}: no clip(s) {', '.join(unknown)} in {dataset}/{subject}"
                 )
-            fields = _series_fields(per_clip, index, src)
+            fields = series_fields(per_clip, index, src)
             digest = hashlib.sha256(f"{src.name}\0{group}".encode())
             columns: dict[str, np.ndarray] = {}
             for name, (tail, dtype) in fields.items():
@@ -611,8 +480,8 @@ class Store:
             sdir = src.parent
             target = sdir / generation
             if not target.is_dir() or generation_problems(target):
-                with _staged_replace(target) as tmp:
-                    _link_generation(src, tmp, drop=group)
+                with staged_replace(target) as tmp:
+                    link_generation(src, tmp, drop=group)
                     root = zarr.open_group(str(tmp), mode="r+", use_consolidated=False)
                     sub = root.create_group(
                         group,
@@ -620,9 +489,9 @@ class Store:
                     )
                     compressor = ZstdCodec(level=zstd_level)
                     for name, data in columns.items():
-                        _write_time_array(sub, name, data, chunk_frames, compressor)
+                        write_time_array(sub, name, data, chunk_frames, compressor)
                     sub.attrs.update({CHECKSUMS: array_checksums(tmp / group, columns)})
-                    _quiet_consolidate(tmp)
+                    quiet_consolidate(tmp)
             write_text_atomic(sdir / CURRENT, generation + "\n")
             self._collect_garbage(sdir, keep={generation, src.name})
             return generation
@@ -637,7 +506,7 @@ class Store:
     ) -> dict[str, np.ndarray]:
         """Arrays of a derived group: all frames, or the rows of one clip."""
         path = self._live(dataset, subject)
-        g = _open_group(path)
+        g = open_generation(path)
         if group not in g:
             raise StoreError(
                 f"{self.root}: {dataset}/{subject} has no {group!r} series "
@@ -649,11 +518,13 @@ class Store:
             raise StoreDamagedError("is not a group", path / group)
         names = sorted(name for name, _ in sub.arrays())
         if clip_id is None:
-            return {name: _read(sub, path / group, name) for name in names}
-        for c in _clips(g):
+            return {name: read_verified(sub, path / group, name) for name in names}
+        for c in clip_index(g):
             if c["clip_id"] == clip_id:
                 s, n = c["start"], c["length"]
-                return {name: _read(sub, path / group, name, slice(s, s + n)) for name in names}
+                return {
+                    name: read_verified(sub, path / group, name, slice(s, s + n)) for name in names
+                }
         raise UnknownClipError(f"{self.root}: no clip {clip_id!r} in {dataset}/{subject}")
 
     def series_attrs(self, dataset: str, subject: str, group: str) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from typing import Any
 import pandas as pd
 
 from data_catalog.catalog import STATUS_OK, Catalog, row_keys, rows_table
+from data_catalog.generation import generation_problems
 from data_catalog.hoi_zarr import hoi_group_problems
 from data_catalog.integrity import has_checksums
 from data_catalog.layout import LAYOUT_VERSION
 from data_catalog.reconcile import live_rows
 from data_catalog.refined_layout import REFINED_SUFFIX
-from data_catalog.store import CURRENT, Store, generation_problems
+from data_catalog.store import CURRENT, Store
 from data_catalog.versions import (
     DATA,
     MANIFEST,

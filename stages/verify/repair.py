@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from data_catalog.catalog import Catalog
+from data_catalog.generation import generation_problems
 from data_catalog.layout import LAYOUT_VERSION
 from data_catalog.reconcile import reconcile_catalog
-from data_catalog.store import CURRENT, Store, generation_problems
+from data_catalog.store import CURRENT, Store
 from data_catalog.versions import (
     VERSION_CLIPS_TABLE,
     VERSIONS_TABLE,
