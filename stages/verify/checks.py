@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -336,7 +336,8 @@ class _Verifier:
         from data_catalog.hoi_zarr import open_hoi_group
 
         attrs = open_hoi_group(vdir / DATA).attrs
-        data = [(c.get("subject"), c.get("clip_id"), c.get("length")) for c in attrs["clips"]]
+        clips = cast(list[dict[str, Any]], attrs["clips"])
+        data = [(c.get("subject"), c.get("clip_id"), c.get("length")) for c in clips]
         listed = [(c.get("subject"), c.get("clip"), c.get("frames")) for c in manifest["clips"]]
         if sorted(data, key=str) != sorted(listed, key=str):
             self.add(INCONSISTENT, vdir / MANIFEST, "lists other clips than data.zarr holds",

@@ -7,7 +7,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from data_catalog.catalog import Catalog
 from data_catalog.generation import generation_problems
@@ -48,10 +48,11 @@ def _sources_of(st: Store, ds: str, subj: str) -> list[dict[str, Any]]:
     generation's index when that reads, else from the catalog's ok rows."""
     try:
         g = st.open_subject(ds, subj)
+        clips = cast(list[dict[str, Any]], g.attrs["clips"])
         return [
             {"clip": c["clip_id"], "path": c["source_path"], "sha256": c["source_sha256"],
              "format": c.get("source_format"), "frames": c["length"]}
-            for c in g.attrs["clips"]
+            for c in clips
         ]  # fmt: skip
     except (StoreError, KeyError, TypeError):
         pass
