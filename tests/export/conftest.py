@@ -9,32 +9,16 @@ stored the way ``annotate`` stores them. The test on real teachers is in
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from data_catalog import Store
 from data_catalog.refined_import import record_refinement
 from data_catalog.refined_layout import ARTIFACTS
 from intermimic.motion.synthetic import synthetic_clip
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def artifact_series(n: int, level: float) -> dict[str, np.ndarray]:
-    """Artifact series of ``n`` frames whose figures all scale with ``level``."""
-    t = np.linspace(0.0, 1.0, n)
-    return {
-        "penetration_object": level * t,
-        "penetration_ground": 0.5 * level * t,
-        "floating": (t < level).astype(np.float64),
-        "foot_skate_speed": 2.0 * level * np.ones(n),
-    }
+from tests.export.refined_series import artifact_series, sha
 
 
 def build_store(

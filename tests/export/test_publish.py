@@ -3,7 +3,6 @@ the catalog, and a publisher killed midway."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -45,13 +44,10 @@ from stages.publish import (
     version_id,
     version_inputs,
 )
+from tests.export.refined_series import sha
 
 LOW_BAR = PublishSettings(min_success_ratio=0.0)
 Make = Callable[..., Store]
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_publish_gathers_every_subject_with_lineage(refined_store: Store) -> None:

@@ -4,11 +4,9 @@ version. Built once per session; each test gets its own copy."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from data_catalog import Store
@@ -18,23 +16,10 @@ from intermimic.motion.settings import IngestSettings
 from intermimic.motion.synthetic import write_synthetic_dataset
 from stages import ingest
 from stages.publish import PublishSettings, publish_refined
+from tests.export.refined_series import artifact_series, sha
 
 SUBJECTS = ("s1", "s2")
 CHUNK_FRAMES = 32
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _artifacts(n: int, level: float) -> dict[str, np.ndarray]:
-    t = np.linspace(0.0, 1.0, n)
-    return {
-        "penetration_object": level * t,
-        "penetration_ground": 0.5 * level * t,
-        "floating": (t < level).astype(np.float64),
-        "foot_skate_speed": 2.0 * level * np.ones(n),
-    }
 
 
 def build_whole_store(root: Path, src: Path) -> Store:
@@ -45,16 +30,16 @@ def build_whole_store(root: Path, src: Path) -> Store:
         raws = store.read_subject("lab", subject)
         store.write_series(
             "lab", subject, ARTIFACTS,
-            {c.meta.clip_id: _artifacts(c.n_frames, 0.05) for c in raws},
+            {c.meta.clip_id: artifact_series(c.n_frames, 0.05) for c in raws},
             chunk_frames=CHUNK_FRAMES,
         )  # fmt: skip
         refined = [c.slice(0, c.n_frames - 2) for c in raws]
         record_refinement(
             store, "lab", subject, refined,
-            teacher_sha256=_sha(f"teacher {subject}"),
+            teacher_sha256=sha(f"teacher {subject}"),
             tracking={c.meta.clip_id: {"success": 1.0, "e_h_cm": 3.0, "e_o_cm": 5.0}
                       for c in refined},
-            artifacts={c.meta.clip_id: _artifacts(c.n_frames, 0.01) for c in refined},
+            artifacts={c.meta.clip_id: artifact_series(c.n_frames, 0.01) for c in refined},
         )  # fmt: skip
     rep = publish_refined(store, PublishSettings(chunk_frames=CHUNK_FRAMES))
     assert rep.made_current, rep.checks
