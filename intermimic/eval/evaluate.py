@@ -6,7 +6,8 @@ angles) and runs the policy's deterministic action (``attempts > 1``: later atte
 add ``action_noise``) until the clip's last frame or early termination, in the same
 tracking environment and with the same termination as training. Perturbations, each a
 setting, measure robustness: ``object_mass_scale`` (10 for ten times heavier objects;
-the inertia scales with it), ``friction_scale`` (object and ground friction),
+the inertia scales with it), ``friction_scale`` (object and ground friction materials; the
+humanoid's stays, so a contact with it scales by less: see ``intermimic.sim.scene``),
 ``init_noise``. The simulated motion's artifact figures are measured as for the raw
 MoCap (:func:`raw_mocap`), so the two can be compared.
 """
@@ -54,7 +55,9 @@ class EvalSettings(BaseModel):
         0.0, ge=0, description="action noise std of attempts after the first"
     )
     object_mass_scale: float = Field(1.0, gt=0, description="object mass (and inertia) factor")
-    friction_scale: float = Field(1.0, gt=0, description="object and ground friction factor")
+    friction_scale: float = Field(
+        1.0, gt=0, description="factor on the object and ground friction materials"
+    )
     init_noise: float = Field(0.0, ge=0, description="rad; std of noise on initial joint angles")
     seed: int = 0
     artifacts: bool = Field(

@@ -69,6 +69,7 @@ class SmplxEmbodiment(Embodiment):
     """
 
     name = "smplx"  # "smplx-body" with welded fingers (set per instance)
+    released_action_map = True
     body_names = SMPLX_BODY_NAMES
     smplx_bodies = SMPLX_BODY_NAMES
     tracked_bodies = SMPLX_BODY_NAMES

@@ -17,7 +17,8 @@ says, by name:
   (hand contact), ``feet``;
 * ``joint_names``: the actuated hinges, in actuator (action) order; PD gains live in
   the model (position actuators), targets come from joint-range midpoints and
-  half-ranges (:class:`~intermimic.sim.pd.ActionMap`);
+  half-ranges, with InterMimic's recentring and scale overrides
+  (:class:`~intermimic.sim.pd.ActionMap`);
 * how a reference maps onto it: ``height_ratio`` (reference positions, root and object
   included, are scaled by it), ``rest_offsets`` (each body's frame relative to its
   SMPL-X body's frame, when both stand in the same pose), :meth:`reference_qpos` (the
@@ -67,6 +68,11 @@ class Embodiment(ABC):
     left_hand: tuple[str, ...]
     right_hand: tuple[str, ...]
     feet: tuple[str, ...]
+    #: Whether InterMimic's action-map adjustments (``ActionSettings.recentre_threshold``:
+    #: off-centre hinges driven about 0) are meant for this body. They were written for
+    #: the SMPL-X humanoid's finger tips; a robot's asymmetric ranges (the G1's knees,
+    #: fingers) keep their range middles unless a run sets the threshold itself.
+    released_action_map: bool = False
 
     # ---- the model ----------------------------------------------------------------------
     @abstractmethod

@@ -31,8 +31,16 @@ from intermimic.objects.mesh import ObjectMesh, load_mesh
 # assets (the OMOMO objects are hollow or light furniture); 1000 appears only in its
 # high-fidelity variant config, which this project does not follow (docs/fidelity.md).
 DEFAULT_DENSITY = 200.0
-# The OMOMO object URDFs give lateral friction 0.9.
-DEFAULT_FRICTION = 0.9
+# Sliding friction of the object material. InterMimic sets 0.6 on every object shape
+# when it creates the actor (env/tasks/intermimic.py, _build_target), overriding the 0.9
+# of the OMOMO object URDFs. PhysX averages two shapes' frictions where MuJoCo takes the
+# larger: intermimic.sim.scene (SceneSettings.friction_combine) makes the pairs average.
+DEFAULT_FRICTION = 0.6
+# InterMimic's torsion and rolling friction of the object shapes, written as the geoms'
+# torsional and rolling coefficients. Our contacts are condim 3 (normal + 2 tangential),
+# which uses the sliding coefficient only: torsion would need condim 4, rolling condim 6.
+DEFAULT_TORSION_FRICTION = 0.01
+DEFAULT_ROLLING_FRICTION = 0.01
 N_SURFACE_POINTS = 1024
 # Collision bits (MuJoCo: geoms a, b collide when contype_a & conaffinity_b or
 # contype_b & conaffinity_a). Bit 0 (1) is the world's: ground and objects; bit 1 (2)
@@ -52,7 +60,9 @@ class ObjectSettings(BaseModel):
         default=DEFAULT_DENSITY, gt=0, description="kg/m^3; InterMimic's objectDensity 200"
     )
     friction: float = Field(
-        default=DEFAULT_FRICTION, ge=0, description="sliding friction coefficient"
+        default=DEFAULT_FRICTION,
+        ge=0,
+        description="sliding friction coefficient of the object material (InterMimic: 0.6)",
     )
     n_points: int = Field(default=N_SURFACE_POINTS, gt=0, description="surface points to sample")
     seed: int = 0
@@ -209,7 +219,7 @@ def add_object(
             name=mesh_name,
             type=mujoco.mjtGeom.mjGEOM_MESH,
             meshname=mesh_name,
-            friction=[obj.friction, 0.005, 0.0001],
+            friction=[obj.friction, DEFAULT_TORSION_FRICTION, DEFAULT_ROLLING_FRICTION],
             contype=OBJECT_CONTYPE,
             conaffinity=OBJECT_CONAFFINITY,
             condim=3,

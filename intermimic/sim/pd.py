@@ -9,6 +9,29 @@ the action is an offset from the middle of the joint range, scaled by half the r
 so ``action = +-1`` reaches the range ends (for the +-180 deg hinges of the SMPL-X
 humanoid that spans ``+-pi``). An unlimited hinge counts as ``[-pi, pi]``.
 
+Two adjustments of the released InterMimic (``humanoid.py``,
+``_build_pd_action_offset_scale``) follow, both on by default
+(:class:`ActionSettings`):
+
+* recentring (``recentre_threshold`` 0.1 rad): a hinge whose range middle is further
+  than that from 0 gets offset 0 and the scale of the first actuated hinge (``scale[0]``
+  there; ``pi`` on the SMPL-X humanoid, whose first hinge is ``L_Hip_x``). On the SMPL-X
+  humanoid these are the ten finger-tip x hinges (-90..5.6 deg and -5.6..90 deg), so
+  ``action = 0`` targets a straight tip and ``+-1`` reaches past the joint limit;
+* per-hinge scale overrides (``scale_overrides``): the release sets the scale of its
+  dofs 5 and 17 to 5 rad. Its dof order is the MJCF's (bodies in tree order, each
+  with x, y, z hinges; ours is the same), so those are ``L_Knee_z`` and ``R_Knee_z``:
+  the knees' twist hinges (the knee flexes about y in this z-up model), whose target then
+  spans +-5 rad, past their +-pi range.
+
+Both rules were written for the SMPL-X humanoid. Overrides naming actuators a model lacks
+are skipped, so the knee default is inert on the G1; recentring is not: the G1's
+asymmetric ranges (hips, knees, ankles, shoulders, elbows, fingers) put 26 of its 43
+hinges past 0.1 rad, so a G1 run that wants its range middles back sets ``recentre_threshold=None``.
+
+Neither changes what the inverse map :meth:`ActionMap.actions` returns for a target
+inside a joint's range: still a value in ``[-1, 1]``, and ``actions(targets(a)) == a``.
+
 The PD itself runs inside MuJoCo: the humanoid must be built with
 ``HumanoidSettings(actuators="position")``, whose position actuators apply
 ``kp (target - q) - kd qdot`` on every physics substep (120 Hz) while the target is held
@@ -23,7 +46,7 @@ Finite actions outside ``[-1, 1]`` are clipped (PPO's Gaussian samples exceed it
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import mujoco
 import numpy as np
@@ -31,6 +54,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from intermimic.errors import InputError, InterMimicError
+
+if TYPE_CHECKING:  # torch is imported where tensors are handed over, not by every reader
+    import torch
 
 F64 = NDArray[np.float64]
 
@@ -41,6 +67,11 @@ class NonFiniteActionError(InterMimicError):
 
 class ActuatorError(InputError):
     """The model's actuators cannot run the PD inside the physics."""
+
+
+# InterMimic sets the scale of its dofs 5 and 17 to 5 (``_L_knee_dof_idx`` /
+# ``_R_knee_dof_idx``); in its MJCF's dof order those are the knees' z (twist) hinges.
+KNEE_TWIST_SCALES: dict[str, float] = {"L_Knee_z": 5.0, "R_Knee_z": 5.0}
 
 
 class ActionSettings(BaseModel):
@@ -55,6 +86,21 @@ class ActionSettings(BaseModel):
     clip: bool = Field(default=True, description="clip finite actions to [-1, 1]")
     non_finite: Literal["raise", "zero"] = Field(
         default="raise", description="NaN/inf actions: raise, or replace by 0 and count"
+    )
+    recentre_threshold: float | None = Field(
+        default=0.1,
+        ge=0,
+        allow_inf_nan=False,
+        description="rad; a hinge whose range middle is further than this from 0 gets "
+        "offset 0 and the scale of the first actuated hinge (InterMimic: 0.1; the SMPL-X "
+        "finger tips then take offset 0, scale pi). None: every hinge keeps its range middle",
+    )
+    scale_overrides: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: dict(KNEE_TWIST_SCALES),
+        description="rad per unit action for named actuators (the hinge names), replacing "
+        "the range-derived scale, after recentring and not multiplied by 'scale'. Names the "
+        "model lacks are ignored, so the SMPL-X default (InterMimic's 5 on L_Knee_z and "
+        "R_Knee_z) is inert on the G1",
     )
 
     def substeps(self, timestep: float) -> int:
@@ -79,6 +125,35 @@ def actuated_joint_ranges(model: mujoco.MjModel) -> F64:
     return rng
 
 
+def offset_and_scale(
+    ranges: NDArray[np.floating], names: tuple[str, ...], settings: ActionSettings
+) -> tuple[F64, F64, tuple[str, ...], tuple[str, ...]]:
+    """``(offset [nu], scale [nu], recentred names, overridden names)`` of the action map
+    for hinge ``ranges [nu, 2]`` (lo, hi) of the actuators ``names``.
+
+    In the release's order: range middle and half range (times ``settings.scale``); then
+    hinges off-centre by more than ``recentre_threshold`` get offset 0 and the first
+    hinge's scale as it was before this step; then ``scale_overrides`` replace the scale
+    of the actuators they name (names not in ``names`` are skipped).
+    """
+    rng = np.asarray(ranges, dtype=np.float64)
+    if rng.shape != (len(names), 2):
+        raise ValueError(f"ranges have shape {rng.shape}, expected ({len(names)}, 2)")
+    offset = 0.5 * (rng[:, 0] + rng[:, 1])
+    scale = settings.scale * 0.5 * (rng[:, 1] - rng[:, 0])
+    recentred: tuple[str, ...] = ()
+    if settings.recentre_threshold is not None and len(names):
+        off_centre = np.abs(offset) > settings.recentre_threshold
+        scale[off_centre] = scale[0]  # a scalar copy: taken before scale[0] may change
+        offset[off_centre] = 0.0
+        recentred = tuple(n for n, f in zip(names, off_centre, strict=True) if f)
+    overridden = tuple(n for n in names if n in settings.scale_overrides)
+    for i, n in enumerate(names):
+        if n in settings.scale_overrides:
+            scale[i] = settings.scale_overrides[n]
+    return offset, scale, recentred, overridden
+
+
 def require_position_actuators(model: mujoco.MjModel) -> None:
     """Raise :class:`ActuatorError` unless every actuator is a position servo (PD in physics).
 
@@ -101,15 +176,22 @@ def require_position_actuators(model: mujoco.MjModel) -> None:
 class ActionMap:
     """Maps actions ``[N, nu]`` in ``[-1, 1]`` to PD targets ``[N, nu]`` (rad).
 
-    ``offset`` and ``scale`` (``[nu]``) come from the actuated hinges' ranges.
+    ``offset`` and ``scale`` (``[nu]``) come from the actuated hinges' ranges, then
+    recentring and the scale overrides of :class:`ActionSettings` (module docstring).
+    ``recentred`` and ``overridden`` name the actuators each one changed.
     """
 
     def __init__(self, model: mujoco.MjModel, settings: ActionSettings | None = None) -> None:
         self.settings = settings or ActionSettings()
-        rng = actuated_joint_ranges(model)
-        self.offset: F64 = 0.5 * (rng[:, 0] + rng[:, 1])
-        self.scale: F64 = self.settings.scale * 0.5 * (rng[:, 1] - rng[:, 0])
+        names = tuple(model.actuator(i).name for i in range(model.nu))
+        self.offset, self.scale, self.recentred, self.overridden = offset_and_scale(
+            actuated_joint_ranges(model), names, self.settings
+        )
         self.n_sanitised = 0  # actions replaced by 0 so far (non_finite="zero")
+        # offset and scale as tensors, made on the first targets_tensor call's device
+        self._t_device: torch.device | None = None
+        self._t_offset: torch.Tensor | None = None
+        self._t_scale: torch.Tensor | None = None
 
     @property
     def nu(self) -> int:
@@ -137,6 +219,34 @@ class ActionMap:
         np.multiply(self.scale, a, out=out)
         out += self.offset
         return out
+
+    def targets_tensor(self, actions: torch.Tensor) -> torch.Tensor:
+        """:meth:`targets` on a tensor (float64, on the actions' device), without leaving
+        the device; the same clipping and non-finite rule."""
+        import torch
+
+        a = actions.to(torch.float64)
+        if a.shape[-1] != self.nu:
+            raise ValueError(f"actions have {a.shape[-1]} columns, the model {self.nu} actuators")
+        finite = torch.isfinite(a)
+        n_bad = int(a.numel() - int(finite.sum()))
+        if n_bad:
+            if self.settings.non_finite == "raise":
+                rows = (~finite.reshape(-1, self.nu).all(dim=1)).nonzero().flatten()
+                raise NonFiniteActionError(
+                    f"{n_bad} non-finite action value(s) in world(s) {rows[:8].tolist()}"
+                )
+            a = torch.where(finite, a, torch.zeros_like(a))
+            self.n_sanitised += n_bad
+        if self.settings.clip:
+            a = a.clamp(-1.0, 1.0)
+        key = a.device
+        if self._t_device != key:
+            self._t_offset = torch.from_numpy(self.offset).to(key)
+            self._t_scale = torch.from_numpy(self.scale).to(key)
+            self._t_device = key
+        assert self._t_offset is not None and self._t_scale is not None
+        return self._t_offset + self._t_scale * a
 
     def actions(self, targets: NDArray[np.floating]) -> F64:
         """Inverse map: the actions whose targets are ``targets [..., nu]`` (not clipped)."""

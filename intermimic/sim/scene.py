@@ -6,11 +6,35 @@ builder, or an MJCF file loaded with ``MjSpec.from_file``), adds an object body 
 free joint and a ground plane, and compiles. :class:`Scene` records the indices the
 rest of the code needs: body ids in SMPL-X order, key bodies, hands, feet, geoms per
 body, and the qpos / dof addresses of the humanoid and of the object.
+
+Friction. Each geom carries its material's coefficients: humanoid 1.0
+(``HumanoidSettings.friction``; Isaac Gym's default shape friction, which the release's
+MJCF leaves alone), object 0.6 (:data:`intermimic.objects.model.DEFAULT_FRICTION`), ground
+0.9 (:attr:`SceneSettings.ground_friction`). Two touching shapes in PhysX (the release)
+use the average of their frictions; MuJoCo uses the larger, unless the geoms' ``priority``
+differ (then the higher one's friction) or an explicit ``<contact><pair>`` sets it. With
+``SceneSettings.friction_combine = "average"`` (the default) :func:`build_scene` gives
+every pair PhysX's average, at the cost of a handful of explicit pairs:
+
+* humanoid-object: the object's collision geoms get priority :data:`OBJECT_PRIORITY` and
+  friction (object + humanoid) / 2 = 0.8;
+* humanoid-ground: the ground gets priority :data:`GROUND_PRIORITY` and friction
+  (ground + humanoid) / 2 = 0.95;
+* object-ground: one explicit pair per object collision part with
+  (object + ground) / 2 = 0.75 (it overrides the ground's priority for those pairs).
+
+So ``model.geom_friction`` of the object and the ground holds pair values, not the
+materials; :func:`pair_friction` gives the coefficient MuJoCo uses for any two geoms. The
+humanoid's colliding geoms must share one friction (they do for the SMPL-X humanoid, the
+reference MJCF and the G1). A priority also hands the higher geom's ``condim``, ``solref``
+and ``solimp`` to the pair instead of mixing them; all three are MuJoCo's defaults (condim
+3) on every geom here, so only the friction changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import mujoco
 import numpy as np
@@ -27,6 +51,15 @@ GROUND_NAME = "ground"
 # collides with the humanoid (contype 2) and the objects, as in InterMimic.
 GROUND_CONTYPE = OBJECT_CONTYPE
 GROUND_CONAFFINITY = OBJECT_CONAFFINITY
+# Geom priorities of the "average" friction rule (module docstring): humanoid geoms keep
+# MuJoCo's default 0, so a humanoid contact takes the object's or the ground's friction,
+# which then hold the averages with the humanoid's.
+OBJECT_PRIORITY = 1
+GROUND_PRIORITY = 2
+# Rolling and torsional coefficients of the ground material (MuJoCo's defaults; PhysX's
+# plane has none). Unused by condim-3 contacts.
+GROUND_TORSION_FRICTION = 0.005
+GROUND_ROLLING_FRICTION = 0.0001
 
 # Bodies whose positions early termination, the body-position reward and the
 # interaction graph look at: InterMimic's 21 key bodies (legs, spine, head, arms; not
@@ -49,7 +82,17 @@ class SceneSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timestep: float = Field(default=PHYSICS_DT, gt=0, description="physics step (s); 120 Hz")
-    ground_friction: float = Field(default=0.9, ge=0)
+    ground_friction: float = Field(
+        default=0.9,
+        ge=0,
+        description="sliding friction of the ground material (InterMimic's plane: 0.9)",
+    )
+    friction_combine: Literal["average", "max"] = Field(
+        default="average",
+        description="friction of two touching geoms: 'average' of their materials, as PhysX "
+        "(InterMimic) does, realised with geom priorities and object-ground contact pairs "
+        "(module docstring); 'max': MuJoCo's own rule, the larger of the two",
+    )
     ground_size: float = Field(
         default=50.0, gt=0, description="half extent of the ground plane (m)"
     )
@@ -136,7 +179,7 @@ def _add_ground(spec: mujoco.MjSpec, s: SceneSettings) -> None:
         name=GROUND_NAME,
         type=mujoco.mjtGeom.mjGEOM_PLANE,
         size=[s.ground_size, s.ground_size, 0.1],
-        friction=[s.ground_friction, 0.005, 0.0001],
+        friction=[s.ground_friction, GROUND_TORSION_FRICTION, GROUND_ROLLING_FRICTION],
         contype=GROUND_CONTYPE,
         conaffinity=GROUND_CONAFFINITY,
         condim=3,
@@ -173,17 +216,82 @@ def build_scene(
         )
     spec = humanoid.copy()
     _strip_ground(spec)
+    # Read before the ground and the object join the spec: every geom left is the humanoid's.
+    humanoid_friction = _humanoid_friction(spec) if s.friction_combine == "average" else None
     _add_ground(spec, s)
     spec.option.timestep = s.timestep
     spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, s.offscreen_width)
     spec.visual.global_.offheight = max(spec.visual.global_.offheight, s.offscreen_height)
     if obj is not None:
         add_object(spec, obj, body_name=obj.name)
+    if s.friction_combine == "average":
+        _average_frictions(spec, humanoid_friction, obj.name if obj is not None else None)
     try:
         model = spec.compile()
     except ValueError as exc:
         raise SceneError(f"scene does not compile: {exc}") from None
     return _index(spec, model, obj, emb)
+
+
+def _collides(geom: mujoco.MjsGeom) -> bool:
+    return bool(geom.contype or geom.conaffinity)
+
+
+def _humanoid_friction(spec: mujoco.MjSpec) -> NDArray[np.float64] | None:
+    """The one ``[3]`` friction of the humanoid's colliding geoms (None: it has none)."""
+    frictions = np.array([g.friction for g in spec.geoms if _collides(g)], dtype=np.float64)
+    if frictions.size == 0:
+        return None
+    if not np.allclose(frictions, frictions[0], rtol=0.0, atol=1e-12):
+        values = sorted({float(f) for f in frictions[:, 0]})
+        raise SceneError(
+            "SceneSettings.friction_combine='average' needs one friction on every colliding "
+            f"humanoid geom; this humanoid has {values[:6]} (sliding) and may differ in the "
+            "torsional/rolling values: give its geoms one value, or use friction_combine='max'"
+        )
+    return frictions[0]
+
+
+def _average_frictions(
+    spec: mujoco.MjSpec, humanoid: NDArray[np.float64] | None, object_body: str | None
+) -> None:
+    """Give each pair of materials its average friction (module docstring)."""
+    ground = spec.geom(GROUND_NAME)
+    parts = [g for g in spec.body(object_body).geoms if _collides(g)] if object_body else []
+    ground_material = np.array(ground.friction, dtype=np.float64)
+    for part in parts:
+        # A dynamic pair's margin and gap are the sums of the two geoms' (MuJoCo 4); an
+        # explicit pair uses only its own, so it states them (both 0 here). Its solref
+        # and solimp are the defaults, as on both geoms.
+        both = np.array(part.friction, dtype=np.float64) + ground_material
+        spec.add_pair(
+            name=f"{part.name}_{GROUND_NAME}",
+            geomname1=part.name,
+            geomname2=GROUND_NAME,
+            condim=max(part.condim, ground.condim),
+            friction=[both[0] / 2, both[0] / 2, both[1] / 2, both[2] / 2, both[2] / 2],
+            margin=part.margin + ground.margin,
+            gap=part.gap + ground.gap,
+        )
+    if humanoid is None:
+        return  # no humanoid geom collides: nothing to mix with
+    for part in parts:
+        part.friction = 0.5 * (np.array(part.friction, dtype=np.float64) + humanoid)
+        part.priority = OBJECT_PRIORITY
+    ground.friction = 0.5 * (ground_material + humanoid)
+    ground.priority = GROUND_PRIORITY
+
+
+def pair_friction(model: mujoco.MjModel, geom1: int, geom2: int) -> float:
+    """The sliding friction MuJoCo gives a contact of ``geom1`` and ``geom2``: an explicit
+    pair's, else the higher-priority geom's, else the larger of the two geoms'."""
+    for k in range(model.npair):
+        if {int(model.pair_geom1[k]), int(model.pair_geom2[k])} == {geom1, geom2}:
+            return float(model.pair_friction[k, 0])
+    p1, p2 = int(model.geom_priority[geom1]), int(model.geom_priority[geom2])
+    if p1 != p2:
+        return float(model.geom_friction[geom1 if p1 > p2 else geom2, 0])
+    return float(max(model.geom_friction[geom1, 0], model.geom_friction[geom2, 0]))
 
 
 def embodiment_scene(

@@ -27,7 +27,7 @@ from intermimic.objects import (
     load_sample_points,
     sample_surface_points,
 )
-from intermimic.objects.model import DEFAULT_DENSITY, OBJECT_CONAFFINITY
+from intermimic.objects.model import DEFAULT_DENSITY, DEFAULT_FRICTION, OBJECT_CONAFFINITY
 
 HULL = ObjectSettings(decomposition=DecompositionSettings(method="hull"))
 EXTENTS = (0.2, 0.3, 0.4)
@@ -85,7 +85,8 @@ def test_build_object_mass_and_points(box_path: Path) -> None:
     assert obj.mass_from == "mesh"
     # InterMimic's objectDensity 200 kg/m^3: 200 * 0.2 * 0.3 * 0.4 = 4.8 kg
     assert obj.mass == pytest.approx(4.8)
-    assert obj.friction == 0.9
+    # InterMimic's object shape friction 0.6 (not the URDFs' 0.9)
+    assert obj.friction == DEFAULT_FRICTION == 0.6
     np.testing.assert_allclose(obj.com, 0.0, atol=1e-9)
     _, b, c = EXTENTS
     assert obj.inertia[0, 0] == pytest.approx(obj.mass * (b * b + c * c) / 12)
@@ -180,7 +181,10 @@ def test_add_object_compiles(box_path: Path) -> None:
     # conaffinity 3: the world's bit and the humanoid's (contype 2), see HumanoidSettings
     assert (model.geom_conaffinity[colliding] == OBJECT_CONAFFINITY).all()
     assert OBJECT_CONAFFINITY == 3
-    assert model.geom_friction[colliding[0]][0] == pytest.approx(0.9)
+    # The material's sliding, torsion and rolling friction (InterMimic: 0.6, 0.01, 0.01);
+    # condim 3 contacts use the sliding value only.
+    np.testing.assert_allclose(model.geom_friction[colliding], [[0.6, 0.01, 0.01]] * len(colliding))
+    assert (model.geom_condim[colliding] == 3).all()
 
 
 def test_library(box_path: Path) -> None:

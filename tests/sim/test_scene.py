@@ -5,12 +5,13 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from intermimic.errors import InputError
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.objects import SimObject
 from intermimic.sim import PHYSICS_DT, SceneError, SceneSettings, build_scene
-from intermimic.sim.scene import Scene
+from intermimic.sim.scene import GROUND_PRIORITY, OBJECT_PRIORITY, Scene, pair_friction
 
 
 def test_scene_indices(humanoid_spec: mujoco.MjSpec, box_object: SimObject) -> None:
@@ -37,7 +38,10 @@ def test_scene_indices(humanoid_spec: mujoco.MjSpec, box_object: SimObject) -> N
     planes = np.flatnonzero(m.geom_type == mujoco.mjtGeom.mjGEOM_PLANE)
     assert planes.tolist() == [scene.ground_geom_id]
     assert m.geom(scene.ground_geom_id).name == "ground"
-    assert m.geom_friction[scene.ground_geom_id][0] == pytest.approx(0.9)
+    # The ground's geom holds its pair value with the humanoid, (0.9 + 1.0) / 2 (see
+    # test_contact_frictions_are_the_physx_averages); the material is the setting.
+    assert SceneSettings().ground_friction == 0.9
+    assert m.geom_friction[scene.ground_geom_id][0] == pytest.approx(0.95)
     assert m.body_mass[scene.object_body_id] == pytest.approx(box_object.mass)
     # The caller's spec is left alone.
     assert humanoid_spec.geom("floor") is not None
@@ -134,3 +138,99 @@ def test_no_self_collision_but_ground_and_object_collide(box_object: SimObject) 
     assert touching
     fingers = [x for x in hand if is_finger(m.body(int(m.geom_bodyid[x])).name)]
     np.testing.assert_allclose(m.geom_margin[fingers], 0.005)
+
+
+def _measured_frictions(scene: Scene, d: mujoco.MjData) -> dict[str, set[float]]:
+    """Sliding friction of every contact MuJoCo made, by pair kind, checked against
+    :func:`pair_friction`; every contact is condim 3."""
+    m = scene.model
+    hum = set(scene.humanoid_geom_ids.tolist())
+    obj = set(scene.object_geom_ids.tolist())
+    out: dict[str, set[float]] = {}
+    for c in d.contact[: d.ncon]:
+        g = {int(c.geom[0]), int(c.geom[1])}
+        kind = (
+            "humanoid-object" if g & hum and g & obj
+            else "object-ground" if g & obj
+            else "humanoid-ground"
+        )  # fmt: skip
+        assert scene.ground_geom_id in g or kind == "humanoid-object"
+        assert c.dim == 3
+        # both tangential directions carry the sliding coefficient
+        assert c.friction[0] == c.friction[1]
+        assert c.friction[0] == pytest.approx(pair_friction(m, *sorted(g)))
+        out.setdefault(kind, set()).add(round(float(c.friction[0]), 9))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("combine", "expected"),
+    [
+        # PhysX (InterMimic) averages: humanoid 1.0, object 0.6, ground 0.9
+        ("average", {"humanoid-object": 0.8, "object-ground": 0.75, "humanoid-ground": 0.95}),
+        # MuJoCo's own rule: the larger of the two
+        ("max", {"humanoid-object": 1.0, "object-ground": 0.9, "humanoid-ground": 1.0}),
+    ],
+)
+def test_contact_frictions_are_the_physx_averages(
+    box_object: SimObject, combine: str, expected: dict[str, float]
+) -> None:
+    """The friction MuJoCo puts on contacts that formed, for the real SMPL-X humanoid."""
+    from intermimic.humanoid import HumanoidSettings, build_spec
+    from intermimic.sim.mujoco_backend import standing_qpos
+
+    assert box_object.friction == 0.6
+    spec = build_spec(settings=HumanoidSettings(actuators="position"))
+    scene = build_scene(spec, box_object, SceneSettings(friction_combine=combine))  # type: ignore[arg-type]
+    m = scene.model
+    found: dict[str, set[float]] = {}
+    # Standing, feet 2 mm into the ground, the box on the ground 2 m away, 2 mm deep.
+    d = scene.make_data()
+    d.qpos[:] = standing_qpos(scene, obj_pos=(2.0, 0.0, 0.2 - 0.002), clearance=-0.002)
+    mujoco.mj_forward(m, d)
+    for kind, values in _measured_frictions(scene, d).items():
+        found.setdefault(kind, set()).update(values)
+    # The box lifted around the left wrist: hand-object contacts only.
+    mujoco.mj_kinematics(m, d)
+    wrist = scene.humanoid_body_ids[SMPLX_BODY_NAMES.index("L_Wrist")]
+    d.qpos[scene.object_qpos_adr[:3]] = d.xpos[wrist] + np.array([0.0, 0.0, -0.2])
+    mujoco.mj_forward(m, d)
+    touching = _measured_frictions(scene, d)
+    assert set(touching) >= {"humanoid-object"}
+    hand = {int(x) for x in scene.humanoid_geom_ids if m.geom_bodyid[x] in scene.left_hand_body_ids}
+    assert any({int(c.geom[0]), int(c.geom[1])} & hand for c in d.contact[: d.ncon])
+    for kind, values in touching.items():
+        found.setdefault(kind, set()).update(values)
+    assert {k: sorted(v) for k, v in found.items()} == {k: [v] for k, v in expected.items()}
+    if combine == "average":
+        assert m.npair == len(box_object.parts)  # one explicit pair per part, with the ground
+        parts = scene.object_geom_ids[m.geom_contype[scene.object_geom_ids] > 0]
+        assert (m.geom_priority[parts] == OBJECT_PRIORITY).all()
+        assert m.geom_priority[scene.ground_geom_id] == GROUND_PRIORITY
+        assert (m.geom_priority[scene.humanoid_geom_ids] == 0).all()
+    else:
+        assert m.npair == 0 and not m.geom_priority.any()
+
+
+def test_average_friction_needs_one_humanoid_friction(
+    humanoid_spec: mujoco.MjSpec, box_object: SimObject
+) -> None:
+    geoms = [g for g in humanoid_spec.geoms if g.type != mujoco.mjtGeom.mjGEOM_PLANE]
+    geoms[3].friction = [0.5, 0.005, 0.0001]
+    with pytest.raises(SceneError, match="friction_combine"):
+        build_scene(humanoid_spec, box_object)
+    scene = build_scene(humanoid_spec, box_object, SceneSettings(friction_combine="max"))
+    assert scene.model.npair == 0
+
+
+def test_average_friction_without_object(humanoid_spec: mujoco.MjSpec) -> None:
+    scene = build_scene(humanoid_spec)
+    m = scene.model
+    assert m.npair == 0
+    g, h = scene.ground_geom_id, int(scene.humanoid_geom_ids[0])
+    assert pair_friction(m, g, h) == pytest.approx(0.95)
+
+
+def test_bad_friction_combine_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="friction_combine"):
+        SceneSettings(friction_combine="mean")  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from intermimic.eval.evaluate import perturbed_scene
 from intermimic.eval.metrics import ClipResult, aggregate, key_body_error, object_point_error
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.teacher_actor import load_teacher_actor
+from intermimic.sim.scene import pair_friction
 
 
 def test_key_body_error_of_a_known_offset() -> None:
@@ -57,8 +58,11 @@ def test_perturbations_change_the_scene(objects: ObjectLibrary) -> None:
     heavy = perturbed_scene("box", objects, EvalSettings(object_mass_scale=10, friction_scale=0.5))
     b = base.object_body_id
     assert heavy.model.body_mass[b] == pytest.approx(10 * base.model.body_mass[b])
-    g = int(heavy.object_geom_ids[0])
-    assert heavy.model.geom_friction[g, 0] == pytest.approx(0.5 * base.model.geom_friction[g, 0])
+    # Object and ground materials both scale, so their pair (their average) does too.
+    g, ground = int(heavy.object_geom_ids[0]), heavy.ground_geom_id
+    assert pair_friction(heavy.model, g, ground) == pytest.approx(
+        0.5 * pair_friction(base.model, g, ground)
+    )
 
 
 def test_evaluate_a_teacher_with_perturbations_and_report(
