@@ -172,7 +172,8 @@ def measure_env(
     backend.reset = recorded_reset  # type: ignore[method-assign]
 
     def actions() -> np.ndarray:
-        idx = env.ref.global_index(env.clip, env.frame + 1)
+        clip, frame = env.clip_frame()
+        idx = env.ref.global_index(clip, frame + 1)
         return np.clip(env.action_map.actions(env.ref.qpos[idx][:, hinge_adr]), -1, 1)
 
     every = np.arange(n_worlds)
@@ -248,7 +249,8 @@ def measure_embodiments(
             adr = env.scene.humanoid_qpos_adr[7:]
 
             def act(env: Any = env, adr: Any = adr) -> np.ndarray:
-                idx = env.ref.global_index(env.clip, env.frame + 1)
+                clip, frame = env.clip_frame()
+                idx = env.ref.global_index(clip, frame + 1)
                 return np.clip(env.action_map.actions(env.ref.qpos[idx][:, adr]), -1, 1)
 
             env.reset()

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
         b.step, b.set_targets, b.reset = rec_step, rec_targets, rec_reset
         timers.wrap(b, "step", "physics")
-        for read in ("body_states", "qvel", "qpos", "contact_forces"):
+        for read in ("read", "body_states", "qvel", "qpos", "contact_forces"):
             timers.wrap(b, read, "state_reads")
         timers.wrap(tenv, "_observe", "observations")
         timers.wrap(tenv, "_normalise", "observations")

@@ -1,8 +1,11 @@
-"""Running mean / standard deviation of observations, with clipping.
+"""Running mean / standard deviation of observations, with clipping, in torch.
 
 Batches are merged with the parallel form of Welford's algorithm (Chan et al.), in
-float64, so the statistics do not drift over millions of samples and do not depend on
-how the samples were split into batches.
+float64 on the normaliser's device, so the statistics do not drift over millions of
+samples and do not depend on how the samples were split into batches. Normalised
+observations are float32 (the policy's dtype).
+:meth:`RunningNormalizer.state_dict` is plain numpy float64, the format checkpoints
+have always had.
 """
 
 from __future__ import annotations
@@ -10,39 +13,57 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
+from torch import Tensor
 
-F64 = NDArray[np.float64]
+
+def _f64(x: Tensor | NDArray[np.floating] | float, device: torch.device) -> Tensor:
+    return torch.as_tensor(x, dtype=torch.float64, device=device)
 
 
 class RunningNormalizer:
     """Normalise ``[N, D]`` rows to ``clip(( x - mean) / sqrt(var + eps), -clip, clip)``.
 
     ``update`` adds a batch to the statistics; ``frozen = True`` makes ``update`` a no-op
-    (evaluation). Before any update the mean is 0 and the variance 1 (identity).
+    (evaluation). Before any update the mean is 0 and the variance 1 (identity). ``mean``
+    and ``var`` are float64 tensors ``[D]`` on ``device``; ``count`` a Python float.
     """
 
-    def __init__(self, dim: int, clip: float = 5.0, eps: float = 1e-8) -> None:
+    def __init__(
+        self, dim: int, clip: float = 5.0, eps: float = 1e-8, device: str | torch.device = "cpu"
+    ) -> None:
         self.dim = dim
         self.clip = clip
         self.eps = eps
-        self.mean = np.zeros(dim)
-        self.var = np.ones(dim)
+        self.device = torch.device(device)
+        self.mean = torch.zeros(dim, dtype=torch.float64, device=self.device)
+        self.var = torch.ones(dim, dtype=torch.float64, device=self.device)
         self.count = 0.0
         self.frozen = False
 
-    def update(self, x: NDArray[np.floating]) -> None:
+    def update(self, x: Tensor) -> None:
         """Add rows ``x [N, D]`` (non-finite rows are skipped: one broken world must not
-        poison the statistics every later observation is divided by)."""
+        poison the statistics every later observation is divided by).
+
+        One host read-back per call (whether every row is finite; ``count`` is a Python
+        float, which the merge weights need anyway)."""
         if self.frozen:
             return
-        x = np.asarray(x, np.float64).reshape(-1, self.dim)
-        x = x[np.isfinite(x).all(axis=1)]
+        # A float64 copy, worked on in place (``copy``: never the caller's tensor).
+        x = x.to(device=self.device, dtype=torch.float64, copy=True).reshape(-1, self.dim)
+        # A row's sum is finite iff its values are (float32 observations cannot overflow
+        # a float64 sum): one fast row reduction instead of an elementwise test, which
+        # torch runs ten times slower; the exact test only when something is off.
+        if not bool(torch.isfinite(x.sum(dim=1)).all()):
+            x = x[torch.isfinite(x).all(dim=1)]
         n = float(x.shape[0])
         if n == 0:
             return
-        b_mean = x.mean(axis=0)
-        b_var = x.var(axis=0)
+        # mean((x - mean)^2), as numpy's var: torch.var_mean over the rows is ten times
+        # slower on the CPU (measured, 64 x 3698)
+        b_mean = x.mean(dim=0)
+        b_var = x.sub_(b_mean).square_().mean(dim=0)
         total = self.count + n
         delta = b_mean - self.mean
         m2 = self.var * self.count + b_var * n + delta**2 * self.count * n / total
@@ -52,26 +73,44 @@ class RunningNormalizer:
 
     def reset(self) -> None:
         """Back to the identity (no statistics); ``frozen`` is kept."""
-        self.mean = np.zeros(self.dim)
-        self.var = np.ones(self.dim)
+        self.mean = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
+        self.var = torch.ones(self.dim, dtype=torch.float64, device=self.device)
         self.count = 0.0
 
     @property
-    def std(self) -> F64:
-        return np.sqrt(self.var + self.eps)
+    def std(self) -> Tensor:
+        return torch.sqrt(self.var + self.eps)
 
-    def normalize(self, x: NDArray[np.floating]) -> F64:
-        """``[..., D]`` normalised and clipped."""
-        return np.clip((np.asarray(x, np.float64) - self.mean) / self.std, -self.clip, self.clip)
+    def normalize(self, x: Tensor) -> Tensor:
+        """``[..., D]`` normalised and clipped, float32 on ``x``'s device.
+
+        Computed in ``x``'s dtype (float64 statistics rounded to it): for the
+        environment's float32 observations that is one more float32 rounding of values
+        already float32, at a third of the cost of a float64 pass (measured, 64 x 3698:
+        0.08 ms against 0.24 ms)."""
+        dtype = x.dtype if x.is_floating_point() else torch.float32
+        mean = self.mean.to(device=x.device, dtype=dtype)
+        std = self.std.to(device=x.device, dtype=dtype)
+        z = (x - mean) / std
+        return z.clamp_(-self.clip, self.clip).to(torch.float32)
 
     def state_dict(self) -> dict[str, NDArray[np.float64]]:
-        """Arrays to save beside a policy (safetensors-friendly: plain float64 arrays)."""
-        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": np.array(self.count)}
+        """Arrays to save beside a policy (safetensors-friendly: plain float64 numpy
+        arrays ``mean``, ``var`` ``[D]`` and a 0-d ``count``, as always)."""
+        return {
+            "mean": self.mean.detach().cpu().numpy().copy(),
+            "var": self.var.detach().cpu().numpy().copy(),
+            "count": np.array(self.count),
+        }
 
-    def load_state_dict(self, state: Mapping[str, NDArray[np.floating]]) -> None:
-        mean = np.asarray(state["mean"], np.float64)
+    def load_state_dict(self, state: Mapping[str, Tensor | NDArray[np.floating]]) -> None:
+        """Restore :meth:`state_dict` (numpy arrays or tensors)."""
+        mean = _f64(state["mean"], self.device)
         if mean.shape != (self.dim,):
-            raise ValueError(f"normalizer state has dim {mean.shape}, expected ({self.dim},)")
-        self.mean = mean.copy()
-        self.var = np.asarray(state["var"], np.float64).copy()
-        self.count = float(np.asarray(state["count"]))
+            raise ValueError(
+                f"normalizer state has dim {tuple(mean.shape)}, expected ({self.dim},)"
+            )
+        self.mean = mean.clone()
+        self.var = _f64(state["var"], self.device).clone()
+        count = state["count"]
+        self.count = float(count.item() if isinstance(count, Tensor) else np.asarray(count))

@@ -3,8 +3,12 @@
 :class:`ReferenceMotion` concatenates the clips along time (global frame index =
 ``clip_start[c] + frame``) and precomputes what every step would otherwise recompute:
 body and object poses, their velocities (finite differences at the clip's fps), object
-surface points, the interaction graph, each body's distance to the object, and the full
-simulator state (``qpos``, ``qvel``) that PSI seeds its buffer with.
+surface points, the object's pose in the humanoid's root-heading frame (the object
+rewards), the reward's interaction graph (its object points and its squared edge
+lengths, all the reward and termination need of the reference graph), each body's
+distance to the object, and the full simulator state (``qpos``, ``qvel``) that PSI seeds
+its buffer with. Everything is float64 numpy, the per-frame ``[F, K, Q]``-sized parts
+computed in chunks of frames.
 
 Reference body poses are by default the simulated humanoid's own forward kinematics of
 the clip's joint angles (``EnvSettings.reference_bodies = "fk"``): captured positions
@@ -21,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
-from intermimic.env.geometry import interaction_graph, object_points, quat_to_matrix
+from intermimic.env import geometry
 from intermimic.env.grounding import ground_offset
 from intermimic.env.settings import EnvSettings
 from intermimic.errors import InputError
@@ -46,14 +51,16 @@ class RefFrame:
     """Reference quantities at ``N`` gathered global frames (world frame, SI).
 
     ``states`` is a :class:`~intermimic.sim.backend.BodyStates` ``[N, ...]``;
-    ``obj_rotmat`` ``[N,3,3]``, ``points`` ``[N,P,3]``,
-    ``ig`` ``[N,K,Q,3]``, ``body_obj_dist`` ``[N,B]`` (m), ``contact`` ``[N,B]`` labels.
+    ``obj_rotmat`` ``[N,3,3]``, ``points`` ``[N,P,3]``, ``ig_points`` ``[N,Q,3]`` and
+    ``ig_sq`` ``[N,K,Q]`` (m^2) the interaction graph's object points and squared edge
+    lengths, ``body_obj_dist`` ``[N,B]`` (m), ``contact`` ``[N,B]`` labels.
     """
 
     states: BodyStates
     obj_rotmat: F64
     points: F64
-    ig: F64
+    ig_points: F64
+    ig_sq: F64
     body_obj_dist: F64
     contact: NDArray[np.int8]
 
@@ -95,14 +102,55 @@ def farthest_points(points: NDArray[np.floating], n: int) -> F64:
     return p[chosen]
 
 
+def _f64(fn: object, *arrays: NDArray[np.floating]) -> F64:
+    """A torch geometry function of :mod:`intermimic.env.geometry` on float64 arrays:
+    the precomputation stays exact float64 numpy."""
+    out = fn(*(torch.from_numpy(np.ascontiguousarray(a, np.float64)) for a in arrays))  # type: ignore[operator]
+    return np.asarray(out.numpy(), np.float64)
+
+
+@dataclass(frozen=True)
+class ReferenceTensors:
+    """What the environment gathers every step, as tensors on its device (``F`` global
+    frames): ``body_pos [F,B,3]``, ``body_quat [F,B,4]``, ``obj_pos [F,3]``, ``obj_quat
+    [F,4]``, ``obj_local_pos [F,3]``, ``obj_local_quat [F,4]``, ``obj_linvel [F,3]``,
+    ``points [F,P,3]``, ``ig_points [F,Q,3]``, ``ig_sq [F,K,Q]``, ``body_obj_dist [F,B]``
+    in the float dtype; ``contact [F,B]`` int8; ``clip_start``, ``clip_len`` ``[C]``
+    long."""
+
+    body_pos: torch.Tensor
+    body_quat: torch.Tensor
+    obj_pos: torch.Tensor
+    obj_quat: torch.Tensor
+    obj_local_pos: torch.Tensor
+    obj_local_quat: torch.Tensor
+    obj_linvel: torch.Tensor
+    points: torch.Tensor
+    ig_points: torch.Tensor
+    ig_sq: torch.Tensor
+    body_obj_dist: torch.Tensor
+    contact: torch.Tensor
+    clip_start: torch.Tensor
+    clip_len: torch.Tensor
+
+    def global_index(self, clip: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        """As :meth:`ReferenceMotion.global_index`, on tensors."""
+        return self.clip_start[clip] + torch.minimum(frame, self.clip_len[clip] - 1)
+
+
 class ReferenceMotion:
     """All reference frames of ``clips`` for ``scene`` (see the module docstring).
 
     Arrays, ``F`` total frames: ``body_pos [F,B,3]``, ``body_quat [F,B,4]``,
     ``body_linvel``/``body_angvel [F,B,3]``, ``obj_pos``,
-    ``obj_quat``, ``obj_linvel``, ``obj_angvel``, ``obj_rotmat``, ``points [F,P,3]``,
-    ``ig [F,K,Q,3]``, ``body_obj_dist [F,B]``, ``contact [F,B]``, ``qpos [F,nq]``,
-    ``qvel [F,nv]``; per clip ``clip_start``, ``clip_len`` ``[C]``, ``clip_ids``.
+    ``obj_quat``, ``obj_linvel``, ``obj_angvel``, ``obj_rotmat``, ``obj_local_pos [F,3]``
+    and ``obj_local_quat [F,4]`` (the object in the root-heading frame of body 0, the
+    root: :func:`~intermimic.env.geometry.heading_local_object`), ``points [F,P,3]``,
+    ``ig_points [F,Q,3]`` (world positions of the graph's object points ``ig_points``,
+    given in the object frame) and ``ig_sq [F,K,Q]`` (squared lengths of the edges from
+    bodies ``ig_bodies`` to them), ``body_obj_dist [F,B]``, ``contact [F,B]``, ``qpos
+    [F,nq]``, ``qvel [F,nv]``; per clip ``clip_start``, ``clip_len`` ``[C]``,
+    ``clip_ids``.
     """
 
     def __init__(
@@ -156,10 +204,29 @@ class ReferenceMotion:
         parts = [self._one_clip(c, scene, tree) for c in clips]
         for name in parts[0]:
             setattr(self, name, np.concatenate([p[name] for p in parts]))
-        self.obj_rotmat = quat_to_matrix(self.obj_quat)
-        self.points = object_points(self.obj_pos, self.obj_rotmat, self.points_local)
-        ig_world = object_points(self.obj_pos, self.obj_rotmat, self.ig_points_local)
-        self.ig = interaction_graph(self.body_pos[:, self.ig_bodies], ig_world)
+        self.obj_rotmat = _f64(geometry.quat_to_matrix, self.obj_quat)
+        self.points = _f64(geometry.object_points, self.obj_pos, self.obj_rotmat, self.points_local)
+        # Body 0 is the root, as the environment's simulated side reads it.
+        local = geometry.heading_local_object(
+            *(
+                torch.from_numpy(np.ascontiguousarray(a, np.float64))
+                for a in (self.obj_pos, self.obj_quat, self.body_pos[:, 0], self.body_quat[:, 0])
+            )
+        )
+        self.obj_local_pos, self.obj_local_quat = (x.numpy().astype(np.float64) for x in local)
+        self.ig_points = _f64(
+            geometry.object_points, self.obj_pos, self.obj_rotmat, self.ig_points_local
+        )
+        # [F, K, Q] in chunks of frames: the [F, K, Q, 3] vectors at once would be large.
+        self.ig_sq = np.empty((self.n_frames, len(self.ig_bodies), len(self.ig_points_local)))
+        for a in range(0, self.n_frames, 512):
+            self.ig_sq[a : a + 512] = _f64(
+                geometry.graph_sq_lengths,
+                self.body_pos[a : a + 512, self.ig_bodies],
+                self.obj_pos[a : a + 512],
+                self.obj_rotmat[a : a + 512],
+                self.ig_points_local,
+            )
         # Each body's distance to the nearest object point, in chunks: [F, B, P] at once
         # would be large for long datasets.
         self.body_obj_dist = np.empty(self.body_pos.shape[:2])
@@ -207,9 +274,9 @@ class ReferenceMotion:
         qpos[:, scene.humanoid_qpos_adr] = hq
         qpos[:, scene.object_qpos_adr] = np.concatenate([obj_pos, obj_quat], axis=1)
         root_lin = _linvel(hq[:, 0:3], fps)
-        root_loc = np.einsum("tji,tj->ti", quat_to_matrix(root_quat), root_w)
+        root_loc = np.einsum("tji,tj->ti", _f64(geometry.quat_to_matrix, root_quat), root_w)
         qvel[:, scene.humanoid_dof_adr] = np.concatenate([root_lin, root_loc, hinge_v], axis=1)
-        obj_loc = np.einsum("tji,tj->ti", quat_to_matrix(obj_quat), obj_w)
+        obj_loc = np.einsum("tji,tj->ti", _f64(geometry.quat_to_matrix, obj_quat), obj_w)
         qvel[:, scene.object_dof_adr] = np.concatenate([_linvel(obj_pos, fps), obj_loc], axis=1)
         return {
             "body_pos": body_pos,
@@ -247,9 +314,35 @@ class ReferenceMotion:
             ),
             obj_rotmat=self.obj_rotmat[idx],
             points=self.points[idx],
-            ig=self.ig[idx],
+            ig_points=self.ig_points[idx],
+            ig_sq=self.ig_sq[idx],
             body_obj_dist=self.body_obj_dist[idx],
             contact=self.contact[idx],
+        )
+
+    def tensors(
+        self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> ReferenceTensors:
+        """The arrays a step gathers, once, as tensors on ``device`` (floats in ``dtype``)."""
+
+        def t(a: NDArray[np.generic], as_dtype: torch.dtype = dtype) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(device, as_dtype)
+
+        return ReferenceTensors(
+            body_pos=t(self.body_pos),
+            body_quat=t(self.body_quat),
+            obj_pos=t(self.obj_pos),
+            obj_quat=t(self.obj_quat),
+            obj_local_pos=t(self.obj_local_pos),
+            obj_local_quat=t(self.obj_local_quat),
+            obj_linvel=t(self.obj_linvel),
+            points=t(self.points),
+            ig_points=t(self.ig_points),
+            ig_sq=t(self.ig_sq),
+            body_obj_dist=t(self.body_obj_dist),
+            contact=t(np.asarray(self.contact, np.int8), torch.int8),
+            clip_start=t(self.clip_start, torch.long),
+            clip_len=t(self.clip_len, torch.long),
         )
 
     def states(self) -> F64:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from intermimic.sim.pd import ActionSettings
 
@@ -61,8 +61,25 @@ class EmbodimentAwareRewards(_Frozen):
 class EmbodimentAgnosticRewards(_Frozen):
     """Coefficients ``k`` of the object and contact terms, each ``exp(-k * error)``."""
 
-    obj_pos: float = Field(default=5.0, ge=0, description="1/m^2 over surface points; paper")
-    obj_rot: float = Field(default=0.1, ge=0, description="1/rad; paper")
+    obj_pos: float = Field(
+        default=5.0,
+        ge=0,
+        description="1/m^2 on the object-position error of obj_pos_error (released op)",
+    )
+    obj_pos_error: Literal["centre_heading", "points"] = Field(
+        default="centre_heading",
+        description="'centre_heading': the mean over x, y, z of the squared difference of "
+        "the object centres, each in its own humanoid's root-heading frame (xy relative to "
+        "the root, z absolute; released); 'points': the mean over the n_object_points "
+        "surface points of the world-frame |dx|^2 (this project's earlier term, 3x "
+        "stricter, also charges rotation)",
+    )
+    obj_rot: float = Field(
+        default=0.1,
+        ge=0,
+        description="1/rad on the angle between the object orientations, each in its own "
+        "humanoid's root-heading frame (released or)",
+    )
     obj_vel: float = Field(
         default=0.1,
         ge=0,
@@ -76,11 +93,27 @@ class EmbodimentAgnosticRewards(_Frozen):
         "a_ang^2)) on the object's accelerations, velocity change over a policy step "
         "(released eg2)",
     )
-    interaction_graph: float = Field(default=5.0, ge=0, description="1/m^2; paper")
-    ig_closeness_scale: float = Field(
-        default=0.5, gt=0, description="m; edge weight floor + exp(-|d_ref|/scale) (project choice)"
+    interaction_graph: float = Field(
+        default=5.0,
+        ge=0,
+        description="1/m^2: exp(-k 0.5 sum_e |dg_e|^2 (w_sim,e + w_ref,e)) over the edges "
+        "from the key bodies to ig_points object points, w = 1/max(|g|^2, ig_weight_floor) "
+        "normalised to sum 1 per graph (released ig)",
     )
-    ig_closeness_floor: float = Field(default=0.2, ge=0)
+    ig_weight_floor: float = Field(
+        default=0.01,
+        gt=0,
+        description="m^2; edges shorter than its root (0.1 m) weigh as that long (released)",
+    )
+    ig_points: int = Field(
+        default=64,
+        gt=0,
+        description="object points (farthest-point subset of the object's surface points, "
+        "all of them when at least as many) in the interaction graph of this reward and "
+        "of the ig_ratio termination (released: all 1024; 64: within 0.005 of the "
+        "1024-point reward in 95 % of the sample clip's tracked and perturbed states, at "
+        "1/13 to 1/18 of the cost: bench/ig_points.py)",
+    )
     hand_contact: float = Field(
         default=5.0,
         ge=0,
@@ -124,10 +157,16 @@ class TerminationSettings(_Frozen):
         default=0.5, ge=0, description="m, mean over object surface points; paper"
     )
     max_ig_ratio: float | None = Field(
-        default=1.0,
+        default=2.0,
         ge=0,
-        description="mean interaction-graph error over the mean reference interaction-graph "
-        "vector length (project choice)",
+        description="terminate when some interaction-graph edge (key body to object "
+        "point) has |g_sim - g_ref| / max(|g|, ig_length_floor) above this, |g| the "
+        "reference or the simulated edge's length (released: 2)",
+    )
+    ig_length_floor: float = Field(
+        default=0.5,
+        gt=0,
+        description="m; edges shorter than this count as this long in max_ig_ratio (released 0.5)",
     )
     max_missing_hand_frames: int | None = Field(
         default=10,
@@ -145,12 +184,24 @@ class TerminationSettings(_Frozen):
 
 
 class PSISettings(_Frozen):
-    """Physical state initialisation: a buffer of valid states per reference frame."""
+    """Physical state initialisation: a buffer of valid states per reference frame.
+
+    ``rule="released"`` (the default) is InterMimic's released rule: starts at frames
+    ``[0, max(1, L - rollout_length))`` of a uniformly drawn clip, weighted by 1 / the
+    frame's summed slot scores, the slot by its score; a rollout's states enter the
+    buffer when it ends, scored by the share of its remaining horizon it survived
+    (``admit_margin``, ``min_rollout``, ``admit_score``, ``score_decay``).
+    ``rule="confirm"`` is this project's earlier rule (candidate states confirmed by
+    ``confirm_frames`` further frames, start frames by failure rate; ``starts``,
+    ``add_every``, ``confirm_frames``, ``score_ema``, ``min_score``), kept for the
+    experiments run with it. A confirm-only setting changed under the released rule is
+    rejected, as it would do nothing.
+    """
 
     enabled: bool = Field(
         default=True,
         description="False: no rollout states are collected, so every start uses the "
-        "MoCap state (reference state initialisation); start frames still follow scores",
+        "MoCap state (reference state initialisation); start frames still follow the rule",
     )
     slots_per_frame: int = Field(
         default=3, ge=1, description="slot 0 holds the MoCap state (released buffer size 3)"
@@ -158,26 +209,75 @@ class PSISettings(_Frozen):
     hybrid_prob: float = Field(
         default=0.1, ge=0, le=1, description="probability of starting at frame 0 (MoCap state)"
     )
+    rule: Literal["released", "confirm"] = Field(
+        default="released",
+        description="'released': InterMimic's released start draw and admission rule; "
+        "'confirm': this project's earlier candidate/confirm rule (see the class doc)",
+    )
+    admit_margin: int = Field(
+        default=10,
+        ge=0,
+        description="released rule: frames after a rollout's start and before its end "
+        "whose states are never admitted (released 10)",
+    )
+    min_rollout: int = Field(
+        default=30,
+        ge=0,
+        description="released rule: an ended rollout is scored only when it ran more "
+        "than this many frames (released 30)",
+    )
+    admit_score: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="released rule: a state is admitted when its rollout survived more "
+        "than this share of the horizon left at its frame (released 0.5)",
+    )
+    score_decay: float = Field(
+        default=1e-5,
+        ge=0,
+        le=1,
+        description="released rule: simulated slot scores are multiplied by 1 - this "
+        "after each step in which an episode of a clip longer than rollout_length ended "
+        "(released 1e-5)",
+    )
     starts: Literal["all", "reached"] = Field(
         default="all",
-        description="'all': any startable frame, from its MoCap state or a stored rollout "
-        "state (the method); 'reached': only each clip's frame 0 and frames a rollout has "
-        "already reached (a confirmed state is stored), so the starts grow along the clip "
-        "with the policy (a curriculum for small budgets, project choice)",
+        description="confirm rule: 'all': any startable frame, from its MoCap state or a "
+        "stored rollout state; 'reached': only each clip's frame 0 and frames a rollout "
+        "has already reached (a confirmed state is stored), so the starts grow along the "
+        "clip with the policy (a curriculum for small budgets, project choice)",
     )
-    add_every: int = Field(default=4, ge=1, description="policy steps between candidate states")
+    add_every: int = Field(
+        default=4, ge=1, description="confirm rule: policy steps between candidate states"
+    )
     confirm_frames: int = Field(
         default=8,
         ge=0,
-        description="a candidate enters the buffer once its rollout ran this many more "
-        "frames without early termination (the 'successful rollout' test)",
+        description="confirm rule: a candidate enters the buffer once its rollout ran this "
+        "many more frames without early termination",
     )
     score_ema: float = Field(
-        default=0.05, gt=0, le=1, description="rate of the per-frame failure average"
+        default=0.05, gt=0, le=1, description="confirm rule: rate of the per-frame failure average"
     )
     min_score: float = Field(
-        default=0.05, gt=0, description="score floor: every frame stays drawable"
+        default=0.05, gt=0, description="confirm rule: score floor, every frame stays drawable"
     )
+
+    @model_validator(mode="after")
+    def _confirm_only(self) -> PSISettings:
+        if self.rule == "released":
+            fields = type(self).model_fields
+            changed = [
+                k
+                for k in ("starts", "add_every", "confirm_frames", "score_ema", "min_score")
+                if getattr(self, k) != fields[k].default
+            ]
+            if changed:
+                raise ValueError(
+                    f"{', '.join(changed)}: used only by rule='confirm' (rule is 'released')"
+                )
+        return self
 
 
 class ObservationSettings(_Frozen):
@@ -227,6 +327,14 @@ class EnvSettings(_Frozen):
     )
     ground_percentile: float = Field(
         default=10.0, ge=0, le=100, description="percentile of the per-frame clearance used"
+    )
+    rollout_length: int = Field(
+        default=300,
+        ge=1,
+        description="policy steps; an episode is truncated (bootstrapped) once frame - "
+        "start frame >= rollout_length - 1 (so at most rollout_length - 1 steps), besides "
+        "at its clip's last frame; also the horizon of the released PSI rule (start frames "
+        "< L - rollout_length, admission scores). Released rolloutLength 300",
     )
     seed: int = 0
     observation: ObservationSettings = ObservationSettings()

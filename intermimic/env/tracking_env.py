@@ -1,4 +1,4 @@
-"""The vectorised motion-tracking environment (numpy; ``N`` worlds stepped together).
+"""The vectorised motion-tracking environment (torch; ``N`` worlds stepped together).
 
 One policy step (``TrackingEnv.step``)::
 
@@ -6,16 +6,28 @@ One policy step (``TrackingEnv.step``)::
     frame += 1 -> compare with the reference frame -> rewards, IET, truncation
     -> PSI bookkeeping -> reset finished worlds (from PSI) -> observations (normalised)
 
-Everything in the step path works on whole arrays: no Python loop over worlds or
-bodies. Worlds that finish are reset inside ``step`` (auto-reset); the observation a
+Everything in the step path works on whole tensors, float32 on the backend's device
+(:attr:`~intermimic.sim.backend.SimBackend.device`: the CPU for ``mujoco``, the GPU for
+``warp``): one :meth:`~intermimic.sim.backend.SimBackend.read` per step hands the state
+over, and observations, rewards, IET, PSI draws and resets work there, with no Python
+loop over worlds or bodies. On the CPU float32 torch is no slower than float64 numpy at
+64 worlds and faster from 256; on a GPU it is what keeps the step on the device. The
+reference is precomputed in float64 and gathered in float32; PSI keeps float64 states.
+
+Worlds that finish are reset inside ``step`` (auto-reset); the observation a
 finished world ended with is in ``info["terminal_obs"]`` for bootstrapping truncated
 episodes (terminated ones do not bootstrap, so their rows just repeat the returned
 observation).
 
 Episode bookkeeping: each world tracks one clip from a start frame drawn by PSI; it is
 *terminated* by IET (or a physics blow-up) and *truncated* when it reaches the clip's
-last frame. On the first ``TerminationSettings.grace_steps`` steps after a reset only
-the root-height condition can terminate; the hand-contact counters are per hand.
+last frame or has run ``EnvSettings.rollout_length - 1`` steps (released: 299). With the
+released PSI rule (``PSISettings.rule``) each world keeps the states of its episode a
+later admission may need (``traj``, empty when no clip is longer than
+``rollout_length`` + ``admit_margin`` frames) and PSI scores an episode's frames when it
+ends (``_psi_bookkeeping``). On the first ``TerminationSettings.grace_steps`` steps
+after a reset only the root-height condition can terminate; the hand-contact counters
+are per hand.
 
 Bad input and failures:
 
@@ -38,9 +50,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
-from intermimic.env.geometry import interaction_graph, object_points, quat_to_matrix
+from intermimic.env.geometry import (
+    graph_sq_errors,
+    graph_sq_lengths,
+    heading_local_object,
+    interaction_graph,
+    object_points,
+    quat_to_matrix,
+)
 from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.observations import observation_dim, observe
 from intermimic.env.psi import PSIBuffer
@@ -58,19 +78,18 @@ from intermimic.sim.factory import make_backend
 from intermimic.sim.pd import ActionMap
 from intermimic.sim.scene import Scene
 
-F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
-BoolArr = NDArray[np.bool_]
+Tensor = torch.Tensor
 
 
-def _rows(bs: BodyStates, rows: I64) -> BodyStates:
+def _rows(bs: BodyStates, rows: Tensor) -> BodyStates:
     return BodyStates(*(getattr(bs, f)[rows] for f in BodyStates.__dataclass_fields__))
 
 
-def _finite_rows(*arrays: NDArray[np.floating]) -> BoolArr:
-    ok = np.ones(arrays[0].shape[0], dtype=bool)
+def _finite_rows(*arrays: Tensor) -> Tensor:
+    ok = torch.ones(arrays[0].shape[0], dtype=torch.bool, device=arrays[0].device)
     for a in arrays:
-        ok &= np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+        ok &= torch.isfinite(a.reshape(a.shape[0], -1)).all(dim=1)
     return ok
 
 
@@ -79,9 +98,11 @@ class TrackingEnv:
 
     ``backend`` is a :class:`~intermimic.sim.backend.SimBackend` (its ``n_worlds`` is
     the environment's) or a backend name for :func:`intermimic.sim.factory.make_backend`
-    (then ``n_worlds`` is required). Observations ``[N, obs_dim]`` float32, actions
-    ``[N, action_dim]`` in ``[-1, 1]``.
+    (then ``n_worlds`` is required). Observations ``[N, obs_dim]`` float32 tensors on
+    :attr:`device`; actions ``[N, action_dim]`` in ``[-1, 1]`` (tensor or array).
     """
+
+    dtype = torch.float32
 
     def __init__(
         self,
@@ -99,164 +120,221 @@ class TrackingEnv:
         self.backend = backend
         self.scene = scene
         self.n_worlds = n = backend.n_worlds
+        self.device = dev = backend.device
         m = scene.model
-        self.action_map = ActionMap(m, s.action)
+        action = s.action
+        if not scene.embodiment.released_action_map and (
+            "recentre_threshold" not in action.model_fields_set
+        ):
+            # the release's recentring is a rule of its SMPL-X humanoid (Embodiment docs)
+            action = action.model_copy(update={"recentre_threshold": None})
+        self.action_map = ActionMap(m, action)
         self.substeps = s.action.substeps(float(m.opt.timestep))
         self.policy_dt = self.substeps * float(m.opt.timestep)
+
+        def long(a: Sequence[int] | NDArray[np.integer]) -> Tensor:
+            return torch.as_tensor(np.asarray(a, np.int64), device=dev)
 
         # Indices into the 52 SMPL-X bodies (not MuJoCo body ids).
         where = {int(b): i for i, b in enumerate(scene.humanoid_body_ids)}
         self.key_idx = np.array([where[int(b)] for b in scene.key_body_ids], np.int64)
-        self.hands = (
+        hands = (
             np.array([where[int(b)] for b in scene.left_hand_body_ids], np.int64),
             np.array([where[int(b)] for b in scene.right_hand_body_ids], np.int64),
         )
+        self.hands = (long(hands[0]), long(hands[1]))
         n_bodies = len(scene.humanoid_body_ids)
-        self.non_hand_idx = np.setdiff1d(np.arange(n_bodies), np.concatenate(self.hands))
+        self.non_hand_idx = long(np.setdiff1d(np.arange(n_bodies), np.concatenate(hands)))
         # Bodies the embodiment-aware terms compare with their reference (the key-body
         # map of the embodiment; every body for the SMPL-X humanoid).
         tracked = scene.embodiment.tracked_index
-        self.tracked: slice | I64 = (
-            slice(None) if np.array_equal(tracked, np.arange(n_bodies)) else tracked
+        self.tracked: slice | Tensor = (
+            slice(None) if np.array_equal(tracked, np.arange(n_bodies)) else long(tracked)
         )
         # The body-position term's bodies (the SMPL-X humanoid: its 21 key bodies) and,
         # among them, the feet, which weigh 1 (EmbodimentAwareRewards.feet_full_weight).
-        self.pos_idx = scene.embodiment.position_index
+        pos_idx = scene.embodiment.position_index
         feet = set(scene.embodiment.index(scene.embodiment.feet).tolist())
-        self.pos_feet = np.array(
-            [i for i, b in enumerate(self.pos_idx) if int(b) in feet], np.int64
-        )
+        self.pos_idx = long(pos_idx)
+        self.pos_feet = long([i for i, b in enumerate(pos_idx) if int(b) in feet])
+        self._key = long(self.key_idx)
         # Hinge dofs: the humanoid's dofs after the free joint's 6.
         self.hinge_dof_adr = scene.humanoid_dof_adr[6:]
+        self._hinge = long(self.hinge_dof_adr)
 
         if scene.object is None:
             raise ValueError("the tracking environment needs a scene with an object")
         pts = scene.object.points
         self.points = farthest_points(pts, s.n_object_points)
         self.ig_points = farthest_points(pts, s.observation.n_ig_points)
-        self.ref = ReferenceMotion(clips, scene, self.points, self.ig_points, self.key_idx, s)
+        self._points = torch.as_tensor(self.points, device=dev, dtype=self.dtype)
+        self._ig_points = torch.as_tensor(self.ig_points, device=dev, dtype=self.dtype)
+        # The reward's and termination's interaction graph has its own object points
+        # (EmbodimentAgnosticRewards.ig_points); farthest-point samples share their
+        # prefixes, so when it is a prefix of the object's error points, those serve.
+        self.graph_points = farthest_points(pts, s.reward.embodiment_agnostic.ig_points)
+        self._graph_points = torch.as_tensor(self.graph_points, device=dev, dtype=self.dtype)
+        q = len(self.graph_points)
+        self._graph_prefix = q <= len(self.points) and np.array_equal(
+            self.points[:q], self.graph_points
+        )
+        self.ref = ReferenceMotion(clips, scene, self.points, self.graph_points, self.key_idx, s)
+        self.rt = self.ref.tensors(dev, self.dtype)
+        self._clip_of_frame = long(self.ref.clip_of_frame)
+        self._frame_in_clip = long(self.ref.frame_in_clip)
         self.psi = PSIBuffer(
-            self.ref.states(), self.ref.startable, self.ref.clip_start, s.psi, seed=s.seed
+            self.ref.states(),
+            self.ref.startable,
+            self.ref.clip_start,
+            s.psi,
+            seed=s.seed,
+            device=dev,
+            rollout_length=s.rollout_length,
         )
         self.offsets = np.asarray(s.observation.future_offsets, np.int64)
         self.obs_dim = observation_dim(
             n_bodies, len(self.key_idx) * len(self.ig_points), len(self.offsets)
         )
         self.action_dim = self.action_map.nu
-        self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip)
+        self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip, device=dev)
 
-        # Per-world episode state.
-        self.clip = np.zeros(n, np.int64)
-        self.frame = np.zeros(n, np.int64)
-        self.start = np.zeros(n, np.int64)  # global start frame (PSI reports on it)
-        self.episode_len = np.zeros(n, np.int64)
-        self.missing_hand = np.zeros((n, 2), np.int64)  # per hand (left, right)
-        self.prev_hinge_vel = np.zeros((n, len(self.hinge_dof_adr)))
-        self.prev_obj_vel = np.zeros((n, 6))  # object linear, angular velocity (world)
-        # A PSI candidate per world: a state awaiting confirmation by its rollout.
-        self.cand_state = np.zeros((n, m.nq + m.nv))
-        self.cand_frame = np.zeros(n, np.int64)
-        self.cand_age = np.full(n, -1, np.int64)  # -1: no candidate
+        # Per-world episode state (tensors on the device).
+        self.clip = torch.zeros(n, dtype=torch.long, device=dev)
+        self.frame = torch.zeros(n, dtype=torch.long, device=dev)
+        self.start = torch.zeros(n, dtype=torch.long, device=dev)  # global start frame
+        self.episode_len = torch.zeros(n, dtype=torch.long, device=dev)
+        self.missing_hand = torch.zeros((n, 2), dtype=torch.long, device=dev)  # left, right
+        self.prev_hinge_vel = torch.zeros((n, len(self.hinge_dof_adr)), device=dev)
+        self.prev_obj_vel = torch.zeros((n, 6), device=dev)  # object lin, ang velocity
+        # A PSI candidate per world: a state awaiting confirmation by its rollout (float64,
+        # as PSI stores it).
+        self.cand_state = torch.zeros((n, m.nq + m.nv), dtype=torch.float64, device=dev)
+        self.cand_frame = torch.zeros(n, dtype=torch.long, device=dev)
+        self.cand_age = torch.full((n,), -1, dtype=torch.long, device=dev)  # -1: none
+        # Released PSI rule: when an episode ends, its states at frames t in [start +
+        # margin, end - margin) of a clip longer than rollout_length R are scored, and only
+        # frames t < L - R can take one (no draw starts later). So each world keeps the
+        # states of its episode steps k in [margin, min(R - 1 - margin, L_max - R))
+        # (float64, exact, as PSI stores them): ``traj[w, k - margin]``. H is 0 (nothing
+        # kept) when no clip is longer than R + margin (every sub2 clip), at most R - 1 -
+        # 2 margin = 279: N x 279 x (nq + nv) x 8 B, 47 MB at 64 worlds of the SMPL-X scene
+        # (332 values; the released keeps all 300 steps in float32, 25 MB).
+        ps, r = s.psi, s.rollout_length
+        clip_len = self.ref.clip_len
+        self._admit_end = long(clip_len - r)  # per clip: frames t < this can be admitted
+        self._long_clip = self._admit_end > 0  # per clip: L > R, PSI scores its rollouts
+        self._any_long_clip = bool((clip_len > r).any())
+        released = ps.rule == "released" and ps.enabled and ps.slots_per_frame > 1
+        # The first admissible step is never the start state itself (released: idx > 0).
+        self._traj_first = max(ps.admit_margin, 1)
+        h = min(r - 1 - ps.admit_margin, int(clip_len.max()) - r) - self._traj_first
+        self.traj_len = max(0, h) if released else 0
+        self.traj = torch.zeros((n, self.traj_len, m.nq + m.nv), dtype=torch.float64, device=dev)
         # Counters of the failure modes the module docstring lists.
         self.n_nan_resets = 0
         self.n_nan_action_worlds = 0
+        self._all = torch.arange(n, device=dev)
 
     # ---- public API --------------------------------------------------------------------
 
-    def reset(self) -> NDArray[np.float32]:
+    def clip_frame(self) -> tuple[I64, I64]:
+        """Each world's clip and frame in it ``([N], [N])`` as host arrays (copies)."""
+        return self.clip.cpu().numpy().copy(), self.frame.cpu().numpy().copy()
+
+    def reset(self) -> Tensor:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""
-        ids = np.arange(self.n_worlds)
-        self._reset_worlds(ids)
-        bs = self.backend.body_states()
-        self.prev_obj_vel = np.concatenate([bs.obj_linvel, bs.obj_angvel], axis=1)
-        raw = self._observe(bs, self._touch(), ids)
+        self._reset_worlds(self._all)
+        st = self.backend.read(self.dtype)
+        bs = st.bodies
+        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
+        raw = self._observe(bs, self._touch(st.contact), None)
         return self._normalise(raw)
 
     def step(
-        self, actions: NDArray[np.floating]
-    ) -> tuple[NDArray[np.float32], F64, BoolArr, BoolArr, dict[str, Any]]:
+        self, actions: Tensor | NDArray[np.floating]
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
         """Apply ``actions [N, action_dim]`` for one policy step.
 
-        Returns ``(obs [N, obs_dim] float32, reward [N], terminated [N], truncated [N],
-        info)``; ``info`` has ``reward_terms`` (name -> ``[N]``), ``terminated_by``
-        (IET reason -> ``[N]`` bool), ``nan_reset`` and ``nan_action`` (``[N]`` bool),
-        ``terminal_obs`` (``[N, obs_dim]``, the observation truncated worlds ended with;
-        other rows repeat ``obs``), ``clip`` and ``frame`` (``[N]``, of the step's
-        reference frame, before any reset).
+        Returns tensors ``(obs [N, obs_dim] float32, reward [N] float32, terminated [N]
+        bool, truncated [N] bool, info)`` on :attr:`device`; ``info`` has
+        ``reward_terms`` (name -> ``[N]``), ``terminated_by`` (IET reason -> ``[N]``
+        bool), ``nan_reset`` and ``nan_action`` (``[N]`` bool), ``terminal_obs`` (``[N,
+        obs_dim]``, the observation truncated worlds ended with; other rows repeat
+        ``obs``), ``clip`` and ``frame`` (``[N]``, of the step's reference frame, before
+        any reset), ``clip_end`` (``[N]`` bool: truncated at the clip's last frame, not
+        by the ``rollout_length`` cap).
         """
-        a = np.asarray(actions, np.float64)
-        if a.shape != (self.n_worlds, self.action_dim):
+        a = torch.as_tensor(actions, device=self.device)
+        if tuple(a.shape) != (self.n_worlds, self.action_dim):
             raise ValueError(
-                f"actions have shape {a.shape}, expected {(self.n_worlds, self.action_dim)}"
+                f"actions have shape {tuple(a.shape)}, expected {(self.n_worlds, self.action_dim)}"
             )
-        nan_action = ~np.isfinite(a).all(axis=1)
+        nan_action = ~torch.isfinite(a).all(dim=1)
         self.n_nan_action_worlds += int(nan_action.sum())
-        self.backend.set_targets(self.action_map.targets(a))
+        self.backend.set_targets_tensor(self.action_map.targets_tensor(a))
         self.backend.step(self.substeps)
         self.frame += 1
         self.episode_len += 1
 
-        bs = self.backend.body_states()
-        qvel = self.backend.qvel()
-        forces = self.backend.contact_forces()
+        st = self.backend.read(self.dtype)
+        bs, qvel, forces = st.bodies, st.qvel, st.contact
         touch = self._touch(forces)
-        finite = _finite_rows(bs.pos, bs.quat, bs.obj_pos, bs.obj_quat, qvel)
         # MuJoCo itself resets a world whose state went bad (NaN, inf, huge) to the model
-        # defaults, which leaves finite numbers behind: a backend that tracks such worlds
-        # says so through ``bad_worlds()`` (optional, not in the SimBackend interface).
-        bad_worlds = getattr(self.backend, "bad_worlds", None)
-        if callable(bad_worlds):
-            finite &= ~np.asarray(bad_worlds(), dtype=bool)
+        # defaults, which leaves finite numbers behind: the backend says so in ``bad``.
+        finite = _finite_rows(bs.pos, bs.quat, bs.obj_pos, bs.obj_quat, qvel) & ~st.bad
         nan_reset = ~finite
-        with np.errstate(invalid="ignore", over="ignore"):
-            idx = self.ref.global_index(self.clip, self.frame)
-            c, hinge_vel = self._compare(bs, qvel, touch, forces, idx)
-            reward, terms = compute_rewards(c, self.settings.reward, self.hands, self.non_hand_idx)
-            self.missing_hand = update_missing_frames(
-                self.missing_hand, missing_hand_contact(c, self.hands)
-            )
-            terminated, reasons = check_termination(
-                c, bs.pos[:, 0, 2], self.missing_hand, self.settings.termination, self.episode_len
-            )
+        idx = self.rt.global_index(self.clip, self.frame)
+        c, hinge_vel = self._compare(bs, qvel, touch, forces, idx)
+        reward, terms = compute_rewards(c, self.settings.reward, self.hands, self.non_hand_idx)
+        self.missing_hand = update_missing_frames(
+            self.missing_hand, missing_hand_contact(c, self.hands)
+        )
+        terminated, reasons = check_termination(
+            c, bs.pos[:, 0, 2], self.missing_hand, self.settings.termination, self.episode_len
+        )
         self.prev_hinge_vel = hinge_vel
-        reward = np.where(finite, reward, 0.0)
+        reward = torch.where(finite, reward, torch.zeros_like(reward))
         terminated = terminated | nan_reset
-        truncated = (self.frame >= self.ref.clip_len[self.clip] - 1) & ~terminated
+        # Truncated (bootstrapped): the clip's last frame, or the episode cap (released:
+        # progress - start >= rolloutLength - 1).
+        clip_end = (self.frame >= self.rt.clip_len[self.clip] - 1) & ~terminated
+        capped = self.episode_len >= self.settings.rollout_length - 1
+        truncated = clip_end | (capped & ~terminated)
         self.n_nan_resets += int(nan_reset.sum())
         info: dict[str, Any] = {
             "reward_terms": terms,
             "terminated_by": reasons,
             "nan_reset": nan_reset,
             "nan_action": nan_action,
-            "clip": self.clip.copy(),
-            "frame": self.frame.copy(),
+            "clip": self.clip.clone(),
+            "frame": self.frame.clone(),
+            "clip_end": clip_end,
         }
 
-        self._psi_bookkeeping(terminated, truncated, idx)
+        self._psi_bookkeeping(terminated, truncated, idx, nan_reset)
         done = terminated | truncated
         # Only truncated episodes bootstrap from their last observation, so only those
         # are observed before the reset; every world is then observed once, after it.
-        term_rows = np.flatnonzero(truncated)
-        term_raw = self._observe(bs, touch, term_rows) if term_rows.size else None
-        if done.any():
-            ids = np.flatnonzero(done)
-            self.psi.report(self.start[ids], terminated[ids])
+        term_rows = truncated.nonzero().flatten()
+        term_raw = self._observe(bs, touch, term_rows) if term_rows.numel() else None
+        ids = done.nonzero().flatten()
+        if ids.numel():
             self._reset_worlds(ids)
-            bs, touch = self.backend.body_states(), self._touch()
+            st = self.backend.read(self.dtype)
+            bs, touch = st.bodies, self._touch(st.contact)
         # The next step's previous object velocity: this state's (a reset world's start).
-        self.prev_obj_vel = np.concatenate([bs.obj_linvel, bs.obj_angvel], axis=1)
-        with np.errstate(invalid="ignore", over="ignore"):
-            obs = self._normalise(self._observe(bs, touch, np.arange(self.n_worlds)))
+        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
+        obs = self._normalise(self._observe(bs, touch, None))
         terminal = obs
         if term_raw is not None:
-            terminal = obs.copy()
+            terminal = obs.clone()
             terminal[term_rows] = self._normalise(term_raw, update=False)
         info["terminal_obs"] = terminal
         return obs, reward, terminated, truncated, info
 
     # ---- exact checkpoint state ----------------------------------------------------
 
-    #: Per-world episode arrays a resumed run needs exactly as they were.
+    #: Per-world episode tensors a resumed run needs exactly as they were.
     _EPISODE_FIELDS = (
         "clip",
         "frame",
@@ -268,6 +346,7 @@ class TrackingEnv:
         "cand_state",
         "cand_frame",
         "cand_age",
+        "traj",
     )
 
     @property
@@ -277,12 +356,14 @@ class TrackingEnv:
         return hasattr(self.backend, "state_dict") and hasattr(self.backend, "load_state_dict")
 
     def state_dict(self) -> dict[str, Any]:
-        """The worlds' physics and episode state (the PSI buffer and the observation
-        normaliser have their own, see ``TeacherEnv.stateful``). Raises ``TypeError``
-        when the backend cannot save its state (:attr:`exact_state`)."""
+        """The worlds' physics and episode state as numpy arrays (the PSI buffer and the
+        observation normaliser have their own, see ``TeacherEnv.stateful``). Raises
+        ``TypeError`` when the backend cannot save its state (:attr:`exact_state`)."""
         if not self.exact_state:
             raise TypeError(f"the {self.backend.name} backend cannot save its state")
-        out: dict[str, Any] = {k: getattr(self, k).copy() for k in self._EPISODE_FIELDS}
+        out: dict[str, Any] = {
+            k: getattr(self, k).cpu().numpy().copy() for k in self._EPISODE_FIELDS
+        }
         out["backend"] = self.backend.state_dict()  # type: ignore[attr-defined]
         out["counters"] = np.array([self.n_nan_resets, self.n_nan_action_worlds], np.int64)
         return out
@@ -292,14 +373,16 @@ class TrackingEnv:
         values = {}
         for k in self._EPISODE_FIELDS:
             cur = getattr(self, k)
-            v = np.asarray(state[k], dtype=cur.dtype)
+            v = torch.as_tensor(np.asarray(state[k]), device=self.device).to(cur.dtype)
             if v.shape != cur.shape:
-                raise ValueError(f"env state {k!r} has shape {v.shape}, expected {cur.shape}")
+                raise ValueError(
+                    f"env state {k!r} has shape {tuple(v.shape)}, expected {tuple(cur.shape)}"
+                )
             values[k] = v
         # validated first, so a state that does not fit changes nothing
         self.backend.load_state_dict(state["backend"])  # type: ignore[attr-defined]
         for k, v in values.items():
-            getattr(self, k)[...] = v
+            getattr(self, k).copy_(v)
         self.n_nan_resets, self.n_nan_action_worlds = (int(x) for x in state["counters"])
 
     def close(self) -> None:
@@ -307,118 +390,203 @@ class TrackingEnv:
 
     # ---- internals ---------------------------------------------------------------------
 
-    def _touch(self, forces: F64 | None = None) -> BoolArr:
+    def _touch(self, forces: Tensor) -> Tensor:
         """``[N, B]``: which bodies push on the object harder than the threshold
-        (``forces``: the backend's contact forces, when already read)."""
-        f = self.backend.contact_forces() if forces is None else forces
-        return f[:, :, 0] > self.settings.contact_force_threshold
+        (``forces``: the backend's contact forces)."""
+        return forces[:, :, 0] > self.settings.contact_force_threshold
 
-    def _normalise(self, raw: F64, update: bool = True) -> NDArray[np.float32]:
+    def _normalise(self, raw: Tensor, update: bool = True) -> Tensor:
         if not self.settings.observation.normalize:
-            return raw.astype(np.float32)
+            return raw.to(torch.float32)
         if update:
             self.normalizer.update(raw)
-        return self.normalizer.normalize(raw).astype(np.float32)
+        return self.normalizer.normalize(raw)
 
     def _compare(
-        self, bs: BodyStates, qvel: F64, touch: BoolArr, forces: F64, idx: I64
-    ) -> tuple[Comparison, F64]:
+        self, bs: BodyStates, qvel: Tensor, touch: Tensor, forces: Tensor, idx: Tensor
+    ) -> tuple[Comparison, Tensor]:
         """Simulated versus reference quantities at reference frames ``idx [N]``
         (``forces`` ``[N, B, partners]`` the backend's contact normal forces)."""
-        ref, s = self.ref, self.settings
+        rt, s = self.rt, self.settings
         obj_rot = quat_to_matrix(bs.obj_quat)
-        pts = object_points(bs.obj_pos, obj_rot, self.points)
-        ig_pts = object_points(bs.obj_pos, obj_rot, self.ig_points)
-        hinge_vel = qvel[:, self.hinge_dof_adr]
+        pts = object_points(bs.obj_pos, obj_rot, self._points)
+        ref_pts = rt.points[idx]
+        q = self._graph_points.shape[0]
+        if self._graph_prefix:
+            graph_sim, graph_ref = pts[:, :q], ref_pts[:, :q]
+        else:
+            graph_sim = object_points(bs.obj_pos, obj_rot, self._graph_points)
+            graph_ref = rt.ig_points[idx]
+        hinge_vel = qvel[:, self._hinge]
         a = s.reward.embodiment_aware
-        tr, pi = self.tracked, self.pos_idx
-        dist = ref.body_obj_dist[idx]
+        tr, pi, key = self.tracked, self.pos_idx, self._key
+        dist = rt.body_obj_dist[idx]
+        ref_pos = rt.body_pos[idx]
         full = self.pos_feet if a.feet_full_weight else None
         rot_w = far_weights(dist[:, tr], a.closeness_scale) if a.rot_weighting == "far" else None
+        key_sim, key_ref = bs.pos[:, key], ref_pos[:, key]
+        # The object in the simulated root's heading frame (the reference's is precomputed).
+        local_pos, local_quat = heading_local_object(
+            bs.obj_pos, bs.obj_quat, bs.pos[:, 0], bs.quat[:, 0]
+        )
         c = Comparison(
             body_pos_sim=bs.pos[:, pi],
-            body_pos_ref=ref.body_pos[idx][:, pi],
+            body_pos_ref=ref_pos[:, pi],
             body_quat_sim=bs.quat[:, tr],
-            body_quat_ref=ref.body_quat[idx][:, tr],
+            body_quat_ref=rt.body_quat[idx][:, tr],
             body_weight=closeness_weights(dist[:, pi], a.closeness_scale, a.closeness_floor, full),
-            key_pos_sim=bs.pos[:, self.key_idx],
-            key_pos_ref=ref.body_pos[idx][:, self.key_idx],
+            key_pos_sim=key_sim,
+            key_pos_ref=key_ref,
             points_sim=pts,
-            points_ref=ref.points[idx],
-            obj_quat_sim=bs.obj_quat,
-            obj_quat_ref=ref.obj_quat[idx],
+            points_ref=ref_pts,
+            obj_local_pos_sim=local_pos,
+            obj_local_pos_ref=rt.obj_local_pos[idx],
+            obj_local_quat_sim=local_quat,
+            obj_local_quat_ref=rt.obj_local_quat[idx],
             obj_linvel_sim=bs.obj_linvel,
-            obj_linvel_ref=ref.obj_linvel[idx],
-            ig_sim=interaction_graph(bs.pos[:, self.key_idx], ig_pts),
-            ig_ref=ref.ig[idx],
+            obj_linvel_ref=rt.obj_linvel[idx],
+            ig_err_sq=graph_sq_errors(key_sim, graph_sim, key_ref, graph_ref),
+            ig_sim_sq=graph_sq_lengths(key_sim, bs.obj_pos, obj_rot, self._graph_points),
+            ig_ref_sq=rt.ig_sq[idx],
             touch=touch,
-            labels=ref.contact[idx],
+            labels=rt.contact[idx],
             joint_acc=(hinge_vel - self.prev_hinge_vel) / self.policy_dt,
             body_rot_weight=rot_w,
             obj_lin_acc=(bs.obj_linvel - self.prev_obj_vel[:, :3]) / self.policy_dt,
             obj_ang_acc=(bs.obj_angvel - self.prev_obj_vel[:, 3:]) / self.policy_dt,
-            contact_force=forces.reshape(forces.shape[0], -1).sum(axis=1),
+            contact_force=forces.reshape(forces.shape[0], -1).sum(dim=1),
         )
         return c, hinge_vel
 
-    def observe_raw(self, offsets: Sequence[int] | None = None) -> F64:
+    def observe_raw(self, offsets: Sequence[int] | None = None) -> Tensor:
         """Unnormalised observations ``[N, D]`` of every world's current state, looking
         ``offsets`` frames ahead (default: the settings'). A student with other future
         frames than the teacher reads its observation here, from the same state."""
-        offs = None if offsets is None else np.asarray(offsets, np.int64)
-        rows = np.arange(self.n_worlds)
-        return self._observe(self.backend.body_states(), self._touch(), rows, offs)
+        st = self.backend.read(self.dtype)
+        return self._observe(st.bodies, self._touch(st.contact), None, offsets)
 
     def _observe(
-        self, bs: BodyStates, touch: BoolArr, rows: I64, offsets: I64 | None = None
-    ) -> F64:
-        """Raw observations ``[len(rows), obs_dim]`` of worlds ``rows`` (``bs``, ``touch``
-        cover all worlds); ``offsets`` overrides the settings' future frames."""
-        if len(rows) != self.n_worlds:
-            bs, touch = _rows(bs, rows), touch[rows]
-        ref = self.ref
+        self,
+        bs: BodyStates,
+        touch: Tensor,
+        rows: Tensor | None,
+        offsets: Sequence[int] | NDArray[np.integer] | None = None,
+    ) -> Tensor:
+        """Raw observations ``[len(rows), obs_dim]`` of worlds ``rows`` (None: all; ``bs``,
+        ``touch`` cover all worlds); ``offsets`` overrides the settings' future frames."""
+        clip, frame = self.clip, self.frame
+        if rows is not None:
+            bs, touch, clip, frame = _rows(bs, rows), touch[rows], clip[rows], frame[rows]
+        rt = self.rt
         obj_rot = quat_to_matrix(bs.obj_quat)
         ig = interaction_graph(
-            bs.pos[:, self.key_idx], object_points(bs.obj_pos, obj_rot, self.ig_points)
+            bs.pos[:, self._key], object_points(bs.obj_pos, obj_rot, self._ig_points)
         )
         future = []
         for k in self.offsets if offsets is None else offsets:
-            j = ref.global_index(self.clip[rows], self.frame[rows] + k)
+            j = rt.global_index(clip, frame + int(k))
             future.append(
-                (ref.body_pos[j], ref.body_quat[j], ref.obj_pos[j], ref.obj_quat[j], ref.contact[j])
+                (rt.body_pos[j], rt.body_quat[j], rt.obj_pos[j], rt.obj_quat[j], rt.contact[j])
             )
         return observe(bs, ig, touch, future, self.settings.observation.ig_decay)
 
-    def _reset_worlds(self, ids: I64) -> None:
-        """Start worlds ``ids`` from PSI draws and clear their episode state."""
-        frames, states, _ = self.psi.sample(len(ids))
+    def _reset_worlds(self, ids: Tensor) -> None:
+        """Start worlds ``ids`` (long tensor) from PSI draws and clear their episode state."""
+        frames, states, _ = self.psi.sample(int(ids.numel()))
         nq = self.scene.model.nq
-        self.backend.reset(ids, states[:, :nq], states[:, nq:])
-        self.clip[ids] = self.ref.clip_of_frame[frames]
-        self.frame[ids] = self.ref.frame_in_clip[frames]
-        self.start[ids] = frames
+        self.backend.reset_tensor(ids, states[:, :nq], states[:, nq:])
+        f = torch.from_numpy(frames).to(self.device)
+        self.clip[ids] = self._clip_of_frame[f]
+        self.frame[ids] = self._frame_in_clip[f]
+        self.start[ids] = f
         self.episode_len[ids] = 0
         self.missing_hand[ids] = 0
-        self.prev_hinge_vel[ids] = states[:, nq + self.hinge_dof_adr]
+        self.prev_hinge_vel[ids] = states[:, nq + self._hinge].to(self.dtype)
         self.cand_age[ids] = -1
 
-    def _psi_bookkeeping(self, terminated: BoolArr, truncated: BoolArr, idx: I64) -> None:
-        """Confirm candidates whose rollout ran ``confirm_frames`` more frames (or reached
-        the clip's end) without early termination; drop those of failed rollouts; take
-        new candidates every ``add_every`` steps."""
+    def _psi_bookkeeping(
+        self, terminated: Tensor, truncated: Tensor, idx: Tensor, bad: Tensor
+    ) -> None:
+        """Feed PSI with this step's outcomes (before the finished worlds are reset):
+        ``terminated``, ``truncated`` and ``bad`` (physics blow-up) ``[N]`` bool, ``idx``
+        ``[N]`` the global reference frames of the worlds' states."""
         s = self.settings.psi
-        if not s.enabled:
+        if s.rule == "released":
+            if s.enabled:
+                self._psi_released(terminated | truncated, bad)
             return
+        # confirm rule: start frames follow failure rates even without collection
+        ids = (terminated | truncated).nonzero().flatten()
+        if ids.numel():
+            self.psi.report(self.start[ids].cpu().numpy(), terminated[ids].cpu().numpy())
+        if s.enabled:
+            self._psi_confirm(terminated, truncated, idx)
+
+    def _psi_released(self, done: Tensor, bad: Tensor) -> None:
+        """Released rule (``intermimic.py`` ``_compute_reset``): keep this step's state in
+        ``traj`` where it may be admitted later; for every episode that ended (``done``)
+        on a clip of L > R = ``rollout_length`` frames after more than ``min_rollout``
+        frames, score each frame t in [start + margin, end - margin), t < L - R, as (end
+        - t) / (min(L, start + R) - t), the share of the horizon left at t that the
+        rollout survived; per frame, the best rollout's state enters PSI when its score
+        exceeds ``admit_score``; then decay every simulated slot's score."""
+        s, r, h = self.settings.psi, self.settings.rollout_length, self.traj_len
+        m, first = s.admit_margin, self._traj_first
+        if h > 0:
+            j = self.episode_len - first
+            rec = (j >= 0) & (j < h) & (self.frame < self._admit_end[self.clip])
+            rows = rec.nonzero().flatten()
+            if rows.numel():
+                # PSI keeps exact float64 states (the tensors of ``read`` are float32).
+                rn = rows.cpu().numpy()
+                qpos, qvel = self.backend.qpos(copy=False), self.backend.qvel(copy=False)
+                state = np.concatenate([qpos[rn], qvel[rn]], axis=1)
+                self.traj[rows, j[rows]] = torch.from_numpy(state).to(self.device)
+        if not self._any_long_clip:
+            return
+        ended = done & self._long_clip[self.clip]
+        if not bool(ended.any()):
+            return
+        ids = (ended & ~bad).nonzero().flatten()  # a blown-up rollout is no evidence
+        if h > 0 and ids.numel():
+            clip, end = self.clip[ids], self.frame[ids]
+            start = self._frame_in_clip[self.start[ids]]
+            length = self.rt.clip_len[clip]
+            t = start[:, None] + first + torch.arange(h, device=self.device)[None]  # [k, h]
+            ok = (t < (end - m)[:, None]) & (t < self._admit_end[clip][:, None])
+            ok &= (end - start > s.min_rollout)[:, None]
+            horizon = torch.minimum(length, start + r)[:, None]
+            score = (end[:, None] - t).to(torch.float64) / (horizon - t).to(torch.float64)
+            cand = ok & (score > s.admit_score)
+            if bool(cand.any()):
+                w, jj = cand.nonzero(as_tuple=True)
+                g = (self.rt.clip_start[clip[w]] + t[w, jj]).cpu().numpy()
+                sc = score[w, jj].cpu().numpy()
+                # The best rollout per frame (released: max over the ended rollouts; on
+                # equal scores the lowest world, as ``nonzero`` lists them first).
+                order = np.lexsort((-sc, g))
+                keep = order[np.r_[True, g[order][1:] != g[order][:-1]]]
+                pick = torch.from_numpy(keep).to(self.device)
+                self.psi.admit(g[keep], self.traj[ids[w[pick]], jj[pick]], sc[keep])
+        self.psi.decay()
+
+    def _psi_confirm(self, terminated: Tensor, truncated: Tensor, idx: Tensor) -> None:
+        """Confirm rule: confirm candidates whose rollout ran ``confirm_frames`` more
+        frames (or reached the clip's end) without early termination; drop those of
+        failed rollouts; take new candidates every ``add_every`` steps."""
+        s = self.settings.psi
         has = self.cand_age >= 0
-        self.cand_age = np.where(has, self.cand_age + 1, -1)
+        self.cand_age = torch.where(has, self.cand_age + 1, -1)
         ok = has & ~terminated & ((self.cand_age >= s.confirm_frames) | truncated)
-        if ok.any():
-            self.psi.add(self.cand_frame[ok], self.cand_state[ok])
+        if bool(ok.any()):
+            self.psi.add(self.cand_frame[ok].cpu().numpy(), self.cand_state[ok])
         self.cand_age[ok | terminated] = -1
         take = (self.cand_age < 0) & ~terminated & ~truncated
         take &= self.episode_len % s.add_every == 0
-        if take.any():
-            state = np.concatenate([self.backend.qpos(), self.backend.qvel()], axis=1)
+        if bool(take.any()):
+            # PSI keeps exact float64 states (the tensors of ``read`` are float32).
+            qpos, qvel = self.backend.qpos(copy=False), self.backend.qvel(copy=False)
+            state = torch.as_tensor(np.concatenate([qpos, qvel], axis=1), device=self.device)
             self.cand_state[take] = state[take]
             self.cand_frame[take] = idx[take]
             self.cand_age[take] = 0

@@ -10,6 +10,10 @@
 
 Aggregates weight the errors by frames (every tracked frame of every clip counts once)
 and average the rest over clips.
+
+Everything here is numpy float64 (whole rollouts, off the step path); the object's pose
+goes through the environment's torch geometry as float64 CPU tensors, so the errors are
+the environment's to the last bit of float64.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from intermimic.env.geometry import object_points, quat_to_matrix
@@ -41,10 +46,15 @@ def object_point_error(
 ) -> F64:
     """``[T]`` mean distance (m) between the object's surface ``points [P, 3]`` (object
     frame) placed at the simulated and at the reference poses (``[T,3]``, ``[T,4]`` w x y z)."""
-    pts = np.asarray(points, np.float64)
-    a = object_points(np.asarray(sim_pos, np.float64), quat_to_matrix(np.asarray(sim_quat)), pts)
-    b = object_points(np.asarray(ref_pos, np.float64), quat_to_matrix(np.asarray(ref_quat)), pts)
+    pts = _f64(points)
+    a = object_points(_f64(sim_pos), quat_to_matrix(_f64(sim_quat)), pts).numpy()
+    b = object_points(_f64(ref_pos), quat_to_matrix(_f64(ref_quat)), pts).numpy()
     return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
+
+
+def _f64(a: NDArray[np.floating]) -> torch.Tensor:
+    """A float64 CPU tensor of ``a`` (sharing its memory when it already is float64)."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
 
 
 @dataclass

@@ -30,16 +30,16 @@ from intermimic.rl.checkpoint import CheckpointError
 from intermimic.rl.ppo import InterMimicPPO, NonFiniteLossError
 from intermimic.rl.settings import PolicySettings, PPOSettings, TrainSettings
 from intermimic.rl.train import IterationStats, Stateful, Trainer, TrainResult
-from intermimic.rl.vecenv import EpisodeHook, FinishedEpisodes, NumpyVecEnv, RslVecEnv
+from intermimic.rl.vecenv import ArrayVecEnv, EpisodeHook, FinishedEpisodes, RslVecEnv
 
 __all__ = [
+    "ArrayVecEnv",
     "CheckpointError",
     "EpisodeHook",
     "FinishedEpisodes",
     "InterMimicPPO",
     "IterationStats",
     "NonFiniteLossError",
-    "NumpyVecEnv",
     "PPOSettings",
     "PolicySettings",
     "RslVecEnv",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from intermimic.env import TrackingEnv
@@ -39,6 +40,7 @@ from intermimic.motion.kinematics import euler_xyz_to_rotvec
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
 from intermimic.rl.teacher_policy import TeacherPolicy, load_teacher
 from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.rl.vecenv import to_host
 from intermimic.sim.backend import BodyStates, SimBackend
 
 F64 = NDArray[np.float64]
@@ -94,18 +96,18 @@ class _ScriptedStarts:
     """Stands in for the PSI buffer: the first draw returns the given starts, later draws
     (auto-resets of finished worlds, whose data is no longer recorded) the first one."""
 
-    def __init__(self, frames: NDArray[np.int64], states: F64) -> None:
+    def __init__(self, frames: NDArray[np.int64], states: F64, device: torch.device) -> None:
         self.frames = frames
-        self.states = states
+        self.states = torch.from_numpy(np.asarray(states, np.float64)).to(device)
         self.used = False
 
-    def sample(self, n: int) -> tuple[NDArray[np.int64], F64, NDArray[np.bool_]]:
+    def sample(self, n: int) -> tuple[NDArray[np.int64], torch.Tensor, NDArray[np.bool_]]:
         if not self.used and n == len(self.frames):
             self.used = True
-            return self.frames.copy(), self.states.copy(), np.ones(n, bool)
+            return self.frames.copy(), self.states.clone(), np.ones(n, bool)
         return (
             np.repeat(self.frames[:1], n),
-            np.repeat(self.states[:1], n, axis=0),
+            self.states[:1].repeat(n, 1),
             np.ones(n, bool),
         )
 
@@ -113,6 +115,12 @@ class _ScriptedStarts:
         pass
 
     def report(self, frames: Any, failed: Any) -> None:
+        pass
+
+    def admit(self, frames: Any, states: Any, scores: Any) -> None:
+        pass
+
+    def decay(self) -> None:
         pass
 
 
@@ -145,7 +153,9 @@ def _errors(env: TrackingEnv, bs: BodyStates, idx: NDArray[np.int64]) -> tuple[F
     ref = env.ref
     key = bs.pos[:, env.key_idx] - ref.body_pos[idx][:, env.key_idx]
     e_h = np.linalg.norm(key, axis=-1).mean(axis=-1)
-    pts = object_points(bs.obj_pos, quat_to_matrix(bs.obj_quat), env.points)
+    # float64 on the host: the recorded errors are exact
+    q, p = torch.from_numpy(bs.obj_quat), torch.from_numpy(bs.obj_pos)
+    pts = object_points(p, quat_to_matrix(q), torch.from_numpy(env.points)).numpy()
     e_o = np.linalg.norm(pts - ref.points[idx], axis=-1).mean(axis=-1)
     return e_h, e_o
 
@@ -194,13 +204,17 @@ def rollout_env(
         if init_noise > 0:
             hinge = e.scene.humanoid_qpos_adr[7:]
             starts[:, hinge] += rng.standard_normal((n, len(hinge))) * init_noise
-        e.psi = _ScriptedStarts(frames, starts)  # type: ignore[assignment]
+        e.psi = _ScriptedStarts(frames, starts, e.device)  # type: ignore[assignment]
+        # An attempt runs its clip to the end: lift the training episode cap
+        # (EnvSettings.rollout_length, 300 steps) above the longest clip.
+        cap = int(e.ref.clip_len.max()) + 1
+        e.settings = e.settings.model_copy(update={"rollout_length": cap})
         e.backend = _RecordingBackend(e.backend)  # type: ignore[assignment]
     obs = tenv.reset()
     records: list[list[dict[str, np.ndarray]]] = []
     for e in tenv.envs:
         snap = e.backend.snapshot()  # type: ignore[attr-defined]
-        idx = e.ref.global_index(e.clip, e.frame)
+        idx = e.ref.global_index(*e.clip_frame())
         records.append([_frame_record(e, snap, idx, np.zeros((e.n_worlds, tenv.num_actions)))])
     attempt = np.arange(tenv.num_envs) % attempts
     alive = np.ones(tenv.num_envs, bool)
@@ -211,15 +225,17 @@ def rollout_env(
         if noise > 0:
             jitter = rng.standard_normal(actions.shape) * noise
             actions = actions + np.where((attempt > 0)[:, None], jitter, 0.0)
-        before = [(e.clip.copy(), e.frame.copy()) for e in tenv.envs]
-        obs, _, terminated, truncated, _ = tenv.step(actions)
+        before = [e.clip_frame() for e in tenv.envs]
+        obs, _, terminated_t, truncated_t, _ = tenv.step(actions)
+        terminated, truncated = to_host(terminated_t), to_host(truncated_t)
+        last_actions = to_host(tenv.last_actions)
         for k, (e, sl) in enumerate(zip(tenv.envs, tenv.slices, strict=True)):
             clip, frame = before[k]
             idx = e.ref.global_index(clip, frame + 1)
             snap = e.backend.last  # type: ignore[attr-defined]
             # the actions row belongs to the frame they were applied at (the previous one)
             records[k][-1]["actions"] = np.where(
-                alive[sl, None], tenv.last_actions[sl], records[k][-1]["actions"]
+                alive[sl, None], last_actions[sl], records[k][-1]["actions"]
             )
             records[k].append(_frame_record(e, snap, idx, np.zeros_like(actions[sl])))
         done = (terminated | truncated) & alive

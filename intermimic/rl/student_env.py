@@ -1,6 +1,6 @@
 """The environment a student trains in: tracking envs with per-world teachers and DAgger.
 
-:class:`StudentEnv` is the :class:`~intermimic.rl.vecenv.NumpyVecEnv` the trainer sees.
+:class:`StudentEnv` is the :class:`~intermimic.rl.vecenv.ArrayVecEnv` the trainer sees.
 One :class:`~intermimic.env.TrackingEnv` per (subject, object) :class:`StudentGroup`, so
 every world has a fixed subject and hence a fixed teacher. After every step the state of
 each world is observed twice: the tracking env's own observation (the teacher's future
@@ -33,6 +33,7 @@ from intermimic.rl.student_model import ObsLayout
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_actor import TeacherActor
 from intermimic.rl.teacher_env import PSIState, share_worlds
+from intermimic.rl.vecenv import Array, to_host
 from intermimic.sim.factory import make_backend
 from intermimic.sim.scene import Scene
 
@@ -145,15 +146,15 @@ class StudentEnv:
         self._teacher_env = np.zeros((self.num_envs, self.num_actions))
         self._teacher_target = np.zeros((self.num_envs, self.num_actions))
 
-    # ---- numpy vec-env API ---------------------------------------------------------------
+    # ---- vec-env API ---------------------------------------------------------------------
 
     def reset(self) -> dict[str, NDArray[np.float32]]:
-        teacher_obs = [e.reset() for e in self.envs]
+        teacher_obs = [to_host(e.reset()) for e in self.envs]
         self._draw(np.arange(self.num_envs))
         return self._obs(teacher_obs)
 
     def step(
-        self, actions: NDArray[np.floating]
+        self, actions: Array
     ) -> tuple[
         dict[str, NDArray[np.float32]],
         NDArray[np.float64],
@@ -161,31 +162,38 @@ class StudentEnv:
         NDArray[np.bool_],
         dict[str, Any],
     ]:
-        a = np.asarray(actions, np.float64)
+        a = to_host(actions).astype(np.float64)
         ref = self.reference_actions()
         student = ref + self.residual_scale * a if self.residual_scale is not None else a
         executed = np.where(self.driven[:, None], self._teacher_env, student)
         self.last_actions = executed
-        outs = [e.step(executed[s]) for e, s in zip(self.envs, self.slices, strict=True)]
+        # The distillation bookkeeping (teachers, DAgger draws) is host numpy: the tracking
+        # envs' tensors come over here (zero-copy on the CPU).
+        steps = [e.step(executed[s]) for e, s in zip(self.envs, self.slices, strict=True)]
+        outs = [(to_host(o), to_host(r), to_host(te), to_host(tr)) for o, r, te, tr, _ in steps]
+        infos = [st[4] for st in steps]
         reward = np.concatenate([o[1] for o in outs])
         terminated = np.concatenate([o[2] for o in outs])
         truncated = np.concatenate([o[3] for o in outs])
-        infos = [o[4] for o in outs]
         driven_frac = float(self.driven.mean())
         done = terminated | truncated
         if done.any():
             self._draw(np.flatnonzero(done))
         obs = self._obs([o[0] for o in outs])
         clip = np.concatenate(
-            [i["clip"] + off for i, off in zip(infos, self.clip_offset, strict=True)]
+            [to_host(i["clip"]) + off for i, off in zip(infos, self.clip_offset, strict=True)]
         )
         info: dict[str, Any] = {
             "reward_terms": {
-                k: np.concatenate([i["reward_terms"][k] for i in infos])
+                k: np.concatenate([to_host(i["reward_terms"][k]) for i in infos])
                 for k in infos[0]["reward_terms"]
             },
-            "success": truncated & ~terminated,
-            "final": {"clip": clip, "frame": np.concatenate([i["frame"] for i in infos])},
+            # reached the clip's last frame (not truncated by the rollout_length cap)
+            "success": np.concatenate([to_host(i["clip_end"]) for i in infos]),
+            "final": {
+                "clip": clip,
+                "frame": np.concatenate([to_host(i["frame"]) for i in infos]),
+            },
             "log": {
                 "beta": self.beta,
                 "teacher_driven": driven_frac,
@@ -202,7 +210,8 @@ class StudentEnv:
         """``[N, A]`` actions whose PD targets are each world's next reference pose."""
         parts = []
         for e, adr in zip(self.envs, self.hinge_qpos, strict=True):
-            idx = e.ref.global_index(e.clip, e.frame + 1)
+            clip, frame = e.clip_frame()
+            idx = e.ref.global_index(clip, frame + 1)
             parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
         return np.concatenate(parts)
 
@@ -249,10 +258,10 @@ class StudentEnv:
         self.driven[ids] = (u < self.beta) & self.has_teacher[ids]
 
     def _progress(self) -> NDArray[np.float32]:
-        parts = [
-            e.frame / np.maximum(e.ref.clip_len[e.clip] - 1, 1).astype(np.float64)
-            for e in self.envs
-        ]
+        parts = []
+        for e in self.envs:
+            clip, frame = e.clip_frame()
+            parts.append(frame / np.maximum(e.ref.clip_len[clip] - 1, 1).astype(np.float64))
         return np.concatenate(parts).astype(np.float32)[:, None]
 
     def _obs(self, teacher_obs: Sequence[NDArray[np.floating]]) -> dict[str, NDArray[np.float32]]:
@@ -268,7 +277,7 @@ class StudentEnv:
             self._teacher_env[sl] = env_a
             s = self.residual_scale
             self._teacher_target[sl] = (env_a - ref[sl]) / s if s is not None else env_a
-        student = np.concatenate([e.observe_raw(self.offsets) for e in self.envs])
+        student = np.concatenate([to_host(e.observe_raw(self.offsets)) for e in self.envs])
         return {
             "policy": student.astype(np.float32),
             "critic": self._progress(),

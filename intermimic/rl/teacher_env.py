@@ -3,16 +3,17 @@
 A subject's clips may show several objects (sub2: largetable and woodchair) while a
 :class:`~intermimic.env.TrackingEnv` holds one object, so :class:`TeacherEnv` stacks one
 tracking env per object (worlds shared out by frames) behind one policy and is the
-:class:`~intermimic.rl.vecenv.NumpyVecEnv` the trainer sees. By default
+:class:`~intermimic.rl.vecenv.ArrayVecEnv` the trainer sees. By default
 (``residual_actions``) the policy's action is an offset from the PD targets of the
 reference's next pose: a project choice that makes the untrained policy track for a
 second instead of falling at once, so a CPU budget goes into corrections. It reports
-``reward_terms``, ``success`` (the episode reached its clip's last frame without early
-termination) and ``final`` (``clip``: subject-wide clip index, ``frame``).
+``reward_terms``, ``terminated_by`` (IET reason -> ``[N]``), ``success`` (the episode
+reached its clip's last frame without early termination) and ``final`` (``clip``:
+subject-wide clip index, ``frame``).
 
 :class:`PSIState` gives an env's PSI buffer ``state_dict``/``load_state_dict``, so the
-buffer (filled inside the env by rollouts that ran ``confirm_frames`` further without
-early termination) is saved in every checkpoint and restored on resume; the env's
+buffer (filled inside the env with states its rollouts reached, see
+``PSISettings.rule``) is saved in every checkpoint and restored on resume; the env's
 observation normaliser is saved beside it.
 
 :func:`prepare_clips` sorts a subject's clips into the :class:`ClipSet` a tracking env
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from intermimic.env import TrackingEnv
@@ -65,7 +67,8 @@ def share_worlds(frames: Sequence[int], worlds: int) -> list[int]:
 
 
 class TeacherEnv:
-    """One or more :class:`TrackingEnv` (one per object) as one numpy vec-env.
+    """One or more :class:`TrackingEnv` (one per object) as one vec-env (torch tensors on
+    the tracking envs' device).
 
     Observations: ``policy [N, obs_dim]`` (each tracking env's normalised observation)
     and ``critic [N, 1]`` (the fraction of the clip already played: the value of a
@@ -100,50 +103,51 @@ class TeacherEnv:
         self.clip_ids = [cid for e in self.envs for cid in e.ref.clip_ids]
         self.residual_scale = residual_scale
         self.hinge_qpos = [e.scene.humanoid_qpos_adr[7:] for e in self.envs]
-        self.last_actions = np.zeros((self.num_envs, self.num_actions))
-        """The env-level actions (PD target map input) of the last step."""
+        self.device = self.envs[0].device
+        self.last_actions = torch.zeros(
+            (self.num_envs, self.num_actions), dtype=torch.float64, device=self.device
+        )
+        """The env-level actions (PD target map input, float64) of the last step."""
 
-    def _critic(self) -> NDArray[np.float32]:
+    def _critic(self) -> torch.Tensor:
         parts = [
-            e.frame / np.maximum(e.ref.clip_len[e.clip] - 1, 1).astype(np.float64)
+            e.frame.to(torch.float32) / (e.rt.clip_len[e.clip] - 1).clamp(min=1).to(torch.float32)
             for e in self.envs
         ]
-        return np.concatenate(parts).astype(np.float32)[:, None]
+        return torch.cat(parts)[:, None]
 
-    def reset(self) -> dict[str, NDArray[np.float32]]:
-        obs = np.concatenate([e.reset() for e in self.envs])
+    def reset(self) -> dict[str, torch.Tensor]:
+        obs = torch.cat([e.reset() for e in self.envs])
         return {"policy": obs, "critic": self._critic()}
 
     def step(
-        self, actions: NDArray[np.floating]
-    ) -> tuple[
-        dict[str, NDArray[np.float32]],
-        NDArray[np.float64],
-        NDArray[np.bool_],
-        NDArray[np.bool_],
-        dict[str, Any],
-    ]:
-        a = np.asarray(actions, np.float64)
+        self, actions: torch.Tensor | NDArray[np.floating]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        a = torch.as_tensor(actions, device=self.device).to(torch.float64)
         if self.residual_scale is not None:
             a = self.reference_actions() + self.residual_scale * a
         self.last_actions = a
         outs = [e.step(a[s]) for e, s in zip(self.envs, self.slices, strict=True)]
-        obs = np.concatenate([o[0] for o in outs])
-        reward = np.concatenate([o[1] for o in outs])
-        terminated = np.concatenate([o[2] for o in outs])
-        truncated = np.concatenate([o[3] for o in outs])
+        obs = torch.cat([o[0] for o in outs])
+        reward = torch.cat([o[1] for o in outs])
+        terminated = torch.cat([o[2] for o in outs])
+        truncated = torch.cat([o[3] for o in outs])
         infos = [o[4] for o in outs]
         terms = {
-            k: np.concatenate([i["reward_terms"][k] for i in infos])
-            for k in infos[0]["reward_terms"]
+            k: torch.cat([i["reward_terms"][k] for i in infos]) for k in infos[0]["reward_terms"]
         }
-        clip = np.concatenate(
-            [i["clip"] + off for i, off in zip(infos, self.clip_offset, strict=True)]
+        clip = torch.cat(
+            [i["clip"] + int(off) for i, off in zip(infos, self.clip_offset, strict=True)]
         )
         info: dict[str, Any] = {
             "reward_terms": terms,
-            "success": truncated & ~terminated,
-            "final": {"clip": clip, "frame": np.concatenate([i["frame"] for i in infos])},
+            "terminated_by": {
+                k: torch.cat([i["terminated_by"][k] for i in infos])
+                for k in infos[0]["terminated_by"]
+            },
+            # reached the clip's last frame (not truncated by the rollout_length cap)
+            "success": torch.cat([i["clip_end"] for i in infos]),
+            "final": {"clip": clip, "frame": torch.cat([i["frame"] for i in infos])},
             "log": {
                 "nan_resets": float(sum(e.n_nan_resets for e in self.envs)),
                 "nan_action_worlds": float(sum(e.n_nan_action_worlds for e in self.envs)),
@@ -151,13 +155,15 @@ class TeacherEnv:
         }
         return {"policy": obs, "critic": self._critic()}, reward, terminated, truncated, info
 
-    def reference_actions(self) -> NDArray[np.float64]:
-        """``[N, A]`` actions whose PD targets are each world's next reference pose."""
+    def reference_actions(self) -> torch.Tensor:
+        """``[N, A]`` actions (float64) whose PD targets are each world's next reference
+        pose."""
         parts = []
         for e, adr in zip(self.envs, self.hinge_qpos, strict=True):
-            idx = e.ref.global_index(e.clip, e.frame + 1)
+            clip, frame = e.clip_frame()
+            idx = e.ref.global_index(clip, frame + 1)
             parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
-        return np.concatenate(parts)
+        return torch.from_numpy(np.concatenate(parts)).to(self.device)
 
     @property
     def exact_state(self) -> bool:
@@ -169,13 +175,15 @@ class TeacherEnv:
         out: dict[str, Any] = {
             f"env.{n}": e.state_dict() for n, e in zip(self.names, self.envs, strict=True)
         }
-        out["last_actions"] = self.last_actions.copy()
+        out["last_actions"] = self.last_actions.cpu().numpy().copy()
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for n, e in zip(self.names, self.envs, strict=True):
             e.load_state_dict(state[f"env.{n}"])
-        self.last_actions = np.asarray(state["last_actions"], np.float64).copy()
+        self.last_actions = torch.as_tensor(
+            np.asarray(state["last_actions"], np.float64), device=self.device
+        ).clone()
 
     def stateful(self, *, psi: bool = True) -> dict[str, Any]:
         """Objects to save in checkpoints: PSI buffers and observation normalisers."""

@@ -8,6 +8,7 @@ benchmark compares with).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from intermimic.rl.checkpoint import CheckpointError, checkpoint_sha256
 from intermimic.rl.teacher_env import TeacherEnv
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.train import Trainer
+from intermimic.rl.vecenv import Array
 
 
 class TeacherPolicy:
@@ -41,7 +43,7 @@ class TeacherPolicy:
                 e.normalizer.reset()
             e.normalizer.frozen = True
 
-    def act(self, obs: dict[str, NDArray[np.floating]]) -> NDArray[np.float32]:
+    def act(self, obs: Mapping[str, Array]) -> NDArray[np.float32]:
         return self.trainer.act_deterministic(obs)
 
 

@@ -80,10 +80,16 @@ class TeacherSettings(BaseModel):
     )
     tensorboard: bool = True
     psi: bool = Field(True, description="physical state initialisation from rollouts")
+    psi_rule: Literal["released", "confirm"] = Field(
+        "released",
+        description="PSI rule (PSISettings.rule): 'released' (InterMimic's released start "
+        "draw and admission, the method) or 'confirm' (this project's earlier rule)",
+    )
     psi_starts: Literal["all", "reached"] = Field(
         "all",
-        description="start frames: 'all' (the method) or 'reached' (clip starts and frames "
-        "a rollout has reached: a curriculum along the clip; see PSISettings.starts)",
+        description="start frames of psi_rule='confirm': 'all' or 'reached' (clip starts "
+        "and frames a rollout has reached: a curriculum along the clip; see "
+        "PSISettings.starts)",
     )
     residual_actions: bool = Field(
         True,
@@ -125,6 +131,15 @@ class TeacherSettings(BaseModel):
             text = v.strip().strip("[]")
             return [int(x) for x in text.split(",") if x.strip()] if text else None
         return v
+
+    @model_validator(mode="after")
+    def _starts_of_confirm(self) -> TeacherSettings:
+        if self.psi_starts != "all" and self.psi_rule != "confirm":
+            raise ValueError(
+                f"psi_starts={self.psi_starts!r} applies to psi_rule='confirm' only "
+                f"(psi_rule is {self.psi_rule!r})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _hands_of_smplx(self) -> TeacherSettings:
@@ -173,5 +188,9 @@ class TeacherSettings(BaseModel):
         """The :class:`EnvSettings` of this run (``psi`` overrides :attr:`psi`)."""
         return EnvSettings(
             seed=self.seed,
-            psi=PSISettings(enabled=self.psi if psi is None else psi, starts=self.psi_starts),
+            psi=PSISettings(
+                enabled=self.psi if psi is None else psi,
+                rule=self.psi_rule,
+                starts=self.psi_starts,
+            ),
         )

@@ -47,7 +47,7 @@ from intermimic.atomic import write_text_atomic
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.ppo import InterMimicPPO, build_ppo
 from intermimic.rl.settings import TrainSettings
-from intermimic.rl.vecenv import EpisodeHook, NumpyVecEnv, RslVecEnv
+from intermimic.rl.vecenv import Array, ArrayVecEnv, EpisodeHook, RslVecEnv
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """PPO training of one policy on one :class:`~intermimic.rl.vecenv.NumpyVecEnv`.
+    """PPO training of one policy on one :class:`~intermimic.rl.vecenv.ArrayVecEnv`.
 
     Args:
         env: the numpy environment (already seeded by the caller).
@@ -120,7 +120,7 @@ class Trainer:
 
     def __init__(
         self,
-        env: NumpyVecEnv,
+        env: ArrayVecEnv,
         settings: TrainSettings,
         run_dir: Path | None = None,
         *,
@@ -238,7 +238,7 @@ class Trainer:
                 on_progress(self.iteration, total)
         return result, False
 
-    def act_deterministic(self, obs: Mapping[str, NDArray[np.floating]]) -> NDArray[np.float32]:
+    def act_deterministic(self, obs: Mapping[str, Array]) -> NDArray[np.float32]:
         """The policy mean for numpy observations ``{group: [N, D]}`` (evaluation)."""
         td = self.vecenv.to_tensordict(dict(obs))
         with torch.inference_mode():

@@ -28,7 +28,7 @@ import numpy as np
 from intermimic.atomic import write_text_atomic
 from intermimic.rl.settings import TrainSettings
 from intermimic.rl.train import Trainer, TrainResult
-from intermimic.rl.vecenv import FinishedEpisodes, NumpyVecEnv
+from intermimic.rl.vecenv import ArrayVecEnv, FinishedEpisodes
 from intermimic.viz.plots import save_png
 
 CURVE_FILE = "curve.json"
@@ -128,7 +128,7 @@ def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> P
 # ---- the run --------------------------------------------------------------------------------
 
 
-class RunEnv(NumpyVecEnv, Protocol):
+class RunEnv(ArrayVecEnv, Protocol):
     """A training env that names its checkpointed objects and can be closed."""
 
     def stateful(self, *, psi: bool = True) -> dict[str, Any]: ...

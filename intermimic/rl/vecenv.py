@@ -1,12 +1,16 @@
-"""Adapter from our numpy vectorised environments to rsl-rl's ``VecEnv``.
+"""Adapter from our vectorised environments to rsl-rl's ``VecEnv``.
 
-The environment side (``intermimic/env``, the sanity task) speaks numpy and knows nothing
-of torch or rsl-rl. It implements :class:`NumpyVecEnv`:
+The environment side (the teacher and student envs over ``intermimic/env``, which work
+in torch on the physics backend's device; the PPO sanity task, in numpy) knows nothing of
+rsl-rl. It implements :class:`ArrayVecEnv`, whose arrays may be numpy arrays or torch
+tensors:
 
 * attributes ``num_envs``, ``num_actions``, ``max_episode_length`` (policy steps);
 * ``reset() -> obs`` where ``obs`` maps observation group names (``"policy"``, and
   ``"critic"`` for privileged critic inputs) to ``[N, D_group]`` float arrays;
-* ``step(actions [N, A]) -> (obs, reward [N], terminated [N], truncated [N], info)``.
+* ``step(actions [N, A]) -> (obs, reward [N], terminated [N], truncated [N], info)``;
+  ``actions`` is the policy's tensor (detached; a numpy env reads it with
+  ``np.asarray``, which shares CPU memory).
   Worlds that finish (terminated or truncated) are reset **inside** ``step``; the returned
   ``obs`` rows of those worlds are the first observations of their new episodes.
   ``terminated`` is a true terminal state (fell, IET); ``truncated`` is a time limit
@@ -23,14 +27,15 @@ of torch or rsl-rl. It implements :class:`NumpyVecEnv`:
   state, counters and RNG (nested dicts of arrays and JSON scalars): with them a resumed
   run continues bit-exactly; without them resume resets the worlds.
 
-The adapter turns that into torch tensors in a ``TensorDict``, ``dones = terminated |
+The adapter turns that into torch tensors in a ``TensorDict`` (tensors already on the
+device pass through without a copy), ``dones = terminated |
 truncated`` and ``extras["time_outs"] = truncated`` as rsl-rl 5 expects, keeps per-episode
 sums, and calls the registered episode hooks with a :class:`FinishedEpisodes` batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,11 +45,17 @@ from numpy.typing import NDArray
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-ObsDict = dict[str, NDArray[np.floating]]
+Array = NDArray[Any] | torch.Tensor
+ObsDict = Mapping[str, Array]
+
+
+def to_host(x: Array) -> NDArray[Any]:
+    """A numpy view or copy of ``x`` for the host-side episode bookkeeping."""
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 @runtime_checkable
-class NumpyVecEnv(Protocol):
+class ArrayVecEnv(Protocol):
     """What an environment implements to be trained by :mod:`intermimic.rl`."""
 
     num_envs: int
@@ -54,10 +65,8 @@ class NumpyVecEnv(Protocol):
     def reset(self) -> ObsDict: ...
 
     def step(
-        self, actions: NDArray[np.floating]
-    ) -> tuple[
-        ObsDict, NDArray[np.floating], NDArray[np.bool_], NDArray[np.bool_], dict[str, Any]
-    ]: ...
+        self, actions: torch.Tensor
+    ) -> tuple[ObsDict, Array, Array, Array, dict[str, Any]]: ...
 
 
 @dataclass
@@ -85,7 +94,7 @@ EpisodeHook = Callable[[FinishedEpisodes], None]
 
 
 class RslVecEnv(VecEnv):
-    """rsl-rl ``VecEnv`` over a :class:`NumpyVecEnv`.
+    """rsl-rl ``VecEnv`` over a :class:`ArrayVecEnv`.
 
     ``extras["log"]`` carries, for steps where episodes ended, ``Episode/return``,
     ``Episode/length``, ``Episode/success`` and ``Reward/<term>`` as tensors over the
@@ -94,7 +103,7 @@ class RslVecEnv(VecEnv):
 
     def __init__(
         self,
-        env: NumpyVecEnv,
+        env: ArrayVecEnv,
         device: str | torch.device = "cpu",
         episode_hooks: list[EpisodeHook] | None = None,
     ) -> None:
@@ -117,24 +126,23 @@ class RslVecEnv(VecEnv):
         return self._obs
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
-        act = actions.detach().to("cpu", torch.float32).numpy()
-        obs, reward, terminated, truncated, info = self.env.step(act)
-        reward = np.asarray(reward, np.float64).reshape(self.num_envs)
-        terminated = np.asarray(terminated, bool).reshape(self.num_envs)
-        truncated = np.asarray(truncated, bool).reshape(self.num_envs) & ~terminated
+        obs, reward_a, terminated_a, truncated_a, info = self.env.step(actions.detach())
+        reward = to_host(reward_a).astype(np.float64).reshape(self.num_envs)
+        terminated = to_host(terminated_a).astype(bool).reshape(self.num_envs)
+        truncated = to_host(truncated_a).astype(bool).reshape(self.num_envs) & ~terminated
         done = terminated | truncated
 
         # per-episode book-keeping (numpy, float64 so long episodes do not lose precision)
         self._ep_return += reward
         for name, value in (info.get("reward_terms") or {}).items():
             acc = self._ep_terms.setdefault(name, np.zeros(self.num_envs))
-            acc += np.asarray(value, np.float64).reshape(self.num_envs)
+            acc += to_host(value).astype(np.float64).reshape(self.num_envs)
         lengths = self.episode_length_buf.cpu().numpy() + 1
 
         log: dict[str, Any] = {}
         for name, value in (info.get("log") or {}).items():
             log[name if "/" in name else f"Env/{name}"] = torch.as_tensor(
-                np.asarray(value, np.float32)
+                to_host(value).astype(np.float32)
             )
         ids = np.flatnonzero(done)
         if ids.size:
@@ -211,15 +219,19 @@ class RslVecEnv(VecEnv):
             lengths=lengths[ids].astype(np.int64),
             terminated=terminated[ids],
             truncated=truncated[ids],
-            success=None if success is None else np.asarray(success, bool).reshape(-1)[ids],
+            success=None if success is None else to_host(success).astype(bool).reshape(-1)[ids],
             reward_terms={k: v[ids].copy() for k, v in self._ep_terms.items()},
-            final={k: np.asarray(v)[ids] for k, v in (info.get("final") or {}).items()},
+            final={k: to_host(v)[ids] for k, v in (info.get("final") or {}).items()},
         )
 
     def to_tensordict(self, obs: ObsDict) -> TensorDict:
-        """Numpy observation groups ``{group: [N, D]}`` -> float32 ``TensorDict`` on device."""
+        """Observation groups ``{group: [N, D]}`` (arrays or tensors) -> float32
+        ``TensorDict`` on device."""
         tensors = {}
         for name, value in obs.items():
-            arr = np.asarray(value, np.float32).reshape(self.num_envs, -1)
-            tensors[name] = torch.from_numpy(arr.copy()).to(self.device)
+            if isinstance(value, torch.Tensor):
+                t = value.detach().to(self.device, torch.float32)
+            else:
+                t = torch.from_numpy(np.array(value, np.float32))
+            tensors[name] = t.reshape(self.num_envs, -1).to(self.device)
         return TensorDict(tensors, batch_size=[self.num_envs], device=self.device)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from intermimic.sim.backend import PARTNERS, BodyStates, SimBackend, UnknownBackendError
+from intermimic.sim.backend import (
+    PARTNERS,
+    BodyStates,
+    SimBackend,
+    SimTensors,
+    UnknownBackendError,
+)
 from intermimic.sim.factory import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -64,6 +70,7 @@ __all__ = [
     "SceneError",
     "SceneSettings",
     "SimBackend",
+    "SimTensors",
     "UnknownBackendError",
     "build_scene",
     "ground_clearance",

@@ -3,7 +3,13 @@
 The environment (``intermimic/env``) talks only to :class:`SimBackend`. Two
 implementations: ``mujoco`` (the C engine on the CPU, worlds stepped in parallel by a
 thread pool that releases the GIL; the default) and ``warp`` (MuJoCo Warp on a GPU,
-extra ``gpu``). Arrays are numpy, world first. PD control runs inside the physics: the
+extra ``gpu``). Arrays are world first, in two forms: numpy float64 (``qpos``,
+``body_states``, ...: exact, for writers and tests) and, for the environment's per-step
+math, torch tensors on the backend's :attr:`SimBackend.device` (:meth:`SimBackend.read`
+hands over everything a step needs in one call, :meth:`SimBackend.set_targets_tensor`
+and :meth:`SimBackend.reset_tensor` take tensors). The base class converts from numpy;
+a device backend overrides them to share its arrays without a copy to the host. PD
+control runs inside the physics: the
 humanoid's hinges are driven by position actuators with the PD gains (``kp``, ``kv``),
 so a policy sets position targets and every substep applies
 ``tau = kp * (target - q) - kd * qdot``.
@@ -13,34 +19,58 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.sim.scene import Scene
 
+if TYPE_CHECKING:  # torch is imported where tensors are handed over, not by every reader
+    import torch
+
 F64 = NDArray[np.float64]
+
+#: The array type of a :class:`BodyStates`: numpy float64 arrays (``body_states()``) or
+#: torch tensors (``read()``).
+A = TypeVar("A")
 
 #: Contact partners, the last axis of :meth:`SimBackend.contact_forces`.
 PARTNERS: tuple[str, ...] = ("object", "ground", "self")
 
 
 @dataclass(frozen=True)
-class BodyStates:
-    """World-frame states of the 52 humanoid bodies (SMPL-X order) and the object.
+class BodyStates(Generic[A]):
+    """World-frame states of the 52 humanoid bodies (SMPL-X order) and the object, as
+    numpy arrays or torch tensors (``A``).
 
     ``pos [N,B,3]``, ``quat [N,B,4]`` (w x y z), ``linvel [N,B,3]``, ``angvel [N,B,3]``;
     ``obj_pos [N,3]``, ``obj_quat [N,4]``, ``obj_linvel [N,3]``, ``obj_angvel [N,3]``.
     """
 
-    pos: F64
-    quat: F64
-    linvel: F64
-    angvel: F64
-    obj_pos: F64
-    obj_quat: F64
-    obj_linvel: F64
-    obj_angvel: F64
+    pos: A
+    quat: A
+    linvel: A
+    angvel: A
+    obj_pos: A
+    obj_quat: A
+    obj_linvel: A
+    obj_angvel: A
+
+
+@dataclass(frozen=True)
+class SimTensors:
+    """Everything the environment reads after a step or reset, as torch tensors on the
+    backend's device in one dtype: ``bodies`` (:class:`BodyStates` of tensors), ``qpos
+    [N,nq]``, ``qvel [N,nv]``, ``contact [N,52,3]`` (as :meth:`SimBackend.contact_forces`)
+    and ``bad [N]`` bool (:meth:`SimBackend.bad_worlds`). Valid until the next ``step``
+    or ``reset``."""
+
+    bodies: BodyStates[torch.Tensor]
+    qpos: torch.Tensor
+    qvel: torch.Tensor
+    contact: torch.Tensor
+    bad: torch.Tensor
 
 
 class SimBackend(ABC):
@@ -87,13 +117,58 @@ class SimBackend(ABC):
         """``[N, nv]``; ``copy`` as in :meth:`qpos`."""
 
     @abstractmethod
-    def body_states(self) -> BodyStates:
+    def body_states(self) -> BodyStates[F64]:
         """Body and object states after the last step or reset."""
 
     @abstractmethod
     def contact_forces(self) -> F64:
         """``[N, 52, 3]``: normal force magnitude (N) on each humanoid body, summed over its
         contacts, split by partner along the last axis as in :data:`PARTNERS`."""
+
+    # ---- torch hand-over ------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where :meth:`read` puts its tensors (the CPU for the ``mujoco`` backend)."""
+        import torch
+
+        return torch.device("cpu")
+
+    def read(self, dtype: torch.dtype | None = None) -> SimTensors:
+        """The state after the last step or reset as tensors on :attr:`device` in
+        ``dtype`` (default float32): one read per step, so the environment never reads the
+        contact sensors twice. This default converts the numpy reads; backends override
+        it to skip copies."""
+        import torch
+
+        dtype = dtype or torch.float32
+        bs = self.body_states()
+
+        def t(a: NDArray[np.floating]) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, dtype)
+
+        return SimTensors(
+            bodies=BodyStates(*(t(getattr(bs, f)) for f in BodyStates.__dataclass_fields__)),
+            qpos=t(self.qpos(copy=False)),
+            qvel=t(self.qvel(copy=False)),
+            contact=t(self.contact_forces()),
+            bad=torch.from_numpy(np.asarray(self.bad_worlds(), bool)).to(self.device),
+        )
+
+    def set_targets_tensor(self, targets: torch.Tensor) -> None:
+        """:meth:`set_targets` from a tensor ``[N, nu]`` (on any device)."""
+        import torch
+
+        self.set_targets(targets.detach().to("cpu", torch.float64).numpy())
+
+    def reset_tensor(self, world_ids: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """:meth:`reset` from tensors (``world_ids`` long ``[k]``)."""
+        import torch
+
+        self.reset(
+            world_ids.detach().cpu().numpy().astype(np.int64),
+            qpos.detach().to("cpu", torch.float64).numpy(),
+            qvel.detach().to("cpu", torch.float64).numpy(),
+        )
 
     def bad_worlds(self) -> NDArray[np.bool_]:
         """``[N]`` True for worlds whose physics went unstable (NaN, inf or huge values, or

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import mujoco
 import numpy as np
@@ -41,9 +41,12 @@ from mujoco import batch as mjbatch
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from intermimic.sim.backend import PARTNERS, BodyStates, SimBackend
+from intermimic.sim.backend import PARTNERS, BodyStates, SimBackend, SimTensors
 from intermimic.sim.pd import require_position_actuators
 from intermimic.sim.scene import GROUND_NAME, Scene
+
+if TYPE_CHECKING:  # torch is imported where tensors are handed over, not by every reader
+    import torch
 
 F64 = NDArray[np.float64]
 
@@ -298,6 +301,46 @@ class MujocoBackend(SimBackend):
             self._body_ids, self.physics.root_ids,
         )  # fmt: skip
         return split_body_states(pos, quat, lin, ang, self.scene.has_object)
+
+    def read(self, dtype: torch.dtype | None = None) -> SimTensors:
+        import torch
+
+        dtype = dtype or torch.float32
+
+        # Straight from MuJoCo's buffers: only the rows the env uses are gathered (a
+        # fresh array, as torch needs a writable one) and cast, once; the base class would
+        # copy every array in float64 first.
+        def rows(a: F64, idx: NDArray[np.int64]) -> torch.Tensor:
+            return torch.from_numpy(np.take(a, idx, axis=1)).to(dtype)
+
+        pos = rows(self._xpos, self._body_ids)
+        cv = rows(self._cvel, self._body_ids)
+        ang = cv[..., :3]
+        com = rows(self._subtree_com, self.physics.root_ids)
+        lin = cv[..., 3:] + torch.linalg.cross(ang, pos - com)
+        quat = rows(self._xquat, self._body_ids)
+        if not self.scene.has_object:
+            for a in (pos, quat, lin, ang):
+                a[:, -1] = 0.0
+        a, b = self.physics.sensor_slice
+        block = rows(self._sensordata, np.arange(a, b)).reshape(
+            self.n_worlds, -1, len(PARTNERS), self.physics.contact_slots, _SLOT
+        )
+        contact = block[..., 1].abs().sum(dim=-1)
+        if not self.scene.has_object:
+            contact[:, :, 0] = 0.0
+        bodies = BodyStates(
+            pos=pos[:, :-1], quat=quat[:, :-1], linvel=lin[:, :-1], angvel=ang[:, :-1],
+            obj_pos=pos[:, -1], obj_quat=quat[:, -1], obj_linvel=lin[:, -1],
+            obj_angvel=ang[:, -1],
+        )  # fmt: skip
+        return SimTensors(
+            bodies=bodies,
+            qpos=torch.from_numpy(self._qpos).to(dtype),
+            qvel=torch.from_numpy(self._qvel).to(dtype),
+            contact=contact,
+            bad=torch.from_numpy(np.asarray(self.bad_worlds(), bool)),
+        )
 
     def contact_forces(self) -> F64:
         # From the live sensordata, on demand: a reset world's sensors read zero.

@@ -8,14 +8,16 @@ a CUDA graph and replayed; on the CPU (how the tests run here, slowly) they are 
 kernel launches.
 
 Arrays cross to the host as numpy copies (``wp.array.numpy()``), world first, in the
-same layouts as the ``mujoco`` backend. MuJoCo Warp computes in float32, so the two
-backends agree to float32 rounding plus solver differences, not bit for bit.
+same layouts as the ``mujoco`` backend; the torch hand-over (``read``) is for now the base
+class's, built from those copies, on the torch device of Warp's (``wp_device``). MuJoCo
+Warp computes in float32, so the two backends agree to float32 rounding plus solver
+differences, not bit for bit.
 Needs the ``gpu`` extra: ``pip install 'intermimic[gpu]'``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mujoco
 import numpy as np
@@ -31,6 +33,9 @@ from intermimic.sim.mujoco_backend import (
     split_body_states,
 )
 from intermimic.sim.scene import Scene
+
+if TYPE_CHECKING:  # torch is imported where tensors are handed over, not by every reader
+    import torch
 
 F64 = NDArray[np.float64]
 
@@ -62,12 +67,12 @@ class WarpBackend(SimBackend):
         # Warp prints a banner and every kernel compile; keep stdout for the caller.
         self._wp.config.log_level = self._wp.LOG_WARNING
         wp.init()
-        self.device = s.device or ("cuda:0" if wp.is_cuda_available() else "cpu")
+        self.wp_device = s.device or ("cuda:0" if wp.is_cuda_available() else "cpu")
         self.physics = physics_model(scene, s)
         self.model = self.physics.model
         self._body_ids = np.append(scene.humanoid_body_ids, max(scene.object_body_id, 0))
         self._graphs: dict[int, Any] = {}
-        with wp.ScopedDevice(self.device):
+        with wp.ScopedDevice(self.wp_device):
             self._m = mjw.put_model(self.model)
             # Start from the model defaults, as the mujoco backend does.
             data = mujoco.MjData(self.model)
@@ -80,6 +85,13 @@ class WarpBackend(SimBackend):
                 njmax=s.njmax,
             )
         self._bad = np.zeros(n_worlds, bool)
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device of Warp's (``wp_device``): the environment's tensors live there."""
+        import torch
+
+        return torch.device(self.wp_device)
 
     # ---- device helpers --------------------------------------------------------------
     def _host(self, arr: Any) -> F64:
@@ -108,7 +120,7 @@ class WarpBackend(SimBackend):
         if not (np.isfinite(qpos).all() and np.isfinite(qvel).all()):
             raise ValueError("reset state holds NaN or inf")
         wp = self._wp
-        with wp.ScopedDevice(self.device):
+        with wp.ScopedDevice(self.wp_device):
             q, v = self._host(self._d.qpos), self._host(self._d.qvel)
             q[ids], v[ids] = qpos, qvel
             ws = self._host(self._d.qacc_warmstart)
@@ -131,7 +143,7 @@ class WarpBackend(SimBackend):
         t = np.asarray(targets, dtype=np.float64).reshape(self.n_worlds, self.nu)
         if not np.isfinite(t).all():
             raise ValueError("PD targets hold NaN or inf (map actions with ActionMap)")
-        with self._wp.ScopedDevice(self.device):
+        with self._wp.ScopedDevice(self.wp_device):
             self._put(self._d.ctrl, t)
 
     def _substeps(self, substeps: int) -> None:
@@ -140,8 +152,8 @@ class WarpBackend(SimBackend):
 
     def step(self, substeps: int) -> None:
         wp = self._wp
-        with wp.ScopedDevice(self.device):
-            if self.device.startswith("cuda") and self.settings.graph:
+        with wp.ScopedDevice(self.wp_device):
+            if self.wp_device.startswith("cuda") and self.settings.graph:
                 graph = self._graphs.get(substeps)
                 if graph is None:
                     with wp.ScopedCapture() as cap:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from intermimic.env import TrackingEnv
 from intermimic.humanoid.embodiment import SmplxEmbodiment
@@ -34,7 +35,7 @@ def test_body_mode_env_steps_with_the_full_observation(
         assert obs.shape == (3, env.obs_dim)
         for _ in range(4):
             obs, reward, _, _, info = env.step(np.zeros((3, 63)))
-        assert np.isfinite(obs).all() and np.isfinite(reward).all()
+        assert torch.isfinite(obs).all() and torch.isfinite(reward).all()
         assert set(info["reward_terms"]) == set(full.step(np.zeros((3, 153)))[4]["reward_terms"])
         assert env.n_nan_resets == 0
         assert reward.max() > 0.0

@@ -1,8 +1,9 @@
-"""Observation layout and heading-frame invariance."""
+"""Observation layout and heading-frame invariance (float64 tensors)."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from intermimic.env.geometry import (
     encode_ig,
@@ -21,8 +22,12 @@ from intermimic.motion.quat import quat_mul
 from intermimic.sim.backend import BodyStates
 
 N, B, K, Q = 4, 52, 5, 6
-KEY = np.array([3, 7, 17, 33, 13])
+KEY = torch.tensor([3, 7, 17, 33, 13])
 OFFSETS = (1, 16)
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, np.float64))
 
 
 def _quats(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -46,7 +51,7 @@ def _world(rng: np.random.Generator) -> dict[str, np.ndarray]:
 def _turn(w: dict[str, np.ndarray], yaw: float, shift: np.ndarray) -> dict[str, np.ndarray]:
     """The whole world turned by ``yaw`` about z and moved by ``shift`` on the ground."""
     qz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-    rz = quat_to_matrix(qz)
+    rz = kin_quat_to_matrix(qz)
     out = {}
     for k, v in w.items():
         if "quat" in k:
@@ -57,20 +62,23 @@ def _turn(w: dict[str, np.ndarray], yaw: float, shift: np.ndarray) -> dict[str, 
 
 
 def _observe(w: dict[str, np.ndarray], points: np.ndarray) -> np.ndarray:
-    bs = BodyStates(**{k: w[k] for k in (
+    tw = {k: _t(v) for k, v in w.items()}
+    bs = BodyStates(**{k: tw[k] for k in (
         "pos", "quat", "linvel", "angvel", "obj_pos", "obj_quat", "obj_linvel", "obj_angvel"
     )})  # fmt: skip
     obj_rot = quat_to_matrix(bs.obj_quat)
-    ig = interaction_graph(bs.pos[:, KEY], object_points(bs.obj_pos, obj_rot, points))
-    contact = np.zeros((N, B), np.int8)
+    ig = interaction_graph(bs.pos[:, KEY], object_points(bs.obj_pos, obj_rot, _t(points)))
+    contact = torch.zeros((N, B), dtype=torch.int8)
     contact[:, 17] = 1
     future = [
-        (w["ref_pos"][i], w["ref_quat"][i], w["ref_obj_pos"][i], w["ref_obj_quat"][i], contact)
+        (tw["ref_pos"][i], tw["ref_quat"][i], tw["ref_obj_pos"][i], tw["ref_obj_quat"][i], contact)
         for i in range(len(OFFSETS))
     ]
-    touch = np.zeros((N, B), bool)
+    touch = torch.zeros((N, B), dtype=torch.bool)
     touch[:, 33] = True
-    return observe(bs, ig, touch, future, 5.0)
+    obs = observe(bs, ig, touch, future, 5.0)
+    assert obs.dtype == torch.float64
+    return obs.numpy()
 
 
 def test_shape_matches_observation_dim() -> None:
@@ -95,15 +103,17 @@ def test_turning_and_moving_the_world_leaves_the_observation_unchanged() -> None
 
 def test_heading_inverse_and_encodings() -> None:
     yaw = 0.7
-    q = np.array([[np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]])
+    q = _t([[np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]])
     h = heading_inverse(q)
     np.testing.assert_allclose(h[0] @ quat_to_matrix(q)[0], np.eye(3), atol=1e-12)
-    np.testing.assert_allclose(rot6d(np.eye(3)), [1, 0, 0, 0, 1, 0])  # column 0, column 1
+    # column 0, column 1
+    np.testing.assert_allclose(rot6d(torch.eye(3, dtype=torch.float64)), [1, 0, 0, 0, 1, 0])
     rng = np.random.default_rng(3)
     qs = rng.standard_normal((5, 4))
     qs /= np.linalg.norm(qs, axis=1, keepdims=True)
-    np.testing.assert_allclose(quat_columns(qs).reshape(5, 6), rot6d(quat_to_matrix(qs)))
-    np.testing.assert_allclose(quat_to_matrix(qs), kin_quat_to_matrix(qs), atol=1e-15)
-    np.testing.assert_allclose(quat_angle(qs, -qs[::-1]), kin_quat_angle(qs, qs[::-1]))
-    d = np.array([[0.0, 0.0, 0.2], [0.0, 0.0, 0.0]])
+    tq = _t(qs)
+    np.testing.assert_allclose(quat_columns(tq).reshape(5, 6), rot6d(quat_to_matrix(tq)))
+    np.testing.assert_allclose(quat_to_matrix(tq), kin_quat_to_matrix(qs), atol=1e-15)
+    np.testing.assert_allclose(quat_angle(tq, -tq.flip(0)), kin_quat_angle(qs, qs[::-1]))
+    d = _t([[0.0, 0.0, 0.2], [0.0, 0.0, 0.0]])
     np.testing.assert_allclose(encode_ig(d, 5.0), [[0.0, 0.0, np.exp(-1.0)], [0.0, 0.0, 0.0]])

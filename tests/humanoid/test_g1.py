@@ -8,6 +8,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+import torch
 
 from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
 from intermimic.humanoid.g1 import G1Embodiment, G1Settings, default_urdf
@@ -126,9 +127,25 @@ def test_tracking_env_on_g1_maps_the_reference(g1: G1Embodiment, g1_scene: Scene
     obs = env.reset()
     assert obs.shape == (2, env.obs_dim) and env.action_dim == 43
     obs, reward, _, _, info = env.step(np.zeros((2, 43)))
-    assert np.isfinite(obs).all() and np.isfinite(reward).all()
+    assert torch.isfinite(obs).all() and torch.isfinite(reward).all()
     assert set(info["reward_terms"]) >= {"body_pos", "interaction_graph", "hand_contact"}
     env.close()
+
+
+def test_g1_keeps_its_range_middles(g1_scene: Scene) -> None:
+    """InterMimic's recentring is a rule of its SMPL-X humanoid: the G1's asymmetric
+    ranges keep their middles unless a run asks for the threshold itself."""
+    from intermimic.env import EnvSettings, TrackingEnv
+    from intermimic.sim.pd import ActionSettings
+
+    clip = synthetic_clip(n_frames=24, seed=1)
+    env = TrackingEnv(g1_scene, [clip], "mujoco", n_worlds=1, settings=EnvSettings(seed=0))
+    assert env.action_map.recentred == ()
+    forced = EnvSettings(seed=0, action=ActionSettings(non_finite="zero", recentre_threshold=0.1))
+    env2 = TrackingEnv(g1_scene, [clip], "mujoco", n_worlds=1, settings=forced)
+    assert len(env2.action_map.recentred) > 0
+    env.close()
+    env2.close()
 
 
 def test_one_teacher_iteration_on_g1(

@@ -11,12 +11,12 @@ import torch
 from intermimic.rl.ppo import NonFiniteLossError, rsl_rl_config
 from intermimic.rl.settings import PolicySettings, PPOSettings, TrainSettings
 from intermimic.rl.train import Trainer
-from intermimic.rl.vecenv import FinishedEpisodes, NumpyVecEnv, RslVecEnv
+from intermimic.rl.vecenv import ArrayVecEnv, FinishedEpisodes, RslVecEnv
 from tests.rl.sanity_task import PointMassReach, sanity_settings
 
 
 def test_sanity_env_follows_protocol() -> None:
-    assert isinstance(PointMassReach(4), NumpyVecEnv)
+    assert isinstance(PointMassReach(4), ArrayVecEnv)
 
 
 def test_adapter_shapes_dones_and_episode_hook() -> None:

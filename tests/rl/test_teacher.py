@@ -67,10 +67,13 @@ def test_settings_map_onto_train_and_env_settings() -> None:
         512,
     ]
     assert s.env_settings().seed == 3 and s.env_settings(psi=False).psi.enabled is False
-    assert s.env_settings().psi.starts == "all"  # the method's default
-    assert TeacherSettings(psi_starts="reached").env_settings().psi.starts == "reached"
+    assert s.env_settings().psi.rule == "released"  # the method's default
+    confirm = TeacherSettings(psi_rule="confirm", psi_starts="reached").env_settings().psi
+    assert (confirm.rule, confirm.starts) == ("confirm", "reached")
     with pytest.raises(ValueError, match="psi_starts"):
         TeacherSettings(psi_starts="sometimes")
+    with pytest.raises(ValueError, match="psi_starts='reached' applies to psi_rule='confirm'"):
+        TeacherSettings(psi_starts="reached")
     with pytest.raises(ValueError, match="backend"):
         TeacherSettings(backend="isaac")
     assert share_worlds([100, 300], 8) == [2, 6]
@@ -239,7 +242,7 @@ def test_untrained_baseline_sees_identity_normalised_observations(
         assert e.normalizer.frozen and e.normalizer.count == 0
         obs = env.reset()["policy"]
         raw = e.observe_raw()
-        np.testing.assert_allclose(obs, np.clip(raw, -5, 5).astype(np.float32), atol=1e-6)
+        np.testing.assert_allclose(obs.numpy(), np.clip(raw.numpy(), -5, 5), atol=1e-6)
     finally:
         env.close()
 

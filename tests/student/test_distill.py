@@ -68,9 +68,7 @@ def test_student_env_observes_both_and_dagger_drives(store: Store, objects: Obje
         assert obs["driven"][:, 0].tolist() == [1, 1, 0, 0]  # beta = 1, s2 has no teacher
         # the teacher's action is computed from the tracking env's own observation
         t_obs = env.envs[0].normalizer.normalize(env.envs[0].observe_raw())
-        np.testing.assert_allclose(
-            obs["teacher"][:2], teacher.act(t_obs.astype(np.float32)), atol=1e-5
-        )
+        np.testing.assert_allclose(obs["teacher"][:2], teacher.act(t_obs.numpy()), atol=1e-5)
         student = np.full((4, env.num_actions), 0.3)
         ref = env.reference_actions()
         expected_teacher = ref[:2] + TINY.residual_scale * obs["teacher"][:2]
