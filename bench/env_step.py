@@ -146,7 +146,6 @@ def measure_env(
     clip, source = _env_clip()
     backend = make_backend("mujoco", scene, n_worlds, n_threads=n_threads)
     env = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0))
-    hinge_adr = scene.humanoid_qpos_adr[7:]
     physics_s = [0.0]
     step_physics, set_targets, reset = backend.step, backend.set_targets, backend.reset
     # Everything the environment asks of the physics, in order, so that the raw run can
@@ -171,10 +170,7 @@ def measure_env(
     backend.set_targets = recorded_targets  # type: ignore[method-assign]
     backend.reset = recorded_reset  # type: ignore[method-assign]
 
-    def actions() -> np.ndarray:
-        clip, frame = env.clip_frame()
-        idx = env.ref.global_index(clip, frame + 1)
-        return np.clip(env.action_map.actions(env.ref.qpos[idx][:, hinge_adr]), -1, 1)
+    actions = env.reference_actions
 
     every = np.arange(n_worlds)
     env_rates, raw_rates, overheads, shares, resets = [], [], [], [], 0
@@ -246,12 +242,7 @@ def measure_embodiments(
     rates: dict[str, list[float]] = {k: [] for k in envs}
     for _ in range(repeat):
         for name, env in envs.items():
-            adr = env.scene.humanoid_qpos_adr[7:]
-
-            def act(env: Any = env, adr: Any = adr) -> np.ndarray:
-                clip, frame = env.clip_frame()
-                idx = env.ref.global_index(clip, frame + 1)
-                return np.clip(env.action_map.actions(env.ref.qpos[idx][:, adr]), -1, 1)
+            act = env.reference_actions
 
             env.reset()
             env.step(act())  # warm-up

@@ -233,12 +233,9 @@ def rollout_states(env: Any, steps: int) -> dict[str, np.ndarray]:
         return compare(bs, qvel, touch, forces, idx)
 
     env._compare = recording
-    adr = env.scene.humanoid_qpos_adr[7:]
     env.reset()
     for _ in range(steps):
-        clip, frame = env.clip_frame()
-        nxt = env.ref.global_index(clip, frame + 1)
-        env.step(np.clip(env.action_map.actions(env.ref.qpos[nxt][:, adr]), -1, 1))
+        env.step(env.reference_actions())
     idx = np.concatenate([r[3] for r in rec])
     return {
         "key_sim": np.concatenate([r[0] for r in rec]),

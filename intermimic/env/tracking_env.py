@@ -241,6 +241,15 @@ class TrackingEnv:
         """Each world's clip and frame in it ``([N], [N])`` as host arrays (copies)."""
         return self.clip.cpu().numpy().copy(), self.frame.cpu().numpy().copy()
 
+    def reference_actions(self) -> NDArray[np.float64]:
+        """``[N, action_dim]`` actions (host float64, in ``[-1, 1]``) whose PD targets are
+        each world's next reference pose: the residual actions' base, and a zero-residual
+        baseline."""
+        clip, frame = self.clip_frame()
+        idx = self.ref.global_index(clip, frame + 1)
+        hinges = self.ref.qpos[idx][:, self.scene.humanoid_qpos_adr[7:]]
+        return np.clip(self.action_map.actions(hinges), -1.0, 1.0)
+
     def reset(self) -> Tensor:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""
         self._reset_worlds(self._all)

@@ -109,7 +109,6 @@ class StudentEnv:
         self.clip_offset = np.concatenate([[0], np.cumsum(n_clips)[:-1]]).astype(np.int64)
         self.clip_ids = [cid for e in self.envs for cid in e.ref.clip_ids]
         self.residual_scale = residual_scale
-        self.hinge_qpos = [e.scene.humanoid_qpos_adr[7:] for e in self.envs]
         self.teachers: list[TeacherActor | None] = [teachers.get(g.subject) for g in self.groups]
         for e, g, t in zip(self.envs, self.groups, self.teachers, strict=True):
             if t is None:
@@ -208,12 +207,7 @@ class StudentEnv:
 
     def reference_actions(self) -> NDArray[np.float64]:
         """``[N, A]`` actions whose PD targets are each world's next reference pose."""
-        parts = []
-        for e, adr in zip(self.envs, self.hinge_qpos, strict=True):
-            clip, frame = e.clip_frame()
-            idx = e.ref.global_index(clip, frame + 1)
-            parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
-        return np.concatenate(parts)
+        return np.concatenate([e.reference_actions() for e in self.envs])
 
     @property
     def exact_state(self) -> bool:

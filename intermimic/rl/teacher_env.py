@@ -102,7 +102,6 @@ class TeacherEnv:
         self.clip_offset = np.concatenate([[0], np.cumsum(n_clips)[:-1]]).astype(np.int64)
         self.clip_ids = [cid for e in self.envs for cid in e.ref.clip_ids]
         self.residual_scale = residual_scale
-        self.hinge_qpos = [e.scene.humanoid_qpos_adr[7:] for e in self.envs]
         self.device = self.envs[0].device
         self.last_actions = torch.zeros(
             (self.num_envs, self.num_actions), dtype=torch.float64, device=self.device
@@ -158,11 +157,7 @@ class TeacherEnv:
     def reference_actions(self) -> torch.Tensor:
         """``[N, A]`` actions (float64) whose PD targets are each world's next reference
         pose."""
-        parts = []
-        for e, adr in zip(self.envs, self.hinge_qpos, strict=True):
-            clip, frame = e.clip_frame()
-            idx = e.ref.global_index(clip, frame + 1)
-            parts.append(np.clip(e.action_map.actions(e.ref.qpos[idx][:, adr]), -1.0, 1.0))
+        parts = [e.reference_actions() for e in self.envs]
         return torch.from_numpy(np.concatenate(parts)).to(self.device)
 
     @property

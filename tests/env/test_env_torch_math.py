@@ -420,8 +420,10 @@ def _world(n: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def _observe(w: dict[str, np.ndarray], dtype: torch.dtype) -> torch.Tensor:
-    t = {k: torch.from_numpy(v) for k, v in w.items()}
+def _observe(
+    w: dict[str, np.ndarray], dtype: torch.dtype, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    t = {k: torch.from_numpy(v).to(device) for k, v in w.items()}
     f = {k: v.to(dtype) if v.is_floating_point() else v for k, v in t.items()}
     sim = BodyStates(**{k: f[k] for k in BodyStates.__dataclass_fields__})
     future = [
@@ -510,15 +512,7 @@ def test_cuda_matches_cpu() -> None:
     cpu_obs = _observe(w, torch.float32)
     cpu_total, _ = R.compute_rewards(_comparison(d), RewardSettings(), HANDS, NON_HAND)
     cuda = torch.device("cuda")
-    t = {k: torch.from_numpy(v).to(cuda) for k, v in w.items()}
-    f = {k: v.float() if v.is_floating_point() else v for k, v in t.items()}
-    sim = BodyStates(**{k: f[k] for k in BodyStates.__dataclass_fields__})
-    future = [
-        (f["ref_pos"][i], f["ref_quat"][i], f["ref_obj_pos"][i], f["ref_obj_quat"][i],
-         f["ref_contact"][i])
-        for i in range(OFFSETS)
-    ]  # fmt: skip
-    obs = observe(sim, f["ig"], f["touch"], future, 5.0)
+    obs = _observe(w, torch.float32, cuda)
     assert obs.device.type == "cuda"
     torch.testing.assert_close(obs.cpu(), cpu_obs, atol=1e-5, rtol=1e-5)
     c = R.Comparison(**{k: v.to(cuda) for k, v in _comparison(d).__dict__.items()})

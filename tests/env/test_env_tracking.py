@@ -50,6 +50,16 @@ def test_reset_starts_from_the_reference(env_scene: Scene, env_clip: HOIClip) ->
     assert (env.frame < env_clip.n_frames - 1).all()
 
 
+def test_reference_actions_target_the_next_reference_pose(
+    env_scene: Scene, env_clip: HOIClip
+) -> None:
+    env = _env(env_scene, [env_clip])
+    env.reset()
+    a = env.reference_actions()
+    assert a.shape == (N, env.action_dim) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, _tracking_actions(env))
+
+
 def test_steps_give_rewards_in_range(env_scene: Scene, env_clip: HOIClip) -> None:
     env = _env(env_scene, [env_clip])
     env.reset()
