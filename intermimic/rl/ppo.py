@@ -187,14 +187,16 @@ def rsl_rl_config(settings: TrainSettings) -> dict[str, Any]:
         "check_for_nan": True,
         "multi_gpu": None,
         "actor": {
-            "class_name": "MLPModel",
+            "class_name": "intermimic.rl.models:PrecisionMLPModel",
+            "matmul_dtype": pol.matmul_dtype,
             "hidden_dims": list(pol.actor_hidden_dims),
             "activation": pol.activation,
             "obs_normalization": pol.obs_normalization,
             "distribution_cfg": distribution,
         },
         "critic": {
-            "class_name": "MLPModel",
+            "class_name": "intermimic.rl.models:PrecisionMLPModel",
+            "matmul_dtype": pol.matmul_dtype,
             "hidden_dims": list(pol.critic_hidden_dims),
             "activation": pol.activation,
             "obs_normalization": pol.obs_normalization,

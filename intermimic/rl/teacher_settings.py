@@ -21,6 +21,7 @@ from intermimic.humanoid.skeleton_model import HandsMode
 from intermimic.rl.settings import (
     BackendName,
     EmbodimentName,
+    MatmulDtype,
     Schedule,
     TrainSettings,
     train_settings_of,
@@ -72,6 +73,12 @@ class TeacherSettings(BaseModel):
     )
     hidden_dims: list[int] | None = Field(None, description="actor and critic MLP widths")
     init_log_std: float | None = Field(None, description="log sigma of the Gaussian policy")
+    matmul_dtype: MatmulDtype | None = Field(
+        None,
+        description="precision of the MLPs' hidden-layer matmuls: 'auto' (bfloat16 where the "
+        "device has it natively: the cpu profile's), 'float32' (the paper profile's) or "
+        "'bfloat16'; None: the profile's",
+    )
     sim_threads: int = Field(2, ge=1, description="threads stepping the mujoco backend")
     torch_threads: int | None = Field(
         2,
@@ -165,6 +172,8 @@ class TeacherSettings(BaseModel):
             policy["critic_hidden_dims"] = list(self.hidden_dims)
         if self.init_log_std is not None:
             policy["init_log_std"] = self.init_log_std
+        if self.matmul_dtype is not None:
+            policy["matmul_dtype"] = self.matmul_dtype
         ppo: dict[str, Any] = {"schedule": self.schedule}
         if self.horizon is not None:
             ppo["horizon"] = self.horizon
