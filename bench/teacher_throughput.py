@@ -10,7 +10,9 @@ Trains a teacher (the CPU profile, :class:`intermimic.rl.teacher_settings.Teache
 * ``raw_env_steps_per_s``: the physics alone on the very same trajectory. Every reset,
   PD target and step the training asked of the backend is recorded and replayed on the
   same backend (same scene, worlds and threads) from the same start state, with nothing
-  around it; transitions per second of that replay;
+  around it; transitions per second of that replay. Training and replay alternate
+  iteration by iteration, so a machine whose speed drifts affects both alike;
+  ``replay_exact`` says the replay ended in the training's state;
 * ``train_over_raw`` = their ratio (goal >= 0.7);
 * ``share_*``: where the training's wall time went: ``physics`` (the backend's step),
   ``state_reads`` (body states, velocities, contact forces read from the backend),
@@ -149,24 +151,33 @@ def main(argv: list[str] | None = None) -> int:
 
     horizon = settings.train_settings().ppo.horizon
     trainer.train(1)  # warm-up: first reset, allocations, normaliser start
-    start = [(e.backend, e.backend.qpos(), e.backend.qvel()) for e in env.envs]
     timers.reset()
-    calls.clear()
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    trainer.train(1 + args.iterations)
-    train_s = time.perf_counter() - t0
+    train_s = raw_s = 0.0
+    exact = True
+    # Interleaved: each training iteration is followed by the raw replay of its own
+    # physics calls, so both see the same minute of this shared machine (its speed
+    # drifts by tens of percent over minutes). The replay starts from the iteration's
+    # full physics state (MuJoCo's state rows, warm start included), so it reproduces
+    # the training's trajectory bit for bit (checked: ``replay_exact``) and leaves the
+    # worlds where training left them.
+    for it in range(args.iterations):
+        start = [(e.backend, e.backend.state_dict()) for e in env.envs]
+        calls.clear()
+        t0 = time.perf_counter()
+        trainer.train(2 + it)
+        train_s += time.perf_counter() - t0
+        end = [b.qpos() for b, _ in start]
+        replay = list(calls)
+        for b, state in start:
+            _raw(b, "load_state_dict")(state)
+        t0 = time.perf_counter()
+        for b, kind, a in replay:
+            _raw(b, kind)(*a)
+        raw_s += time.perf_counter() - t0
+        exact &= all(np.array_equal(b.qpos(), q) for (b, _), q in zip(start, end, strict=True))
     steps = args.iterations * horizon * env.num_envs
     sec = dict(timers.seconds)
-
-    # The raw run: the same physics calls from the same states, nothing else.
-    replay = list(calls)
-    for b, q, v in start:
-        _raw(b, "reset")(np.arange(b.n_worlds), q, v)
-    t0 = time.perf_counter()
-    for b, kind, a in replay:
-        _raw(b, kind)(*a)
-    raw_s = time.perf_counter() - t0
     env.close()
 
     env_step = sec.pop("env_step", 0.0)
@@ -199,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_env_steps_per_s": round(steps / train_s, 1),
         "raw_env_steps_per_s": round(steps / raw_s, 1),
         "train_over_raw": round(raw_s / train_s, 3),
+        "replay_exact": bool(exact),
         **{f"share_{k}": round(v / train_s, 3) for k, v in shares.items()},
     }
     print(json.dumps(out))
