@@ -16,6 +16,9 @@ Measures, one function each (``main`` merges their dicts):
   target the reference's next pose. Beside it, the raw physics rate of the very same
   trajectory: every reset, target and step the environment asked of the backend,
   replayed from the same start with nothing around it; and their ratio (goal >= 0.8).
+  ``--layout released`` measures the environment with the released observation layout
+  (``ObservationSettings.layout``; ``--nearest-points`` sets its
+  ``ObservationSettings.nearest_points``); ``env_layout`` says which was measured.
 
 * ``--embodiment g1`` (:func:`measure_embodiments`): the full environment on the Unitree
   G1 with hands and on the SMPL-X humanoid, same clip, object, worlds and threads, runs
@@ -126,7 +129,12 @@ def _env_clip() -> Any:
 
 
 def measure_env(
-    n_worlds: int = 64, steps: int = 30, repeat: int = 3, n_threads: int = 2
+    n_worlds: int = 64,
+    steps: int = 30,
+    repeat: int = 3,
+    n_threads: int = 2,
+    layout: str = "compact",
+    nearest_points: int | None = None,
 ) -> dict[str, Any]:
     """Policy steps/s of the full environment and of the raw physics beside it (see the
     module docstring). Timing covers ``env.step`` / ``set_targets + step`` calls only.
@@ -141,11 +149,16 @@ def measure_env(
     env/raw ratio for exactly the states the environment visited).
     """
     from intermimic.env import EnvSettings, TrackingEnv
+    from intermimic.env.settings import ObservationSettings
 
     scene = bench_scene()
     clip, source = _env_clip()
     backend = make_backend("mujoco", scene, n_worlds, n_threads=n_threads)
-    env = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0))
+    obs: dict[str, Any] = {"layout": layout}
+    if nearest_points is not None:
+        obs["nearest_points"] = nearest_points
+    settings = EnvSettings(seed=0, observation=ObservationSettings(**obs))
+    env = TrackingEnv(scene, [clip], backend, settings=settings)
     physics_s = [0.0]
     step_physics, set_targets, reset = backend.step, backend.set_targets, backend.reset
     # Everything the environment asks of the physics, in order, so that the raw run can
@@ -168,7 +181,7 @@ def measure_env(
 
     backend.step = timed_step  # type: ignore[method-assign]
     backend.set_targets = recorded_targets  # type: ignore[method-assign]
-    backend.reset = recorded_reset  # type: ignore[method-assign]
+    backend.reset = recorded_reset  # type: ignore[method-assign, assignment]
 
     actions = env.reference_actions
 
@@ -208,6 +221,8 @@ def measure_env(
         "env_worlds": n_worlds,
         "env_threads": n_threads,
         "env_clip": source,
+        "env_layout": layout,
+        "env_nearest_points": settings.observation.nearest_points,
         "env_obs_dim": env.obs_dim,
         "env_policy_steps_per_s": round(statistics.median(env_rates), 2),
         "env_raw_policy_steps_per_s": round(statistics.median(raw_rates), 2),
@@ -274,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", choices=("raw", "env"), default=None, help="run one measurement only")
     p.add_argument(
+        "--layout", choices=("compact", "released"), default="compact",
+        help="observation layout of the env measurement",
+    )  # fmt: skip
+    p.add_argument(
+        "--nearest-points", type=int, default=None,
+        help="released layout: object points of the nearest-point search (default: the setting's)",
+    )  # fmt: skip
+    p.add_argument(
         "--embodiment", choices=("g1",), default=None,
         help="compare the environment on this embodiment with the SMPL-X humanoid (only that)",
     )  # fmt: skip
@@ -286,7 +309,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "raw"):
         result.update(measure_raw(args.worlds, args.steps, args.repeat))
     if args.only in (None, "env"):
-        result.update(measure_env(args.worlds, args.steps, args.repeat))
+        result.update(
+            measure_env(
+                args.worlds,
+                args.steps,
+                args.repeat,
+                layout=args.layout,
+                nearest_points=args.nearest_points,
+            )
+        )
     print(json.dumps(result))
     return 0
 

@@ -6,9 +6,10 @@ body and object poses, their velocities (finite differences at the clip's fps), 
 surface points, the object's pose in the humanoid's root-heading frame (the object
 rewards), the reward's interaction graph (its object points and its squared edge
 lengths, all the reward and termination need of the reference graph), each body's
-distance to the object, and the full simulator state (``qpos``, ``qvel``) that PSI seeds
-its buffer with. Everything is float64 numpy, the per-frame ``[F, K, Q]``-sized parts
-computed in chunks of frames.
+distance to the object, the full simulator state (``qpos``, ``qvel``) that PSI seeds
+its buffer with, and for the released observation layout each key body's vector to its
+nearest object point (``key_nearest``). Everything is float64 numpy, the per-frame
+``[F, K, Q]``-sized parts computed in chunks of frames.
 
 Reference body poses are by default the simulated humanoid's own forward kinematics of
 the clip's joint angles (``EnvSettings.reference_bodies = "fk"``): captured positions
@@ -30,6 +31,8 @@ from numpy.typing import NDArray
 
 from intermimic.env import geometry
 from intermimic.env.grounding import ground_offset
+from intermimic.env.nearest import nearest_vectors
+from intermimic.env.observations import spin_bodies
 from intermimic.env.settings import EnvSettings
 from intermimic.errors import InputError
 from intermimic.motion.clip import HOIClip
@@ -110,13 +113,27 @@ def _f64(fn: object, *arrays: NDArray[np.floating]) -> F64:
 
 
 @dataclass(frozen=True)
+class ReleasedTensors:
+    """What the released observation layout gathers besides :class:`ReferenceTensors`
+    (``F`` global frames, world frame): ``key_linvel [F,K,3]`` (key bodies),
+    ``spin_angvel [F,H,3]`` (:func:`~intermimic.env.observations.spin_bodies`),
+    ``obj_angvel [F,3]``, ``key_nearest [F,K,3]`` (each key body's vector to its nearest
+    object point)."""
+
+    key_linvel: torch.Tensor
+    spin_angvel: torch.Tensor
+    obj_angvel: torch.Tensor
+    key_nearest: torch.Tensor
+
+
+@dataclass(frozen=True)
 class ReferenceTensors:
     """What the environment gathers every step, as tensors on its device (``F`` global
     frames): ``body_pos [F,B,3]``, ``body_quat [F,B,4]``, ``obj_pos [F,3]``, ``obj_quat
     [F,4]``, ``obj_local_pos [F,3]``, ``obj_local_quat [F,4]``, ``obj_linvel [F,3]``,
     ``points [F,P,3]``, ``ig_points [F,Q,3]``, ``ig_sq [F,K,Q]``, ``body_obj_dist [F,B]``
     in the float dtype; ``contact [F,B]`` int8; ``clip_start``, ``clip_len`` ``[C]``
-    long."""
+    long; ``released`` the released observation layout's (None for the compact one)."""
 
     body_pos: torch.Tensor
     body_quat: torch.Tensor
@@ -132,6 +149,7 @@ class ReferenceTensors:
     contact: torch.Tensor
     clip_start: torch.Tensor
     clip_len: torch.Tensor
+    released: ReleasedTensors | None = None
 
     def global_index(self, clip: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         """As :meth:`ReferenceMotion.global_index`, on tensors."""
@@ -150,7 +168,12 @@ class ReferenceMotion:
     given in the object frame) and ``ig_sq [F,K,Q]`` (squared lengths of the edges from
     bodies ``ig_bodies`` to them), ``body_obj_dist [F,B]``, ``contact [F,B]``, ``qpos
     [F,nq]``, ``qvel [F,nv]``; per clip ``clip_start``, ``clip_len`` ``[C]``,
-    ``clip_ids``.
+    ``clip_ids``. The bodies ``ig_bodies`` are the key bodies.
+
+    With ``settings.observation.layout == "released"`` also ``nearest_points_local
+    [M,3]`` (the ``nearest_points`` farthest of the scene object's surface points) and
+    ``key_nearest [F,K,3]``: the world vector from each key body to its nearest of them
+    on the reference-posed object (None otherwise).
     """
 
     def __init__(
@@ -233,12 +256,33 @@ class ReferenceMotion:
         for a in range(0, self.n_frames, 512):
             d = self.body_pos[a : a + 512, :, None, :] - self.points[a : a + 512, None, :, :]
             self.body_obj_dist[a : a + 512] = np.sqrt(np.einsum("...i,...i->...", d, d)).min(-1)
+        self.spin_bodies = spin_bodies(self.ig_bodies)
+        self.nearest_points_local: F64 | None = None
+        self.key_nearest: F64 | None = None
+        if s.observation.layout == "released":
+            assert scene.object is not None  # checked above (has_object)
+            self._nearest(farthest_points(scene.object.points, s.observation.nearest_points))
         self.root_height = self.body_pos[:, 0, 2].copy()
         frame = np.arange(self.n_frames) - np.repeat(self.clip_start, self.clip_len)
         self.frame_in_clip = frame.astype(np.int64)
         self.clip_of_frame = np.repeat(np.arange(len(clips)), self.clip_len).astype(np.int64)
         # An episode can start anywhere but at a clip's last frame (nothing to track).
         self.startable = frame < np.repeat(self.clip_len - 1, self.clip_len)
+
+    def _nearest(self, local: F64) -> None:
+        """``key_nearest`` against object points ``local [M,3]``, in chunks of frames (the
+        search forms ``[frames, K, M]`` squared distances)."""
+        self.nearest_points_local = local
+        self.key_nearest = np.empty((self.n_frames, len(self.ig_bodies), 3))
+        for a in range(0, self.n_frames, 512):
+            sl = slice(a, a + 512)
+            self.key_nearest[sl] = _f64(
+                nearest_vectors,
+                self.body_pos[sl][:, self.ig_bodies],
+                self.obj_pos[sl],
+                self.obj_rotmat[sl],
+                local,
+            )
 
     def _one_clip(
         self, clip: HOIClip, scene: Scene, tree: KinematicTree | None
@@ -328,6 +372,14 @@ class ReferenceMotion:
         def t(a: NDArray[np.generic], as_dtype: torch.dtype = dtype) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(a)).to(device, as_dtype)
 
+        released = None
+        if self.key_nearest is not None:
+            released = ReleasedTensors(
+                key_linvel=t(self.body_linvel[:, self.ig_bodies]),
+                spin_angvel=t(self.body_angvel[:, self.spin_bodies]),
+                obj_angvel=t(self.obj_angvel),
+                key_nearest=t(self.key_nearest),
+            )
         return ReferenceTensors(
             body_pos=t(self.body_pos),
             body_quat=t(self.body_quat),
@@ -343,6 +395,7 @@ class ReferenceMotion:
             contact=t(np.asarray(self.contact, np.int8), torch.int8),
             clip_start=t(self.clip_start, torch.long),
             clip_len=t(self.clip_len, torch.long),
+            released=released,
         )
 
     def states(self) -> F64:

@@ -61,8 +61,9 @@ from intermimic.env.geometry import (
     object_points,
     quat_to_matrix,
 )
+from intermimic.env.nearest import nearest_vectors
 from intermimic.env.normalizer import RunningNormalizer
-from intermimic.env.observations import observation_dim, observe
+from intermimic.env.observations import FutureMotion, Released, observation_dim, observe
 from intermimic.env.psi import PSIBuffer
 from intermimic.env.reference import ReferenceMotion, farthest_points
 from intermimic.env.rewards import Comparison, closeness_weights, compute_rewards, far_weights
@@ -87,9 +88,19 @@ def _rows(bs: BodyStates, rows: Tensor) -> BodyStates:
 
 
 def _finite_rows(*arrays: Tensor) -> Tensor:
-    ok = torch.ones(arrays[0].shape[0], dtype=torch.bool, device=arrays[0].device)
+    """``[N]``: whether every value of world ``i`` in each ``[N, ...]`` array is finite.
+
+    A row's float64 sum is finite iff its values are (float32 states cannot overflow a
+    float64 sum): one reduction per array and one test, instead of an elementwise test
+    per array; the exact test only when some sum is not finite."""
+    n = arrays[0].shape[0]
+    sums = torch.stack([a.reshape(n, -1).sum(dim=1, dtype=torch.float64) for a in arrays], 1)
+    ok = torch.isfinite(sums).all(dim=1)
+    if bool(ok.all()):
+        return ok
+    ok = torch.ones(n, dtype=torch.bool, device=arrays[0].device)
     for a in arrays:
-        ok &= torch.isfinite(a.reshape(a.shape[0], -1)).all(dim=1)
+        ok &= torch.isfinite(a.reshape(n, -1)).all(dim=1)
     return ok
 
 
@@ -192,8 +203,23 @@ class TrackingEnv:
             rollout_length=s.rollout_length,
         )
         self.offsets = np.asarray(s.observation.future_offsets, np.int64)
+        # Released observation layout: the root and key bodies' angular velocities, and
+        # the nearest-point search's object points (the reference's, so both sides
+        # search the same points).
+        self.obs_layout = s.observation.layout
+        self.spin_idx = self.ref.spin_bodies
+        self._spin = long(self.spin_idx)
+        near = self.ref.nearest_points_local
+        self._nearest_points = (
+            None if near is None else torch.as_tensor(near, device=dev, dtype=self.dtype)
+        )
         self.obs_dim = observation_dim(
-            n_bodies, len(self.key_idx) * len(self.ig_points), len(self.offsets)
+            n_bodies,
+            len(self.key_idx) * len(self.ig_points),
+            len(self.offsets),
+            self.obs_layout,
+            len(self.key_idx),
+            len(self.spin_idx),
         )
         self.action_dim = self.action_map.nu
         self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip, device=dev)
@@ -486,18 +512,33 @@ class TrackingEnv:
         clip, frame = self.clip, self.frame
         if rows is not None:
             bs, touch, clip, frame = _rows(bs, rows), touch[rows], clip[rows], frame[rows]
-        rt = self.rt
+        rt, rr = self.rt, self.rt.released
         obj_rot = quat_to_matrix(bs.obj_quat)
-        ig = interaction_graph(
-            bs.pos[:, self._key], object_points(bs.obj_pos, obj_rot, self._ig_points)
-        )
-        future = []
+        future, motion = [], []
         for k in self.offsets if offsets is None else offsets:
             j = rt.global_index(clip, frame + int(k))
             future.append(
                 (rt.body_pos[j], rt.body_quat[j], rt.obj_pos[j], rt.obj_quat[j], rt.contact[j])
             )
-        return observe(bs, ig, touch, future, self.settings.observation.ig_decay)
+            if rr is not None:
+                m: FutureMotion = (
+                    rr.key_linvel[j],
+                    rr.spin_angvel[j],
+                    rt.obj_linvel[j],
+                    rr.obj_angvel[j],
+                    rr.key_nearest[j],
+                )
+                motion.append(m)
+        decay = self.settings.observation.ig_decay
+        if rr is None or self._nearest_points is None:
+            ig = interaction_graph(
+                bs.pos[:, self._key], object_points(bs.obj_pos, obj_rot, self._ig_points)
+            )
+            return observe(bs, ig, touch, future, decay)
+        nearest = nearest_vectors(bs.pos, bs.obj_pos, obj_rot, self._nearest_points)
+        return observe(
+            bs, None, touch, future, decay, Released(nearest, self._key, self._spin, motion)
+        )
 
     def _reset_worlds(self, ids: Tensor) -> None:
         """Start worlds ``ids`` (long tensor) from PSI draws and clear their episode state."""

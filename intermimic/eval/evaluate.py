@@ -26,6 +26,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from intermimic.contact.artifacts import artifact_report
+from intermimic.env import EnvSettings
+from intermimic.env.settings import ObservationSettings
 from intermimic.errors import InputError
 from intermimic.eval.metrics import ClipResult, aggregate, clip_result
 from intermimic.humanoid import HumanoidSettings, build_spec, fit_skeleton
@@ -33,6 +35,7 @@ from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
 from intermimic.motion.clip import HOIClip
 from intermimic.rl.rollout import refined_clip, rollout_env
 from intermimic.rl.student_env import StudentGroup, build_student_env
+from intermimic.rl.student_model import ObsLayout
 from intermimic.rl.student_policy import StudentPolicy, TeacherDriver
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_actor import TeacherActor
@@ -190,6 +193,11 @@ def evaluate_policy(
     run_s = pol_settings.model_copy(
         update={"backend": s.backend, "sim_threads": s.sim_threads, "seed": s.seed, "psi": False}
     )
+    # A student observes in the layout it was trained with (teachers: their own).
+    student_env = None
+    if kind == "student":
+        layout = ObsLayout.from_dict(driver.meta["layout"]).layout
+        student_env = EnvSettings(observation=ObservationSettings(layout=layout))
     scenes: dict[str, Scene] = {}
     todo: list[HOIClip] = []
     for c in ok:
@@ -224,6 +232,7 @@ def evaluate_policy(
             {g.name: len(g.clips) * s.attempts for g in groups},
             psi=False,
             residual_scale=driver.residual_scale,
+            env_settings=student_env,
         )
         try:
             driver.env = env

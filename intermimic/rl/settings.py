@@ -99,15 +99,16 @@ class PPOSettings(BaseModel):
 
     @classmethod
     def cpu(cls) -> PPOSettings:
-        """The CPU profile: 2 epochs of 4 minibatches instead of the method's 6 of 8. On 2
-        cores the update of 6 epochs took half of a teacher's wall time; with 2 the
-        physics gets about 60 % of it (bench/teacher_throughput.py, docs/fidelity.md)."""
+        """The CPU profile: 2 epochs of 8 minibatches instead of the method's 6 of 8 (512
+        samples each at the default 128 worlds x 32 steps). On 2 cores the update of 6
+        epochs took half of a teacher's wall time; with 2 the physics gets about 70 % of it
+        (bench/teacher_throughput.py, docs/fidelity.md)."""
         return cls(
             horizon=32,
             learning_rate=1e-3,
             schedule="adaptive",
             num_learning_epochs=2,
-            num_mini_batches=4,
+            num_mini_batches=8,
         )
 
 

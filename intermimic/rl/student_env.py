@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.env import EnvSettings, TrackingEnv
-from intermimic.env.settings import PSISettings
+from intermimic.env.settings import ObservationSettings, PSISettings
 from intermimic.errors import InputError
 from intermimic.motion.clip import HOIClip
 from intermimic.rl.student_model import ObsLayout
@@ -132,10 +132,24 @@ class StudentEnv:
                 for e, t in zip(self.envs, self.teachers, strict=True)
             ]
         )
+        e0 = self.envs[0]
+        layouts = {e.obs_layout for e in self.envs}
+        if len(layouts) > 1:
+            # one student observes every world: one layout (the teachers' trained ones)
+            seen = ", ".join(
+                f"{n}: {e.obs_layout}" for n, e in zip(self.names, self.envs, strict=True)
+            )
+            raise InputError(
+                f"the tracking envs observe in different layouts ({seen}); one student "
+                "observes every world: train the teachers with one obs_layout"
+            )
         self.layout = ObsLayout(
-            len(self.envs[0].scene.humanoid_body_ids),
-            int(len(self.envs[0].key_idx) * len(self.envs[0].ig_points)),
+            len(e0.scene.humanoid_body_ids),
+            int(len(e0.key_idx) * len(e0.ig_points)),
             self.offsets,
+            e0.obs_layout,
+            len(e0.key_idx) if e0.obs_layout == "released" else 0,
+            len(e0.spin_idx) if e0.obs_layout == "released" else 0,
         )
         self.obs_dim = self.layout.dim
         self.beta = float(beta)
@@ -294,21 +308,26 @@ def build_student_env(
     """A :class:`StudentEnv` over ``groups``: ``worlds`` per group name (a dict), or a
     total shared out by frames (default ``settings.worlds``). Each group's tracking env
     uses its teacher's environment settings (so the teacher sees what it was trained
-    on), else ``env_settings`` (default :class:`EnvSettings`)."""
+    on, its observation layout included), else ``env_settings`` (default
+    :class:`EnvSettings` with the observation layout of the groups' teachers, so that
+    every world observes alike)."""
     if not groups:
         raise InputError("no clips to track")
     if not isinstance(worlds, Mapping):
         counts = share_worlds([g.frames for g in groups], worlds or settings.worlds)
         worlds = {g.name: n for g, n in zip(groups, counts, strict=True)}
     use_psi = settings.psi if psi is None else psi
+    if env_settings is None:
+        layouts = {t.settings.obs_layout for g in groups if (t := teachers.get(g.subject))}
+        layout = layouts.pop() if len(layouts) == 1 else "compact"
+        env_settings = EnvSettings(observation=ObservationSettings(layout=layout))
     envs = []
     for g in groups:
         t = teachers.get(g.subject)
         if t is not None:
             es = t.settings.env_settings(psi=use_psi).model_copy(update={"seed": settings.seed})
         else:
-            base = env_settings or EnvSettings()
-            es = base.model_copy(
+            es = env_settings.model_copy(
                 update={"seed": settings.seed, "psi": PSISettings(enabled=use_psi)}
             )
         opts: dict[str, Any] = {"n_threads": settings.sim_threads}

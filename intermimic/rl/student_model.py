@@ -15,7 +15,7 @@ the normaliser folded in.
   future frame);
 * one *reference* token per future offset ``k``: the reference-minus-own body
   positions and rotations, root height, object pose and contact labels at frame
-  ``t + k``.
+  ``t + k`` (the released layout adds that frame's velocity and nearest-point errors).
 
 Each kind has its own linear embedding to ``width``; a sinusoidal encoding of the frame
 offset (0 for the own state) is added (the positional encoding), then ``layers``
@@ -33,7 +33,7 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -42,31 +42,44 @@ from rsl_rl.modules import MLP, EmpiricalNormalization
 from rsl_rl.utils import resolve_class
 from tensordict import TensorDict
 
+from intermimic.env.observations import block_sizes
+from intermimic.env.settings import ObsLayoutName
+
 
 @dataclass(frozen=True)
 class ObsLayout:
     """Where the blocks of a flat observation lie (see
     :mod:`intermimic.env.observations`): ``n_bodies`` bodies, ``n_ig`` graph edges
-    (key bodies x object points), ``offsets`` future frames."""
+    (key bodies x object points), ``offsets`` future frames, the observation ``layout``
+    (``ObservationSettings.layout``) and, for the released one, ``n_key`` key and
+    ``n_spin`` spin bodies. A dict without ``layout`` (saved before there were layouts)
+    reads as ``"compact"``."""
 
     n_bodies: int
     n_ig: int
     offsets: tuple[int, ...]
+    layout: ObsLayoutName = "compact"
+    n_key: int = 0
+    n_spin: int = 0
+
+    def _sizes(self) -> tuple[int, int, int]:
+        return block_sizes(self.n_bodies, self.n_ig, self.layout, self.n_key, self.n_spin)
 
     @property
     def own_head(self) -> int:
         """Root height and the body blocks before the future frames."""
-        return 1 + 15 * self.n_bodies
+        return self._sizes()[0]
 
     @property
     def future(self) -> int:
         """Size of one future frame's block."""
-        return 10 * self.n_bodies + 10
+        return self._sizes()[1]
 
     @property
     def own_tail(self) -> int:
-        """Object, interaction graph and contacts, after the future frames."""
-        return 15 + 3 * self.n_ig + self.n_bodies
+        """Object, interaction graph (or nearest-point vectors) and contacts, after the
+        future frames."""
+        return self._sizes()[2]
 
     @property
     def own(self) -> int:
@@ -83,7 +96,17 @@ class ObsLayout:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ObsLayout:
-        return cls(int(d["n_bodies"]), int(d["n_ig"]), tuple(int(k) for k in d["offsets"]))
+        layout = str(d.get("layout", "compact"))
+        if layout not in ("compact", "released"):
+            raise ValueError(f"observation layout must be 'compact' or 'released', got {layout!r}")
+        return cls(
+            int(d["n_bodies"]),
+            int(d["n_ig"]),
+            tuple(int(k) for k in d["offsets"]),
+            cast(ObsLayoutName, layout),
+            int(d.get("n_key", 0)),
+            int(d.get("n_spin", 0)),
+        )
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [N, dim]`` -> (own ``[N, own]``, future ``[N, O, future]``)."""

@@ -15,13 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from intermimic.env import EnvSettings
-from intermimic.env.settings import PSISettings
+from intermimic.env.settings import ObservationSettings, ObsLayoutName, PSISettings
 from intermimic.errors import InputError
 from intermimic.humanoid.skeleton_model import HandsMode
 from intermimic.rl.settings import (
     BackendName,
     EmbodimentName,
-    MatmulDtype,
     Schedule,
     TrainSettings,
     train_settings_of,
@@ -45,10 +44,11 @@ class TeacherSettings(BaseModel):
 
     env_steps: int = Field(2_000_000, ge=1, description="environment transitions, all worlds")
     worlds: int = Field(
-        64,
+        128,
         ge=1,
-        description="parallel simulated worlds (64 on 2 cores: the environment's and the "
-        "policy's per-step costs spread over twice the worlds of 32; bench/teacher_throughput.py)",
+        description="parallel simulated worlds (128 on 2 cores: the environment's and the "
+        "policy's per-step costs spread over twice the worlds of 64, 0.72 of the raw physics "
+        "rate against 0.69; bench/teacher_throughput.py)",
     )
     backend: BackendName = Field("mujoco", description="simulation backend: mujoco or warp")
     device: str = Field("cpu", description="torch device of the policy")
@@ -73,11 +73,11 @@ class TeacherSettings(BaseModel):
     )
     hidden_dims: list[int] | None = Field(None, description="actor and critic MLP widths")
     init_log_std: float | None = Field(None, description="log sigma of the Gaussian policy")
-    matmul_dtype: MatmulDtype | None = Field(
-        None,
+    matmul_dtype: Literal["profile", "auto", "float32", "bfloat16"] = Field(
+        "profile",
         description="precision of the MLPs' hidden-layer matmuls: 'auto' (bfloat16 where the "
-        "device has it natively: the cpu profile's), 'float32' (the paper profile's) or "
-        "'bfloat16'; None: the profile's",
+        "device has it natively: the cpu profile's), 'float32' (the paper profile's), "
+        "'bfloat16', or 'profile' (the profile's choice)",
     )
     sim_threads: int = Field(2, ge=1, description="threads stepping the mujoco backend")
     torch_threads: int | None = Field(
@@ -97,6 +97,13 @@ class TeacherSettings(BaseModel):
         description="start frames of psi_rule='confirm': 'all' or 'reached' (clip starts "
         "and frames a rollout has reached: a curriculum along the clip; see "
         "PSISettings.starts)",
+    )
+    obs_layout: ObsLayoutName = Field(
+        "compact",
+        description="observation layout (ObservationSettings.layout): 'compact' (this "
+        "project's) or 'released' (InterMimic's released content: velocity errors, "
+        "nearest-object-point vectors); the run's checkpoints observe it, so the student "
+        "and evaluation rebuild the teacher's environment with it",
     )
     residual_actions: bool = Field(
         True,
@@ -172,7 +179,7 @@ class TeacherSettings(BaseModel):
             policy["critic_hidden_dims"] = list(self.hidden_dims)
         if self.init_log_std is not None:
             policy["init_log_std"] = self.init_log_std
-        if self.matmul_dtype is not None:
+        if self.matmul_dtype != "profile":
             policy["matmul_dtype"] = self.matmul_dtype
         ppo: dict[str, Any] = {"schedule": self.schedule}
         if self.horizon is not None:
@@ -197,6 +204,7 @@ class TeacherSettings(BaseModel):
         """The :class:`EnvSettings` of this run (``psi`` overrides :attr:`psi`)."""
         return EnvSettings(
             seed=self.seed,
+            observation=ObservationSettings(layout=self.obs_layout),
             psi=PSISettings(
                 enabled=self.psi if psi is None else psi,
                 rule=self.psi_rule,

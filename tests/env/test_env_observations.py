@@ -1,8 +1,9 @@
-"""Observation layout and heading-frame invariance (float64 tensors)."""
+"""Observation layout and heading-frame invariance (float64 tensors), both layouts."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from intermimic.env.geometry import (
@@ -15,7 +16,8 @@ from intermimic.env.geometry import (
     quat_to_matrix,
     rot6d,
 )
-from intermimic.env.observations import observation_dim, observe
+from intermimic.env.nearest import nearest_vectors
+from intermimic.env.observations import Released, observation_dim, observe, spin_bodies
 from intermimic.motion.kinematics import quat_angle as kin_quat_angle
 from intermimic.motion.kinematics import quat_to_matrix as kin_quat_to_matrix
 from intermimic.motion.quat import quat_mul
@@ -23,6 +25,7 @@ from intermimic.sim.backend import BodyStates
 
 N, B, K, Q = 4, 52, 5, 6
 KEY = torch.tensor([3, 7, 17, 33, 13])
+SPIN = torch.from_numpy(spin_bodies(KEY.numpy()))
 OFFSETS = (1, 16)
 
 
@@ -45,6 +48,11 @@ def _world(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "ref_quat": _quats(rng, (len(OFFSETS), N, B)),
         "ref_obj_pos": rng.standard_normal((len(OFFSETS), N, 3)),
         "ref_obj_quat": _quats(rng, (len(OFFSETS), N)),
+        # the released layout's reference velocities
+        "ref_linvel": rng.standard_normal((len(OFFSETS), N, B, 3)),
+        "ref_angvel": rng.standard_normal((len(OFFSETS), N, B, 3)),
+        "ref_obj_linvel": rng.standard_normal((len(OFFSETS), N, 3)),
+        "ref_obj_angvel": rng.standard_normal((len(OFFSETS), N, 3)),
     }  # fmt: skip
 
 
@@ -61,13 +69,29 @@ def _turn(w: dict[str, np.ndarray], yaw: float, shift: np.ndarray) -> dict[str, 
     return out
 
 
-def _observe(w: dict[str, np.ndarray], points: np.ndarray) -> np.ndarray:
+def _released(tw: dict[str, torch.Tensor], bs: BodyStates, points: torch.Tensor) -> Released:
+    """The released layout's inputs as the environment forms them (nearest points of the
+    simulated and of the reference-posed object)."""
+    obj_rot = quat_to_matrix(bs.obj_quat)
+    motion = []
+    for i in range(len(OFFSETS)):
+        ref_rot = quat_to_matrix(tw["ref_obj_quat"][i])
+        near = nearest_vectors(tw["ref_pos"][i][:, KEY], tw["ref_obj_pos"][i], ref_rot, points)
+        motion.append(
+            (tw["ref_linvel"][i][:, KEY], tw["ref_angvel"][i][:, SPIN], tw["ref_obj_linvel"][i],
+             tw["ref_obj_angvel"][i], near)
+        )  # fmt: skip
+    return Released(nearest_vectors(bs.pos, bs.obj_pos, obj_rot, points), KEY, SPIN, motion)
+
+
+def _observe(w: dict[str, np.ndarray], points: np.ndarray, layout: str = "compact") -> np.ndarray:
     tw = {k: _t(v) for k, v in w.items()}
     bs = BodyStates(**{k: tw[k] for k in (
         "pos", "quat", "linvel", "angvel", "obj_pos", "obj_quat", "obj_linvel", "obj_angvel"
     )})  # fmt: skip
     obj_rot = quat_to_matrix(bs.obj_quat)
     ig = interaction_graph(bs.pos[:, KEY], object_points(bs.obj_pos, obj_rot, _t(points)))
+    released = _released(tw, bs, _t(points)) if layout == "released" else None
     contact = torch.zeros((N, B), dtype=torch.int8)
     contact[:, 17] = 1
     future = [
@@ -76,28 +100,35 @@ def _observe(w: dict[str, np.ndarray], points: np.ndarray) -> np.ndarray:
     ]
     touch = torch.zeros((N, B), dtype=torch.bool)
     touch[:, 33] = True
-    obs = observe(bs, ig, touch, future, 5.0)
+    obs = observe(bs, None if released else ig, touch, future, 5.0, released)
     assert obs.dtype == torch.float64
     return obs.numpy()
 
 
-def test_shape_matches_observation_dim() -> None:
+@pytest.mark.parametrize("layout", ["compact", "released"])
+def test_shape_matches_observation_dim(layout: str) -> None:
     rng = np.random.default_rng(0)
-    obs = _observe(_world(rng), rng.standard_normal((Q, 3)))
-    assert obs.shape == (N, observation_dim(B, K * Q, len(OFFSETS)))
+    obs = _observe(_world(rng), rng.standard_normal((Q, 3)), layout)
+    dim = observation_dim(B, K * Q, len(OFFSETS), layout, len(KEY), len(SPIN))  # type: ignore[arg-type]
+    assert obs.shape == (N, dim)
     assert np.isfinite(obs).all()
+    # released: 781 own + 2 x (530 + 6 K + 3 H + 6) + 15 + 4 B, H = root + key bodies
+    assert observation_dim(B, K * Q, 2, "released", 5, 6) == 781 + 2 * (530 + 30 + 18 + 6) + 223
+    assert observation_dim(52, 21 * 16, 2) == 2916  # compact as before
+    assert observation_dim(52, 21 * 16, 2, "released", 21, 22) == 2460
 
 
-def test_turning_and_moving_the_world_leaves_the_observation_unchanged() -> None:
+@pytest.mark.parametrize("layout", ["compact", "released"])
+def test_turning_and_moving_the_world_leaves_the_observation_unchanged(layout: str) -> None:
     rng = np.random.default_rng(1)
     w = _world(rng)
     pts = rng.standard_normal((Q, 3))
-    obs = _observe(w, pts)
+    obs = _observe(w, pts, layout)
     for yaw in (0.4, -2.0, np.pi):
-        turned = _observe(_turn(w, yaw, np.array([3.0, -1.5, 0.0])), pts)
+        turned = _observe(_turn(w, yaw, np.array([3.0, -1.5, 0.0])), pts, layout)
         np.testing.assert_allclose(turned, obs, atol=1e-9)
     # Lifting the world is not a symmetry: the root height is observed.
-    lifted = _observe(_turn(w, 0.0, np.array([0.0, 0.0, 0.5])), pts)
+    lifted = _observe(_turn(w, 0.0, np.array([0.0, 0.0, 0.5])), pts, layout)
     assert not np.allclose(lifted, obs)
 
 

@@ -261,9 +261,13 @@ def test_sample_clip_steps(sample_clip_and_scene: tuple[HOIClip, Scene]) -> None
         assert torch.isfinite(obs).all() and ((reward >= 0) & (reward <= 1)).all()
 
 
-def test_env_observation_is_heading_invariant(env_scene: Scene, env_clip: HOIClip) -> None:
+@pytest.mark.parametrize("layout", ["compact", "released"])
+def test_env_observation_is_heading_invariant(
+    env_scene: Scene, env_clip: HOIClip, layout: str
+) -> None:
     """The same clip turned by 1 rad about z and moved on the ground: the environment's
-    first observation (reference buffer, simulator state, observation) is the same."""
+    first observation (reference buffer, simulator state, observation) is the same, in
+    both observation layouts."""
     from intermimic.motion.quat import quat_mul
 
     yaw, shift = 1.0, np.array([2.0, -3.0, 0.0])
@@ -277,12 +281,13 @@ def test_env_observation_is_heading_invariant(env_scene: Scene, env_clip: HOICli
         obj_quat=quat_mul(qz, env_clip.obj_quat.astype(np.float64)).astype(f32),
     )
     settings = {
-        "observation": ObservationSettings(normalize=False),
+        "observation": ObservationSettings(normalize=False, layout=layout),
         "psi": PSISettings(hybrid_prob=1.0),
         "seed": 4,
     }
     a = _env(env_scene, [env_clip], **settings).reset()
     b = _env(env_scene, [turned], **settings).reset()
+    assert a.shape[1] == (2460 if layout == "released" else 2916)
     # float32 clip storage rounds the turned copy differently: compare at 1e-4.
     torch.testing.assert_close(b, a, atol=1e-4, rtol=0)
 
@@ -317,6 +322,8 @@ def test_released_defaults_are_pinned() -> None:
         (PSISettings, "slots_per_frame", 0),
         (PSISettings, "admit_score", 1.5),
         (PSISettings, "score_decay", -1e-5),
+        (ObservationSettings, "nearest_points", 0),
+        (ObservationSettings, "layout", "full"),
     ],
 )
 def test_bad_env_settings_name_the_field(model: type, field: str, value: object) -> None:
@@ -644,3 +651,55 @@ def test_released_default_margins_skip_10_frames_at_both_ends(env_scene: Scene) 
     _episode(env, 0, clip=0, start=0, end=39)
     env._psi_released(_done(0), _done())
     assert np.flatnonzero(env.psi.filled[:, 1]).tolist() == list(range(10, 29))
+
+
+def test_released_layout_env_steps_with_its_reference_blocks(
+    env_scene: Scene, env_clip: HOIClip
+) -> None:
+    """The released observation layout: its size, its reference nearest-point vectors
+    (brute force over the box's points), its velocity blocks gathered from the
+    reference's finite differences, and steps that stay finite."""
+    from intermimic.env.geometry import quat_to_matrix
+    from intermimic.env.observations import block_sizes, observation_dim
+
+    obs_s = ObservationSettings(layout="released", normalize=False, future_offsets=(1, 4))
+    env = _env(env_scene, [env_clip], observation=obs_s, psi=PSISettings(hybrid_prob=1.0))
+    assert env.obs_layout == "released" and env.spin_idx.tolist() == [*range(18), 33, 34, 35, 36]
+    assert (
+        env.obs_dim
+        == observation_dim(52, 21 * 16, 2, "released", 21, 22)
+        == 781 + 2 * (530 + 198) + 15 + 156 + 52
+    )
+    ref = env.ref
+    assert ref.nearest_points_local is not None and ref.key_nearest is not None
+    assert env_scene.object is not None
+    assert len(ref.nearest_points_local) == len(env_scene.object.points)  # 256 < 1024: all
+    # brute force: reference key bodies against every posed point
+    rot = quat_to_matrix(torch.from_numpy(ref.obj_quat)).numpy()
+    world = np.einsum("fij,pj->fpi", rot, ref.nearest_points_local) + ref.obj_pos[:, None]
+    d = world[:, None] - ref.body_pos[:, env.key_idx, None]  # [F, K, P, 3]
+    best = np.linalg.norm(d, axis=-1).argmin(-1)
+    want = np.take_along_axis(d, best[..., None, None], axis=2)[:, :, 0]
+    np.testing.assert_allclose(ref.key_nearest, want, atol=1e-12)
+    rr = env.rt.released
+    assert rr is not None and rr.key_nearest.dtype == torch.float32
+    np.testing.assert_allclose(rr.key_linvel.numpy(), ref.body_linvel[:, env.key_idx], atol=1e-5)
+    np.testing.assert_allclose(rr.spin_angvel.numpy(), ref.body_angvel[:, env.spin_idx], atol=1e-4)
+    obs = env.reset()
+    assert obs.shape == (N, env.obs_dim) and torch.isfinite(obs).all()
+    # From the MoCap state (hybrid_prob 1): the simulated bodies sit on the reference, so
+    # the own nearest-point block is the reference's at the current frame (key bodies).
+    head, fut, _ = block_sizes(52, 0, "released", 21, 22)
+    own = obs[:, head + 2 * fut + 15 : head + 2 * fut + 15 + 156].reshape(N, 52, 3)
+    n = np.linalg.norm(ref.key_nearest[ref.global_index(*env.clip_frame())], axis=-1)
+    np.testing.assert_allclose(own[:, env.key_idx].norm(dim=-1).numpy(), np.exp(-5 * n), atol=1e-5)
+    for _ in range(3):
+        obs = env.step(_tracking_actions(env))[0]
+        assert obs.shape == (N, env.obs_dim) and torch.isfinite(obs).all()
+    assert env.observe_raw([1, 2, 4, 16]).shape == (
+        N,
+        observation_dim(52, 336, 4, "released", 21, 22),
+    )
+    compact = _env(env_scene, [env_clip])
+    assert compact.rt.released is None and compact.ref.key_nearest is None
+    assert compact.obs_dim == 2916
