@@ -23,7 +23,9 @@ and over the committed frames E_h (mean key-body position error, cm) and E_o (ob
 position error, cm). Measured 2026-12-02 on 2 cores (sub2_largetable_000, 153 frames):
 ``--samples 32 --horizon 10 --knots 3`` 54 frames in 69 s; ``--samples 64 --horizon 20
 --knots 5 --hand-w 20`` (the defaults) the whole clip (its last frame, 152) in 549 s,
-E_h 17.3 cm, E_o 14.4 cm.
+E_h 17.3 cm, E_o 14.4 cm; with ``--obj-w 8`` E_h 21.2 cm, E_o 3.6 cm (486 s), with
+``--obj-w 20`` 25.7 and 7.5 cm (446 s); sub2_woodchair_003 (170 frames) with the defaults
+whole too (338 s), E_h 19.9 cm, E_o 11.4 cm.
 """
 
 from __future__ import annotations
