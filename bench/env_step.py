@@ -115,6 +115,38 @@ def measure_raw(
     return out
 
 
+def best_ms(fn: Any, reps: int, repeat: int) -> float:
+    """Best mean milliseconds per call of ``fn`` over ``repeat`` runs of ``reps`` calls
+    (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return 1e3 * best
+
+
+def compared_states(env: Any, run: Any) -> list[tuple[Any, Any]]:
+    """``(body states, reference frame indices)`` of every comparison the tracking env
+    ``env`` makes while ``run()`` steps it (recorded in ``_compare``, so before any
+    reset): the states a rollout visits, as the rewards and IET see them."""
+    rec: list[tuple[Any, Any]] = []
+    compare = env._compare
+
+    def recording(bs: Any, qvel: Any, touch: Any, forces: Any, idx: Any) -> Any:
+        rec.append((bs, idx.clone()))
+        return compare(bs, qvel, touch, forces, idx)
+
+    env._compare = recording
+    try:
+        run()
+    finally:
+        env._compare = compare
+    return rec
+
+
 def _env_clip() -> Any:
     """A largetable clip of the sample, else a synthetic one of the same length."""
     from intermimic.motion.load import read_clip

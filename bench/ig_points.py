@@ -40,16 +40,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import types
 import warnings
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
+from env_step import _env_clip, bench_scene, best_ms, compared_states
 
 from intermimic.env import geometry as G
 from intermimic.env.reference import farthest_points
@@ -61,18 +62,6 @@ K = 21
 RELEASED_FLOOR, RELEASED_K = 0.01, 5.0
 #: Perturbation scales (m): tracking-sized errors, then errors near the termination bound.
 LEVELS = (0.02, 0.05, 0.1, 0.3, 0.6)
-
-
-def _time(fn: Any, reps: int, repeat: int) -> float:
-    """Best mean milliseconds per call of ``fn`` over ``repeat`` runs of ``reps`` calls."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return 1e3 * best
 
 
 def measure_cost(n_worlds: int, repeat: int, surface: np.ndarray, frames: int) -> dict[str, Any]:
@@ -125,7 +114,7 @@ def measure_cost(n_worlds: int, repeat: int, surface: np.ndarray, frames: int) -
         for n in (1, 2):
             torch.set_num_threads(n)
             reps = max(3, 2000 // p)
-            out[f"cost_ms_P{p}_{n}t"] = round(_time(step, reps, repeat), 3)
+            out[f"cost_ms_P{p}_{n}t"] = round(best_ms(step, reps, repeat), 3)
         out[f"table_kb_per_frame_P{p}"] = round(K * p * 4 / 1024, 1)
     return out
 
@@ -216,31 +205,20 @@ def perturbed_states(ref: Any, key_idx: np.ndarray, s: float, copies: int, seed:
 
 def rollout_states(env: Any, steps: int) -> dict[str, np.ndarray]:
     """The simulated and reference states the environment compares over ``steps`` steps
-    (recorded in ``_compare``, before any reset), actions targeting the next pose."""
-    rec: list[tuple[np.ndarray, ...]] = []
-    compare = env._compare
+    (before any reset), actions targeting the next pose."""
+
+    def run() -> None:
+        env.reset()
+        for _ in range(steps):
+            env.step(env.reference_actions())
+
+    rec = compared_states(env, run)
     key = env.key_idx
-
-    def recording(bs: Any, qvel: Any, touch: Any, forces: Any, idx: torch.Tensor) -> Any:
-        rec.append(
-            (
-                bs.pos[:, key].double().numpy(),
-                bs.obj_pos.double().numpy(),
-                bs.obj_quat.double().numpy(),
-                idx.numpy().copy(),
-            )
-        )
-        return compare(bs, qvel, touch, forces, idx)
-
-    env._compare = recording
-    env.reset()
-    for _ in range(steps):
-        env.step(env.reference_actions())
-    idx = np.concatenate([r[3] for r in rec])
+    idx = np.concatenate([i.numpy() for _, i in rec])
     return {
-        "key_sim": np.concatenate([r[0] for r in rec]),
-        "obj_pos_sim": np.concatenate([r[1] for r in rec]),
-        "obj_quat_sim": np.concatenate([r[2] for r in rec]),
+        "key_sim": np.concatenate([bs.pos[:, key].double().numpy() for bs, _ in rec]),
+        "obj_pos_sim": np.concatenate([bs.obj_pos.double().numpy() for bs, _ in rec]),
+        "obj_quat_sim": np.concatenate([bs.obj_quat.double().numpy() for bs, _ in rec]),
         "key_ref": env.ref.body_pos[idx][:, key],
         "obj_pos_ref": env.ref.obj_pos[idx],
         "obj_quat_ref": env.ref.obj_quat[idx],
@@ -255,9 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rollout-steps", type=int, default=90)
     p.add_argument("--only", choices=("cost", "fidelity"), default=None)
     args = p.parse_args(argv)
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from env_step import _env_clip, bench_scene
 
     from intermimic.env import EnvSettings, TrackingEnv
     from intermimic.sim.factory import make_backend

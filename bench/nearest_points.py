@@ -37,16 +37,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
 import trimesh
+from env_step import _env_clip, bench_scene, best_ms, compared_states
 
 from intermimic.env.geometry import quat_to_matrix
 from intermimic.env.nearest import nearest_vectors
@@ -57,18 +58,6 @@ ALL = 1024
 DECAY = 5.0  # released exp(-5 |d|)
 NEAR = 0.2  # m: encoding >= exp(-1) = 0.37
 DENSE = 200_000  # surface points standing in for the surface (spacing about 2 mm)
-
-
-def _time(fn: Any, reps: int, repeat: int) -> float:
-    """Best mean milliseconds per call of ``fn`` over ``repeat`` runs of ``reps`` calls."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return 1e3 * best
 
 
 def measure_cost(n_worlds: int, repeat: int, surface: np.ndarray) -> dict[str, Any]:
@@ -86,7 +75,7 @@ def measure_cost(n_worlds: int, repeat: int, surface: np.ndarray) -> dict[str, A
             torch.set_num_threads(n)
             reps = max(5, 4000 // m)
             out[f"cost_ms_M{m}_{n}t"] = round(
-                _time(lambda local=local: nearest_vectors(bodies, obj, rot, local), reps, repeat),
+                best_ms(lambda local=local: nearest_vectors(bodies, obj, rot, local), reps, repeat),
                 3,
             )
     return out
@@ -146,27 +135,21 @@ def compare(
 
 
 def rollout_states(env: Any, steps: int, noise: float, seed: int) -> dict[str, np.ndarray]:
-    """The simulated states the environment compares over ``steps`` steps (recorded in
-    ``_compare``, before any reset)."""
-    rec: list[tuple[np.ndarray, ...]] = []
-    compare_fn = env._compare
-
-    def recording(bs: Any, qvel: Any, touch: Any, forces: Any, idx: torch.Tensor) -> Any:
-        rec.append(
-            (bs.pos.double().numpy(), bs.obj_pos.double().numpy(), bs.obj_quat.double().numpy())
-        )
-        return compare_fn(bs, qvel, touch, forces, idx)
-
-    env._compare = recording
+    """The simulated states the environment compares over ``steps`` steps (before any
+    reset), actions targeting the next pose plus N(0, ``noise``)."""
     rng = np.random.default_rng(seed)
-    env.reset()
-    for _ in range(steps):
-        a = env.reference_actions()
-        env.step(np.clip(a + noise * rng.standard_normal(a.shape), -1.0, 1.0))
-    env._compare = compare_fn
+
+    def run() -> None:
+        env.reset()
+        for _ in range(steps):
+            a = env.reference_actions()
+            env.step(np.clip(a + noise * rng.standard_normal(a.shape), -1.0, 1.0))
+
+    rec = compared_states(env, run)
     return {
-        k: np.concatenate([r[i] for r in rec])
-        for i, k in enumerate(("body_pos", "obj_pos", "obj_quat"))
+        "body_pos": np.concatenate([bs.pos.double().numpy() for bs, _ in rec]),
+        "obj_pos": np.concatenate([bs.obj_pos.double().numpy() for bs, _ in rec]),
+        "obj_quat": np.concatenate([bs.obj_quat.double().numpy() for bs, _ in rec]),
     }
 
 
@@ -178,9 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise", type=float, default=0.2, help="action noise std of the rollout")
     p.add_argument("--only", choices=("cost", "fidelity"), default=None)
     args = p.parse_args(argv)
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from env_step import _env_clip, bench_scene
 
     from intermimic.env import EnvSettings, TrackingEnv
     from intermimic.sim.factory import make_backend
