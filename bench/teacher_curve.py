@@ -5,9 +5,15 @@ Trains a teacher (CPU profile, :class:`intermimic.rl.teacher_settings.TeacherSet
 ``../shared/data/omomo/raw``) for ``--budget-minutes`` of wall clock (default 20), and
 prints:
 
-* ``env_steps``, ``iterations``, ``train_seconds``;
+* ``env_steps``, ``iterations``, ``train_seconds``; with ``--set psi_seed=planner``
+  (recipe b) also ``seed_seconds`` (the planner's, taken from the budget) and
+  ``seeded_frames`` (frames the planner tracked per clip);
 * ``curve``: ``[env_steps, seconds, mean_episode_length, success_rate]`` rows over time
   (training episodes, which PSI starts anywhere in the clip);
+* ``tracked_curve``: ``[env_steps, wall seconds (planner included), frames tracked,
+  e_h_cm, e_o_cm]`` of ``--curve-points`` checkpoints kept over the budget, each
+  evaluated after training by its noiseless attempt from the MoCap start (the figure
+  the issue's goal is stated in);
 * ``untrained`` / ``trained``: deterministic rollouts from the clip's MoCap start
   (``--eval-attempts`` attempts, the first noiseless, the best kept; and
   ``*_deterministic``: the noiseless attempt alone): success rate,
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -87,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-attempts", type=int, default=8)
     p.add_argument("--run-dir", default=None, help="keep the run here (default: a temp dir)")
     p.add_argument(
+        "--curve-points", type=int, default=8,
+        help="checkpoints kept over the budget and evaluated from the MoCap start after "
+        "training (tracked_curve); 0: none",
+    )  # fmt: skip
+    p.add_argument(
         "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
         help="any TeacherSettings field, e.g. --set horizon=16",
     )  # fmt: skip
@@ -94,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cli.settings_options import parse_overrides
     from intermimic.objects import ObjectLibrary
+    from intermimic.rl import checkpoint as ckpt
     from intermimic.rl.rollout import evaluate, summarize
     from intermimic.rl.teacher_env import prepare_clips
     from intermimic.rl.teacher_settings import TeacherSettings
@@ -118,7 +131,47 @@ def main(argv: list[str] | None = None) -> int:
     untrained_all = all_attempts(clipset, settings, None)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
-        result = train_teacher(clipset, settings, run_dir, max_seconds=60 * args.budget_minutes)
+        seeds, seed_s, seeded = None, 0.0, {}
+        if settings.psi_seed == "planner":
+            # recipe b: the planner's time counts against the budget
+            from intermimic.plan.seeds import planner_seeds
+
+            t1 = time.perf_counter()
+            seeds = planner_seeds(clipset, settings, cache_dir=run_dir / "psi_seed")
+            seed_s = time.perf_counter() - t1
+            seeded = {k: len(v) - 1 for k, v in seeds.items()}
+        budget_s = max(60 * args.budget_minutes - seed_s, 1.0)
+        snaps: list[tuple[float, Path]] = []
+        t_train = time.perf_counter()
+
+        def snapshot(iteration: int, total: int) -> None:
+            """Keep a copy of the newest checkpoint every budget / curve-points seconds:
+            evaluated after training, so the evaluations cost the budget nothing."""
+            now = time.perf_counter() - t_train
+            if snaps and now - snaps[-1][0] < budget_s / max(args.curve_points, 1):
+                return
+            newest = ckpt.list_checkpoints(run_dir / "checkpoints")
+            if newest:
+                dst = run_dir / "curve" / newest[-1].name
+                shutil.copytree(newest[-1], dst / "checkpoints" / newest[-1].name)
+                for f in ("teacher_settings.json", "settings.json"):
+                    if (run_dir / f).exists():
+                        shutil.copy(run_dir / f, dst / f)
+                snaps.append((now, dst))
+
+        result = train_teacher(
+            clipset, settings, run_dir, max_seconds=budget_s, psi_seeds=seeds,
+            on_progress=snapshot if args.curve_points else None,
+        )  # fmt: skip
+        tracked_curve = []
+        per_iter = settings.worlds * settings.train_settings().ppo.horizon
+        for secs, snap_dir in snaps:
+            it = int(snap_dir.name.split("_")[-1])
+            r = summarize(evaluate(clipset, settings, snap_dir, attempts=1, noise=0.0))
+            tracked_curve.append(
+                [it * per_iter, round(seed_s + secs, 1), round(r["mean_duration"], 1),
+                 round(r["e_h_cm"], 2), round(r["e_o_cm"], 2)]
+            )  # fmt: skip
         trained = summarize(evaluate(clipset, settings, run_dir))
         trained_det = summarize(evaluate(clipset, settings, run_dir, attempts=1, noise=0.0))
         trained_all = all_attempts(clipset, settings, run_dir)
@@ -135,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         "worlds": settings.worlds,
         "settings": {k: v for k, v in settings.model_dump().items() if v is not None},
         "setup_seconds": round(setup_s, 1),
+        "seed_seconds": round(seed_s, 1),
+        "seeded_frames": seeded,
         "train_seconds": round(result.seconds, 1),
         "iterations": result.iterations,
         "env_steps": result.env_steps,
@@ -146,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             sum(r["mean_length"] for r in last) / max(len(last), 1), 2
         ),
         "curve": _curve(result.curve),
+        "tracked_curve": tracked_curve,
         "untrained": {k: round(v, 3) for k, v in untrained.items()},
         "trained": {k: round(v, 3) for k, v in trained.items()},
         "untrained_deterministic": {k: round(v, 3) for k, v in untrained_det.items()},

@@ -540,9 +540,81 @@ class TrackingEnv:
             bs, None, touch, future, decay, Released(nearest, self._key, self._spin, motion)
         )
 
+    def reset_to(
+        self,
+        frames: NDArray[np.integer],
+        states: Tensor | NDArray[np.floating],
+        missing_hand: Tensor | NDArray[np.integer] | None = None,
+        elapsed: int = 0,
+    ) -> Tensor:
+        """Start every world from a given state instead of a PSI draw (a planner's
+        samples, a scripted evaluation); returns ``[N, obs_dim]`` observations.
+
+        ``frames [N]`` are global reference frames (``ref.global_index(clip, frame)``),
+        ``states [N, nq + nv]`` full MuJoCo states (qpos then qvel) and
+        ``missing_hand [N, 2]`` the frames each hand has already been off the object it
+        should hold (default 0), so that a world continued from a committed state ends
+        where the committed episode would have. ``elapsed`` is the policy steps the
+        episode has already run: 0 (a fresh start) gives the first step the grace of
+        :attr:`TerminationSettings.grace_steps`; a continued episode passes its length so
+        that every termination condition applies at once. The observation normaliser's
+        statistics are not updated."""
+        n = self.n_worlds
+        f = np.asarray(frames, np.int64)
+        st = torch.as_tensor(states, device=self.device, dtype=torch.float64)
+        if f.shape != (n,) or tuple(st.shape) != (n, self.scene.model.nq + self.scene.model.nv):
+            raise ValueError(
+                f"reset_to needs frames [{n}] and states [{n}, nq + nv = "
+                f"{self.scene.model.nq + self.scene.model.nv}]; got {f.shape} and "
+                f"{tuple(st.shape)}"
+            )
+        if f.min() < 0 or f.max() >= self.ref.n_frames:
+            raise ValueError(f"reset_to: frames outside [0, {self.ref.n_frames})")
+        self._start_worlds(self._all, f, st)
+        self.episode_len[:] = int(elapsed)
+        if missing_hand is not None:
+            self.missing_hand[:] = torch.as_tensor(missing_hand, device=self.device).to(
+                self.missing_hand.dtype
+            )
+        read = self.backend.read(self.dtype)
+        bs = read.bodies
+        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
+        return self._normalise(self._observe(bs, self._touch(read.contact), None), update=False)
+
+    def seed_psi(self, clip_id: str, states: Tensor | NDArray[np.floating]) -> int:
+        """Fill every simulated PSI slot of clip ``clip_id``'s frames ``0..n-1`` with
+        ``states [n, nq + nv]`` (physically valid states along the clip, such as a
+        planner's committed motion), so that episodes can start from them anywhere the
+        PSI rule draws; returns the frames seeded (0 when the clip is not this env's).
+
+        Under the released rule they enter with score 1 (a rollout that survived its whole
+        horizon). That rule starts only at frames ``< L - rollout_length``, i.e. at frame 0
+        of clips shorter than ``rollout_length``; ``rule="confirm"`` starts anywhere."""
+        if clip_id not in self.ref.clip_ids:
+            return 0
+        c = self.ref.clip_ids.index(clip_id)
+        st = torch.as_tensor(states, dtype=torch.float64, device=self.device)
+        n = min(int(st.shape[0]), int(self.ref.clip_len[c]))
+        if st.ndim != 2 or st.shape[1] != self.scene.model.nq + self.scene.model.nv:
+            raise ValueError(
+                f"seed_psi({clip_id!r}): states need shape [n, nq + nv = "
+                f"{self.scene.model.nq + self.scene.model.nv}], got {tuple(st.shape)}"
+            )
+        frames = int(self.ref.clip_start[c]) + np.arange(n, dtype=np.int64)
+        for _ in range(self.settings.psi.slots_per_frame - 1):
+            if self.settings.psi.rule == "released":
+                self.psi.admit(frames, st[:n], np.ones(n))
+            else:
+                self.psi.add(frames, st[:n])
+        return n
+
     def _reset_worlds(self, ids: Tensor) -> None:
         """Start worlds ``ids`` (long tensor) from PSI draws and clear their episode state."""
         frames, states, _ = self.psi.sample(int(ids.numel()))
+        self._start_worlds(ids, frames, states)
+
+    def _start_worlds(self, ids: Tensor, frames: NDArray[np.int64], states: Tensor) -> None:
+        """Start worlds ``ids`` at global frames ``frames`` from ``states [n, nq + nv]``."""
         nq = self.scene.model.nq
         self.backend.reset_tensor(ids, states[:, :nq], states[:, nq:])
         f = torch.from_numpy(frames).to(self.device)

@@ -124,8 +124,10 @@ class _ScriptedStarts:
         pass
 
 
-class _RecordingBackend:
-    """Delegates to a backend; after every ``step`` keeps a snapshot of the new state."""
+class RecordingBackend:
+    """Delegates to a backend; after every ``step`` keeps a snapshot of the new state
+    (``last``: ``qpos``, ``qvel``, ``bs`` host :class:`BodyStates`, ``forces``), taken
+    before the environment's auto-reset can replace a finished world's state."""
 
     def __init__(self, inner: SimBackend) -> None:
         self._inner = inner
@@ -160,9 +162,11 @@ def _errors(env: TrackingEnv, bs: BodyStates, idx: NDArray[np.int64]) -> tuple[F
     return e_h, e_o
 
 
-def _frame_record(
+def frame_record(
     env: TrackingEnv, snap: dict[str, Any], idx: NDArray[np.int64], actions: F64
 ) -> dict[str, np.ndarray]:
+    """One recorded frame of every world in ``snap`` (a :class:`RecordingBackend`
+    snapshot) against reference frames ``idx``, with the ``actions`` row."""
     bs: BodyStates = snap["bs"]
     e_h, e_o = _errors(env, bs, idx)
     return {
@@ -209,13 +213,13 @@ def rollout_env(
         # (EnvSettings.rollout_length, 300 steps) above the longest clip.
         cap = int(e.ref.clip_len.max()) + 1
         e.settings = e.settings.model_copy(update={"rollout_length": cap})
-        e.backend = _RecordingBackend(e.backend)  # type: ignore[assignment]
+        e.backend = RecordingBackend(e.backend)  # type: ignore[assignment]
     obs = tenv.reset()
     records: list[list[dict[str, np.ndarray]]] = []
     for e in tenv.envs:
         snap = e.backend.snapshot()  # type: ignore[attr-defined]
         idx = e.ref.global_index(*e.clip_frame())
-        records.append([_frame_record(e, snap, idx, np.zeros((e.n_worlds, tenv.num_actions)))])
+        records.append([frame_record(e, snap, idx, np.zeros((e.n_worlds, tenv.num_actions)))])
     attempt = np.arange(tenv.num_envs) % attempts
     alive = np.ones(tenv.num_envs, bool)
     success = np.zeros(tenv.num_envs, bool)
@@ -237,7 +241,7 @@ def rollout_env(
             records[k][-1]["actions"] = np.where(
                 alive[sl, None], last_actions[sl], records[k][-1]["actions"]
             )
-            records[k].append(_frame_record(e, snap, idx, np.zeros_like(actions[sl])))
+            records[k].append(frame_record(e, snap, idx, np.zeros_like(actions[sl])))
         done = (terminated | truncated) & alive
         duration[alive] = t + 1
         success |= truncated & alive

@@ -27,7 +27,7 @@ import itertools
 import logging
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +179,14 @@ class TeacherEnv:
         self.last_actions = torch.as_tensor(
             np.asarray(state["last_actions"], np.float64), device=self.device
         ).clone()
+
+    def seed_psi(self, seeds: Mapping[str, Any]) -> dict[str, int]:
+        """Seed the PSI buffers with states along clips (``clip id -> [n, nq + nv]``, see
+        :meth:`TrackingEnv.seed_psi`); returns the frames seeded per clip id."""
+        out: dict[str, int] = {}
+        for cid, states in seeds.items():
+            out[cid] = sum(e.seed_psi(cid, states) for e in self.envs)
+        return out
 
     def stateful(self, *, psi: bool = True) -> dict[str, Any]:
         """Objects to save in checkpoints: PSI buffers and observation normalisers."""

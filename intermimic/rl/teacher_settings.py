@@ -98,6 +98,13 @@ class TeacherSettings(BaseModel):
         "and frames a rollout has reached: a curriculum along the clip; see "
         "PSISettings.starts)",
     )
+    psi_seed: Literal["none", "planner"] = Field(
+        "none",
+        description="'planner': before training, the sampling planner (intermimic.plan) "
+        "tracks each clip from its MoCap start and its committed states seed every "
+        "simulated PSI slot along the clip (issue 18 recipe b; use with "
+        "psi_rule='confirm', which starts episodes anywhere in a clip)",
+    )
     obs_layout: ObsLayoutName = Field(
         "compact",
         description="observation layout (ObservationSettings.layout): 'compact' (this "

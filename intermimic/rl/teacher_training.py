@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ def train_teacher(
     max_seconds: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     trainer_out: list[Trainer] | None = None,
+    psi_seeds: Mapping[str, Any] | None = None,
 ) -> TeacherResult:
     """Train (or resume) the teacher of ``clipset`` in ``run_dir``.
 
@@ -70,10 +71,17 @@ def train_teacher(
     ``checkpoint_interval`` iterations, each chunk ending with a checkpoint).
     ``on_progress(iteration, total)`` is called after each chunk. ``trainer_out``, if
     given, receives the :class:`Trainer` (for evaluation in the same process).
+    ``psi_seeds`` (clip id -> states ``[n, nq + nv]`` along the clip, e.g.
+    :func:`intermimic.plan.seeds.planner_seeds`) fill the PSI buffers before training
+    (:meth:`TeacherEnv.seed_psi`); a resumed run's checkpoint replaces them with the
+    buffers as they were saved.
     """
     t0 = time.perf_counter()
     ts = settings.train_settings()
     env = build_teacher_env(clipset, settings)
+    if psi_seeds:
+        seeded = env.seed_psi(psi_seeds)
+        log.info("PSI seeded: %s", seeded)
 
     def make_trainer(**kwargs: Any) -> Trainer:
         trainer = Trainer(env, ts, run_dir, **kwargs)

@@ -1,0 +1,101 @@
+"""The planner's per-step cost terms beyond the environment's reward.
+
+The environment's reward (a product of ``exp(-k * error)`` terms) enters the cost as
+``-log(reward)``; these terms add what a receding-horizon sampler needs that the reward
+weighs too little or not at all: hands that should hold the object, the object's and
+the root's drift, balance (the centre of mass over the feet) and feet that should stand
+still. Every term is computed on the host in float64 from the states the planner records
+after each step, against reference frames ``idx``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from intermimic.env import TrackingEnv
+from intermimic.env.geometry import object_points, quat_to_matrix
+from intermimic.plan.settings import PlannerSettings
+from intermimic.sim.backend import BodyStates
+
+F64 = NDArray[np.float64]
+
+#: A hand labelled in contact costs nothing within this distance of the object (m): the
+#: reference's own hands sit 1-3 cm from the sampled surface points in contact frames.
+HAND_SLACK = 0.02
+#: A reference foot slower than this (m/s, horizontal) is standing: the simulated one
+#: should not slide.
+STANDING_SPEED = 0.2
+FOOT_WORDS = ("ankle", "toe", "foot")
+
+
+def foot_bodies(names: tuple[str, ...] | list[str]) -> NDArray[np.int64]:
+    """Indices of the bodies whose names say they are feet (ankles, toes)."""
+    return np.array(
+        [i for i, n in enumerate(names) if any(w in n.lower() for w in FOOT_WORDS)], np.int64
+    )
+
+
+class PlanCost:
+    """Extra cost ``[K]`` of ``K`` worlds' states after one step (see the module doc)."""
+
+    def __init__(self, env: TrackingEnv, settings: PlannerSettings) -> None:
+        self.s = settings
+        self.env = env
+        ref = env.ref
+        scene = env.scene
+        self.hands = [h.cpu().numpy() for h in env.hands]
+        self.points = torch.from_numpy(np.asarray(env.points, np.float64))
+        self.key = np.asarray(env.key_idx, np.int64)
+        self.feet = foot_bodies(list(scene.embodiment.body_names))
+        mass = np.asarray(scene.model.body_mass[scene.humanoid_body_ids], np.float64)
+        self.mass = mass / mass.sum()
+        # centre of mass of the body frames' origins: the same approximation on both
+        # sides, so only its difference to the reference's counts
+        self.ref_balance = self._balance(ref.body_pos)
+        self.ref_foot_standing = (
+            np.linalg.norm(ref.body_linvel[:, self.feet, :2], axis=-1) < STANDING_SPEED
+            if len(self.feet)
+            else np.zeros((ref.n_frames, 0), bool)
+        )
+
+    def _balance(self, pos: F64) -> F64:
+        """``[N, 2]`` horizontal offset of the centre of mass from the feet's middle."""
+        com = np.einsum("nbk,b->nk", pos[..., :2], self.mass)
+        if not len(self.feet):
+            return com - pos[:, 0, :2]
+        return com - pos[:, self.feet, :2].mean(axis=1)
+
+    def __call__(self, bs: BodyStates, idx: NDArray[np.int64]) -> F64:
+        s, ref = self.s, self.env.ref
+        k = bs.pos.shape[0]
+        cost = np.zeros(k)
+        if s.hand_weight > 0:
+            q, p = torch.from_numpy(bs.obj_quat), torch.from_numpy(bs.obj_pos)
+            pts = object_points(p, quat_to_matrix(q), self.points).numpy()
+            labels = ref.contact[idx]
+            for hand in self.hands:
+                need = (labels[:, hand] > 0).any(axis=1)
+                if not need.any():
+                    continue
+                d2 = ((bs.pos[:, hand, None, :] - pts[:, None, :, :]) ** 2).sum(-1)
+                d = np.sqrt(d2.min(axis=(1, 2)))
+                cost += s.hand_weight * need * np.maximum(d - HAND_SLACK, 0.0)
+        if s.object_weight > 0:
+            cost += s.object_weight * np.linalg.norm(bs.obj_pos - ref.obj_pos[idx], axis=-1)
+        if s.body_weight > 0:
+            err = np.linalg.norm(bs.pos[:, self.key] - ref.body_pos[idx][:, self.key], axis=-1)
+            cost += s.body_weight * err.mean(axis=1)
+        if s.root_weight > 0:
+            cost += s.root_weight * np.linalg.norm(
+                bs.pos[:, 0, :2] - ref.body_pos[idx, 0, :2], axis=-1
+            )
+        if s.com_weight > 0:
+            cost += s.com_weight * np.linalg.norm(
+                self._balance(bs.pos) - self.ref_balance[idx], axis=-1
+            )
+        if s.foot_weight > 0 and len(self.feet):
+            speed = np.linalg.norm(bs.linvel[:, self.feet, :2], axis=-1)
+            cost += s.foot_weight * (speed * self.ref_foot_standing[idx]).sum(axis=1)
+        return cost

@@ -1,0 +1,245 @@
+"""A sampling-based tracker: MPPI over PD-target residual knots, one committed frame at a time.
+
+Per committed frame ``t`` (from the clip's MoCap start):
+
+* every one of ``samples`` worlds of the teacher's tracking environment starts from the
+  committed state (:meth:`~intermimic.env.TrackingEnv.reset_to`, with the committed
+  episode's hand-contact counters and length, so every early-termination condition of the
+  environment applies as in a teacher's episode);
+* a plan is ``knots`` residual knots spanning ``horizon`` policy steps, linearly
+  interpolated, added to the actions whose PD targets are the next reference pose;
+  sample 0 is the nominal plan, the others the nominal plus Gaussian noise (``sigma`` on
+  body hinges, ``finger_sigma`` on finger hinges, times ``anneal`` per iteration);
+* a sample's cost is the sum over its steps of ``-log(reward)`` (the environment's
+  product reward) plus :class:`~intermimic.plan.costs.PlanCost`'s terms, plus
+  ``termination_cost`` per remaining step when it terminates;
+* after each of ``iterations`` rollouts the nominal becomes the MPPI average of the
+  samples (weights ``exp(-(c - c_min) / (temperature * spread))``);
+* the lowest-cost sample of all iterations has its first step committed (its state as
+  simulated, its contact forces and errors recorded); its plan, shifted by one step,
+  warm-starts the next frame.
+
+It stops at the clip's last frame (success) or when every sample of the best iteration
+terminates on its first step (the committed motion so far is the partial result, as a
+teacher's early termination). The committed frames form a
+:class:`~intermimic.rl.rollout.Rollout`, so :func:`~intermimic.rl.rollout.refined_clip`
+and :func:`~intermimic.rl.rollout.rollout_series` turn it into refined data as they do
+a teacher's. Each committed frame is one physics step from the previous committed state
+(with the solver's warm start cleared), so the result is physically consistent frame to
+frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from intermimic.motion.clip import HOIClip
+from intermimic.plan.costs import PlanCost
+from intermimic.plan.settings import PlannerSettings
+from intermimic.rl.rollout import RecordingBackend, Rollout, frame_record
+from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
+from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.sim.backend import BodyStates
+from intermimic.sim.scene import Scene
+
+F64 = NDArray[np.float64]
+#: Names of finger hinges' actuators (SMPL-X hands), which get ``finger_sigma``.
+FINGER_WORDS = ("index", "middle", "ring", "pinky", "thumb")
+
+
+@dataclass
+class PlanResult:
+    """A planned clip: the committed motion as a rollout, and what it cost."""
+
+    rollout: Rollout
+    seconds: float
+    env_steps: int
+    """World-steps simulated (samples x steps x iterations, all frames)."""
+    costs: F64
+    """``[duration]`` the committed sample's cost at each committed frame."""
+
+    @property
+    def success(self) -> bool:
+        return self.rollout.success
+
+
+def _rows(snap: dict[str, Any], k: int) -> dict[str, Any]:
+    bs: BodyStates = snap["bs"]
+    one = BodyStates(**{f.name: getattr(bs, f.name)[k : k + 1] for f in fields(bs)})
+    return {
+        "qpos": snap["qpos"][k : k + 1],
+        "qvel": snap["qvel"][k : k + 1],
+        "bs": one,
+        "forces": snap["forces"][k : k + 1],
+    }
+
+
+def _interpolation(horizon: int, knots: int) -> tuple[F64, NDArray[np.int64]]:
+    """``[H, P]`` weights that interpolate ``P`` knots to ``H`` steps, and the knots'
+    steps."""
+    t_knots = np.linspace(0, horizon - 1, knots) if knots > 1 else np.zeros(1)
+    eye = np.eye(knots)
+    interp = np.stack([np.interp(np.arange(horizon), t_knots, eye[j]) for j in range(knots)], 1)
+    return interp, np.round(t_knots).astype(np.int64)
+
+
+def plan_clip(
+    clip: HOIClip,
+    scene: Scene,
+    settings: TeacherSettings,
+    planner: PlannerSettings | None = None,
+    *,
+    max_frames: int | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> PlanResult:
+    """Track ``clip`` (with its ``scene``) from its MoCap start; see the module doc.
+
+    ``settings`` build the tracking environment (the teacher's: rewards, termination,
+    PD gains, backend); ``max_frames`` stops after that many committed frames (tests,
+    probes); ``on_frame(frame, clip_frames)`` is called after each committed frame."""
+    p = planner or PlannerSettings()
+    rng = np.random.default_rng(p.seed)
+    name = clip.meta.object_name
+    clipset = ClipSet({name: [clip]}, {name: scene})
+    tenv = build_teacher_env_exact(clipset, settings, {name: p.samples}, psi=False)
+    env = tenv.envs[0]
+    try:
+        length = int(env.ref.clip_len[0])
+        env.settings = env.settings.model_copy(update={"rollout_length": length + 2})
+        recorder = RecordingBackend(env.backend)
+        env.backend = recorder  # type: ignore[assignment]
+        cost_fn = PlanCost(env, p)
+        model = scene.model
+        acts = [model.actuator(i).name.lower() for i in range(model.nu)]
+        finger = np.array([any(w in a for w in FINGER_WORDS) for a in acts])
+        scale = np.where(finger, p.finger_sigma, p.sigma)
+        interp, t_knots = _interpolation(p.horizon, p.knots)
+        n_act, k_samples = env.action_dim, p.samples
+        end = length - 1 if max_frames is None else min(length - 1, max_frames)
+
+        t0 = time.perf_counter()
+        frame = 0
+        g = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
+        state = env.ref.states()[g]
+        missing = np.zeros(2, np.int64)
+        env.reset_to(np.full(k_samples, g), np.repeat(state[None], k_samples, 0))
+        first = frame_record(
+            env, _rows(recorder.snapshot(), 0), np.array([g]), np.zeros((1, n_act))
+        )
+        records = [first]
+        nominal = np.zeros((p.knots, n_act))
+        costs: list[float] = []
+        steps = 0
+        while frame < end:
+            sigma = 1.0
+            best: dict[str, Any] | None = None
+            for _ in range(p.iterations):
+                noise = rng.standard_normal((k_samples, p.knots, n_act)) * scale * sigma
+                noise[0] = 0.0
+                plans = nominal[None] + noise
+                out = _rollout(env, recorder, cost_fn, p, plans, interp, frame, state, missing)
+                steps += out["steps"]
+                cost = out["cost"]
+                k = int(np.argmin(cost))
+                if best is None or cost[k] < best["cost"]:
+                    best = {
+                        "cost": float(cost[k]),
+                        "plan": plans[k].copy(),
+                        "survived": int(out["survived"][k]),
+                        "snap": _rows(out["snap"], k),
+                        "action": out["actions"][k].copy(),
+                        "missing": out["missing"][k].copy(),
+                    }
+                spread = max(float(cost.max() - cost.min()), 1e-9)
+                w = np.exp(-(cost - cost.min()) / (p.temperature * spread))
+                nominal = np.einsum("k,kpa->pa", w / w.sum(), plans)
+                sigma *= p.anneal
+            assert best is not None
+            if best["survived"] == 0:
+                break  # every sample terminates on its first step
+            snap = best["snap"]
+            records[-1]["actions"] = best["action"][None]
+            frame += 1
+            g += 1
+            records.append(frame_record(env, snap, np.array([g]), np.zeros((1, n_act))))
+            state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
+            missing = best["missing"]
+            costs.append(best["cost"])
+            seq = interp @ best["plan"]
+            nominal = np.concatenate([seq[1:], seq[-1:]])[t_knots]
+            if on_frame is not None:
+                on_frame(frame, length)
+        seconds = time.perf_counter() - t0
+    finally:
+        tenv.close()
+    arrays = {key: np.concatenate([r[key] for r in records]) for key in records[0]}
+    rollout = Rollout(
+        clip_id=clip.meta.clip_id,
+        object_name=name,
+        attempt=0,
+        success=frame >= length - 1,
+        duration=frame,
+        clip_frames=length,
+        arrays=arrays,
+    )
+    return PlanResult(rollout, seconds, steps, np.asarray(costs, np.float64))
+
+
+def _rollout(
+    env: Any,
+    recorder: RecordingBackend,
+    cost_fn: PlanCost,
+    p: PlannerSettings,
+    plans: F64,
+    interp: F64,
+    frame: int,
+    state: F64,
+    missing: NDArray[np.int64],
+) -> dict[str, Any]:
+    """Every sample of ``plans [K, P, A]`` from the committed ``state`` at ``frame``:
+    ``cost [K]``, ``survived [K]`` steps, and the first step's ``snap`` (all worlds),
+    ``actions [K, A]`` and hand counters ``missing [K, 2]``."""
+    k_samples = plans.shape[0]
+    length = int(env.ref.clip_len[0])
+    g = int(env.ref.clip_start[0]) + frame
+    env.reset_to(
+        np.full(k_samples, g),
+        np.repeat(state[None], k_samples, 0),
+        np.repeat(missing[None], k_samples, 0),
+        elapsed=frame,
+    )
+    seq = np.einsum("hp,kpa->kha", interp, plans)
+    cost = np.zeros(k_samples)
+    alive = np.ones(k_samples, bool)
+    survived = np.zeros(k_samples, np.int64)
+    out: dict[str, Any] = {"steps": 0}
+    for h in range(p.horizon):
+        f = frame + h + 1
+        if f > length - 1:
+            break
+        a = np.clip(env.reference_actions() + seq[:, h], -1.0, 1.0)
+        _, r, term_t, _, _ = env.step(torch.from_numpy(a).to(env.device))
+        out["steps"] += k_samples
+        snap = recorder.last
+        if h == 0:
+            out["snap"], out["actions"] = snap, a
+            out["missing"] = env.missing_hand.cpu().numpy().copy()
+        term = term_t.cpu().numpy()
+        idx = np.full(k_samples, g + h + 1)
+        step_cost = -np.log(np.maximum(r.cpu().numpy().astype(np.float64), 1e-6))
+        step_cost += cost_fn(snap["bs"], idx)
+        cost += np.where(alive, step_cost, 0.0)
+        cost += np.where(alive & term, p.termination_cost * (p.horizon - h), 0.0)
+        alive &= ~term
+        survived += alive
+        if not alive.any():
+            break
+    out["cost"], out["survived"] = cost, survived
+    return out

@@ -1,0 +1,62 @@
+"""Settings of the sampling planner (:mod:`intermimic.plan.planner`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PlannerSettings(BaseModel):
+    """MPPI over PD-target residual knots; costs per policy step.
+
+    Residuals are in the tracking environment's action units (``[-1, 1]`` spans a hinge's
+    range), added to the actions whose PD targets are the next reference pose. Defaults
+    were chosen on ``sub2_largetable_000`` and ``sub2_woodchair_003`` on 2 cores (see
+    ``bench/planner_probe.py`` for the figures)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: int = Field(
+        64, ge=2, description="worlds, one plan sample each (sample 0 is the nominal)"
+    )
+    horizon: int = Field(20, ge=1, description="policy steps each sample is rolled out")
+    knots: int = Field(
+        5, ge=1, description="residual knots over the horizon, linearly interpolated"
+    )
+    iterations: int = Field(3, ge=1, description="MPPI updates per committed step")
+    sigma: float = Field(0.1, ge=0, description="noise std of body hinges (action units)")
+    finger_sigma: float = Field(0.025, ge=0, description="noise std of finger hinges")
+    anneal: float = Field(0.6, gt=0, le=1, description="noise factor per iteration")
+    temperature: float = Field(
+        0.1, gt=0, description="MPPI temperature as a fraction of the samples' cost spread"
+    )
+    termination_cost: float = Field(
+        50.0, ge=0, description="per step of the horizon left when a sample terminates (IET)"
+    )
+    hand_weight: float = Field(
+        20.0, ge=0, description="per m a hand labelled in contact is beyond 2 cm of the object"
+    )
+    object_weight: float = Field(0.0, ge=0, description="per m of object position error")
+    body_weight: float = Field(0.0, ge=0, description="per m of mean key-body position error")
+    root_weight: float = Field(0.0, ge=0, description="per m of horizontal root error")
+    com_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m the centre of mass's horizontal offset from the middle of the "
+        "feet differs from the reference's (balance over the support)",
+    )
+    foot_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m/s of horizontal foot speed where the reference foot stands "
+        "still (< 0.2 m/s): no skating",
+    )
+    seed: int = 0
+
+    def sha256(self) -> str:
+        """Hash of the settings: with the clip's, it names a planner refinement."""
+        return hashlib.sha256(
+            json.dumps({"planner": self.model_dump()}, sort_keys=True).encode()
+        ).hexdigest()

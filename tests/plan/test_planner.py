@@ -1,0 +1,200 @@
+"""The sampling planner and the environment's start-from-state API it uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.objects import ObjectLibrary
+from intermimic.plan import PlannerSettings, plan_clip
+from intermimic.plan.costs import PlanCost, foot_bodies
+from intermimic.rl.rollout import SERIES, refined_clip
+from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
+from intermimic.rl.teacher_settings import TeacherSettings
+
+SETTINGS = TeacherSettings(worlds=4, sim_threads=1, residual_actions=True)
+TINY_PLAN = PlannerSettings(samples=4, horizon=3, knots=2, iterations=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def clipset(tmp_path_factory: pytest.TempPathFactory) -> object:
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path_factory.mktemp("plan_objects")))
+    clip = synthetic_clip("s1", "box", 0, 20, seed=0, dataset="lab")
+    return prepare_clips([clip], objects, SETTINGS)
+
+
+def _env(clipset: object, worlds: int) -> object:
+    name = next(iter(clipset.groups))  # type: ignore[attr-defined]
+    return build_teacher_env_exact(clipset, SETTINGS, {name: worlds})  # type: ignore[arg-type]
+
+
+def test_reset_to_starts_each_world_where_told(clipset: object) -> None:
+    tenv = _env(clipset, 3)
+    env = tenv.envs[0]
+    try:
+        frames = np.array([2, 5, 7])
+        states = env.ref.states()[frames].copy()
+        states[:, 2] += np.array([0.0, 0.01, 0.02])  # distinct root heights
+        missing = np.array([[0, 0], [3, 1], [0, 9]])
+        obs = env.reset_to(frames, states, missing, elapsed=4)
+        assert obs.shape == (3, env.obs_dim) and torch.isfinite(obs).all()
+        np.testing.assert_allclose(env.backend.qpos(), states[:, : env.scene.model.nq])
+        clip, frame = env.clip_frame()
+        np.testing.assert_array_equal(frame, frames)
+        np.testing.assert_array_equal(clip, 0)
+        np.testing.assert_array_equal(env.missing_hand.numpy(), missing)
+        np.testing.assert_array_equal(env.episode_len.numpy(), 4)
+        # the next reference pose of each world is its own frame's successor
+        env.step(env.reference_actions())
+        np.testing.assert_array_equal(env.clip_frame()[1], frames + 1)
+    finally:
+        tenv.close()
+
+
+def test_reset_to_rejects_bad_shapes_and_frames(clipset: object) -> None:
+    tenv = _env(clipset, 2)
+    env = tenv.envs[0]
+    try:
+        states = env.ref.states()[[0, 1]]
+        with pytest.raises(ValueError, match=r"frames \[2\] and states \[2, nq \+ nv"):
+            env.reset_to(np.array([0, 1, 2]), states)
+        with pytest.raises(ValueError, match="nq \\+ nv"):
+            env.reset_to(np.array([0, 1]), states[:, :-1])
+        with pytest.raises(ValueError, match="frames outside"):
+            env.reset_to(np.array([0, env.ref.n_frames]), states)
+    finally:
+        tenv.close()
+
+
+def test_planner_commits_one_physics_step_per_frame(clipset: object) -> None:
+    """Every committed frame is the env's step from the previous committed state with the
+    recorded action: replayed world by world, the states agree exactly."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    res = plan_clip(clip, scene, SETTINGS, TINY_PLAN)
+    r = res.rollout
+    # the synthetic box flies faster than a hand can carry it: the plan ends early
+    assert 1 <= r.duration == len(res.costs) and r.success == (r.duration == clip.n_frames - 1)
+    assert res.env_steps > 0 and res.seconds > 0
+    assert set(SERIES) <= set(r.arrays)
+    for key, v in r.arrays.items():
+        assert v.shape[0] == r.duration + 1, key
+    np.testing.assert_array_equal(r.arrays["actions"][-1], 0.0)
+    assert r.arrays["key_body_error"][0] == pytest.approx(0.0, abs=1e-6)
+    tenv = _env(clipset, 1)
+    env = tenv.envs[0]
+    try:
+        q, v = r.arrays["qpos"], r.arrays["qvel"]
+        for t in range(r.duration):
+            env.reset_to(np.array([t]), np.concatenate([q[t], v[t]])[None], elapsed=t)
+            env.step(r.arrays["actions"][t][None])
+            np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
+    finally:
+        tenv.close()
+    # the same record a teacher's rollout is: refinement turns it into a clip
+    out = refined_clip(r, clip, scene, dataset="lab-refined", source_sha256="0" * 64)
+    assert out.n_frames == r.duration + 1
+    np.testing.assert_allclose(out.obj_pos, r.arrays["obj_pos"], atol=1e-6)
+
+
+def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    seen: list[int] = []
+    a = plan_clip(
+        clip, scene, SETTINGS, TINY_PLAN, max_frames=2, on_frame=lambda f, n: seen.append(f)
+    )
+    b = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=2)
+    assert seen == [1, 2] and a.rollout.duration == 2 and not a.success
+    np.testing.assert_array_equal(a.rollout.arrays["qpos"], b.rollout.arrays["qpos"])
+    c = plan_clip(clip, scene, SETTINGS, TINY_PLAN.model_copy(update={"seed": 4}), max_frames=2)
+    assert not np.array_equal(a.rollout.arrays["actions"], c.rollout.arrays["actions"])
+
+
+def test_settings_hash_and_validation() -> None:
+    a, b = PlannerSettings(), PlannerSettings(samples=32)
+    assert a.sha256() != b.sha256() and a.sha256() == PlannerSettings().sha256()
+    with pytest.raises(ValueError):
+        PlannerSettings(samples=1)
+    with pytest.raises(ValueError):
+        PlannerSettings(samplez=3)  # type: ignore[call-arg]
+
+
+def test_costs_against_hand_computed_values(clipset: object) -> None:
+    """Each cost term alone, on the reference's own states (zero) and on shifted ones."""
+    tenv = _env(clipset, 2)
+    env = tenv.envs[0]
+    try:
+        names = list(env.scene.embodiment.body_names)
+        feet = foot_bodies(names)
+        assert {names[i] for i in feet} == {"L_Ankle", "L_Toe", "R_Ankle", "R_Toe"}
+        frames = np.array([3, 3])
+        env.reset_to(frames, env.ref.states()[frames])
+        bs = env.backend.body_states()
+        zero = PlannerSettings()
+        only = {
+            "root": zero.model_copy(update={"hand_weight": 0, "root_weight": 2.0}),
+            "object": zero.model_copy(update={"hand_weight": 0, "object_weight": 3.0}),
+            "com": zero.model_copy(update={"hand_weight": 0, "com_weight": 1.0}),
+        }
+        for s in only.values():
+            np.testing.assert_allclose(PlanCost(env, s)(bs, frames), 0.0, atol=1e-6)
+        # shift world 1's whole body and object by 10 cm in x: root and object pay
+        # weight * 0.1; the balance offset (relative to the feet) does not change
+        bs.pos[1] += np.array([0.1, 0.0, 0.0])
+        bs.obj_pos[1] += np.array([0.1, 0.0, 0.0])
+        np.testing.assert_allclose(PlanCost(env, only["root"])(bs, frames), [0, 0.2], atol=1e-6)
+        np.testing.assert_allclose(PlanCost(env, only["object"])(bs, frames), [0, 0.3], atol=1e-6)
+        np.testing.assert_allclose(PlanCost(env, only["com"])(bs, frames), 0.0, atol=1e-6)
+        # feet that the reference keeps still pay their horizontal speed
+        foot = zero.model_copy(update={"hand_weight": 0, "foot_weight": 1.0})
+        cost = PlanCost(env, foot)
+        bs.linvel[:] = 0.0
+        bs.linvel[1, feet, 0] = 0.5
+        standing = cost.ref_foot_standing[3].sum()
+        np.testing.assert_allclose(cost(bs, frames), [0.0, 0.5 * standing], atol=1e-9)
+    finally:
+        tenv.close()
+
+
+def test_planner_needs_a_clip_with_frames(tmp_path: Path, clipset: object) -> None:
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    res = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=0)
+    assert res.rollout.duration == 0 and res.rollout.arrays["qpos"].shape[0] == 1
+
+
+@pytest.mark.parametrize("rule", ["released", "confirm"])
+def test_planner_states_seed_every_simulated_psi_slot(
+    tmp_path: Path, clipset: object, rule: str
+) -> None:
+    from intermimic.plan.seeds import planner_seeds
+    from intermimic.rl.teacher_env import build_teacher_env
+
+    settings = SETTINGS.model_copy(update={"psi_rule": rule})
+    seeds = planner_seeds(clipset, settings, TINY_PLAN, cache_dir=tmp_path)  # type: ignore[arg-type]
+    ((cid, states),) = seeds.items()
+    assert states.shape[0] >= 2 and len(list(tmp_path.glob(f"{cid}.*.npz"))) == 1
+    again = planner_seeds(clipset, settings, TINY_PLAN, cache_dir=tmp_path)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again[cid], states)  # from the cache
+    tenv = build_teacher_env(clipset, settings)  # type: ignore[arg-type]
+    try:
+        assert tenv.seed_psi({cid: states, "elsewhere": states}) == {
+            cid: len(states),
+            "elsewhere": 0,
+        }
+        psi = tenv.envs[0].psi
+        n = len(states)
+        for slot in range(1, psi.states.shape[1]):
+            np.testing.assert_array_equal(psi.states[:n, slot].numpy(), states)
+            assert psi.filled[:n, slot].all()
+        if rule == "released":
+            np.testing.assert_array_equal(psi.score[:n, 1:], 1.0)
+        with pytest.raises(ValueError, match="nq \\+ nv"):
+            tenv.envs[0].seed_psi(cid, states[:, :-1])
+    finally:
+        tenv.close()
