@@ -5,7 +5,7 @@ Trains a teacher (CPU profile, :class:`intermimic.rl.teacher_settings.TeacherSet
 ``../shared/data/omomo/raw``) for ``--budget-minutes`` of wall clock (default 20), and
 prints:
 
-* ``env_steps``, ``iterations``, ``train_seconds``; with ``--set psi_seed=planner``
+* ``env_steps``, ``iterations``, ``train_seconds``; with ``--set recipe=planner_psi``
   (recipe b) also ``seed_seconds`` (the planner's, taken from the budget) and
   ``seeded_frames`` (frames the planner tracked per clip);
 * ``curve``: ``[env_steps, seconds, mean_episode_length, success_rate]`` rows over time
@@ -35,11 +35,13 @@ Usage: ``python bench/teacher_curve.py --budget-minutes 3``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
         seeds, seed_s, seeded = None, 0.0, {}
-        if settings.psi_seed == "planner":
-            # recipe b: the planner's time counts against the budget
-            from intermimic.plan.seeds import planner_seeds
+        init: Callable[..., Any] | None = None
+        if settings.recipe != "ppo":
+            # recipes b and c: the planner's time counts against the budget
+            from intermimic.plan.clone import clone_planner
+            from intermimic.plan.seeds import plan_clips, psi_seeds
 
             t1 = time.perf_counter()
-            seeds = planner_seeds(clipset, settings, cache_dir=run_dir / "psi_seed")
+            plans = plan_clips(clipset, settings, cache_dir=run_dir / "psi_seed")
             seed_s = time.perf_counter() - t1
-            seeded = {k: len(v) - 1 for k, v in seeds.items()}
+            seeded = {k: v.frames for k, v in plans.items()}
+            seeds = psi_seeds(plans)
+            if settings.recipe == "planner_bc":
+                init = functools.partial(clone_planner, plans=plans)
+
         budget_s = max(60 * args.budget_minutes - seed_s, 1.0)
         snaps: list[tuple[float, Path]] = []
         t_train = time.perf_counter()
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 snaps.append((now, dst))
 
         result = train_teacher(
-            clipset, settings, run_dir, max_seconds=budget_s, psi_seeds=seeds,
+            clipset, settings, run_dir, max_seconds=budget_s, psi_seeds=seeds, init_actor=init,
             on_progress=snapshot if args.curve_points else None,
         )  # fmt: skip
         tracked_curve = []

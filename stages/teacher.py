@@ -3,12 +3,15 @@
 :func:`train_subject_teacher` trains in ``STORE/teachers/<dataset>/<subject>/``
 (:mod:`data_catalog.runs`; ``STORE/teachers-smplx-body/`` with ``hands="body"``,
 ``STORE/teachers-g1/`` for the G1); running it again continues from the last good
-checkpoint.
+checkpoint. With ``recipe="planner_psi"`` or ``"planner_bc"`` the sampling planner first
+tracks every clip and its states seed the PSI buffers (planned once, cached in the run's
+``psi_seed/``); ``"planner_bc"`` also clones the planned actions into the fresh actor.
 One run per teacher at a time: a second one fails at once, naming the run folder.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,9 +74,23 @@ def train_subject_teacher(
             "launch this one again when that run has ended (it resumes)"
         ) from None
     try:
+        seeds = None
+        init: Callable[..., Any] | None = None
+        if s.recipe != "ppo":
+            # recipes b and c: physically valid starts along every clip, planned once per
+            # clip and settings (cached in the run), before the first iteration
+            from intermimic.plan.clone import clone_planner
+            from intermimic.plan.seeds import plan_clips, psi_seeds
+
+            plans = plan_clips(clipset, s, cache_dir=run_dir / "psi_seed")
+            seeds = psi_seeds(plans)
+            if s.recipe == "planner_bc":
+                init = functools.partial(clone_planner, plans=plans)
+
         result = train_teacher(
-            clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress
-        )
+            clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress,
+            psi_seeds=seeds, init_actor=init,
+        )  # fmt: skip
     finally:
         busy.release()
     report = TrainReport(dataset, subject, run_dir, result)

@@ -546,6 +546,7 @@ class TrackingEnv:
         states: Tensor | NDArray[np.floating],
         missing_hand: Tensor | NDArray[np.integer] | None = None,
         elapsed: int = 0,
+        update_normaliser: bool = False,
     ) -> Tensor:
         """Start every world from a given state instead of a PSI draw (a planner's
         samples, a scripted evaluation); returns ``[N, obs_dim]`` observations.
@@ -558,7 +559,8 @@ class TrackingEnv:
         episode has already run: 0 (a fresh start) gives the first step the grace of
         :attr:`TerminationSettings.grace_steps`; a continued episode passes its length so
         that every termination condition applies at once. The observation normaliser's
-        statistics are not updated."""
+        statistics are updated only with ``update_normaliser`` (fitting it to states a
+        policy is cloned on)."""
         n = self.n_worlds
         f = np.asarray(frames, np.int64)
         st = torch.as_tensor(states, device=self.device, dtype=torch.float64)
@@ -579,7 +581,8 @@ class TrackingEnv:
         read = self.backend.read(self.dtype)
         bs = read.bodies
         self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
-        return self._normalise(self._observe(bs, self._touch(read.contact), None), update=False)
+        raw = self._observe(bs, self._touch(read.contact), None)
+        return self._normalise(raw, update=update_normaliser)
 
     def seed_psi(self, clip_id: str, states: Tensor | NDArray[np.floating]) -> int:
         """Fill every simulated PSI slot of clip ``clip_id``'s frames ``0..n-1`` with

@@ -98,12 +98,14 @@ class TeacherSettings(BaseModel):
         "and frames a rollout has reached: a curriculum along the clip; see "
         "PSISettings.starts)",
     )
-    psi_seed: Literal["none", "planner"] = Field(
-        "none",
-        description="'planner': before training, the sampling planner (intermimic.plan) "
-        "tracks each clip from its MoCap start and its committed states seed every "
-        "simulated PSI slot along the clip (issue 18 recipe b; use with "
-        "psi_rule='confirm', which starts episodes anywhere in a clip)",
+    recipe: Literal["ppo", "planner_psi", "planner_bc"] = Field(
+        "ppo",
+        description="'ppo': PPO as the method has it; 'planner_psi': before training, the "
+        "sampling planner (intermimic.plan) tracks each clip from its MoCap start and its "
+        "committed states seed every simulated PSI slot along the clip (use with "
+        "psi_rule='confirm', which starts episodes anywhere in a clip); 'planner_bc': "
+        "that, and the fresh actor is first cloned on the planner's actions (issue 18 "
+        "recipes a, b, c)",
     )
     obs_layout: ObsLayoutName = Field(
         "compact",

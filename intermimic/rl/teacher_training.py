@@ -63,6 +63,7 @@ def train_teacher(
     on_progress: Callable[[int, int], None] | None = None,
     trainer_out: list[Trainer] | None = None,
     psi_seeds: Mapping[str, Any] | None = None,
+    init_actor: Callable[[Trainer, TeacherEnv], Any] | None = None,
 ) -> TeacherResult:
     """Train (or resume) the teacher of ``clipset`` in ``run_dir``.
 
@@ -74,7 +75,9 @@ def train_teacher(
     ``psi_seeds`` (clip id -> states ``[n, nq + nv]`` along the clip, e.g.
     :func:`intermimic.plan.seeds.planner_seeds`) fill the PSI buffers before training
     (:meth:`TeacherEnv.seed_psi`); a resumed run's checkpoint replaces them with the
-    buffers as they were saved.
+    buffers as they were saved. ``init_actor(trainer, env)`` prepares a fresh run's
+    policy before its first iteration (e.g. :func:`intermimic.plan.clone.clone_planner`);
+    the environment is reset after it.
     """
     t0 = time.perf_counter()
     ts = settings.train_settings()
@@ -89,6 +92,11 @@ def train_teacher(
             run_dir is None or ckpt.load_latest(Path(run_dir) / "checkpoints") is None
         ):  # a fresh run starts from the source; a resumed one has its own weights
             warm_start(trainer, env, Path(settings.init_from))
+        if init_actor is not None and (
+            run_dir is None or ckpt.load_latest(Path(run_dir) / "checkpoints") is None
+        ):
+            log.info("actor initialised: %s", init_actor(trainer, env))
+            trainer.vecenv.reset()  # init_actor may have left the worlds anywhere
         return trainer
 
     run = train_run(

@@ -119,6 +119,15 @@ class RslVecEnv(VecEnv):
         self._ep_terms: dict[str, NDArray[np.float64]] = {}
         self._obs = self.to_tensordict(env.reset())
 
+    def reset(self) -> TensorDict:
+        """Reset every world (episode sums cleared); returns the new observations."""
+        self._obs = self.to_tensordict(self.env.reset())
+        self.episode_length_buf.zero_()
+        self._ep_return[:] = 0.0
+        for acc in self._ep_terms.values():
+            acc[:] = 0.0
+        return self._obs
+
     def add_episode_hook(self, hook: EpisodeHook) -> None:
         self.episode_hooks.append(hook)
 

@@ -172,15 +172,17 @@ def test_planner_needs_a_clip_with_frames(tmp_path: Path, clipset: object) -> No
 def test_planner_states_seed_every_simulated_psi_slot(
     tmp_path: Path, clipset: object, rule: str
 ) -> None:
-    from intermimic.plan.seeds import planner_seeds
+    from intermimic.plan.seeds import plan_clips, psi_seeds
     from intermimic.rl.teacher_env import build_teacher_env
 
     settings = SETTINGS.model_copy(update={"psi_rule": rule})
-    seeds = planner_seeds(clipset, settings, TINY_PLAN, cache_dir=tmp_path)  # type: ignore[arg-type]
-    ((cid, states),) = seeds.items()
+    plans = plan_clips(clipset, settings, TINY_PLAN, cache_dir=tmp_path)  # type: ignore[arg-type]
+    ((cid, states),) = psi_seeds(plans).items()
+    assert plans[cid].actions.shape[0] == len(states) and plans[cid].frames == len(states) - 1
     assert states.shape[0] >= 2 and len(list(tmp_path.glob(f"{cid}.*.npz"))) == 1
-    again = planner_seeds(clipset, settings, TINY_PLAN, cache_dir=tmp_path)  # type: ignore[arg-type]
-    np.testing.assert_array_equal(again[cid], states)  # from the cache
+    again = plan_clips(clipset, settings, TINY_PLAN, cache_dir=tmp_path)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again[cid].states, states)  # from the cache
+    np.testing.assert_array_equal(again[cid].actions, plans[cid].actions)
     tenv = build_teacher_env(clipset, settings)  # type: ignore[arg-type]
     try:
         assert tenv.seed_psi({cid: states, "elsewhere": states}) == {
@@ -198,3 +200,35 @@ def test_planner_states_seed_every_simulated_psi_slot(
             tenv.envs[0].seed_psi(cid, states[:, :-1])
     finally:
         tenv.close()
+
+
+def test_recipe_c_clones_the_plan_then_trains_and_resumes_without_cloning(
+    tmp_path: Path, clipset: object
+) -> None:
+    import functools
+
+    from intermimic.plan.clone import clone_planner
+    from intermimic.plan.seeds import plan_clips, psi_seeds
+    from intermimic.rl.teacher_training import train_teacher
+
+    plans = plan_clips(clipset, SETTINGS, TINY_PLAN)  # type: ignore[arg-type]
+    s = SETTINGS.model_copy(
+        update={"env_steps": 4 * 8 * 2, "horizon": 8, "hidden_dims": [32], "tensorboard": False,
+                "checkpoint_interval": 1, "psi_rule": "confirm", "recipe": "planner_bc"}
+    )  # fmt: skip
+    calls: list[dict[str, float]] = []
+
+    def init(trainer: object, env: object) -> dict[str, float]:
+        out = functools.partial(clone_planner, plans=plans, epochs=150)(trainer, env)  # type: ignore[arg-type]
+        calls.append(out)
+        return out
+
+    run = tmp_path / "run"
+    first = train_teacher(clipset, s, run, psi_seeds=psi_seeds(plans), init_actor=init)  # type: ignore[arg-type]
+    assert first.iterations == 2 and len(calls) == 1
+    fit = calls[0]
+    assert fit["samples"] == next(iter(plans.values())).frames
+    assert fit["loss_last"] < 0.3 * fit["loss_first"]
+    more = s.model_copy(update={"env_steps": 4 * 8 * 3})
+    again = train_teacher(clipset, more, run, psi_seeds=psi_seeds(plans), init_actor=init)  # type: ignore[arg-type]
+    assert again.resumed_from == 2 and again.iterations == 3 and len(calls) == 1
