@@ -13,12 +13,16 @@ import pydantic
 
 
 def config_from_settings(
-    settings: type[pydantic.BaseModel], name: str, exclude: tuple[str, ...] = ()
+    settings: type[pydantic.BaseModel],
+    name: str,
+    exclude: tuple[str, ...] = (),
+    base: type[dg.Config] = dg.Config,
 ) -> type[dg.Config]:
-    """A ``dg.Config`` subclass with the fields of ``settings`` (minus ``exclude``)."""
+    """A ``dg.Config`` subclass (of ``base``: another such class, to join two settings
+    models in one run config) with the fields of ``settings`` (minus ``exclude``)."""
     fields: dict[str, Any] = {
         n: (f.annotation, pydantic.Field(f.default, description=f.description))
         for n, f in settings.model_fields.items()
         if n not in exclude
     }
-    return pydantic.create_model(name, __base__=dg.Config, **fields)  # type: ignore[call-overload,no-any-return]
+    return pydantic.create_model(name, __base__=base, **fields)  # type: ignore[call-overload,no-any-return]

@@ -5,8 +5,12 @@
 pool :data:`TEACHER_POOL`, so an instance limits how many train at once (set the pool's
 limit in ``dagster.yaml`` or the UI, e.g. 1 on a small machine). ``refined_rollouts``
 replays the teacher on every clip and stores the refined motion
-(:func:`stages.refine.refine_subject`). Both are partitioned by subject: a run
-touches only its own subject's teacher folder, refined clips and catalog rows.
+(:func:`stages.refine.refine_subject`) and judges every clip against its raw MoCap
+and InterMimic's own refinement of it (:mod:`stages.refine_quality`; run config
+``reference``, ``reference_dir``): per-clip figures raw / refined / InterMimic and the
+verdict (full, worse, partial, unmeasured) in the metadata. Both are partitioned by
+subject: a run touches only its own subject's teacher folder, refined clips and
+catalog rows.
 """
 
 # No "from __future__ import annotations": Dagster resolves the config annotation at runtime.
@@ -27,10 +31,19 @@ from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.viz.plots import save_png
 from stages.refine import RefineReport, refine_subject
+from stages.refine_quality import (
+    CELL,
+    ReferenceSettings,
+    clip_quality_table,
+    markdown_table,
+)
 from stages.subjects import resolve_subject
 from stages.teacher import train_subject_teacher
 
 TeacherConfig = config_from_settings(TeacherSettings, "TeacherConfig")
+#: ``refined_rollouts``' run config: the teacher's settings and where InterMimic's
+#: refinement of the clips is.
+RefineConfig = config_from_settings(ReferenceSettings, "RefineConfig", base=TeacherConfig)
 #: Dagster concurrency pool of teacher training runs.
 TEACHER_POOL = "teacher_training"
 
@@ -47,10 +60,24 @@ def _num(v: float) -> float | None:
 
 
 def comparison_markdown(rep: RefineReport) -> str:
-    rows = ["| figure | raw | refined |", "| --- | --- | --- |"]
+    """Means over the clips (SI units): figure | raw | refined | InterMimic (``-`` where
+    no clip has InterMimic's refinement; the header says how many do)."""
+    n_im, n = rep.intermimic_coverage()
+    im = "InterMimic" if n_im == n else f"InterMimic ({n_im} of {n} clips)"
+    rows = [f"| figure | raw | refined | {im} |", "| --- | --- | --- | --- |"]
     for fig, v in rep.comparison().items():
-        rows.append(f"| {fig} | {v['before']:.4g} | {v['after']:.4g} |")
+        ref = v.get("intermimic")
+        rows.append(
+            f"| {fig} | {v['before']:.4g} | {v['after']:.4g} "
+            f"| {'-' if ref is None else format(ref, '.4g')} |"
+        )
     return "\n".join(rows)
+
+
+def quality_markdown(rep: RefineReport) -> str:
+    """Per clip: the verdict and every artifact figure raw / refined / InterMimic."""
+    header, rows = clip_quality_table(rep.quality_records())
+    return f"Each figure: {CELL}.\n\n" + markdown_table(header, rows)
 
 
 def tracking_markdown(rep: RefineReport) -> str:
@@ -77,8 +104,13 @@ def comparison_png(rep: RefineReport, path: Path) -> Path | None:
     names = list(cmp)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(x - 0.2, [cmp[n]["before"] for n in names], 0.4, label="raw MoCap")
-    ax.bar(x + 0.2, [cmp[n]["after"] for n in names], 0.4, label="refined")
+    series = [("before", "raw MoCap"), ("after", "refined")]
+    if any("intermimic" in cmp[n] for n in names):
+        series.append(("intermimic", "InterMimic's refinement"))
+    width = 0.8 / len(series)
+    for i, (key, label) in enumerate(series):
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar(x + offset, [cmp[n].get(key, 0.0) for n in names], width, label=label)
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.legend()
@@ -153,15 +185,17 @@ def teacher_policy(
 )
 def refined_rollouts(
     context: dg.AssetExecutionContext,
-    config: TeacherConfig,  # type: ignore[valid-type]
+    config: RefineConfig,  # type: ignore[valid-type]
     store: StoreResource,
     objects: ObjectsResource,
 ) -> dg.MaterializeResult:
     st = store.store()
     dataset, subject = _subject(st, context.partition_key)
-    settings = TeacherSettings(**config.model_dump())  # type: ignore[attr-defined]
+    values = config.model_dump()  # type: ignore[attr-defined]
+    settings = TeacherSettings(**{k: values[k] for k in TeacherSettings.model_fields})
+    reference = ReferenceSettings(**{k: values[k] for k in ReferenceSettings.model_fields})
     try:
-        rep = refine_subject(st, dataset, subject, settings, objects.library())
+        rep = refine_subject(st, dataset, subject, settings, objects.library(), reference=reference)
     except InterMimicError as exc:
         raise dg.Failure(f"{dataset}/{subject}: {exc}") from None
     s = rep.summary
@@ -179,10 +213,16 @@ def refined_rollouts(
         "E_o_cm": _num(s.get("e_o_cm", float("nan"))),
         "tracking": dg.MetadataValue.md(tracking_markdown(rep)),
         "artifacts_before_after": dg.MetadataValue.md(comparison_markdown(rep)),
+        "quality": dg.MetadataValue.md(quality_markdown(rep)),
+        **{f"clips_{v}": n for v, n in rep.verdict_counts().items()},
+        "intermimic_reference": rep.reference_dir or "none",
+        "clips_with_intermimic": rep.intermimic_coverage()[0],
         "seconds": round(rep.seconds, 1),
     }
     if png is not None:
         metadata["artifacts_png"] = dg.MetadataValue.path(str(png))
+    for cid, note in sorted(rep.reference_notes.items()):
+        context.log.warning(f"{dataset}/{cid}: {note}")
     if rep.failed:
         metadata["failures"] = dg.MetadataValue.md(
             "\n".join(f"- {c}: {why}" for c, why in sorted(rep.failed.items()))

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.settings_options import SettingsError, parse_overrides
-from intermimic.errors import InterMimicError, StoreUnavailableError
+from intermimic.errors import InputError, InterMimicError, StoreUnavailableError
 from intermimic.rl.teacher_settings import TeacherSettings
 
 console = Console(stderr=True)
@@ -126,12 +126,26 @@ def refine_cmd(
     set_: list[str] = typer.Option(
         [], "--set", metavar="KEY=VALUE", help="teacher setting, e.g. --set attempts=8"
     ),
+    reference_dir: Path | None = typer.Option(
+        None,
+        "--reference-dir",
+        help="folder of InterMimic's refined clips (<clip_id>.pt) to compare with; "
+        "default: the sample's omomo/refined_by_intermimic if present",
+    ),
+    reference: bool = typer.Option(
+        True, help="compare with InterMimic's refinement of each clip where there is one"
+    ),
 ) -> None:
     """Replay the subject's teacher on every clip and store the physically simulated motion.
 
     The refined clips go to the dataset <dataset>-refined, per-frame rollout series beside
-    them, per-clip figures (tracking, artifacts after refinement) to the catalog (stage
-    "refined"). Exits 1 when there is no teacher or no ok clip, 2 on bad options.
+    them, per-clip figures (tracking, artifacts after refinement, verdict) to the catalog
+    (stage "refined"; InterMimic's figures under "refined-intermimic"). Every clip is
+    judged: full (tracked to its end, no artifact figure worse than InterMimic's
+    refinement of the clip, object penetration and foot skating no worse than the raw
+    MoCap), worse (tracked, rule broken: the failures are named), partial (not tracked to
+    its end) or unmeasured. Exits 1 when there is no teacher or no ok clip, 2 on bad
+    options (a --reference-dir that is not a folder included).
     """
     import json
 
@@ -139,8 +153,17 @@ def refine_cmd(
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
     from stages.refine import refine_subject
+    from stages.refine_quality import CELL, ReferenceSettings, clip_quality_table
     from stages.subjects import resolve_subject
 
+    ref = ReferenceSettings(
+        reference=reference, reference_dir=str(reference_dir) if reference_dir else None
+    )
+    try:
+        ref.resolved_dir()  # a missing folder is a bad option, found before any work
+    except InputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     try:
         st = Store(store)
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
@@ -167,6 +190,7 @@ def refine_cmd(
             rep = refine_subject(
                 st, ds, subj, settings, library,
                 on_clip=lambda cid: progress.update(task, advance=1, description=cid),
+                reference=ref,
             )  # fmt: skip
     except StoreUnavailableError:
         raise  # exit 2, one line (cli.app)
@@ -183,12 +207,34 @@ def refine_cmd(
             f"{t['e_h_cm']:.1f}", f"{t['e_o_cm']:.1f}",
         )  # fmt: skip
     out.print(table)
-    cmp_table = Table(title="artifacts, mean over clips")
-    for col in ("figure", "raw", "refined"):
+    n_im, n = rep.intermimic_coverage()
+    im_col = "InterMimic" if n_im == n else f"InterMimic ({n_im} of {n} clips)"
+    cmp_table = Table(title="artifacts, mean over clips (SI units)")
+    for col in ("figure", "raw", "refined", im_col):
         cmp_table.add_column(col, justify="left" if col == "figure" else "right")
     for fig, v in rep.comparison().items():
-        cmp_table.add_row(fig, f"{v['before']:.4g}", f"{v['after']:.4g}")
+        cmp_table.add_row(
+            fig, f"{v['before']:.4g}", f"{v['after']:.4g}", _fmt(v.get("intermimic"), ".4g")
+        )
     out.print(cmp_table)
+    header, rows = clip_quality_table(rep.quality_records())
+    q_table = Table(title=f"per clip, each figure: {CELL}", show_lines=True)
+    for col in header:
+        # fold, not cut: the verdict names every failed comparison
+        q_table.add_column(
+            col, justify="left" if col in ("clip", "verdict") else "right", overflow="fold"
+        )
+    for row in rows:
+        q_table.add_row(*row)
+    out.print(q_table)
+    counts = rep.verdict_counts()
+    out.print(
+        "verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; InterMimic's refinement from {rep.reference_dir or 'nowhere (not compared)'}"
+        + f" for {n_im} clip(s)"
+    )  # fmt: skip
+    for cid, note in sorted(rep.reference_notes.items()):
+        out.print(f"[yellow]{cid}[/]: {note}")
     for cid, why in sorted(rep.failed.items()):
         out.print(f"[yellow]not refined[/] {cid}: {why}")
     if not rep.tracking:

@@ -34,13 +34,16 @@ def record_refinement(
     teacher_checkpoint: str = "",
     velocities: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     artifacts: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    quality: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """Store ``clips`` (refined motion of raw clips of ``dataset/subject``, same clip ids)
     as the subject's refinement; returns the refined dataset's name.
 
     ``tracking[clip_id]`` holds at least ``success`` (0/1); ``velocities[clip_id]`` the
     :data:`~intermimic.export.clips.VELOCITY_FIELDS` (finite differences when absent);
-    ``artifacts[clip_id]`` per-frame artifact series of the refined clip, if measured.
+    ``artifacts[clip_id]`` per-frame artifact series of the refined clip, if measured;
+    ``quality[clip_id]`` its quality judgement, if judged (JSON-able, as
+    :func:`stages.refine_quality.quality_record` makes it; publishing reads it).
     """
     raw = {e.clip_id: e for e in store.index(dataset, subject)}
     out_ds = f"{dataset}{REFINED_SUFFIX}"
@@ -68,6 +71,8 @@ def record_refinement(
         "teacher_sha256": teacher_sha256,
         "tracking": {k: {n: float(v) for n, v in t.items()} for k, t in tracking.items()},
     }
+    if quality:
+        attrs["quality"] = {k: dict(q) for k, q in quality.items()}
     store.upsert_clips(out_ds, subject, refined)
     store.write_series(out_ds, subject, ROLLOUT, rollout, attrs=attrs)
     if artifacts:

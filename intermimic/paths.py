@@ -27,3 +27,12 @@ def sample_raw_dir() -> Path | None:
     if root is None or not (root / "omomo" / "raw").is_dir():
         return None
     return root / "omomo" / "raw"
+
+
+def sample_refined_dir() -> Path | None:
+    """``omomo/refined_by_intermimic`` of the sample (InterMimic's own refinement of the
+    raw clips, one ``<clip_id>.pt`` each), if present."""
+    root = shared_data_dir()
+    if root is None or not (root / "omomo" / "refined_by_intermimic").is_dir():
+        return None
+    return root / "omomo" / "refined_by_intermimic"

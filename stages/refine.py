@@ -10,6 +10,16 @@ under the stage ``refined``, keyed by the raw dataset and clip id, next to the `
 stage of ``annotate``. A body-mode teacher (``hands="body"``, welded fingers) is found
 in ``STORE/teachers-smplx-body`` and refines into ``<dataset>-refined-smplx-body`` (its
 clips hold the fingers at the weld pose), so it never replaces the full-hands data.
+
+Every refined clip is judged (:mod:`stages.refine_quality`): its artifact figures beside
+the raw clip's over the same frames and, where the user has InterMimic's own refinement
+of the clip (``ReferenceSettings``; by default the sample's ``refined_by_intermimic``),
+InterMimic's figures over the same frames, and a verdict ``full`` / ``worse`` /
+``partial`` / ``unmeasured``. InterMimic's figures go to the catalog under the stage
+``refined-intermimic``, the verdict (as 0/1 figures ``verdict_<name>``) beside the refined
+figures; the records (verdict, failed comparisons, the three figure sets) go into
+``refine.json`` and the ``rollout`` group's attributes (``quality``), where publishing
+finds them.
 """
 
 from __future__ import annotations
@@ -35,6 +45,15 @@ from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.errors import InputError
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
+from stages.refine_quality import (
+    INTERMIMIC_STAGE_SUFFIX,
+    ReferenceSettings,
+    Verdict,
+    clip_quality,
+    quality_record,
+    quality_verdict,
+    verdict_counts,
+)
 from stages.subjects import subject_clipset
 
 REFINED_STAGE = "refined"
@@ -76,19 +95,50 @@ class RefineReport:
     failed: dict[str, str] = field(default_factory=dict)
     summary: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    intermimic: dict[str, dict[str, float]] = field(default_factory=dict)
+    """clip -> artifact figures of InterMimic's refinement of the clip over the frames the
+    refined clip covers (only clips it has; see :mod:`stages.refine_quality`)."""
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    """clip -> verdict of the quality rule (every refined clip)."""
+    reference_dir: str | None = None
+    """where InterMimic's refined clips were looked for; None: not compared."""
+    reference_notes: dict[str, str] = field(default_factory=dict)
+    """clip -> why a file of InterMimic's was there but not compared."""
 
     def comparison(
         self, figures: tuple[str, ...] = ARTIFACT_FIGURES
     ) -> dict[str, dict[str, float]]:
-        """figure -> {before, after}: means over the clips refined and measured both ways."""
+        """figure -> {before, after[, intermimic]}: means over the clips refined and
+        measured both ways; ``intermimic``: the mean over those of them InterMimic's
+        refinement covers (:meth:`intermimic_coverage` says how many), when any."""
         clips = sorted(set(self.before) & set(self.after))
+        im_clips = [c for c in clips if c in self.intermimic]
         out: dict[str, dict[str, float]] = {}
         for f in figures:
             b = [self.before[c][f] for c in clips if f in self.before[c]]
             a = [self.after[c][f] for c in clips if f in self.after[c]]
             if b and a:
                 out[f] = {"before": float(np.mean(b)), "after": float(np.mean(a))}
+                im = [self.intermimic[c][f] for c in im_clips if f in self.intermimic[c]]
+                if im:
+                    out[f]["intermimic"] = float(np.mean(im))
         return out
+
+    def intermimic_coverage(self) -> tuple[int, int]:
+        """``(clips with InterMimic's figures, clips measured both ways)``."""
+        clips = set(self.before) & set(self.after)
+        return len(clips & set(self.intermimic)), len(clips)
+
+    def quality_records(self) -> dict[str, dict[str, Any]]:
+        """clip -> :func:`~stages.refine_quality.quality_record` (verdict, failed
+        comparisons, raw / refined / InterMimic artifact figures)."""
+        return {
+            c: quality_record(v, self.before.get(c), self.after.get(c), self.intermimic.get(c))
+            for c, v in sorted(self.verdicts.items())
+        }
+
+    def verdict_counts(self) -> dict[str, int]:
+        return verdict_counts(self.verdicts.values())
 
 
 def refine_subject(
@@ -100,11 +150,14 @@ def refine_subject(
     contact_settings: Any = None,
     *,
     on_clip: Callable[[str], None] | None = None,
+    reference: ReferenceSettings | None = None,
 ) -> RefineReport:
-    """Replay the subject's teacher on every clip; store the refined motion (see the
-    module docstring). Raises :class:`~intermimic.rl.checkpoint.CheckpointError` when
-    the subject has no trained teacher, :class:`NoClipsError` when it has no ok clips."""
-    from intermimic.contact.artifacts import artifact_report
+    """Replay the subject's teacher on every clip; store the refined motion and judge it
+    (see the module docstring). ``reference``: where InterMimic's refinement of the
+    clips is (default: the sample's, if present). Raises
+    :class:`~intermimic.rl.checkpoint.CheckpointError` when the subject has no trained
+    teacher, :class:`NoClipsError` when it has no ok clips, :class:`InputError` when a
+    reference folder named explicitly does not exist."""
     from intermimic.contact.settings import ContactSettings
     from intermimic.rl.rollout import evaluate, refined_clip, rollout_series, summarize
     from intermimic.rl.teacher_settings import TeacherSettings as _TS
@@ -118,6 +171,7 @@ def refine_subject(
         # what shapes the policy and its humanoid comes from the run itself
         s = s.model_copy(update={k: saved[k] for k in POLICY_FIELDS if k in saved})
     cs = contact_settings or ContactSettings()
+    ref_dir = (reference or ReferenceSettings()).resolved_dir()
     clipset = subject_clipset(store, dataset, subject, s, objects)
     best = evaluate(clipset, s, run_dir)
     from intermimic.rl import checkpoint as ckpt
@@ -128,10 +182,11 @@ def refine_subject(
     out_ds = refined_dataset_for(dataset, s.embodiment_key)
     robot = s.embodiment != "smplx"
     report = RefineReport(dataset, subject, out_ds, str(latest.path), teacher_sha)
+    report.reference_dir = str(ref_dir) if ref_dir is not None else None
     report.failed.update(clipset.rejected)
     raw_by_id = {c.meta.clip_id: c for c in clipset.clips}
     scene_of = {c.meta.clip_id: clipset.scenes[c.meta.object_name] for c in clipset.clips}
-    refined, series, artifacts, figures = [], {}, {}, {}
+    refined, series, artifacts, figures, im_figures = [], {}, {}, {}, {}
     for cid, r in sorted(best.items()):
         if on_clip is not None:
             on_clip(cid)
@@ -172,17 +227,24 @@ def refine_subject(
         try:
             if robot:
                 raise ValueError(f"measures the SMPL-X humanoid, not {s.embodiment}")
-            # the raw clip over the frames the refined one covers: like for like
-            raw_part = raw.slice(0, clip.n_frames)
-            report.before[cid] = dict(artifact_report(raw_part, scene_of[cid], cs).figures)
-            art = artifact_report(clip, scene_of[cid], cs)
-            report.after[cid] = dict(art.figures)
-            artifacts[cid] = {k: np.asarray(v, np.float32) for k, v in art.series.items()}
+            q = clip_quality(raw, clip, scene_of[cid], cs, bool(r.success), reference_dir=ref_dir)
+            report.before[cid], report.after[cid] = q.before, q.after
+            artifacts[cid] = {k: np.asarray(v, np.float32) for k, v in q.series.items()}
+            if q.intermimic is not None:
+                report.intermimic[cid] = im_figures[cid] = q.intermimic
+            if q.reference_note:
+                report.reference_notes[cid] = q.reference_note
+            report.verdicts[cid] = q.verdict
         except (InputError, ValueError, IndexError) as exc:  # a clip too short to measure
             report.failed[cid] = f"artifact report: {exc}"
+            report.verdicts[cid] = quality_verdict(bool(r.success), None, None)
         refined.append(clip)
         series[cid] = rollout_series(r)
-        figures[cid] = {**track, **report.after.get(cid, {})}
+        figures[cid] = {
+            **track,
+            **report.after.get(cid, {}),
+            **report.verdicts[cid].catalog_figures(),
+        }
     report.summary = summarize(best)
     if refined:
         scene0 = next(iter(clipset.scenes.values()))
@@ -190,6 +252,8 @@ def refine_subject(
             "teacher_checkpoint": str(latest.path),
             "teacher_sha256": teacher_sha,
             "tracking": report.tracking,
+            # the judgement travels with the clips it judges (publishing reads it here)
+            "quality": report.quality_records(),
             **scene0.embodiment.describe(),
             "body_names": list(scene0.embodiment.body_names),
         }
@@ -201,7 +265,13 @@ def refine_subject(
             )
         # a body-mode teacher's figures sit beside the full-hands teacher's, not over them
         stage = REFINED_STAGE if s.hands == "full" else f"{REFINED_STAGE}-{s.embodiment_key}"
-        Catalog(store.root).upsert_figures(dataset, subject, stage, figures)
+        catalog = Catalog(store.root)
+        catalog.upsert_figures(dataset, subject, stage, figures)
+        # every refined clip: one InterMimic no longer covers loses its old figures
+        catalog.upsert_figures(
+            dataset, subject, stage + INTERMIMIC_STAGE_SUFFIX,
+            {cid: im_figures.get(cid, {}) for cid in figures},
+        )  # fmt: skip
     report.seconds = time.perf_counter() - t0
     write_text_atomic(
         run_dir / REFINE_FILE,
@@ -211,6 +281,11 @@ def refine_subject(
                 "teacher_sha256": teacher_sha,
                 "summary": report.summary,
                 "comparison": report.comparison(),
+                "intermimic_reference": report.reference_dir,
+                "intermimic_clips": report.intermimic_coverage()[0],
+                "verdicts": report.verdict_counts(),
+                "clips": report.quality_records(),
+                "reference_notes": report.reference_notes,
                 "failed": report.failed,
                 "seconds": round(report.seconds, 2),
             },

@@ -12,14 +12,20 @@ code version. The same inputs give the same id, so publishing twice writes nothi
 :func:`publish_refined` makes a new version current only when its blocking checks pass
 (:func:`quality_checks`: every array finite, success ratio at least
 ``min_success_ratio``, physical figures not worse than the raw clip's), unless told
-``force_current``; so ``current`` always names a version that passed them.
+``force_current``; so ``current`` always names a version that passed them. A fourth
+check, a warning that never blocks (:data:`CHECK_QUALITY`), lists which clips are of
+full refinement quality, worse than the rule, partial or unmeasured
+(:mod:`stages.refine_quality`).
 """
 
 from stages.publish.checks import (
     CHECK_FINITE,
     CHECK_PHYSICAL,
+    CHECK_QUALITY,
     CHECK_SUCCESS,
     CheckOutcome,
+    clip_verdict,
+    quality_check,
     quality_checks,
 )
 from stages.publish.gather import Gathered, gather_refined, series_figures
@@ -37,6 +43,7 @@ from stages.publish.write import (
 __all__ = [
     "CHECK_FINITE",
     "CHECK_PHYSICAL",
+    "CHECK_QUALITY",
     "CHECK_SUCCESS",
     "STALL_ENV",
     "CheckOutcome",
@@ -44,9 +51,11 @@ __all__ = [
     "PublishError",
     "PublishReport",
     "PublishSettings",
+    "clip_verdict",
     "code_version",
     "gather_refined",
     "publish_refined",
+    "quality_check",
     "quality_checks",
     "series_figures",
     "version_id",

@@ -1,4 +1,5 @@
-"""A version's quality checks: finite arrays, success ratio, physics not worse than raw."""
+"""A version's quality checks: finite arrays, success ratio, physics not worse than raw
+(blocking), and the refinement quality verdicts (a warning)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Literal
 
 from intermimic.contact.artifacts import PHYSICAL_FIGURES
 from stages.publish.settings import PublishSettings
+from stages.refine_quality import VERDICTS, Verdict, quality_verdict, verdict_counts
 
 #: Seconds to pause after the arrays are written, before the version is renamed into
 #: place: lets the crash test kill a publish at a known point. Never set in production.
@@ -20,6 +22,9 @@ CHECK_SUCCESS = "success_ratio"
 
 
 CHECK_PHYSICAL = "physical_not_worse_than_raw"
+
+
+CHECK_QUALITY = "refinement_quality"
 
 
 @dataclass(frozen=True)
@@ -91,4 +96,55 @@ def quality_checks(manifest: Mapping[str, Any], settings: PublishSettings) -> li
         desc,
         {"offenders": offenders, "unmeasured": unmeasured},
     )
-    return [finite, success, physical]
+    return [finite, success, physical, quality_check(manifest, settings)]
+
+
+def clip_verdict(clip: Mapping[str, Any], settings: PublishSettings) -> Verdict:
+    """A manifest clip's verdict by the rule of :mod:`stages.refine_quality`, judged
+    again with the version's tolerances from the figures the refine stage recorded;
+    a clip recorded without them (an older refinement or manifest) is ``partial`` when
+    not tracked to the end, else ``unmeasured``."""
+    q = clip.get("quality") or {}
+    success = bool(clip.get("success"))
+    if q.get("raw") or q.get("refined"):
+        return quality_verdict(
+            success, q.get("raw"), q.get("refined"), clip.get("figures_intermimic"),
+            settings.tolerance,
+        )  # fmt: skip
+    return quality_verdict(success, None, None)
+
+
+def quality_check(manifest: Mapping[str, Any], settings: PublishSettings) -> CheckOutcome:
+    """Which clips are full, worse than the rule, partial or unmeasured (a warning: it
+    never blocks a version). Passes when no clip is worse than the rule: partial clips
+    are listed, but the share tracked to the end is :data:`CHECK_SUCCESS`'s to judge."""
+    names: dict[str, list[str]] = {v: [] for v in VERDICTS}
+    worse: list[dict[str, Any]] = []
+    against_im = 0
+    verdicts = []
+    for c in manifest.get("clips") or []:
+        name = f"{c['subject']}/{c['clip']}"
+        v = clip_verdict(c, settings)
+        verdicts.append(v)
+        names[v.name].append(name)
+        against_im += v.against_intermimic
+        if v.name == "worse":
+            why = ", ".join(f.label for f in v.failing)
+            worse.append({"clip": name, "why": why, "failing": [f.to_json() for f in v.failing]})
+    counts = verdict_counts(verdicts)
+    total = sum(counts.values())
+    desc = (
+        f"{counts['full']} of {total} clips full quality, {counts['worse']} worse than the "
+        f"rule, {counts['partial']} partial, {counts['unmeasured']} unmeasured; "
+        f"{against_im} compared with InterMimic's refinement"
+    )
+    if worse:
+        desc += "; worse: " + ", ".join(f"{w['clip']} ({w['why']})" for w in worse[:10])
+    return CheckOutcome(
+        CHECK_QUALITY,
+        not names["worse"],
+        "warn",
+        desc,
+        {"counts": counts, "against_intermimic": against_im, "worse": worse,
+         **{v: names[v] for v in ("full", "partial", "unmeasured")}},
+    )  # fmt: skip

@@ -1,4 +1,13 @@
-"""Gathering every subject's refined clips, with their raw clips' figures, for a version."""
+"""Gathering every subject's refined clips, with their raw clips' figures, for a version.
+
+Besides the physical figures (from the stored artifact series), each clip carries the
+refine stage's quality judgement where it was recorded (the ``rollout`` group's
+``quality`` attribute, :func:`stages.refine_quality.quality_record`): ``verdict``,
+``figures_intermimic`` (InterMimic's refinement of the clip over the same frames, ``{}``
+when none) and ``quality`` (the failed comparisons and the raw and refined artifact
+figures the verdict was judged on). Refinements recorded before it have none of them:
+the quality check reads them as unmeasured.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +91,7 @@ def _gather_subject(
     rattrs = store.series_attrs(ds, subject, ROLLOUT)
     teacher_sha = str(rattrs.get("teacher_sha256", ""))
     tracking: dict[str, dict[str, Any]] = dict(rattrs.get("tracking") or {})
+    quality: dict[str, dict[str, Any]] = dict(rattrs.get("quality") or {})
     # only the velocities: the rollout group also holds qpos, actions, contact forces
     roll_group = store.open_subject(ds, subject)[ROLLOUT]
     assert isinstance(roll_group, zarr.Group)
@@ -161,4 +171,10 @@ def _gather_subject(
             "figures_raw_source": raw_source,
             "figures_refined": refined_figs,
         }
+        if cid in quality:
+            q = quality[cid]
+            info["verdict"] = q.get("verdict")
+            info["figures_intermimic"] = dict(q.get("intermimic") or {})
+            keep = ("failing", "against_intermimic", "raw", "refined")
+            info["quality"] = {k: q.get(k) for k in keep}
         out.clips.append(ExportClip.build(clip, velocities, jsonable(info)))

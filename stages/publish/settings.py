@@ -6,6 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from stages.refine_quality import (
+    TOLERANCE_FLOATING,
+    TOLERANCE_FOOT_SKATE_MPS,
+    TOLERANCE_JITTER_M,
+    TOLERANCE_PENETRATION_M,
+    tolerance_for,
+)
+
 #: Seconds to pause after the arrays are written, before the version is renamed into
 #: place: lets the crash test kill a publish at a known point. Never set in production.
 
@@ -26,14 +34,26 @@ class PublishSettings(BaseModel):
         "error",
         description="severity of the physical check's failure; 'warn' does not block",
     )
+    # the defaults are the refine stage's, so its verdicts and the checks agree
     penetration_tolerance_m: float = Field(
-        0.005, ge=0.0, description="check: refined penetration may exceed raw by this (m)"
+        TOLERANCE_PENETRATION_M,
+        ge=0.0,
+        description="checks: refined penetration may exceed raw (or InterMimic's) by this (m)",
     )
     floating_tolerance: float = Field(
-        0.02, ge=0.0, description="check: refined floating-contact fraction may exceed raw by this"
+        TOLERANCE_FLOATING,
+        ge=0.0,
+        description="checks: refined floating fraction may exceed raw (or InterMimic's) by this",
     )
     foot_skate_tolerance_mps: float = Field(
-        0.05, ge=0.0, description="check: refined foot skating may exceed raw by this (m/s)"
+        TOLERANCE_FOOT_SKATE_MPS,
+        ge=0.0,
+        description="checks: refined foot skating may exceed raw (or InterMimic's) by this (m/s)",
+    )
+    jitter_tolerance_m: float = Field(
+        TOLERANCE_JITTER_M,
+        ge=0.0,
+        description="quality check: refined jitter may exceed InterMimic's by this (m)",
     )
     compression: Literal["none", "lz4", "zstd"] = Field(
         "none",
@@ -46,8 +66,11 @@ class PublishSettings(BaseModel):
     )
 
     def tolerance(self, figure: str) -> float:
-        if figure.startswith("penetration"):
-            return self.penetration_tolerance_m
-        if figure.startswith("floating"):
-            return self.floating_tolerance
-        return self.foot_skate_tolerance_mps
+        """How much a refined ``figure`` may exceed its reference (raw or InterMimic's)."""
+        return tolerance_for(
+            figure,
+            penetration=self.penetration_tolerance_m,
+            floating=self.floating_tolerance,
+            foot_skate=self.foot_skate_tolerance_mps,
+            jitter=self.jitter_tolerance_m,
+        )

@@ -61,6 +61,17 @@ def test_train_and_refine_one_subject(env: tuple[dg.DagsterInstance, dict, Store
     md = result.asset_materializations_for_node("refined_rollouts")[0].metadata
     assert md["clips_refined"].value == 1 and md["refined_dataset"].value == "lab-refined"
     assert "penetration_object_max" in md["artifacts_before_after"].value
+    # judged per clip: figures raw / refined / InterMimic and a verdict (the synthetic
+    # clip has no InterMimic refinement: its column stays empty)
+    assert "| figure | raw | refined | InterMimic (0 of 1 clips) |" in (
+        md["artifacts_before_after"].value
+    )
+    assert "s1_box_000" in md["quality"].value and "raw / refined / InterMimic" in (
+        md["quality"].value
+    )
+    verdicts = ("full", "worse", "partial", "unmeasured")
+    assert sum(md[f"clips_{v}"].value for v in verdicts) == 1
+    assert md["clips_with_intermimic"].value == 0
     assert Path(md["artifacts_png"].value).is_file()
     # only s1 was touched
     assert not teacher_dir(store, "lab", "s2").exists()

@@ -48,6 +48,10 @@ def test_train_then_refine(tmp_path: Path) -> None:
     r = runner.invoke(app, ["refine", *common, "--set", "attempts=1"])
     assert r.exit_code == 0, r.output
     assert "s1_box_001" in r.output and "penetration_object_max" in r.output
+    assert "InterMimic" in r.output and "verdicts: full" in r.output
+    missing = str(tmp_path / "missing")
+    r = runner.invoke(app, ["refine", *common, "--reference-dir", missing])
+    assert r.exit_code == 2 and "InterMimic" in r.output
     assert ("lab-refined", "s1") in Store(store).subjects()
 
 
