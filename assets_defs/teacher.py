@@ -17,8 +17,10 @@ catalog rows.
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
+import pydantic
 
 from assets_defs.config import config_from_settings
 from assets_defs.contact import contact_intents
@@ -27,6 +29,7 @@ from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.versions import data_version
 from data_catalog.store import Store
 from intermimic.errors import InterMimicError
+from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.viz.plots import save_png
@@ -43,7 +46,26 @@ from stages.teacher import train_subject_teacher
 TeacherConfig = config_from_settings(TeacherSettings, "TeacherConfig")
 #: ``refined_rollouts``' run config: the teacher's settings and where InterMimic's
 #: refinement of the clips is.
-RefineConfig = config_from_settings(ReferenceSettings, "RefineConfig", base=TeacherConfig)
+PlannerConfig = config_from_settings(PlannerSettings, "PlannerConfig")
+
+
+class RefineMethodConfig(TeacherConfig):  # type: ignore[misc,valid-type]
+    """How ``refined_rollouts`` refines: the method, the clips, the planner's settings."""
+
+    method: Literal["teacher", "planner"] = pydantic.Field(
+        "teacher",
+        description="'teacher': replay the subject's teacher; 'planner': track each clip "
+        "with the sampling planner (intermimic.plan), no teacher needed",
+    )
+    clips: list[str] = pydantic.Field(
+        default_factory=list, description="refine only these clip ids (empty: every ok clip)"
+    )
+    planner: PlannerConfig = pydantic.Field(  # type: ignore[valid-type]
+        default_factory=PlannerConfig, description="the planner's settings (method planner)"
+    )
+
+
+RefineConfig = config_from_settings(ReferenceSettings, "RefineConfig", base=RefineMethodConfig)
 #: Dagster concurrency pool of teacher training runs.
 TEACHER_POOL = "teacher_training"
 
@@ -181,7 +203,9 @@ def teacher_policy(
     group_name="refine",
     kinds={"python", "mujoco", "zarr"},
     code_version="1",
-    description="Every clip of one subject replayed by its teacher: the refined motion.",
+    description="Every clip of one subject tracked in physics by its teacher (or by the "
+    "sampling planner, config method: planner): the refined motion, judged against the "
+    "MoCap and InterMimic's refinement.",
 )
 def refined_rollouts(
     context: dg.AssetExecutionContext,
@@ -194,8 +218,14 @@ def refined_rollouts(
     values = config.model_dump()  # type: ignore[attr-defined]
     settings = TeacherSettings(**{k: values[k] for k in TeacherSettings.model_fields})
     reference = ReferenceSettings(**{k: values[k] for k in ReferenceSettings.model_fields})
+    method = values["method"]
+    planner = PlannerSettings(**values["planner"]) if method == "planner" else None
     try:
-        rep = refine_subject(st, dataset, subject, settings, objects.library(), reference=reference)
+        rep = refine_subject(
+            st, dataset, subject, settings, objects.library(), reference=reference,
+            method=method, planner=planner, clips=values["clips"] or None,
+            on_clip=lambda cid: context.log.info(f"refining {cid}"),
+        )  # fmt: skip
     except InterMimicError as exc:
         raise dg.Failure(f"{dataset}/{subject}: {exc}") from None
     s = rep.summary
@@ -204,6 +234,8 @@ def refined_rollouts(
     )
     metadata: dict[str, object] = {
         "refined_dataset": rep.refined_dataset,
+        "method": rep.method,
+        "source": rep.checkpoint,
         "teacher_sha256": rep.teacher_sha256,
         "clips_refined": len(rep.tracking),
         "clips_failed": len(rep.failed),

@@ -135,23 +135,44 @@ def refine_cmd(
     reference: bool = typer.Option(
         True, help="compare with InterMimic's refinement of each clip where there is one"
     ),
+    method: str = typer.Option(
+        "teacher",
+        "--method",
+        help="teacher: replay the subject's trained teacher; planner: track each clip with "
+        "the sampling planner (no teacher needed, minutes per clip on 2 cores)",
+    ),
+    clip: list[str] = typer.Option(
+        [], "--clip", help="refine only this clip id (repeatable); default: every ok clip"
+    ),
+    plan: list[str] = typer.Option(
+        [],
+        "--plan",
+        metavar="KEY=VALUE",
+        help="planner setting (PlannerSettings), e.g. --plan samples=32",
+    ),
 ) -> None:
-    """Replay the subject's teacher on every clip and store the physically simulated motion.
+    """Refine the subject's clips in physics (its teacher, or the sampling planner) and
+    store the simulated motion.
 
-    The refined clips go to the dataset <dataset>-refined, per-frame rollout series beside
-    them, per-clip figures (tracking, artifacts after refinement, verdict) to the catalog
-    (stage "refined"; InterMimic's figures under "refined-intermimic"). Every clip is
+    With --method planner every clip is tracked from its MoCap start by MPPI over PD-target
+    residuals (intermimic.plan); planned clips are cached under STORE/planner, so running
+    the command again after an interruption continues where it stopped. The refined clips
+    go to the dataset <dataset>-refined, per-frame rollout series beside them, per-clip
+    figures (tracking, artifacts after refinement, verdict) to the catalog (stage
+    "refined"; InterMimic's figures under "refined-intermimic"). Every clip is
     judged: full (tracked to its end, no artifact figure worse than InterMimic's
     refinement of the clip, object penetration and foot skating no worse than the raw
     MoCap), worse (tracked, rule broken: the failures are named), partial (not tracked to
-    its end) or unmeasured. Exits 1 when there is no teacher or no ok clip, 2 on bad
-    options (a --reference-dir that is not a folder included).
+    its end) or unmeasured. Exits 1 when there is no teacher (method teacher), no ok clip
+    or no ok clip of a --clip id, 2 on bad options (a --reference-dir that is not a
+    folder, an unknown --plan setting included).
     """
     import json
 
     from data_catalog.runs import teacher_dir
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
+    from intermimic.plan.settings import PlannerSettings
     from stages.refine import refine_subject
     from stages.refine_quality import CELL, ReferenceSettings, clip_quality_table
     from stages.subjects import resolve_subject
@@ -159,6 +180,17 @@ def refine_cmd(
     ref = ReferenceSettings(
         reference=reference, reference_dir=str(reference_dir) if reference_dir else None
     )
+    if method not in ("teacher", "planner"):
+        console.print(f"[red]error:[/] --method {method!r}: use teacher or planner")
+        raise typer.Exit(2)
+    if plan and method != "planner":
+        console.print("[red]error:[/] --plan applies to --method planner only")
+        raise typer.Exit(2)
+    try:
+        planner = parse_overrides(PlannerSettings, list(plan))
+    except SettingsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     try:
         ref.resolved_dir()  # a missing folder is a bad option, found before any work
     except InputError as exc:
@@ -169,7 +201,11 @@ def refine_cmd(
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
         ds, subj = resolve_subject(st, subject, dataset)
         saved = teacher_dir(st, ds, subj, embodiment) / "teacher_settings.json"
-        base = json.loads(saved.read_text())["settings"] if saved.exists() else {}
+        base = (
+            json.loads(saved.read_text())["settings"]
+            if saved.exists() and method == "teacher"
+            else {}
+        )
         # the run's own settings, then the command line's
         pairs = [f"{k}={v}" for k, v in base.items() if v is not None]
         settings = parse_overrides(
@@ -186,11 +222,13 @@ def refine_cmd(
             TextColumn("{task.description}"), TimeElapsedColumn(),
             console=console, transient=True,
         ) as progress:  # fmt: skip
-            task = progress.add_task("rolling out", total=None)
+            doing = "rolling out" if method == "teacher" else "planning"
+            task = progress.add_task(doing, total=None)
             rep = refine_subject(
                 st, ds, subj, settings, library,
                 on_clip=lambda cid: progress.update(task, advance=1, description=cid),
-                reference=ref,
+                reference=ref, method=method,  # type: ignore[arg-type]
+                planner=planner if method == "planner" else None, clips=clip or None,
             )  # fmt: skip
     except StoreUnavailableError:
         raise  # exit 2, one line (cli.app)
@@ -198,7 +236,8 @@ def refine_cmd(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     out = Console()
-    table = Table(title=f"refined {ds}/{subj} -> {rep.refined_dataset}/{subj}")
+    by = "teacher" if rep.method == "teacher" else f"planner ({rep.checkpoint})"
+    table = Table(title=f"refined {ds}/{subj} -> {rep.refined_dataset}/{subj} by {by}")
     for col in ("clip", "success", "duration", "E_h cm", "E_o cm"):
         table.add_column(col, justify="left" if col == "clip" else "right")
     for cid, t in sorted(rep.tracking.items()):

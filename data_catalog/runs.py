@@ -51,6 +51,17 @@ def teacher_dir(store: Store, dataset: str, subject: str, embodiment: str = "smp
     return root / safe(dataset, "dataset") / safe(subject, "subject")
 
 
+PLANNER = "planner"
+
+
+def planner_dir(store: Store, dataset: str, subject: str, embodiment: str = "smplx") -> Path:
+    """``STORE/planner/<dataset>/<subject>`` (``planner-<embodiment>`` for another
+    embodiment): the sampling planner's refinement of a subject (its cached per-clip
+    rollouts and ``refine.json``)."""
+    root = PLANNER if embodiment == "smplx" else f"{PLANNER}-{safe(embodiment, 'embodiment')}"
+    return store.root / root / safe(dataset, "dataset") / safe(subject, "subject")
+
+
 def refined_dataset_for(dataset: str, embodiment: str = "smplx") -> str:
     """``<dataset>-refined`` (``<dataset>-refined-<embodiment>`` for a robot)."""
     out = refined_dataset(dataset)

@@ -1,6 +1,9 @@
-"""The refine stage: replay a subject's teacher on every clip and store the motion.
+"""The refine stage: track a subject's clips in physics (teacher or planner), store the motion.
 
-:func:`refine_subject` replays the teacher on every clip and stores the simulated motion
+:func:`refine_subject` replays the teacher on every clip (``method="teacher"``) or
+tracks each clip with the sampling planner (``method="planner"``,
+:mod:`intermimic.plan`: no teacher needed, the same rollout record; the lineage hash is
+the planner settings' instead of the checkpoint's) and stores the simulated motion
 as the subject's clips in the dataset ``<dataset>-refined`` (``meta.source_sha256`` =
 SHA-256 of the teacher checkpoint's hash and the raw clip's hash, so a new teacher or
 changed MoCap replaces exactly the clips it changes), with the per-frame rollout series
@@ -26,9 +29,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,11 +42,12 @@ from data_catalog.refined_layout import (
     ROLLOUT,
     refined_sha256,
 )
-from data_catalog.runs import REFINE_FILE, refined_dataset_for, teacher_dir
+from data_catalog.runs import REFINE_FILE, planner_dir, refined_dataset_for, teacher_dir
 from data_catalog.store import Store
 from intermimic.atomic import write_text_atomic
 from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.errors import InputError
+from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
 from stages.refine_quality import (
@@ -71,9 +76,6 @@ POLICY_FIELDS = (
 )
 
 
-# ---- training ------------------------------------------------------------------------------
-
-
 # ---- refinement ----------------------------------------------------------------------------
 
 
@@ -85,7 +87,10 @@ class RefineReport:
     subject: str
     refined_dataset: str
     checkpoint: str
+    """The teacher checkpoint replayed, or ``planner:<hash>`` of the planner's settings."""
     teacher_sha256: str
+    """SHA-256 of the teacher checkpoint, or of the planner's settings (the lineage hash)."""
+    method: str = "teacher"
     tracking: dict[str, dict[str, float]] = field(default_factory=dict)
     """clip -> success (0/1), duration (steps), duration_fraction, e_h_cm, e_o_cm, attempt."""
     before: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -141,6 +146,92 @@ class RefineReport:
         return verdict_counts(self.verdicts.values())
 
 
+RefineMethod = Literal["teacher", "planner"]
+
+
+@dataclass
+class _Produced:
+    """Rollouts of a subject's clips and where they came from."""
+
+    settings: TeacherSettings
+    clipset: Any
+    best: dict[str, Any]
+    run_dir: Path
+    source_path: str
+    source_sha256: str
+
+
+def _select(clipset: Any, clips: Sequence[str] | None, where: str) -> Any:
+    """``clipset`` cut to ``clips`` (all when None); unknown ids are an error naming them."""
+    if clips is None:
+        return clipset
+    from intermimic.rl.teacher_env import ClipSet
+
+    have = {c.meta.clip_id for c in clipset.clips}
+    unknown = sorted(set(clips) - have)
+    if unknown:
+        raise InputError(
+            f"{where}: no trackable clip(s) {', '.join(unknown)} "
+            f"(have: {', '.join(sorted(have)) or 'none'})"
+        )
+    groups = {
+        name: [c for c in g if c.meta.clip_id in set(clips)] for name, g in clipset.groups.items()
+    }
+    groups = {k: v for k, v in groups.items() if v}
+    return ClipSet(groups, {k: clipset.scenes[k] for k in groups}, dict(clipset.rejected))
+
+
+def _by_teacher(
+    store: Store, dataset: str, subject: str, settings: TeacherSettings | None,
+    objects: Any, clips: Sequence[str] | None,
+) -> _Produced:  # fmt: skip
+    from intermimic.rl import checkpoint as ckpt
+    from intermimic.rl.rollout import evaluate
+
+    run_dir = teacher_dir(store, dataset, subject, settings.embodiment_key if settings else "smplx")
+    saved_path = run_dir / "teacher_settings.json"
+    saved = json.loads(saved_path.read_text())["settings"] if saved_path.exists() else None
+    s = settings or (TeacherSettings(**saved) if saved else TeacherSettings())
+    if saved:
+        # what shapes the policy and its humanoid comes from the run itself
+        s = s.model_copy(update={k: saved[k] for k in POLICY_FIELDS if k in saved})
+    clipset = _select(subject_clipset(store, dataset, subject, s, objects), clips, subject)
+    best = evaluate(clipset, s, run_dir)
+    latest = ckpt.load_latest(run_dir / "checkpoints")
+    assert latest is not None  # evaluate() raised otherwise
+    sha = checkpoint_sha256(latest.path)
+    return _Produced(s, clipset, best, run_dir, str(latest.path), sha)
+
+
+def _by_planner(
+    store: Store, dataset: str, subject: str, settings: TeacherSettings | None,
+    objects: Any, clips: Sequence[str] | None, planner: PlannerSettings | None,
+    on_clip: Callable[[str], None] | None,
+) -> _Produced:  # fmt: skip
+    from intermimic.plan.seeds import plan_clips
+
+    s = settings or TeacherSettings()
+    p = planner or PlannerSettings()
+    run_dir = planner_dir(store, dataset, subject, s.embodiment_key)
+    clipset = _select(subject_clipset(store, dataset, subject, s, objects), clips, subject)
+    if on_clip is not None and clipset.clips:
+        on_clip(clipset.clips[0].meta.clip_id)
+    order = [c.meta.clip_id for c in clipset.clips]
+
+    def next_clip(cid: str, frames: int, clip_frames: int) -> None:
+        i = order.index(cid) + 1
+        if on_clip is not None and i < len(order):
+            on_clip(order[i])
+
+    plans = plan_clips(clipset, s, p, cache_dir=run_dir / "rollouts", on_clip=next_clip)
+    best = {cid: pc.rollout for cid, pc in plans.items()}
+    sha = p.sha256()
+    write_text_atomic(
+        run_dir / "planner_settings.json", json.dumps({"settings": p.model_dump()}, indent=1)
+    )
+    return _Produced(s, clipset, best, run_dir, f"planner:{sha[:16]}", sha)
+
+
 def refine_subject(
     store: Store,
     dataset: str,
@@ -151,44 +242,46 @@ def refine_subject(
     *,
     on_clip: Callable[[str], None] | None = None,
     reference: ReferenceSettings | None = None,
+    method: RefineMethod = "teacher",
+    planner: PlannerSettings | None = None,
+    clips: Sequence[str] | None = None,
 ) -> RefineReport:
-    """Replay the subject's teacher on every clip; store the refined motion and judge it
-    (see the module docstring). ``reference``: where InterMimic's refinement of the
-    clips is (default: the sample's, if present). Raises
-    :class:`~intermimic.rl.checkpoint.CheckpointError` when the subject has no trained
-    teacher, :class:`NoClipsError` when it has no ok clips, :class:`InputError` when a
-    reference folder named explicitly does not exist."""
+    """Refine the subject's clips (all, or the ids in ``clips``) by ``method``: replay
+    its teacher (``"teacher"``) or track each clip with the sampling planner
+    (``"planner"``, :mod:`intermimic.plan`, settings ``planner``; no teacher needed;
+    planned clips are cached in ``STORE/planner/<dataset>/<subject>/rollouts``, so an
+    interrupted run continues where it stopped). Stores the refined motion and judges it
+    (see the module docstring); the refinement replaces the subject's earlier one.
+    ``reference``: where InterMimic's refinement of the clips is (default: the sample's,
+    if present). ``on_clip(clip_id)`` is called as each clip starts. Raises
+    :class:`~intermimic.rl.checkpoint.CheckpointError` when the method is the teacher
+    and the subject has none, :class:`NoClipsError` when it has no ok clips,
+    :class:`InputError` when a clip in ``clips`` is not one of them or a reference
+    folder named explicitly does not exist."""
     from intermimic.contact.settings import ContactSettings
-    from intermimic.rl.rollout import evaluate, refined_clip, rollout_series, summarize
-    from intermimic.rl.teacher_settings import TeacherSettings as _TS
+    from intermimic.rl.rollout import refined_clip, rollout_series, summarize
 
     t0 = time.perf_counter()
-    run_dir = teacher_dir(store, dataset, subject, settings.embodiment_key if settings else "smplx")
-    saved_path = run_dir / "teacher_settings.json"
-    saved = json.loads(saved_path.read_text())["settings"] if saved_path.exists() else None
-    s = settings or (_TS(**saved) if saved else _TS())
-    if saved:
-        # what shapes the policy and its humanoid comes from the run itself
-        s = s.model_copy(update={k: saved[k] for k in POLICY_FIELDS if k in saved})
     cs = contact_settings or ContactSettings()
     ref_dir = (reference or ReferenceSettings()).resolved_dir()
-    clipset = subject_clipset(store, dataset, subject, s, objects)
-    best = evaluate(clipset, s, run_dir)
-    from intermimic.rl import checkpoint as ckpt
-
-    latest = ckpt.load_latest(run_dir / "checkpoints")
-    assert latest is not None  # evaluate() raised otherwise
-    teacher_sha = checkpoint_sha256(latest.path)
+    if method == "planner":
+        made = _by_planner(store, dataset, subject, settings, objects, clips, planner, on_clip)
+    elif method == "teacher":
+        made = _by_teacher(store, dataset, subject, settings, objects, clips)
+    else:
+        raise InputError(f"refine method {method!r}: use 'teacher' or 'planner'")
+    s, clipset, best, run_dir = made.settings, made.clipset, made.best, made.run_dir
+    source_sha, source_path = made.source_sha256, made.source_path
     out_ds = refined_dataset_for(dataset, s.embodiment_key)
     robot = s.embodiment != "smplx"
-    report = RefineReport(dataset, subject, out_ds, str(latest.path), teacher_sha)
+    report = RefineReport(dataset, subject, out_ds, source_path, source_sha, method=method)
     report.reference_dir = str(ref_dir) if ref_dir is not None else None
     report.failed.update(clipset.rejected)
     raw_by_id = {c.meta.clip_id: c for c in clipset.clips}
     scene_of = {c.meta.clip_id: clipset.scenes[c.meta.object_name] for c in clipset.clips}
     refined, series, artifacts, figures, im_figures = [], {}, {}, {}, {}
     for cid, r in sorted(best.items()):
-        if on_clip is not None:
+        if on_clip is not None and method == "teacher":
             on_clip(cid)
         raw = raw_by_id[cid]
         if robot:
@@ -202,9 +295,9 @@ def refine_subject(
             )
             clip = clip.with_meta(
                 dataset=out_ds,
-                source_path=str(latest.path),
-                source_sha256=refined_sha256(teacher_sha, raw.meta.source_sha256),
-                source_format=f"teacher-rollout-{s.embodiment}",
+                source_path=source_path,
+                source_sha256=refined_sha256(source_sha, raw.meta.source_sha256),
+                source_format=f"{method}-rollout-{s.embodiment}",
             )
         else:
             clip = refined_clip(
@@ -212,9 +305,11 @@ def refine_subject(
                 raw,
                 scene_of[cid],
                 dataset=out_ds,
-                source_sha256=refined_sha256(teacher_sha, raw.meta.source_sha256),
-                source_path=str(latest.path),
+                source_sha256=refined_sha256(source_sha, raw.meta.source_sha256),
+                source_path=source_path,
             )
+            if method != "teacher":
+                clip = clip.with_meta(source_format=f"{method}-rollout")
         track = {
             "success": float(r.success),
             "duration": float(r.duration),
@@ -249,8 +344,10 @@ def refine_subject(
     if refined:
         scene0 = next(iter(clipset.scenes.values()))
         attrs = {
-            "teacher_checkpoint": str(latest.path),
-            "teacher_sha256": teacher_sha,
+            # the lineage keys keep their names whatever made the rollouts
+            "teacher_checkpoint": source_path,
+            "teacher_sha256": source_sha,
+            "method": method,
             "tracking": report.tracking,
             # the judgement travels with the clips it judges (publishing reads it here)
             "quality": report.quality_records(),
@@ -278,7 +375,9 @@ def refine_subject(
         json.dumps(
             {
                 "refined_dataset": out_ds,
-                "teacher_sha256": teacher_sha,
+                "method": method,
+                "source": source_path,
+                "teacher_sha256": source_sha,
                 "summary": report.summary,
                 "comparison": report.comparison(),
                 "intermimic_reference": report.reference_dir,

@@ -1,22 +1,26 @@
-"""Planned clips for a teacher: PSI seeds (recipe b) and actions to clone (recipe c).
+"""Planned clips, cached: refined motion, PSI seeds (recipe b), actions to clone (recipe c).
 
 :func:`plan_clips` plans every clip of a :class:`~intermimic.rl.teacher_env.ClipSet`
-(:func:`~intermimic.plan.planner.plan_clip`) and returns each clip's committed states and
-actions. :func:`~intermimic.rl.teacher_training.train_teacher` puts the states into the
-PSI buffers (``psi_seeds``, see :func:`psi_seeds`) and
+(:func:`~intermimic.plan.planner.plan_clip`) and returns each clip's committed rollout
+(the refine stage stores it as the clip's refinement).
+:func:`~intermimic.rl.teacher_training.train_teacher` puts the states into the PSI
+buffers (``psi_seeds``, see :func:`psi_seeds`) and
 :func:`~intermimic.plan.clone.clone_planner` fits a fresh actor to the actions. Plans are
-cached per clip in ``cache_dir`` under the hash of the planner's settings, the
-environment's and the clip's source, so a resumed or repeated run does not plan again.
+cached per clip in ``cache_dir`` (one ``.npz`` of the rollout's arrays) under the hash of
+the planner's settings, the environment's and the clip's source, so a resumed, repeated
+or interrupted run plans only what it has not planned yet.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +28,7 @@ from numpy.typing import NDArray
 from intermimic.atomic import write_bytes_atomic
 from intermimic.plan.planner import plan_clip
 from intermimic.plan.settings import PlannerSettings
+from intermimic.rl.rollout import Rollout
 from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
 
@@ -33,18 +38,52 @@ F64 = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class PlannedClip:
-    """A clip's planned motion: ``states [n, nq + nv]`` at frames ``0..n-1`` and the
-    ``actions [n, A]`` applied at each (the tracking env's action units; the last row 0),
-    and the planner's ``seconds``."""
+    """A clip's planned motion: the committed :class:`~intermimic.rl.rollout.Rollout`
+    and the planner's ``seconds`` (of the run that planned it, also when read from the
+    cache)."""
 
-    states: F64
-    actions: F64
+    rollout: Rollout
     seconds: float
+
+    @property
+    def states(self) -> F64:
+        """``[n, nq + nv]`` the committed states at frames ``0..n-1``."""
+        a = self.rollout.arrays
+        return np.concatenate([a["qpos"], a["qvel"]], axis=1)
+
+    @property
+    def actions(self) -> F64:
+        """``[n, A]`` the actions applied at each committed frame (the last row 0)."""
+        return np.asarray(self.rollout.arrays["actions"], np.float64)
 
     @property
     def frames(self) -> int:
         """Frames tracked (policy steps)."""
-        return len(self.states) - 1
+        return self.rollout.duration
+
+
+def _save(path: Path, planned: PlannedClip) -> None:
+    r = planned.rollout
+    meta = {
+        "clip_id": r.clip_id, "object_name": r.object_name, "success": r.success,
+        "duration": r.duration, "clip_frames": r.clip_frames, "seconds": planned.seconds,
+    }  # fmt: skip
+    buf = io.BytesIO()
+    arrays: dict[str, Any] = {"__meta__": np.array(json.dumps(meta)), **r.arrays}
+    np.savez(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _load(path: Path) -> PlannedClip:
+    with np.load(path) as z:
+        meta = json.loads(str(z["__meta__"]))
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != "__meta__"}
+    rollout = Rollout(
+        clip_id=meta["clip_id"], object_name=meta["object_name"], attempt=0,
+        success=bool(meta["success"]), duration=int(meta["duration"]),
+        clip_frames=int(meta["clip_frames"]), arrays=arrays,
+    )  # fmt: skip
+    return PlannedClip(rollout, float(meta["seconds"]))
 
 
 def _key(planner: PlannerSettings, settings: TeacherSettings, source: str) -> str:
@@ -73,29 +112,16 @@ def plan_clips(
                 key = _key(p, settings, clip.meta.source_sha256 or cid)
                 path = Path(cache_dir) / f"{cid}.{key}.npz"
             if path is not None and path.exists():
-                with np.load(path) as z:
-                    out[cid] = PlannedClip(
-                        np.asarray(z["states"], np.float64),
-                        np.asarray(z["actions"], np.float64),
-                        float(z["seconds"]),
-                    )
+                out[cid] = _load(path)
             else:
                 res = plan_clip(clip, clipset.scenes[name], settings, p)
-                a = res.rollout.arrays
-                out[cid] = PlannedClip(
-                    np.concatenate([a["qpos"], a["qvel"]], axis=1),
-                    np.asarray(a["actions"], np.float64),
-                    res.seconds,
-                )
+                out[cid] = PlannedClip(res.rollout, res.seconds)
                 log.info(
                     "planned %s: %d of %d frames in %.0f s",
                     cid, res.rollout.duration, res.rollout.clip_frames - 1, res.seconds,
                 )  # fmt: skip
                 if path is not None:
-                    buf = io.BytesIO()
-                    pc = out[cid]
-                    np.savez(buf, states=pc.states, actions=pc.actions, seconds=pc.seconds)
-                    write_bytes_atomic(path, buf.getvalue())
+                    _save(path, out[cid])
             if on_clip is not None:
                 on_clip(cid, out[cid].frames, clip.n_frames)
     return out

@@ -1,0 +1,116 @@
+"""``refine_subject(method="planner")`` and ``intermimic refine --method planner``: the
+sampling planner refines clips without a teacher, writes the teacher's record, caches
+each planned clip and judges it like any refinement (synthetic clips, tiny planner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import cli.teacher  # noqa: F401  (registers the commands)
+from cli import app
+from data_catalog import Catalog, Store
+from data_catalog.refined_layout import ROLLOUT, refined_sha256
+from data_catalog.runs import REFINE_FILE, planner_dir, teacher_dir
+from intermimic.errors import InputError
+from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.objects import ObjectLibrary
+from intermimic.plan import PlannerSettings
+from intermimic.rl.teacher_settings import TeacherSettings
+from stages.refine import REFINED_STAGE, refine_subject
+
+SETTINGS = TeacherSettings(worlds=4, sim_threads=1)
+TINY = PlannerSettings(samples=4, horizon=3, knots=2, iterations=1)
+
+
+def _store(root: Path) -> Store:
+    store = Store(root)
+    clips = [
+        synthetic_clip("s1", "box", i, 24 + 4 * i, seed=i, dataset="lab").with_meta(
+            source_sha256=f"{i:064x}"
+        )
+        for i in range(2)
+    ]
+    store.upsert_clips("lab", "s1", clips)
+    return store
+
+
+def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(tmp_path: Path) -> None:
+    store = _store(tmp_path / "store")
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    seen: list[str] = []
+    rep = refine_subject(
+        store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY,
+        clips=["s1_box_001"], on_clip=seen.append, reference=None,
+    )  # fmt: skip
+    assert seen == ["s1_box_001"] and not teacher_dir(store, "lab", "s1").exists()
+    assert rep.method == "planner" and rep.teacher_sha256 == TINY.sha256()
+    assert set(rep.tracking) == {"s1_box_001"} and set(rep.verdicts) == {"s1_box_001"}
+    t = rep.tracking["s1_box_001"]
+    assert t["duration"] >= 1 and t["e_h_cm"] >= 0
+    # the refined clip and its record, with the planner's hash as the lineage
+    (clip,) = store.read_subject("lab-refined", "s1")
+    raw = store.read_clip("lab", "s1", "s1_box_001")
+    assert clip.meta.source_sha256 == refined_sha256(TINY.sha256(), raw.meta.source_sha256)
+    assert clip.meta.source_format == "planner-rollout"
+    attrs = store.series_attrs("lab-refined", "s1", ROLLOUT)
+    assert attrs["method"] == "planner" and attrs["teacher_sha256"] == TINY.sha256()
+    assert set(attrs["quality"]) == {"s1_box_001"}
+    figs = Catalog(store.root).figures_wide(REFINED_STAGE)
+    assert list(figs["clip"]) == ["s1_box_001"]
+    run = planner_dir(store, "lab", "s1")
+    doc = json.loads((run / REFINE_FILE).read_text())
+    assert doc["method"] == "planner" and doc["source"].startswith("planner:")
+    cached = list((run / "rollouts").glob("s1_box_001.*.npz"))
+    assert len(cached) == 1
+    # again: read from the cache, the same motion
+    before = cached[0].stat().st_mtime_ns
+    again = refine_subject(
+        store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY,
+        clips=["s1_box_001"],
+    )  # fmt: skip
+    assert again.tracking == rep.tracking and cached[0].stat().st_mtime_ns == before
+    # other planner settings: planned anew, a new lineage hash
+    other = TINY.model_copy(update={"seed": 1})
+    third = refine_subject(
+        store, "lab", "s1", SETTINGS, objects, method="planner", planner=other,
+        clips=["s1_box_001"],
+    )  # fmt: skip
+    assert third.teacher_sha256 == other.sha256() != TINY.sha256()
+    assert len(list((run / "rollouts").glob("s1_box_001.*.npz"))) == 2
+
+
+def test_planner_refine_bad_input(tmp_path: Path) -> None:
+    store = _store(tmp_path / "store")
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    with pytest.raises(InputError, match="no trackable clip.*s1_ghost.*have: s1_box_000"):
+        refine_subject(
+            store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY,
+            clips=["s1_ghost"],
+        )  # fmt: skip
+    with pytest.raises(InputError, match="method 'oracle'"):
+        refine_subject(store, "lab", "s1", SETTINGS, objects, method="oracle")  # type: ignore[arg-type]
+    assert ("lab-refined", "s1") not in store.subjects()
+
+
+def test_cli_refine_with_the_planner(tmp_path: Path) -> None:
+    runner = CliRunner()
+    store = _store(tmp_path / "store")
+    objects = write_synthetic_objects(tmp_path / "objects")
+    common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
+    plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
+            "--plan", "iterations=1", "--set", "worlds=4", "--set", "sim_threads=1"]  # fmt: skip
+    r = runner.invoke(app, [*common, "--method", "planner", "--clip", "s1_box_000", *plan])
+    assert r.exit_code == 0, r.output
+    assert "by planner" in r.output and "s1_box_000" in r.output and "verdicts:" in r.output
+    r = runner.invoke(app, [*common, "--method", "planner", "--plan", "samplez=3"])
+    assert r.exit_code == 2 and "KEY one of" in r.output
+    r = runner.invoke(app, [*common, "--method", "oracle"])
+    assert r.exit_code == 2 and "teacher or planner" in r.output
+    r = runner.invoke(app, [*common, "--plan", "samples=3"])
+    assert r.exit_code == 2 and "--method planner only" in r.output
+    r = runner.invoke(app, [*common, "--method", "planner", "--clip", "nope", *plan])
+    assert r.exit_code == 1 and "nope" in r.output
