@@ -60,6 +60,9 @@ class RefineMethodConfig(TeacherConfig):  # type: ignore[misc,valid-type]
     clips: list[str] = pydantic.Field(
         default_factory=list, description="refine only these clip ids (empty: every ok clip)"
     )
+    max_clips: int = pydantic.Field(
+        0, ge=0, description="refine at most the first this many clips by id (0: no limit)"
+    )
     planner: PlannerConfig = pydantic.Field(  # type: ignore[valid-type]
         default_factory=PlannerConfig, description="the planner's settings (method planner)"
     )
@@ -224,6 +227,7 @@ def refined_rollouts(
         rep = refine_subject(
             st, dataset, subject, settings, objects.library(), reference=reference,
             method=method, planner=planner, clips=values["clips"] or None,
+            max_clips=values["max_clips"] or None,
             on_clip=lambda cid: context.log.info(f"refining {cid}"),
         )  # fmt: skip
     except InterMimicError as exc:

@@ -144,6 +144,9 @@ def refine_cmd(
     clip: list[str] = typer.Option(
         [], "--clip", help="refine only this clip id (repeatable); default: every ok clip"
     ),
+    max_clips: int | None = typer.Option(
+        None, "--max-clips", min=1, help="refine at most the first this many clips by id"
+    ),
     plan: list[str] = typer.Option(
         [],
         "--plan",
@@ -229,6 +232,7 @@ def refine_cmd(
                 on_clip=lambda cid: progress.update(task, advance=1, description=cid),
                 reference=ref, method=method,  # type: ignore[arg-type]
                 planner=planner if method == "planner" else None, clips=clip or None,
+                max_clips=max_clips,
             )  # fmt: skip
     except StoreUnavailableError:
         raise  # exit 2, one line (cli.app)

@@ -161,13 +161,19 @@ class _Produced:
     source_sha256: str
 
 
-def _select(clipset: Any, clips: Sequence[str] | None, where: str) -> Any:
-    """``clipset`` cut to ``clips`` (all when None); unknown ids are an error naming them."""
-    if clips is None:
-        return clipset
+def _select(
+    clipset: Any, clips: Sequence[str] | None, where: str, max_clips: int | None = None
+) -> Any:
+    """``clipset`` cut to ``clips`` (all when None), then to the first ``max_clips`` of
+    them by id; unknown ids are an error naming them."""
     from intermimic.rl.teacher_env import ClipSet
 
     have = {c.meta.clip_id for c in clipset.clips}
+    if max_clips is not None:
+        keep = sorted(set(clips) & have if clips is not None else have)[:max_clips]
+        clips = keep + sorted(set(clips or ()) - have)
+    if clips is None:
+        return clipset
     unknown = sorted(set(clips) - have)
     if unknown:
         raise InputError(
@@ -183,7 +189,7 @@ def _select(clipset: Any, clips: Sequence[str] | None, where: str) -> Any:
 
 def _by_teacher(
     store: Store, dataset: str, subject: str, settings: TeacherSettings | None,
-    objects: Any, clips: Sequence[str] | None,
+    objects: Any, clips: Sequence[str] | None, max_clips: int | None,
 ) -> _Produced:  # fmt: skip
     from intermimic.rl import checkpoint as ckpt
     from intermimic.rl.rollout import evaluate
@@ -195,7 +201,8 @@ def _by_teacher(
     if saved:
         # what shapes the policy and its humanoid comes from the run itself
         s = s.model_copy(update={k: saved[k] for k in POLICY_FIELDS if k in saved})
-    clipset = _select(subject_clipset(store, dataset, subject, s, objects), clips, subject)
+    clipset = subject_clipset(store, dataset, subject, s, objects)
+    clipset = _select(clipset, clips, subject, max_clips)
     best = evaluate(clipset, s, run_dir)
     latest = ckpt.load_latest(run_dir / "checkpoints")
     assert latest is not None  # evaluate() raised otherwise
@@ -205,15 +212,16 @@ def _by_teacher(
 
 def _by_planner(
     store: Store, dataset: str, subject: str, settings: TeacherSettings | None,
-    objects: Any, clips: Sequence[str] | None, planner: PlannerSettings | None,
-    on_clip: Callable[[str], None] | None,
+    objects: Any, clips: Sequence[str] | None, max_clips: int | None,
+    planner: PlannerSettings | None, on_clip: Callable[[str], None] | None,
 ) -> _Produced:  # fmt: skip
     from intermimic.plan.seeds import plan_clips
 
     s = settings or TeacherSettings()
     p = planner or PlannerSettings()
     run_dir = planner_dir(store, dataset, subject, s.embodiment_key)
-    clipset = _select(subject_clipset(store, dataset, subject, s, objects), clips, subject)
+    clipset = subject_clipset(store, dataset, subject, s, objects)
+    clipset = _select(clipset, clips, subject, max_clips)
     if on_clip is not None and clipset.clips:
         on_clip(clipset.clips[0].meta.clip_id)
     order = [c.meta.clip_id for c in clipset.clips]
@@ -245,8 +253,10 @@ def refine_subject(
     method: RefineMethod = "teacher",
     planner: PlannerSettings | None = None,
     clips: Sequence[str] | None = None,
+    max_clips: int | None = None,
 ) -> RefineReport:
-    """Refine the subject's clips (all, or the ids in ``clips``) by ``method``: replay
+    """Refine the subject's clips (all, or the ids in ``clips``; at most the first
+    ``max_clips`` of them by id) by ``method``: replay
     its teacher (``"teacher"``) or track each clip with the sampling planner
     (``"planner"``, :mod:`intermimic.plan`, settings ``planner``; no teacher needed;
     planned clips are cached in ``STORE/planner/<dataset>/<subject>/rollouts``, so an
@@ -265,9 +275,11 @@ def refine_subject(
     cs = contact_settings or ContactSettings()
     ref_dir = (reference or ReferenceSettings()).resolved_dir()
     if method == "planner":
-        made = _by_planner(store, dataset, subject, settings, objects, clips, planner, on_clip)
+        made = _by_planner(
+            store, dataset, subject, settings, objects, clips, max_clips, planner, on_clip
+        )
     elif method == "teacher":
-        made = _by_teacher(store, dataset, subject, settings, objects, clips)
+        made = _by_teacher(store, dataset, subject, settings, objects, clips, max_clips)
     else:
         raise InputError(f"refine method {method!r}: use 'teacher' or 'planner'")
     s, clipset, best, run_dir = made.settings, made.clipset, made.best, made.run_dir

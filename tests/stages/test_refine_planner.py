@@ -81,6 +81,11 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(tmp_path: 
     )  # fmt: skip
     assert third.teacher_sha256 == other.sha256() != TINY.sha256()
     assert len(list((run / "rollouts").glob("s1_box_001.*.npz"))) == 2
+    # the first clip by id: what a profile without clip ids asks for
+    first = refine_subject(
+        store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY, max_clips=1
+    )
+    assert set(first.tracking) == {"s1_box_000"}
 
 
 def test_planner_refine_bad_input(tmp_path: Path) -> None:
