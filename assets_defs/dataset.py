@@ -4,10 +4,15 @@
 content-addressed version (:func:`stages.publish.publish_refined`) and reports its
 three blocking checks: every array finite, the success ratio at least
 ``min_success_ratio``, no clip physically worse than its raw MoCap (offenders listed in
-the check's metadata). A version becomes ``current`` only when they pass, and a failed
-check stops ``hoi_dataset_export`` in the same run. ``hoi_dataset_export`` exports the
+the check's metadata), and a warning that lists which clips are full, worse than the
+refinement-quality rule, partial or unmeasured (:mod:`stages.refine_quality`). A
+version becomes ``current`` only when the blocking ones pass, and a failed one stops
+``hoi_dataset_export`` in the same run. ``hoi_dataset_export`` exports the
 current version in each configured format (:func:`stages.export.export_version`)
-under ``STORE/exports/<version>/<format>/`` or a folder of your choice.
+under ``STORE/exports/<version>/<format>/`` or a folder of your choice: only clips
+refined to their end unless ``include_partial``, with the humanoid per subject and the
+object meshes (from the ``objects`` resource); what was left out, and why, is in the
+card and the asset's metadata.
 """
 
 # No "from __future__ import annotations": Dagster resolves the config annotation at runtime.
@@ -18,15 +23,16 @@ import dagster as dg
 from pydantic import Field
 
 from assets_defs.config import config_from_settings
-from assets_defs.resources import StoreResource
+from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.teacher import refined_rollouts, teacher_policy
 from data_catalog.versions import resolve_version
 from intermimic.errors import InterMimicError
-from intermimic.export import FORMATS
+from intermimic.export import FORMATS, NothingToExportError
 from stages.export import ExportSettings, export_version
 from stages.publish import (
     CHECK_FINITE,
     CHECK_PHYSICAL,
+    CHECK_QUALITY,
     CHECK_SUCCESS,
     CheckOutcome,
     PublishSettings,
@@ -39,6 +45,9 @@ _CHECK_DESCRIPTIONS = {
     CHECK_FINITE: "every array of the published version is finite",
     CHECK_SUCCESS: "the share of clips tracked to their end is at least min_success_ratio",
     CHECK_PHYSICAL: "penetration, floating contact and foot skating not worse than raw, per clip",
+    # severity warn: reported, never blocking
+    CHECK_QUALITY: "per clip: full (tracked to the end, no figure worse than InterMimic's "
+    "refinement, object penetration and foot skating no worse than raw), worse, partial",
 }
 
 
@@ -50,7 +59,18 @@ class ExportConfig(dg.Config):
         None, description="exports go to OUT_ROOT/<version>/<format>; None: STORE/exports"
     )
     subjects: list[str] | None = Field(None, description="only these subjects; None: all")
-    only_successful: bool = Field(False, description="only clips tracked to their last frame")
+    include_partial: bool = Field(
+        False, description=ExportSettings.model_fields["include_partial"].description
+    )
+    only_successful: bool = Field(
+        False, description=ExportSettings.model_fields["only_successful"].description
+    )
+    intermimic_compatible: bool = Field(
+        True, description=ExportSettings.model_fields["intermimic_compatible"].description
+    )
+    copy_meshes: bool = Field(
+        True, description=ExportSettings.model_fields["copy_meshes"].description
+    )
     compression: str = Field("none", description="Zarr chunk compression: none, lz4 or zstd")
 
 
@@ -65,6 +85,15 @@ def _check_result(c: CheckOutcome) -> dg.AssetCheckResult:
             for o in c.metadata["offenders"]
         ]
         md["offenders_table"] = dg.MetadataValue.md("\n".join(rows))
+    if c.name == CHECK_QUALITY and c.metadata.get("worse"):
+        rows = ["| clip | failed | refined | reference |", "| --- | --- | --- | --- |"]
+        rows += [
+            f"| {w['clip']} | {f['figure']} > {f['against']} | {f['refined']:.4g} "
+            f"| {f['reference']:.4g} |"
+            for w in c.metadata["worse"]
+            for f in w["failing"]
+        ]
+        md["worse_table"] = dg.MetadataValue.md("\n".join(rows))
     return dg.AssetCheckResult(
         check_name=c.name,
         passed=c.passed,
@@ -146,7 +175,10 @@ def refined_dataset(
     "InterAct .pt, npz), each with a data card.",
 )
 def hoi_dataset_export(
-    context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource
+    context: dg.AssetExecutionContext,
+    config: ExportConfig,
+    store: StoreResource,
+    objects: ObjectsResource,
 ) -> dg.MaterializeResult:
     st = store.store()
     root = Path(config.out_root) if config.out_root else st.root / "exports"
@@ -159,24 +191,51 @@ def hoi_dataset_export(
     except InterMimicError as exc:
         raise dg.Failure(str(exc)) from None
     md: dict[str, object] = {"version": version}
+    written: list[str] = []
+    nothing: dict[str, str] = {}
     for fmt in config.formats:
         try:
             settings = ExportSettings(
                 version=version,
                 format=fmt,  # type: ignore[arg-type]
                 subjects=config.subjects,
+                include_partial=config.include_partial,
                 only_successful=config.only_successful,
+                intermimic_compatible=config.intermimic_compatible,
+                objects_dir=objects.root,
+                copy_meshes=config.copy_meshes,
                 compression=config.compression,  # type: ignore[arg-type]
             )
             rep = export_version(st, root / version / fmt, settings)
+        except NothingToExportError as exc:
+            # a format that may write no clip (every clip refused by it, or all partial):
+            # reported; the run fails below only when no format wrote anything
+            nothing[fmt] = str(exc)
+            context.log.warning(f"{fmt}: nothing exported: {exc}")
+            continue
         except (InterMimicError, ValueError) as exc:
             raise dg.Failure(f"export {fmt}: {exc}") from None
+        written.append(fmt)
         context.log.info(f"{fmt}: {rep.clips} clips -> {rep.out} ({rep.seconds:.2f} s)")
         md[f"{fmt}_path"] = dg.MetadataValue.path(str(rep.out))
         md[f"{fmt}_MB_per_s"] = round(rep.mb_per_s, 1)
         if rep.skipped:
             md[f"{fmt}_skipped"] = dg.MetadataValue.json(rep.skipped)
+            context.log.warning(f"{fmt}: {len(rep.skipped)} clip(s) refused or not writable")
         md["clips"] = rep.clips
+        if rep.left_out:
+            md["left_out"] = dg.MetadataValue.json(rep.left_out)
+            context.log.warning(
+                f"left out {len(rep.left_out)} partial clip(s) (the teacher did not reach "
+                "the clip's end; include_partial exports them)"
+            )
+        md["left_out_count"] = len(rep.left_out)
+    if not written:
+        raise dg.Failure(
+            "nothing exported: " + "; ".join(f"{f}: {why}" for f, why in nothing.items())
+        )
+    if nothing:
+        md["nothing_exported"] = dg.MetadataValue.json(nothing)
     md["export_root"] = dg.MetadataValue.path(str(root / version))
-    md["data_card"] = dg.MetadataValue.path(str(root / version / config.formats[0] / "README.md"))
+    md["data_card"] = dg.MetadataValue.path(str(root / version / written[0] / "README.md"))
     return dg.MaterializeResult(metadata=md)  # type: ignore[arg-type]

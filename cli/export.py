@@ -74,7 +74,8 @@ def publish_cmd(
     for col in ("check", "result", "details"):
         table.add_column(col)
     for c in rep.checks:
-        result = "[green]pass[/]" if c.passed else f"[red]fail[/] ({c.severity})"
+        colour = "red" if c.severity == "error" else "yellow"  # a warning never blocks
+        result = "[green]pass[/]" if c.passed else f"[{colour}]fail[/] ({c.severity})"
         table.add_row(c.name, result, c.description)
     out.print(table)
     for key, why in sorted(rep.excluded.items()):
@@ -120,17 +121,30 @@ def export_cmd(
     subjects: list[str] = typer.Option(
         [], "--subjects", help="only these subjects (comma-separated or repeated)"
     ),
+    include_partial: bool = typer.Option(
+        False,
+        "--include-partial",
+        help="also export partial clips (the teacher did not reach the clip's end); "
+        "by default they are left out and listed",
+    ),
     only_successful: bool = typer.Option(
-        False, "--only-successful", help="only clips tracked to their last frame"
+        False, "--only-successful", help="only clips tracked to their last frame (the default)"
     ),
     set_: list[str] = typer.Option(
-        [], "--set", metavar="KEY=VALUE", help="export setting, e.g. --set compression=zstd"
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        help="export setting, e.g. --set compression=zstd, --set intermimic_compatible=false, "
+        "--set objects_dir=PATH, --set copy_meshes=false",
     ),
 ) -> None:
     """Export a published version (or part of it) for other projects, with a data card.
 
-    Exits 1 for an unknown version (the known ones are listed) or nothing to export,
-    2 on bad options.
+    Only clips refined to their end are exported unless --include-partial; the output and
+    the card say how many were left out and why. interact-pt is InterMimic-compatible by
+    default (placeholder row 0; subjects sub<N>, object names without '_': other clips
+    are refused and listed). Exits 1 for an unknown version (the known ones are listed)
+    or nothing to export, 2 on bad options.
     """
     from data_catalog.store import Store
     from stages.export import ExportSettings, export_version
@@ -143,6 +157,7 @@ def export_cmd(
             format=format,
             subjects=_split(subjects),
             only_successful=only_successful or None,
+            include_partial=include_partial or None,
         )
     except SettingsError as exc:
         console.print(f"[red]error:[/] {exc}")
@@ -160,5 +175,16 @@ def export_cmd(
         f"{', '.join(rep.subjects)} -> {rep.out} ({rep.bytes_written / 1e6:.1f} MB of arrays "
         f"in {rep.seconds:.2f} s)"
     )
-    for key, why in sorted(rep.skipped.items()):
+    partial = sum(why.startswith("partial") for why in rep.left_out.values())
+    if rep.left_out:
+        o.print(
+            f"[yellow]left out {len(rep.left_out)} clip(s)[/]: {partial} partial (the teacher "
+            "did not reach the clip's end; --include-partial exports them)"
+        )
+    if rep.skipped:
+        o.print(f"[yellow]refused or not writable as {rep.format}: {len(rep.skipped)} clip(s)[/]")
+    for key, why in sorted({**rep.left_out, **rep.skipped}.items()):
         o.print(f"[yellow]left out[/] {key}: {why}")
+    missing = sorted(n for n, r in rep.objects.items() if not r.get("files"))
+    if missing:
+        o.print(f"[yellow]no mesh for[/] {', '.join(missing)} (see the card's Objects)")

@@ -5,7 +5,7 @@ world-frame velocities) is one array, time first, every clip's frames one after 
 other, chunked on time only. The group's attributes say everything a reader needs
 without this project::
 
-    layout, layout_version      "intermimic-hoi", 1
+    layout, layout_version      "intermimic-hoi", 2
     conventions                 units, up axis, frame, time axis, quaternion order
     fps, n_frames, n_bodies, body_names
     fields                      per array: shape symbols, dtype, unit, frame, meaning,
@@ -14,8 +14,28 @@ without this project::
                                 length, source hash and ``info`` (success, figures, lineage)
     ... plus what the caller adds (version id, lineage, settings)
 
-Each array repeats its own unit, frame and meaning in its attributes (and, in format 2,
-xarray's ``_ARRAY_DIMENSIONS``). Metadata is consolidated, so opening reads one document.
+Each array repeats its own unit (``unit`` and CF's ``units``), frame and meaning in its
+attributes. Every axis is named (format 3: ``dimension_names``; format 2: the
+``_ARRAY_DIMENSIONS`` attribute), one name per meaning
+(:func:`~intermimic.export.clips.field_dimensions`: ``frame``, ``body``, ``joint``,
+``xyz``, ``quat``), and coordinate arrays label them, so that ``xarray.open_zarr`` opens
+the group as a Dataset (layout version 2; version 1 groups lack them and read as before)::
+
+    body [body], joint [joint]        body names; joint j drives body j + 1 (its name)
+    xyz [xyz], quat [quat]            "x" "y" "z"; "w" "x" "y" "z"
+    clip_id [clip_id]                 clip ids, in the order their frames follow
+    clip_dataset, clip_subject,       per clip
+    clip_object, clip_start,
+    clip_length, clip_success
+    [clip_id]
+    clip_index, frame_in_clip [frame] per frame: which clip (position along
+                                      ``clip_id``) and which frame of it
+
+The group attribute ``coordinates`` names the non-index ones (the CF convention xarray
+follows). Strings are ``string`` (vlen-utf8) arrays in format 3 and fixed-width unicode
+(``<U``) in format 2. Arrays of format 2 carry no fill value (``null``): xarray takes it
+as the missing-value marker and would read every stored 0 as NaN. Metadata is
+consolidated, so opening reads one document.
 
 Zarr format 3 and format 2 are written by the same code, straight from the
 specifications: the metadata documents (``zarr.json``; ``.zarray``, ``.zattrs``,
@@ -60,12 +80,18 @@ from data_catalog.integrity import (
     verify_group,
 )
 from intermimic.errors import StoreDamagedError, StoreError
-from intermimic.export.clips import EXPORT_FIELDS, ExportClip
+from intermimic.export.clips import (
+    AXIS_LABELS,
+    EXPORT_FIELDS,
+    TIME_DIM,
+    ExportClip,
+    field_dimensions,
+)
 from intermimic.motion.clip import ClipMeta, HOIClip
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 
 LAYOUT = "intermimic-hoi"
-HOI_LAYOUT_VERSION = 1
+HOI_LAYOUT_VERSION = 2
 Compression = Literal["none", "lz4", "zstd"]
 COMPRESSIONS: tuple[str, ...] = ("none", "lz4", "zstd")
 CONVENTIONS = {
@@ -136,22 +162,35 @@ def _array_document(
     compression: str,
     level: int,
     attrs: dict[str, Any],
+    dims: Sequence[str],
 ) -> dict[str, Any]:
-    """The metadata document of one array (``zarr.json`` or ``.zarray``), per the spec."""
+    """The metadata document of one array (``zarr.json`` or ``.zarray``), per the spec.
+
+    ``dtype`` of kind ``U`` is a string array: format 3 ``string`` (vlen-utf8, one
+    chunk), format 2 fixed-width ``<U``; ``dims`` names every axis."""
     shape = list(shape_)
     chunks = [chunk, *shape[1:]]
-    fill: float | int = 0.0 if dtype.kind == "f" else 0
+    strings = dtype.kind == "U"
+    fill: float | int | bool | str = (
+        "" if strings else False if dtype.kind == "b" else 0.0 if dtype.kind == "f" else 0
+    )
     if zarr_format == 3:
+        if strings:
+            data_type: str = "string"
+            codecs: list[dict[str, Any]] = [{"name": "vlen-utf8", "configuration": {}}]
+        else:
+            data_type = str(dtype)
+            codecs = _v3_codecs(compression, level, dtype)
         return {
             "shape": shape,
-            "data_type": str(dtype),
+            "data_type": data_type,
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunks}},
             # "." keeps every chunk of an array in one folder: no nested folder per chunk
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "."}},
             "fill_value": fill,
-            "codecs": _v3_codecs(compression, level, dtype),
+            "codecs": codecs,
             "attributes": attrs,
-            "dimension_names": ["time", *(f"d{i}" for i in range(1, len(shape)))],
+            "dimension_names": list(dims),
             "zarr_format": 3,
             "node_type": "array",
             "storage_transformers": [],
@@ -160,13 +199,15 @@ def _array_document(
         "shape": shape,
         "chunks": chunks,
         "dtype": dtype.str,
-        "fill_value": fill,
+        # no fill value: xarray takes a format 2 fill value as its missing-value marker
+        # and would read every stored 0 (or False) as NaN
+        "fill_value": None,
         "order": "C",
         "filters": None,
         "dimension_separator": ".",
-        "compressor": _v2_compressor(compression, level),
+        "compressor": None if strings else _v2_compressor(compression, level),
         "zarr_format": 2,
-        "attributes": attrs,  # goes to .zattrs
+        "attributes": {**attrs, "_ARRAY_DIMENSIONS": list(dims)},  # goes to .zattrs
     }
 
 
@@ -188,8 +229,10 @@ def field_attrs(name: str) -> dict[str, Any]:
     spec = EXPORT_FIELDS[name]
     return {
         "shape": ["T", *spec.tail],
+        "dimensions": list(field_dimensions(spec)),
         "dtype": str(spec.dtype),
         "unit": spec.unit,
+        "units": spec.unit,  # the CF name, what xarray and its plotting read
         "frame": spec.frame,
         "description": spec.description,
         **({"quaternion_order": spec.quaternion_order} if spec.quaternion_order else {}),
@@ -271,6 +314,71 @@ def _advance(views: list[memoryview], n: int) -> list[memoryview]:
     return out
 
 
+#: Coordinates along ``clip_id`` (one value per clip) that are not its index. (Not
+#: ``clip``: ``Dataset.clip`` is a method, so ``ds.clip`` would not reach it.)
+CLIP_COORDINATES: dict[str, str] = {
+    "clip_dataset": "dataset of each clip",
+    "clip_subject": "subject of each clip",
+    "clip_object": "object of each clip",
+    "clip_start": "first frame of each clip along the frame axis",
+    "clip_length": "frames of each clip",
+    "clip_success": "whether the clip was tracked to its last frame (complete)",
+}
+#: Coordinates along ``frame``: which clip a frame belongs to, and which frame of it.
+FRAME_COORDINATES: dict[str, str] = {
+    "clip_index": "position along the clip_id axis of the clip this frame belongs to",
+    "frame_in_clip": "frame number within its clip (0 at the clip's first frame)",
+}
+#: Every coordinate array of the layout (version 2), index coordinates first.
+COORDINATES: tuple[str, ...] = (
+    "body", "joint", *AXIS_LABELS, "clip_id", *CLIP_COORDINATES, *FRAME_COORDINATES,
+)  # fmt: skip
+
+
+def body_names(n_bodies: int) -> list[str]:
+    """SMPL-X body names for 52 bodies, else ``body0``, ``body1``, ..."""
+    if n_bodies == len(SMPLX_BODY_NAMES):
+        return list(SMPLX_BODY_NAMES)
+    return [f"body{i}" for i in range(n_bodies)]
+
+
+def _static_coordinates(
+    clips: Sequence[ExportClip], n_bodies: int, starts: Sequence[int]
+) -> dict[str, tuple[np.ndarray, str, str]]:
+    """name -> (values, dimension, description) of every coordinate not along frame."""
+    names = body_names(n_bodies)
+    metas = [ec.clip.meta for ec in clips]
+    out: dict[str, tuple[np.ndarray, str, str]] = {
+        "body": (np.asarray(names), "body", "body names (body 0 is the root, the pelvis)"),
+        "joint": (np.asarray(names[1:]), "joint", "joint j drives body j + 1: its body's name"),
+    }
+    for dim, labels in AXIS_LABELS.items():
+        what = "vector components" if dim == "xyz" else "quaternion components, w x y z"
+        out[dim] = (np.asarray(labels), dim, what)
+    out["clip_id"] = (np.asarray([m.clip_id for m in metas]), "clip_id", "clip ids, in frame order")
+    values = {
+        "clip_dataset": np.asarray([m.dataset for m in metas]),
+        "clip_subject": np.asarray([m.subject for m in metas]),
+        "clip_object": np.asarray([m.object_name for m in metas]),
+        "clip_start": np.asarray(starts, np.int64),
+        "clip_length": np.asarray([ec.clip.n_frames for ec in clips], np.int64),
+        "clip_success": np.asarray([ec.success for ec in clips], np.bool_),
+    }
+    for name, what in CLIP_COORDINATES.items():
+        out[name] = (values[name], "clip_id", what)
+    return out
+
+
+def _write_strings(path: Path, values: np.ndarray, zarr_format: int) -> tuple[str, int]:
+    """The one chunk of a string array: vlen-utf8 (format 3) or fixed-width UTF-32."""
+    if zarr_format == 3:
+        data = bytes(numcodecs.VLenUTF8().encode(np.asarray(values, dtype=object)))
+    else:
+        data = np.ascontiguousarray(values).tobytes()
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
 def write_hoi_group(
     path: Path,
     clips: Sequence[ExportClip],
@@ -286,8 +394,8 @@ def write_hoi_group(
 
     The group's attributes record the sha256 and size of every file of every array
     (``checksums``, see :mod:`data_catalog.integrity`), so that a reader can tell a
-    missing or changed chunk from data. Returns the bytes of array data written (before
-    compression).
+    missing or changed chunk from data. Returns the bytes of field array data written
+    (before compression; the small coordinate arrays not counted).
     """
     if not clips:
         raise StoreError(f"{path}: no clips to write")
@@ -295,10 +403,12 @@ def write_hoi_group(
     if any(ec.clip.n_bodies != n_bodies for ec in clips):
         raise StoreError(f"{path}: clips of one dataset must share a body count")
     fps = {ec.clip.meta.fps for ec in clips}
-    index, start = [], 0
+    index, starts, start = [], [], 0
     for ec in clips:
         index.append(clip_entry(ec, start))
+        starts.append(start)
         start += ec.clip.n_frames
+    smplx = n_bodies == len(SMPLX_BODY_NAMES)
     group_attrs = jsonable(
         {
             "layout": LAYOUT,
@@ -308,39 +418,55 @@ def write_hoi_group(
             "n_frames": start,
             "n_clips": len(clips),
             "n_bodies": n_bodies,
-            "body_names": list(SMPLX_BODY_NAMES) if n_bodies == len(SMPLX_BODY_NAMES) else None,
+            "body_names": list(SMPLX_BODY_NAMES) if smplx else None,
             # the body the motion is of, and the hinge order of joint arrays derived from it
-            "embodiment": "smplx" if n_bodies == len(SMPLX_BODY_NAMES) else None,
+            "embodiment": "smplx" if smplx else None,
             "joint_names": [f"{b}_{a}" for b in SMPLX_BODY_NAMES[1:] for a in "xyz"]
-            if n_bodies == len(SMPLX_BODY_NAMES)
+            if smplx
             else None,
             "fields": {name: field_attrs(name) for name in EXPORT_FIELDS},
+            # CF: the arrays that label others rather than hold data (xarray reads this)
+            "coordinates": " ".join([*CLIP_COORDINATES, *FRAME_COORDINATES]),
             **(attrs or {}),
         }
     )
     group_attrs["clips"] = index  # each entry is JSON-ready already (clip_entry)
     codec = _codec(compression, level)
     total = start
+    # equal chunks of at most chunk_frames: a regular grid pads the last chunk to full
+    # size, so 8193 frames in chunks of 8192 would write almost twice the data
+    n_chunks = -(-total // max(1, chunk_frames))
+    step = max(1, -(-total // n_chunks))
     path.mkdir(parents=True)
     documents: dict[str, dict[str, Any]] = {}
     per_clip = [ec.arrays() for ec in clips]  # once: building the dicts is not free
+    # per-frame arrays: name -> (one part per clip, dtype, attributes, dimension names)
+    series: dict[str, tuple[list[np.ndarray], np.dtype[Any], dict[str, Any], tuple[str, ...]]]
+    series = {
+        name: (
+            # no concatenation: each chunk is gathered from the clips' own arrays
+            [np.asarray(a[name]).astype(spec.dtype, copy=False) for a in per_clip],
+            spec.dtype,
+            field_attrs(name),
+            field_dimensions(spec),
+        )
+        for name, spec in EXPORT_FIELDS.items()
+    }
+    i32 = np.dtype(np.int32)
+    frame_parts = {
+        "clip_index": [np.full(ec.clip.n_frames, i, i32) for i, ec in enumerate(clips)],
+        "frame_in_clip": [np.arange(ec.clip.n_frames, dtype=i32) for ec in clips],
+    }
+    for name, what in FRAME_COORDINATES.items():
+        series[name] = (frame_parts[name], i32, {"description": what}, (TIME_DIM,))
     written = 0
     with ThreadPoolExecutor(max(1, threads)) as pool:
         futures: list[tuple[str, Any]] = []
-        for name, spec in EXPORT_FIELDS.items():
-            # no concatenation: each chunk is gathered from the clips' own arrays
-            parts = [np.asarray(a[name]).astype(spec.dtype, copy=False) for a in per_clip]
+        for name, (parts, dtype, array_attrs, dims) in series.items():
             offsets = [int(o) for o in np.cumsum([0, *(len(a) for a in parts[:-1])])]
             shape = (total, *parts[0].shape[1:])
-            # equal chunks of at most chunk_frames: a regular grid pads the last chunk to
-            # full size, so 8193 frames in chunks of 8192 would write almost twice the data
-            n_chunks = -(-total // max(1, chunk_frames))
-            step = max(1, -(-total // n_chunks))
-            attrs = field_attrs(name)
-            if zarr_format == 2:
-                attrs["_ARRAY_DIMENSIONS"] = ["time", *(f"d{i}" for i in range(1, len(shape)))]
             documents[name] = _array_document(
-                zarr_format, shape, spec.dtype, step, compression, level, attrs
+                zarr_format, shape, dtype, step, compression, level, array_attrs, dims
             )
             (path / name).mkdir()  # every chunk key is a file name in this folder
             for i, s in enumerate(range(0, total, step)):
@@ -348,7 +474,21 @@ def write_hoi_group(
                 chunk = _chunk_parts(parts, offsets, s, s + step)
                 job = pool.submit(_write_chunk, path / name / key, chunk, step, codec)
                 futures.append((f"{name}/{key}", job))
-            written += sum(a.nbytes for a in parts)
+            if name in EXPORT_FIELDS:
+                written += sum(a.nbytes for a in parts)
+        for name, (values, dim, what) in _static_coordinates(clips, n_bodies, starts).items():
+            n = len(values)
+            documents[name] = _array_document(
+                zarr_format, (n,), values.dtype, n, compression, level, {"description": what},
+                (dim,),
+            )  # fmt: skip
+            (path / name).mkdir()
+            key = _chunk_key(zarr_format, 0, 1)
+            if values.dtype.kind == "U":
+                job = pool.submit(_write_strings, path / name / key, values, zarr_format)
+            else:
+                job = pool.submit(_write_chunk, path / name / key, [values], n, codec)
+            futures.append((f"{name}/{key}", job))
         sums = {rel: f.result() for rel, f in futures}
     _write_metadata(path, zarr_format, group_attrs, documents, sums)
     return written
@@ -406,7 +546,8 @@ def hoi_group_problems(path: Path, *, deep: bool = True) -> list[tuple[Path, str
         return out
     try:
         g = open_hoi_group(path)
-        out += group_problems(path, g, arrays=list(EXPORT_FIELDS), deep=deep)
+        coords = [c for c in COORDINATES if c in g]  # none in layout version 1
+        out += group_problems(path, g, arrays=[*EXPORT_FIELDS, *coords], deep=deep)
     except StoreError as exc:
         out.append((Path(getattr(exc, "path", None) or path), str(exc)))
     return out

@@ -14,8 +14,18 @@ An exporter that is killed leaves its hidden staging folder ``.<out>.tmp-*`` bes
 target; the next export to that target removes those whose exporter is gone (each
 staging folder is held by a lock while its exporter lives).
 
-Every export holds the data card ``README.md`` (:mod:`intermimic.export.card`) and
-``export.json`` (version, format, clips and their files, lineage, contents).
+Every export holds the data card ``README.md`` (:mod:`intermimic.export.card`),
+``export.json`` (version, format, clips and their files, what was left out and why,
+lineage, humanoid and object records, contents), the humanoid per subject
+(``humanoid/<subject>.xml`` and ``humanoid/bone_offsets.json``,
+:mod:`intermimic.export.humanoid`) and the object meshes (``objects/<name>/``,
+:mod:`intermimic.export.objects`).
+
+Clips of cleaned (refined) data are exported only when refined to their end: a clip
+whose teacher fell before the clip's last frame (partial) is left out and recorded with
+why, unless ``include_partial`` asks for it. The ``interact-pt`` format is
+InterMimic-compatible by default (:mod:`intermimic.export.interact_pt`): clips whose
+names InterMimic's loaders would misread are refused, recorded, and the rest written.
 """
 
 from __future__ import annotations
@@ -28,9 +38,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from data_catalog.hoi_zarr import jsonable, write_hoi_group
 from data_catalog.store import Store
@@ -40,10 +50,16 @@ from intermimic.export import (
     FORMATS,
     ExportClip,
     ExportError,
+    NothingToExportError,
     data_card,
     write_interact_pt,
     write_motion_npz,
 )
+from intermimic.export.clips import partial_reason
+from intermimic.export.humanoid import FOLDER as HUMANOID_FOLDER
+from intermimic.export.humanoid import write_humanoids
+from intermimic.export.objects import FOLDER as OBJECTS_FOLDER
+from intermimic.export.objects import export_objects
 
 EXPORT_JSON = "export.json"
 CARD = "README.md"
@@ -56,13 +72,44 @@ class ExportSettings(BaseModel):
     version: str = Field("current", description="version id, or 'current'")
     format: Format = Field("zarr3", description="zarr3, zarr2, interact-pt or npz")
     subjects: list[str] | None = Field(None, description="only these subjects; None: all")
-    only_successful: bool = Field(False, description="only clips tracked to their last frame")
+    include_partial: bool = Field(
+        False,
+        description="also export partial clips (the teacher did not reach the clip's end); "
+        "by default they are left out and listed in the card",
+    )
+    only_successful: bool = Field(
+        False,
+        description="only clips tracked to their last frame: the default now (kept for old "
+        "scripts; contradicts include_partial)",
+    )
+    intermimic_compatible: bool = Field(
+        True,
+        description="interact-pt as InterMimic's loaders read it: placeholder row 0, "
+        "subjects sub<N>, object names without '_' (other clips refused and listed)",
+    )
+    objects_dir: str | None = Field(
+        None,
+        description="objects folder (<name>/<name>.obj) whose meshes go into the export; "
+        "None: $INTERMIMIC_OBJECTS or the sample's objects",
+    )
+    copy_meshes: bool = Field(
+        True, description="copy object meshes into objects/ (false: name and hash them only)"
+    )
     compression: Literal["none", "lz4", "zstd"] = Field(
         "none",
         description="chunk compression of Zarr exports (lz4, zstd: about 15 % smaller on "
         "refined float data, several times slower to write)",
     )
     chunk_frames: int = Field(8192, ge=1, description="frames per chunk of Zarr exports")
+
+    @model_validator(mode="after")
+    def _partial_or_not(self) -> Self:
+        if self.include_partial and self.only_successful:
+            raise ValueError(
+                "include_partial and only_successful contradict each other: only clips "
+                "refined to their end are exported unless include_partial is set"
+            )
+        return self
 
 
 @dataclass
@@ -76,6 +123,11 @@ class ExportReport:
     subjects: list[str]
     files: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    """Clips the format could not write (or refused), and why."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Clips of the selection not exported (partial ones), and why."""
+    humanoids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     bytes_written: int = 0
     """Array bytes written (before compression)."""
     seconds: float = 0.0
@@ -96,7 +148,7 @@ def write_format(
         )  # fmt: skip
         return {"data.zarr": "every clip"}, {}, n
     if fmt == "interact-pt":
-        res = write_interact_pt(clips, folder)
+        res = write_interact_pt(clips, folder, intermimic_compatible=settings.intermimic_compatible)
     elif fmt == "npz":
         res = write_motion_npz(clips, folder)
     else:
@@ -104,6 +156,22 @@ def write_format(
     written = {v for v in res["files"].values()}
     n = sum(a.nbytes for ec in clips if "/".join(ec.key) in written for a in ec.arrays().values())
     return res["files"], res["skipped"], n
+
+
+def key(ec: ExportClip) -> str:
+    """``dataset/subject/clip``: how records name a clip."""
+    return "/".join(ec.key)
+
+
+def select_clips(
+    clips: list[ExportClip], settings: ExportSettings
+) -> tuple[list[ExportClip], dict[str, str]]:
+    """The clips to export and those left out (key -> why): partial clips are left out
+    unless ``settings.include_partial``."""
+    if settings.include_partial:
+        return list(clips), {}
+    keep = [ec for ec in clips if ec.complete]
+    return keep, {key(ec): partial_reason(ec) for ec in clips if not ec.complete}
 
 
 _REFUSE_HINT = "name a new or empty folder, or an earlier export to replace"
@@ -233,8 +301,9 @@ def export_version(
     """Export (part of) a published version into the folder ``out`` (see the module docstring).
 
     Raises :class:`~data_catalog.versions.UnknownVersionError` (naming the known versions)
-    for an unknown version, :class:`ExportError` when nothing would be exported or the
-    target is not ours to replace.
+    for an unknown version, :class:`NothingToExportError` (an :class:`ExportError`)
+    when no clip may be written (all partial, or every clip refused by the format),
+    :class:`ExportError` when the target is not ours to replace.
     """
     t0 = time.perf_counter()
     s = settings or ExportSettings()
@@ -245,14 +314,16 @@ def export_version(
     vid = resolve_version(store, s.version)
     _check_target(out)
     clean_stale_stagings(store, out)
-    clips, manifest = read_version(
-        store, vid, subjects=s.subjects, only_successful=s.only_successful
-    )
+    selected, manifest = read_version(store, vid, subjects=s.subjects)
+    which = f" for subjects {', '.join(s.subjects)}" if s.subjects else ""
+    if not selected:
+        raise NothingToExportError(f"version {vid}: no clips to export{which}")
+    clips, left_out = select_clips(selected, s)
     if not clips:
-        raise ExportError(
-            f"version {vid}: no clips to export"
-            + (" (none successful)" if s.only_successful else "")
-            + (f" for subjects {', '.join(s.subjects)}" if s.subjects else "")
+        raise NothingToExportError(
+            f"version {vid}: no clips to export{which}: all {len(selected)} are partial "
+            "(the teacher did not reach the clip's end); --include-partial "
+            "(include_partial=true) exports them"
         )
     exported_at = datetime.now(UTC).isoformat()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +335,20 @@ def export_version(
         attrs = {"version": vid, "dataset": manifest["dataset"], "lineage": manifest["lineage"],
                  "code_version": manifest["code_version"], "export_format": s.format}  # fmt: skip
         files, skipped, nbytes = write_format(clips, s.format, staged, s, attrs)
+        if not files:
+            shown = "; ".join(f"{k}: {why}" for k, why in sorted(skipped.items())[:5])
+            more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+            raise NothingToExportError(
+                f"version {vid}: no clip could be written as {s.format}: {shown}{more}"
+            )
+        written = set(files.values())
+        exported = [ec for ec in clips if s.format.startswith("zarr") or key(ec) in written]
+        humanoids = write_humanoids(exported, staged)
+        objects = export_objects(
+            {ec.clip.meta.object_name for ec in exported}, staged, s.objects_dir,
+            copy=s.copy_meshes,
+        )  # fmt: skip
+        extra = [n for n in (HUMANOID_FOLDER, OBJECTS_FOLDER) if (staged / n).exists()]
         record = {
             "version": vid,
             "format": s.format,
@@ -271,8 +356,9 @@ def export_version(
             "settings": s.model_dump(),
             "code_version": manifest["code_version"],
             "files": files,
-            "contents": sorted({str(k).split("/")[0] for k in files} | {EXPORT_JSON, CARD}),
+            "contents": sorted({str(k).split("/")[0] for k in files} | {EXPORT_JSON, CARD, *extra}),
             "skipped": skipped,
+            "left_out": left_out,
             "clips": [
                 {
                     "dataset": ec.clip.meta.dataset,
@@ -280,15 +366,32 @@ def export_version(
                     "clip": ec.clip.meta.clip_id,
                     "object": ec.clip.meta.object_name,
                     "frames": ec.clip.n_frames,
+                    "clip_frames": ec.clip_frames,
+                    "complete": ec.complete,
                     **ec.info,
                 }
-                for ec in clips
+                for ec in exported
             ],
+            "humanoid": humanoids,
+            "objects": objects,
             "lineage": manifest["lineage"],
         }
         (staged / EXPORT_JSON).write_text(json.dumps(jsonable(record), indent=1) + "\n")
         (staged / CARD).write_text(
-            data_card(manifest, s.format, clips, files, skipped, out.name, exported_at)
+            data_card(
+                manifest,
+                s.format,
+                clips,
+                files,
+                skipped,
+                out.name,
+                exported_at,
+                left_out=left_out,
+                humanoids=humanoids,
+                objects=objects,
+                include_partial=s.include_partial,
+                intermimic_compatible=s.intermimic_compatible,
+            )
         )
         _swap_into_place(staged, out, store)
     finally:
@@ -300,10 +403,13 @@ def export_version(
         version=vid,
         format=s.format,
         out=out,
-        clips=len(clips),
-        subjects=sorted({ec.clip.meta.subject for ec in clips}),
+        clips=len(exported),
+        subjects=sorted({ec.clip.meta.subject for ec in exported}),
         files=files,
         skipped=skipped,
+        left_out=left_out,
+        humanoids=humanoids,
+        objects=objects,
         bytes_written=nbytes,
         seconds=time.perf_counter() - t0,
     )

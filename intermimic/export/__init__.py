@@ -10,15 +10,20 @@ a version, stage the folder, write the data card, rename it into place) is
 format          files                                           for
 ==============  ==============================================  ==========================
 ``zarr3``       ``data.zarr/`` (Zarr format 3), self-describing  this project, xarray, ...
-``zarr2``       ``data.zarr/`` (Zarr format 2), the same         tools on zarr-python 2
+``zarr2``       ``data.zarr/`` (Zarr format 2), the same         tools on zarr-python 2,
+                                                                xarray
 ``interact-pt`` ``SUBJECT_OBJECT_TAKE.pt`` per clip              InterMimic / Isaac Gym
 ``npz``         ``<clip_id>.npz`` per clip                       mjlab-style motion tracking
 ==============  ==============================================  ==========================
+
+Every export also holds the humanoid per subject (:mod:`intermimic.export.humanoid`) and
+the object meshes (:mod:`intermimic.export.objects`), described by the data card
+(:mod:`intermimic.export.card`).
 """
 
 from intermimic.export.card import FORMATS, data_card
 from intermimic.export.clips import EXPORT_FIELDS, VELOCITY_FIELDS, ExportClip
-from intermimic.export.errors import ExportError
+from intermimic.export.errors import ExportError, NothingToExportError
 from intermimic.export.interact_pt import write_interact_pt
 from intermimic.export.npz import read_motion_npz, write_motion_npz
 
@@ -28,6 +33,7 @@ __all__ = [
     "VELOCITY_FIELDS",
     "ExportClip",
     "ExportError",
+    "NothingToExportError",
     "data_card",
     "read_motion_npz",
     "write_interact_pt",

@@ -13,6 +13,14 @@ velocity field      shape           dtype    meaning
 ``obj_linvel``      ``[T, 3]``      float32  object linear velocity (m/s), world
 ``obj_angvel``      ``[T, 3]``      float32  object angular velocity (rad/s), world
 ==================  ==============  =======  ==========================================
+
+Every axis has a name (:func:`field_dimensions`), one per meaning, so that labelled-array
+tools (xarray) never see two sizes under one name: time is ``frame``, then ``body`` (B),
+``joint`` (J = B - 1, joint j drives body j + 1), ``xyz`` (3) or ``quat`` (4, w x y z).
+
+A clip is *complete* when its teacher tracked it to the clip's last frame
+(``info["success"]``, which the refinement sets only then); a partial clip stops where
+the teacher fell. :func:`partial_reason` says so in words for the exports' records.
 """
 
 from __future__ import annotations
@@ -34,6 +42,18 @@ VELOCITY_FIELDS: dict[str, FieldSpec] = {
 }
 #: Every per-frame array an export carries, clip fields first.
 EXPORT_FIELDS: dict[str, FieldSpec] = {**FIELDS, **VELOCITY_FIELDS}
+
+#: Name of the time axis (the first) of every per-frame array.
+TIME_DIM = "frame"
+#: Name of each axis symbol or size of a field's tail (:attr:`FieldSpec.tail`).
+AXIS_DIMS: dict[int | str, str] = {"B": "body", "J": "joint", 3: "xyz", 4: "quat"}
+#: Labels of the component axes: vector components and quaternion components (w x y z).
+AXIS_LABELS: dict[str, tuple[str, ...]] = {"xyz": ("x", "y", "z"), "quat": ("w", "x", "y", "z")}
+
+
+def field_dimensions(spec: FieldSpec) -> tuple[str, ...]:
+    """The dimension names of a field's array: ``("frame", "body", "xyz")`` for ``[T, B, 3]``."""
+    return (TIME_DIM, *(AXIS_DIMS[d] for d in spec.tail))
 
 
 def linear_velocity(pos: np.ndarray, fps: float) -> np.ndarray:
@@ -109,8 +129,48 @@ class ExportClip:
 
     @property
     def success(self) -> bool:
+        """Whether the teacher tracked the clip to its last frame (the clip is complete)."""
         return bool(self.info.get("success", False))
+
+    @property
+    def complete(self) -> bool:
+        """Refined to the clip's end: :attr:`success` (see the module docstring)."""
+        return self.success
+
+    @property
+    def refined_frames(self) -> int:
+        """Frames of refined motion this clip holds."""
+        return self.clip.n_frames
+
+    @property
+    def clip_frames(self) -> int | None:
+        """Frames of the raw clip it refines (None when the record does not say)."""
+        n = self.info.get("raw_frames")
+        return int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every :data:`EXPORT_FIELDS` array by name."""
         return {**self.clip.arrays(), **self.velocities}
+
+
+def partial_reason(ec: ExportClip) -> str:
+    """Why ``ec`` is not complete, in words: where its teacher stopped."""
+    raw = ec.clip_frames
+    of = f" of {raw}" if raw is not None else ""
+    return (
+        f"partial: the teacher stopped after {ec.refined_frames}{of} frames "
+        "(did not reach the clip's end)"
+    )
+
+
+def velocity_source(ec: ExportClip, rtol: float = 1e-3) -> str:
+    """Where ``ec``'s velocities come from: ``"finite differences"`` when they equal
+    :func:`finite_difference_velocities` of its poses, else ``"simulation"`` (the
+    refining simulator's body velocities, recorded with the rollout)."""
+    fd = finite_difference_velocities(ec.clip)
+    for name, want in fd.items():
+        have = np.asarray(ec.velocities[name], np.float64)
+        scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+        if not np.allclose(have, want, rtol=0.0, atol=rtol * scale):
+            return "simulation"
+    return "finite differences"

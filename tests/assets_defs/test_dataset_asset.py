@@ -19,6 +19,8 @@ from pipeline.jobs import publish_export_job
 from stages.export import CARD
 from stages.publish import CHECK_PHYSICAL, CHECK_SUCCESS
 
+# InterMimic's subject names: the interact-pt export refuses others by default
+SUBJECT_NAMES = ("sub1", "sub2")
 TINY = {
     "env_steps": 2 * 4 * 8,
     "worlds": 4,
@@ -36,7 +38,7 @@ def refined(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object]
     """Two subjects with trained (tiny) teachers and refined rollouts, once per module."""
     tmp = tmp_path_factory.mktemp("dataset_asset")
     store = Store(tmp / "store")
-    for subject in ("s1", "s2"):
+    for subject in SUBJECT_NAMES:
         clip = synthetic_clip(subject, "box", 0, 30, seed=1, dataset="lab")
         store.upsert_clips("lab", subject, [clip.with_meta(source_sha256=f"{subject:0>64}")])
     resources = {
@@ -44,11 +46,11 @@ def refined(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object]
         "objects": ObjectsResource(root=str(write_synthetic_objects(tmp / "objects"))),
     }
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(SUBJECTS, ["s1", "s2"])
+    instance.add_dynamic_partitions(SUBJECTS, list(SUBJECT_NAMES))
     run_config = dg.RunConfig(
         ops={"teacher_policy": {"config": TINY}, "refined_rollouts": {"config": TINY}}
     )
-    for subject in ("s1", "s2"):
+    for subject in SUBJECT_NAMES:
         result = dg.materialize(
             [teacher_policy, refined_rollouts], partition_key=subject, instance=instance,
             resources=resources, run_config=run_config,
@@ -91,7 +93,10 @@ def test_lenient_bar_publishes_and_exports(
     resources, store = refined
     config = {
         "refined_dataset": {"config": {"min_success_ratio": 0.0, "physical_severity": "warn"}},
-        "hoi_dataset_export": {"config": {"out_root": str(tmp_path / "exports")}},
+        # untrained teachers reach no clip's end: partial clips only on request
+        "hoi_dataset_export": {
+            "config": {"out_root": str(tmp_path / "exports"), "include_partial": True}
+        },
     }
     result = _job(resources).execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), run_config={"ops": config}
@@ -103,7 +108,7 @@ def test_lenient_bar_publishes_and_exports(
     assert md["subjects"].value == 2
     assert current_version(store) == version
     clips, manifest = read_version(store)
-    assert {ec.clip.meta.subject for ec in clips} == {"s1", "s2"}
+    assert {ec.clip.meta.subject for ec in clips} == set(SUBJECT_NAMES)
     assert len(manifest["lineage"]["teachers"]) == 2
     md = result.asset_materializations_for_node("hoi_dataset_export")[0].metadata
     assert md["version"].value == version
@@ -115,3 +120,13 @@ def test_lenient_bar_publishes_and_exports(
     # simulated motion reads back from InterAct files as it is (no finger "repair")
     assert "interact-pt_skipped" not in md
     assert len(list((tmp_path / "exports" / version / "interact-pt").glob("*.pt"))) == 2
+    assert md["left_out_count"].value == 0
+    card = (tmp_path / "exports" / version / "npz" / CARD).read_text()
+    assert "2 partial clip(s) included on request" in card
+    # by default the partial clips are left out: nothing to export is a failure that says so
+    config["hoi_dataset_export"] = {"config": {"out_root": str(tmp_path / "default")}}
+    result = _job(resources).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), run_config={"ops": config}, raise_on_error=False
+    )
+    failure = result.failure_data_for_node("hoi_dataset_export")
+    assert failure is not None and "include_partial" in failure.error.message  # type: ignore[union-attr]

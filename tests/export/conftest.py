@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,8 +32,10 @@ def build_store(
     raw_tag: str = "",
     refined_level: float = 0.01,
     raw_level: float = 0.05,
+    quality: Callable[[str, int], dict[str, Any] | None] | None = None,
 ) -> Store:
-    """Raw clips of ``lab`` and their refinement, for every subject."""
+    """Raw clips of ``lab`` and their refinement, for every subject; ``quality(subject,
+    i)``: the refine stage's quality record of clip ``i`` (None: none recorded)."""
     store = Store(root)
     for si, subject in enumerate(subjects):
         raws = [
@@ -57,6 +60,10 @@ def build_store(
                 for i, c in enumerate(refined)
             },
             artifacts={c.meta.clip_id: artifact_series(c.n_frames, refined_level) for c in refined},
+            quality={
+                c.meta.clip_id: rec for i, c in enumerate(refined)
+                if quality is not None and (rec := quality(subject, i)) is not None
+            },
         )  # fmt: skip
     return store
 

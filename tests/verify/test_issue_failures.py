@@ -141,7 +141,10 @@ def test_export_refuses_a_folder_with_export_json_and_user_files(
     # exactly an earlier export is replaced whole
     (out / "notes.txt").unlink()
     export_version(published, out, ExportSettings(format="zarr3"))
-    assert {p.name for p in out.iterdir()} == {"data.zarr", "README.md", EXPORT_JSON}
+    record = json.loads((out / EXPORT_JSON).read_text())
+    assert {p.name for p in out.iterdir()} == set(record["contents"])
+    assert {"data.zarr", "README.md", EXPORT_JSON} <= set(record["contents"])
+    assert "notes.txt" not in record["contents"]
 
 
 def test_killed_exports_staging_is_removed_by_the_next_export(
