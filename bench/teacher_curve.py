@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-attempts", type=int, default=8)
     p.add_argument("--run-dir", default=None, help="keep the run here (default: a temp dir)")
     p.add_argument(
+        "--plan-cache", default=None,
+        help="recipes b/c: folder of cached planned clips (shared between runs; their "
+        "planning time still counts in the wall clock)",
+    )  # fmt: skip
+    p.add_argument(
         "--curve-points", type=int, default=8,
         help="checkpoints kept over the budget and evaluated from the MoCap start after "
         "training (tracked_curve); 0: none",
@@ -140,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             from intermimic.plan.clone import clone_planner
             from intermimic.plan.seeds import plan_clips, psi_seeds
 
-            t1 = time.perf_counter()
-            plans = plan_clips(clipset, settings, cache_dir=run_dir / "psi_seed")
-            seed_s = time.perf_counter() - t1
+            cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
+            plans = plan_clips(clipset, settings, cache_dir=cache)
+            # the planner's own time, also when its plans come from the cache
+            seed_s = sum(v.seconds for v in plans.values())
             seeded = {k: v.frames for k, v in plans.items()}
             seeds = psi_seeds(plans)
             if settings.recipe == "planner_bc":
@@ -156,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
             """Keep a copy of the newest checkpoint every budget / curve-points seconds:
             evaluated after training, so the evaluations cost the budget nothing."""
             now = time.perf_counter() - t_train
-            if snaps and now - snaps[-1][0] < budget_s / max(args.curve_points, 1):
+            # evenly over the budget: of env steps when that ends the run first, else
+            # of wall clock
+            points = max(args.curve_points, 1)
+            if settings.env_steps < 10**12:  # --set env_steps=N: it ends the run
+                if snaps and iteration < len(snaps) * total / points:
+                    return
+            elif snaps and now - snaps[-1][0] < budget_s / points:
                 return
             newest = ckpt.list_checkpoints(run_dir / "checkpoints")
             if newest:

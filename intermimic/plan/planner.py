@@ -15,9 +15,13 @@ Per committed frame ``t`` (from the clip's MoCap start):
   ``termination_cost`` per remaining step when it terminates;
 * after each of ``iterations`` rollouts the nominal becomes the MPPI average of the
   samples (weights ``exp(-(c - c_min) / (temperature * spread))``);
-* the lowest-cost sample of all iterations has its first step committed (its state as
-  simulated, its contact forces and errors recorded); its plan, shifted by one step,
-  warm-starts the next frame.
+* the committed sample (``commit="mean"``: the last iteration's sample 0, i.e. the MPPI
+  average of the iterations before, unless it terminates sooner than the lowest-cost
+  sample; ``"best"``: the lowest-cost sample of all iterations) has its first step
+  committed (its state as simulated, its contact forces and errors recorded); its plan,
+  shifted by one step, warm-starts the next frame. Committing the average keeps the
+  motion smooth from frame to frame, where the best sample switches between noise draws
+  (body jitter).
 
 It stops at the clip's last frame (success) or when every sample of the best iteration
 terminates on its first step (the committed motion so far is the partial result, as a
@@ -81,6 +85,18 @@ def _rows(snap: dict[str, Any], k: int) -> dict[str, Any]:
     }
 
 
+def _pick(out: dict[str, Any], plans: F64, k: int) -> dict[str, Any]:
+    """Sample ``k`` of a rollout: its cost, plan, steps survived and first step."""
+    return {
+        "cost": float(out["cost"][k]),
+        "plan": plans[k].copy(),
+        "survived": int(out["survived"][k]),
+        "snap": _rows(out["snap"], k),
+        "action": out["actions"][k].copy(),
+        "missing": out["missing"][k].copy(),
+    }
+
+
 def _interpolation(horizon: int, knots: int) -> tuple[F64, NDArray[np.int64]]:
     """``[H, P]`` weights that interpolate ``P`` knots to ``H`` steps, and the knots'
     steps."""
@@ -135,28 +151,30 @@ def plan_clip(
         )
         records = [first]
         nominal = np.zeros((p.knots, n_act))
+        last_action: F64 | None = None
         costs: list[float] = []
         steps = 0
         while frame < end:
             sigma = 1.0
             best: dict[str, Any] | None = None
-            for _ in range(p.iterations):
+            for it in range(p.iterations):
                 noise = rng.standard_normal((k_samples, p.knots, n_act)) * scale * sigma
                 noise[0] = 0.0
                 plans = nominal[None] + noise
-                out = _rollout(env, recorder, cost_fn, p, plans, interp, frame, state, missing)
+                out = _rollout(
+                    env, recorder, cost_fn, p, plans, interp, frame, state, missing, last_action
+                )
                 steps += out["steps"]
                 cost = out["cost"]
                 k = int(np.argmin(cost))
                 if best is None or cost[k] < best["cost"]:
-                    best = {
-                        "cost": float(cost[k]),
-                        "plan": plans[k].copy(),
-                        "survived": int(out["survived"][k]),
-                        "snap": _rows(out["snap"], k),
-                        "action": out["actions"][k].copy(),
-                        "missing": out["missing"][k].copy(),
-                    }
+                    best = _pick(out, plans, k)
+                if p.commit == "mean" and it == p.iterations - 1:
+                    # sample 0 is the nominal: the MPPI average so far. It is committed
+                    # unless it dies sooner than the best sample does.
+                    mean = _pick(out, plans, 0)
+                    if mean["survived"] >= best["survived"]:
+                        best = mean
                 spread = max(float(cost.max() - cost.min()), 1e-9)
                 w = np.exp(-(cost - cost.min()) / (p.temperature * spread))
                 nominal = np.einsum("k,kpa->pa", w / w.sum(), plans)
@@ -166,6 +184,7 @@ def plan_clip(
                 break  # every sample terminates on its first step
             snap = best["snap"]
             records[-1]["actions"] = best["action"][None]
+            last_action = best["action"]
             frame += 1
             g += 1
             records.append(frame_record(env, snap, np.array([g]), np.zeros((1, n_act))))
@@ -202,10 +221,12 @@ def _rollout(
     frame: int,
     state: F64,
     missing: NDArray[np.int64],
+    last_action: F64 | None,
 ) -> dict[str, Any]:
     """Every sample of ``plans [K, P, A]`` from the committed ``state`` at ``frame``:
     ``cost [K]``, ``survived [K]`` steps, and the first step's ``snap`` (all worlds),
-    ``actions [K, A]`` and hand counters ``missing [K, 2]``."""
+    ``actions [K, A]`` and hand counters ``missing [K, 2]``. ``last_action [A]`` is the
+    action committed at the frame before (None at the start)."""
     k_samples = plans.shape[0]
     length = int(env.ref.clip_len[0])
     g = int(env.ref.clip_start[0]) + frame
@@ -220,11 +241,14 @@ def _rollout(
     alive = np.ones(k_samples, bool)
     survived = np.zeros(k_samples, np.int64)
     out: dict[str, Any] = {"steps": 0}
+    prev = None if last_action is None else last_action[None]
     for h in range(p.horizon):
         f = frame + h + 1
         if f > length - 1:
             break
         a = np.clip(env.reference_actions() + seq[:, h], -1.0, 1.0)
+        rate = None if prev is None else np.mean((a - prev) ** 2, axis=1)
+        prev = a
         _, r, term_t, _, _ = env.step(torch.from_numpy(a).to(env.device))
         out["steps"] += k_samples
         snap = recorder.last
@@ -235,6 +259,8 @@ def _rollout(
         idx = np.full(k_samples, g + h + 1)
         step_cost = -np.log(np.maximum(r.cpu().numpy().astype(np.float64), 1e-6))
         step_cost += cost_fn(snap["bs"], idx)
+        if rate is not None and p.action_rate_weight > 0:
+            step_cost += p.action_rate_weight * rate
         cost += np.where(alive, step_cost, 0.0)
         cost += np.where(alive & term, p.termination_cost * (p.horizon - h), 0.0)
         alive &= ~term

@@ -135,11 +135,12 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         frames = np.array([3, 3])
         env.reset_to(frames, env.ref.states()[frames])
         bs = env.backend.body_states()
-        zero = PlannerSettings()
+        weights = ("hand", "object", "body", "root", "com", "foot", "action_rate")
+        zero = PlannerSettings(**{f"{w}_weight": 0.0 for w in weights})
         only = {
-            "root": zero.model_copy(update={"hand_weight": 0, "root_weight": 2.0}),
-            "object": zero.model_copy(update={"hand_weight": 0, "object_weight": 3.0}),
-            "com": zero.model_copy(update={"hand_weight": 0, "com_weight": 1.0}),
+            "root": zero.model_copy(update={"root_weight": 2.0}),
+            "object": zero.model_copy(update={"object_weight": 3.0}),
+            "com": zero.model_copy(update={"com_weight": 1.0}),
         }
         for s in only.values():
             np.testing.assert_allclose(PlanCost(env, s)(bs, frames), 0.0, atol=1e-6)
@@ -151,7 +152,7 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         np.testing.assert_allclose(PlanCost(env, only["object"])(bs, frames), [0, 0.3], atol=1e-6)
         np.testing.assert_allclose(PlanCost(env, only["com"])(bs, frames), 0.0, atol=1e-6)
         # feet that the reference keeps still pay their horizontal speed
-        foot = zero.model_copy(update={"hand_weight": 0, "foot_weight": 1.0})
+        foot = zero.model_copy(update={"foot_weight": 1.0})
         cost = PlanCost(env, foot)
         bs.linvel[:] = 0.0
         bs.linvel[1, feet, 0] = 0.5
