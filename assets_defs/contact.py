@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 
 from assets_defs.config import config_from_settings
+from assets_defs.figures import figure_metadata
 from assets_defs.mocap import mocap_clips
 from assets_defs.partitions import subjects
 from assets_defs.resources import MocapSourcesResource, ObjectsResource, StoreResource
@@ -132,8 +133,10 @@ def contact_intents(
         "hands_f1": float(rep.agreement.get("hands", {}).get("f1", float("nan"))),
         "artifacts": dg.MetadataValue.md(artifacts_markdown(rep)),
     }
-    if plot_path is not None:
-        metadata["contact_timeline_png"] = dg.MetadataValue.path(str(plot_path))
+    metadata = {  # the figure first: the asset page lists the entries in this order
+        **figure_metadata("contact_timeline", plot_path, st.root, "contact timeline"),
+        **metadata,
+    }
     if any(r.failed for r in reports):
         metadata["failures"] = dg.MetadataValue.md(
             "\n".join(f"- {r.dataset}/{f.clip}: {f.reason}" for r in reports for f in r.failed)

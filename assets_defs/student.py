@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets_defs.config import config_from_settings
+from assets_defs.figures import figure_metadata
 from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.teacher import teacher_policy
 from data_catalog.runs import baseline_name
@@ -26,6 +27,11 @@ from stages.student import BASELINES, distill_student
 
 #: Dagster concurrency pool of student training runs.
 STUDENT_POOL = "student_training"
+#: Titles of the evaluation report's plots (:mod:`intermimic.eval.report`) in the metadata.
+PLOT_TITLES = {
+    "metrics": "success, duration, E_h, E_o per policy",
+    "artifacts": "artifacts per policy, raw MoCap included",
+}
 
 
 class StudentRun(StudentSettings):
@@ -74,6 +80,7 @@ def student_policy(
             (baseline_name(run.name, m), settings.model_copy(update={"mode": m})) for m in BASELINES
         ]
     metadata: dict[str, object] = {}
+    figure: dict[str, dg.MetadataValue] = {}
     rows = ["| student | mode | iterations | env steps | PPO from update |", "| --- " * 5 + "|"]
     for name, s in runs:
 
@@ -120,10 +127,13 @@ def student_policy(
                     "train_episode_length": _num(last.get("mean_length")),
                 }
             )
-            if rep.curve_png is not None:
-                metadata["learning_curve_png"] = dg.MetadataValue.path(str(rep.curve_png))
+            figure = figure_metadata(
+                "learning_curve", rep.curve_png, st.root, f"learning curve, student {name}"
+            )
     metadata["students"] = dg.MetadataValue.md("\n".join(rows))
-    return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+    # the figure first: the asset page lists the entries in this order
+    ordered: dict[str, object] = {**figure, **metadata}
+    return dg.MaterializeResult(metadata=ordered)  # type: ignore[arg-type]
 
 
 @dg.asset(
@@ -142,21 +152,21 @@ def student_evaluation(
 ) -> dg.MaterializeResult:
     run = EvaluationRun(**config.model_dump())  # type: ignore[attr-defined]
     settings = EvalSettings(**run.model_dump(exclude={"name", "references", "teachers"}))
+    st = store.store()
     try:
         rep = evaluate_students(
-            store.store(), run.name, settings, objects.library(), teachers=run.teachers,
+            st, run.name, settings, objects.library(), teachers=run.teachers,
             references=run.references,
             on_policy=lambda n: context.log.info(f"evaluating {n}"),
         )  # fmt: skip
     except (InterMimicError, ValueError) as exc:
         raise dg.Failure(f"evaluation of {run.name}: {exc}") from None
-    metadata: dict[str, object] = {
-        "comparison": dg.MetadataValue.md(rep.files.table),
-        "report": dg.MetadataValue.path(str(rep.files.markdown)),
-        "evaluation_json": dg.MetadataValue.path(str(rep.files.json)),
-    }
+    # the table, then the figures: the asset page lists the entries in this order
+    metadata: dict[str, object] = {"comparison": dg.MetadataValue.md(rep.files.table)}
     for key, path in rep.files.plots.items():
-        metadata[f"{key}_png"] = dg.MetadataValue.path(str(path))
+        metadata.update(figure_metadata(key, path, st.root, PLOT_TITLES.get(key)))
+    metadata["report"] = dg.MetadataValue.path(str(rep.files.markdown))
+    metadata["evaluation_json"] = dg.MetadataValue.path(str(rep.files.json))
     student = next((e for e in rep.evaluations if e.kind == "student"), None)
     if student is not None:
         s = student.summary

@@ -24,6 +24,7 @@ import pydantic
 
 from assets_defs.config import config_from_settings
 from assets_defs.contact import contact_intents
+from assets_defs.figures import figure_metadata
 from assets_defs.partitions import subjects
 from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.versions import data_version
@@ -32,7 +33,7 @@ from intermimic.errors import InterMimicError
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
-from intermimic.viz.plots import save_png
+from intermimic.viz.plots import grouped_bars
 from stages.refine import RefineReport, refine_subject
 from stages.refine_quality import (
     CELL,
@@ -116,32 +117,19 @@ def tracking_markdown(rep: RefineReport) -> str:
 
 
 def comparison_png(rep: RefineReport, path: Path) -> Path | None:
-    """Bar chart of the compared artifact figures, raw versus refined."""
+    """Bar chart of the compared artifact figures, raw versus refined (and InterMimic's
+    refinement where a clip has it)."""
     cmp = rep.comparison()
     if not cmp:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     names = list(cmp)
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(7, 3.5))
     series = [("before", "raw MoCap"), ("after", "refined")]
     if any("intermimic" in cmp[n] for n in names):
         series.append(("intermimic", "InterMimic's refinement"))
-    width = 0.8 / len(series)
-    for i, (key, label) in enumerate(series):
-        offset = (i - (len(series) - 1) / 2) * width
-        ax.bar(x + offset, [cmp[n].get(key, 0.0) for n in names], width, label=label)
-    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.legend()
-    ax.set_title(f"artifacts {rep.dataset}/{rep.subject}, mean over clips")
-    fig.tight_layout()
-    return save_png(fig, path, dpi=100)
+    return grouped_bars(
+        path, names, [(label, [cmp[n].get(key, 0.0) for n in names]) for key, label in series],
+        title=f"artifacts {rep.dataset}/{rep.subject}, mean over clips",
+    )  # fmt: skip
 
 
 @dg.asset(
@@ -188,8 +176,13 @@ def teacher_policy(
         "E_h_cm": _num(e.get("e_h_cm", float("nan"))),
         "E_o_cm": _num(e.get("e_o_cm", float("nan"))),
     }
-    if rep.curve_png is not None:
-        metadata["learning_curve_png"] = dg.MetadataValue.path(str(rep.curve_png))
+    # the figure first: the asset page lists the entries in this order
+    metadata = {
+        **figure_metadata(
+            "learning_curve", rep.curve_png, st.root, f"learning curve, teacher {dataset}/{subject}"
+        ),
+        **metadata,
+    }
     # The checkpoint's hash: a run that trains nothing more (budget reached) keeps it,
     # and the subject's refined rollouts stay fresh; new weights mark them stale.
     sha = checkpoint_sha256(r.checkpoint) if r.checkpoint else None
@@ -255,8 +248,12 @@ def refined_rollouts(
         "clips_with_intermimic": rep.intermimic_coverage()[0],
         "seconds": round(rep.seconds, 1),
     }
-    if png is not None:
-        metadata["artifacts_png"] = dg.MetadataValue.path(str(png))
+    metadata = {
+        **figure_metadata(
+            "artifacts", png, st.root, f"artifacts {dataset}/{subject}, raw vs refined"
+        ),
+        **metadata,
+    }
     for cid, note in sorted(rep.reference_notes.items()):
         context.log.warning(f"{dataset}/{cid}: {note}")
     if rep.failed:

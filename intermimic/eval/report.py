@@ -16,19 +16,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from intermimic.atomic import write_text_atomic
 from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.eval.evaluate import Evaluation
-from intermimic.viz.plots import save_png
+from intermimic.viz.plots import bar_panel, grouped_bars, save_png
 
+#: Tracking figures that are fractions (plotted on a 0..100 % axis).
+FRACTIONS = ("success_rate", "mean_duration_fraction")
 TRACKING = (
     ("success_rate", "success", "{:.0%}"),
     ("mean_duration_fraction", "duration", "{:.0%}"),
     ("e_h_cm", "E_h cm", "{:.1f}"),
     ("e_o_cm", "E_o cm", "{:.1f}"),
 )
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib  # deferred: only plotting needs it (heavy to import)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _fmt(v: float | None, spec: str = "{:.3g}") -> str:
@@ -74,20 +83,19 @@ class ReportFiles:
 
 
 def plot_metrics(evals: Sequence[Evaluation], path: Path) -> Path | None:
-    import matplotlib  # deferred: only plotting needs it (heavy to import)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Success, duration, E_h and E_o per policy, one panel each (bars; a panel of
+    zeros still shows its bars and values, see :func:`intermimic.viz.plots.bar_panel`)."""
     pol = [e for e in evals if e.kind != "mocap" and e.results]
     if not pol:
         return None
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
     names = [e.name for e in pol]
-    for ax, (key, label, _) in zip(axes, TRACKING, strict=True):
-        ax.bar(range(len(pol)), [e.summary.get(key, 0.0) for e in pol], color="tab:blue")
-        ax.set_xticks(range(len(pol)), names, rotation=30, ha="right", fontsize=8)
-        ax.set_title(label)
+    for ax, (key, label, spec) in zip(axes, TRACKING, strict=True):
+        bar_panel(
+            ax, names, [e.summary.get(key) for e in pol], fraction=key in FRACTIONS,
+            fmt=spec, title=label,
+        )  # fmt: skip
     fig.tight_layout()
     return save_png(fig, path, dpi=100)
 
@@ -95,26 +103,15 @@ def plot_metrics(evals: Sequence[Evaluation], path: Path) -> Path | None:
 def plot_artifacts(
     evals: Sequence[Evaluation], path: Path, figures: Sequence[str] = ARTIFACT_FIGURES
 ) -> Path | None:
-    import matplotlib  # deferred, as in plot_metrics
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The artifact figures per policy, raw MoCap included (grouped bars, symlog)."""
     have = [e for e in evals if e.results]
     figs = [f for f in figures if all(f in e.summary for e in have)]
     if not have or not figs:
         return None
-    x = np.arange(len(figs))
-    w = 0.8 / len(have)
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    for i, e in enumerate(have):
-        ax.bar(x + (i - (len(have) - 1) / 2) * w, [e.summary[f] for f in figs], w, label=e.name)
-    ax.set_xticks(x, figs, rotation=30, ha="right", fontsize=8)
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.legend(fontsize=7)
-    ax.set_title("artifacts, mean over clips")
-    fig.tight_layout()
-    return save_png(fig, path, dpi=100)
+    return grouped_bars(
+        path, figs, [(e.name, [e.summary[f] for f in figs]) for e in have],
+        title="artifacts, mean over clips", figsize=(9, 3.8),
+    )  # fmt: skip
 
 
 def write_report(

@@ -29,7 +29,7 @@ from intermimic.atomic import write_text_atomic
 from intermimic.rl.settings import TrainSettings
 from intermimic.rl.train import Trainer, TrainResult
 from intermimic.rl.vecenv import ArrayVecEnv, FinishedEpisodes
-from intermimic.viz.plots import save_png
+from intermimic.viz.plots import learning_curve
 
 CURVE_FILE = "curve.json"
 
@@ -103,26 +103,9 @@ def load_curve(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
-    """Learning curve PNG (mean episode length and success rate over env steps)."""
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = [r["env_steps"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(x, [r["mean_length"] for r in rows], color="tab:blue", label="mean episode length")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("episode length (policy steps)", color="tab:blue")
-    ax2 = ax.twinx()
-    ax2.plot(x, [r["success_rate"] for r in rows], color="tab:green", label="success rate")
-    ax2.set_ylabel("success rate", color="tab:green")
-    ax2.set_ylim(0, 1)
-    ax.set_title(title)
-    fig.tight_layout()
-    return save_png(fig, path, dpi=100)
+    """Learning curve PNG (mean episode length and success rate over env steps); see
+    :func:`intermimic.viz.plots.learning_curve`."""
+    return learning_curve(rows, path, title=title)
 
 
 # ---- the run --------------------------------------------------------------------------------

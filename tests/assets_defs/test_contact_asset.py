@@ -48,7 +48,8 @@ def test_annotates_every_clip(env: tuple[dg.DagsterInstance, dict, Path]) -> Non
     assert md["clips_annotated"].value == 2 and md["clips_failed"].value == 0
     assert "| hands |" in md["label_agreement"].value
     assert "floating_fraction" in md["artifacts"].value
-    assert Path(md["contact_timeline_png"].value).is_file()
+    assert (tmp / "store" / str(md["contact_timeline_png"].value)).is_file()
+    assert "data:image/png;base64," in str(md["contact_timeline_figure"].value)
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks[COVERAGE_CHECK] is True
     store = Store(tmp / "store")

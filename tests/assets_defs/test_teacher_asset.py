@@ -55,7 +55,9 @@ def test_train_and_refine_one_subject(env: tuple[dg.DagsterInstance, dict, Store
     assert result.success
     md = result.asset_materializations_for_node("teacher_policy")[0].metadata
     assert md["iterations"].value == 2 and md["clips"].value == 1
-    assert Path(md["learning_curve_png"].value).is_file()
+    # figures: the store-relative path, and the figure itself embedded for the UI
+    assert (store.root / str(md["learning_curve_png"].value)).is_file()
+    assert "data:image/png;base64," in str(md["learning_curve_figure"].value)
     for key in ("success_rate", "mean_duration", "E_h_cm", "E_o_cm"):
         assert key in md
     md = result.asset_materializations_for_node("refined_rollouts")[0].metadata
@@ -72,7 +74,8 @@ def test_train_and_refine_one_subject(env: tuple[dg.DagsterInstance, dict, Store
     verdicts = ("full", "worse", "partial", "unmeasured")
     assert sum(md[f"clips_{v}"].value for v in verdicts) == 1
     assert md["clips_with_intermimic"].value == 0
-    assert Path(md["artifacts_png"].value).is_file()
+    assert (store.root / str(md["artifacts_png"].value)).is_file()
+    assert "data:image/png;base64," in str(md["artifacts_figure"].value)
     # only s1 was touched
     assert not teacher_dir(store, "lab", "s2").exists()
     assert store.subjects("lab-refined") == [("lab-refined", "s1")]

@@ -1,8 +1,13 @@
-"""The Dagster UI in a real browser: the asset graph, and one subject materialised from it.
+"""The Dagster UI in a real browser: the asset graph, one subject materialised from it,
+and the figures the stages draw shown on the asset pages.
 
 Starts ``dagster dev`` on 127.0.0.1 with a temporary ``DAGSTER_HOME`` and drives headless
-Chromium (Debian's ``chromium``) with Playwright. The screenshot is saved under
-``test-artifacts/``. Skipped when Chromium or Playwright is not installed.
+Chromium (Debian's ``chromium``) with Playwright. After the subject's ingestion (launched
+from the UI), a tiny teacher and student are materialised in this process into the same
+instance, and the browser opens the figure (the learning curve, ``metrics.png``) on the
+``teacher_policy`` and ``student_evaluation`` pages and checks that it renders. The
+screenshots are saved under ``test-artifacts/``. Skipped when Chromium or Playwright is
+not installed.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 
-from intermimic.motion.synthetic import write_synthetic_dataset
+from assets_defs.resources import ObjectsResource, StoreResource
+from assets_defs.student import student_evaluation, student_policy
+from assets_defs.teacher import refined_rollouts, teacher_policy
+from intermimic.motion.synthetic import write_synthetic_dataset, write_synthetic_objects
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "test-artifacts"
@@ -35,6 +44,16 @@ CHROME_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: Budgets of the teacher and student materialised for the figures: seconds each.
+TEACHER = {
+    "env_steps": 2 * 4 * 8, "worlds": 4, "horizon": 8, "hidden_dims": [32],
+    "checkpoint_interval": 2, "sim_threads": 1, "tensorboard": False, "attempts": 1,
+}  # fmt: skip
+STUDENT = {
+    "env_steps": 2 * 4 * 8, "worlds": 4, "horizon": 8, "width": 32, "layers": 1, "heads": 2,
+    "head_hidden_dims": [32], "critic_hidden_dims": [32], "checkpoint_interval": 2,
+    "sim_threads": 1, "tensorboard": False, "missing_teacher": "skip",
+}  # fmt: skip
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
@@ -47,18 +66,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path, Path, Path]]:
+    """``(url, store, DAGSTER_HOME, objects)`` of a running ``dagster dev``."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
     src = tmp_path / "src"
     write_synthetic_dataset(src, subjects=("ui1", "ui2"), clips_per_subject=2)
+    objects = write_synthetic_objects(tmp_path / "objects")
     store = tmp_path / "store"
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
         "INTERMIMIC_SOURCES": f"{src}:synthetic:interact-pt",
         "INTERMIMIC_STORE": str(store),
+        "INTERMIMIC_OBJECTS": str(objects),
     }
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("subjects", ["ui1", "ui2"])
@@ -88,7 +110,7 @@ def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(req, timeout=30).read()
-        yield url, store, home
+        yield url, store, home, objects
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -98,8 +120,52 @@ def dagster_ui(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
         log.close()
 
 
-def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path, Path]) -> None:
-    url, store, home = dagster_ui
+def _materialise_teacher_and_student(home: Path, store: Path, objects: Path) -> None:
+    """A tiny teacher of ``ui1`` and a student with its evaluation, recorded in the UI's
+    instance (in this process: a run from the UI would need its config typed in)."""
+    resources = {
+        "store": StoreResource(root=str(store)),
+        "objects": ObjectsResource(root=str(objects)),
+    }
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dg.materialize(
+            [teacher_policy, refined_rollouts], partition_key="ui1", instance=instance,
+            resources=resources,
+            run_config=dg.RunConfig(
+                ops={"teacher_policy": {"config": TEACHER}, "refined_rollouts": {"config": TEACHER}}
+            ),
+        )  # fmt: skip
+        assert result.success
+        result = dg.materialize(
+            [student_policy, student_evaluation], instance=instance, resources=resources,
+            run_config=dg.RunConfig(
+                ops={
+                    "student_policy": {"config": STUDENT},
+                    "student_evaluation": {"config": {"sim_threads": 1}},
+                }
+            ),
+        )  # fmt: skip
+        assert result.success
+
+
+def _show_figure(page: Any, url: str, asset: str, key: str) -> dict[str, int]:
+    """Open ``asset``'s page, show the markdown entry ``key`` (the figure) and wait until
+    its image has loaded; the image's natural and displayed size."""
+    page.goto(f"{url}/assets/{asset}")
+    row = page.locator("tr", has=page.get_by_text(key, exact=True)).first
+    row.get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog").filter(has_text=key).last
+    img = dialog.locator("img").first
+    img.wait_for()
+    page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img.element_handle())
+    size: dict[str, int] = img.evaluate(
+        "i => ({natural: i.naturalWidth, height: i.naturalHeight, shown: i.clientWidth})"
+    )
+    return size
+
+
+def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path, Path, Path]) -> None:
+    url, store, home, objects = dagster_ui
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
@@ -144,3 +210,19 @@ def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path, Path])
 
     # exactly that subject is in the store
     assert sorted(p.name for p in (store / "mocap" / "synthetic").iterdir()) == ["ui1"]
+
+    # The figures: embedded in the metadata, rendered on the asset pages. (Materialised
+    # outside Playwright's session: Dagster runs a step in an event loop of its own.)
+    _materialise_teacher_and_student(home, store, objects)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        for asset, figure in (
+            ("teacher_policy", "learning_curve_figure"),
+            ("student_evaluation", "metrics_figure"),
+        ):
+            size = _show_figure(page, url, asset, figure)
+            assert size["natural"] > 0 and size["height"] > 0 and size["shown"] > 0, size
+            page.screenshot(path=str(ARTIFACTS / f"dagster-ui-{asset}.png"))
+        browser.close()

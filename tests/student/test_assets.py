@@ -38,11 +38,13 @@ def test_student_policy_then_evaluation(store: Store, objects_dir: Path) -> None
     assert result.success
     md = result.asset_materializations_for_node("student_policy")[0].metadata
     assert md["iterations"].value == 2 and md["subjects_skipped"].value == 1
-    assert md["groups"].value == 1 and Path(md["learning_curve_png"].value).is_file()
+    assert md["groups"].value == 1 and (store.root / str(md["learning_curve_png"].value)).is_file()
     md = result.asset_materializations_for_node("student_evaluation")[0].metadata
     assert (
         "| raw MoCap |" in md["comparison"].value and "| student (full) |" in md["comparison"].value
     )
-    assert Path(md["metrics_png"].value).is_file() and Path(md["report"].value).is_file()
+    assert (store.root / str(md["metrics_png"].value)).is_file()
+    assert Path(str(md["report"].value)).is_file()
+    assert "data:image/png;base64," in str(md["metrics_figure"].value)
     for key in ("success_rate", "mean_duration", "E_h_cm", "E_o_cm"):
         assert key in md
