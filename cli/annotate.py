@@ -16,9 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.app import app
+from cli.app import app, require_store
 from cli.settings_options import parse_overrides
-from intermimic.contact.settings import ContactSettings
 from intermimic.errors import InterMimicError, StoreUnavailableError
 
 console = Console(stderr=True)
@@ -42,7 +41,9 @@ def annotate(
     Labels and per-frame series go into each subject's Zarr group, per-clip figures into
     the catalog (stage ``raw``). Exits 1 when no clip could be annotated.
     """
+    require_store(store)
     from data_catalog.store import Store
+    from intermimic.contact.settings import ContactSettings
     from intermimic.objects import ObjectLibrary
     from stages.annotate import annotate_subject
 

@@ -5,11 +5,22 @@ way: exit status 2 and one line on stderr naming the file
 (:class:`~intermimic.errors.StoreUnavailableError`, and its
 :class:`~intermimic.errors.StoreDamagedError` raised where the store and catalog are
 read). Commands let that error through to here.
+
+A ``--store`` that names no store ends every command the same way too, before it does
+anything and without creating anything there (:func:`require_store`): exit 2,
+``error: PATH: no such store``. Only ``ingest`` creates a store.
+
+``intermimic --help`` must stay fast (a test holds it under 2 s): command modules import
+only typer, rich and light settings at module level; torch, rsl-rl, MuJoCo, Zarr and
+pandas are imported inside the commands.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -17,8 +28,64 @@ import typer.core
 
 from intermimic.errors import StoreUnavailableError
 
-#: Exit status of every command when the store is damaged or cannot be written.
+#: Exit status of every command when the store is damaged, cannot be written or is not
+#: there.
 EXIT_STORE = 2
+#: Exit status when an optional extra the command needs is not installed.
+EXIT_EXTRA = 2
+
+
+class NoSuchStoreError(StoreUnavailableError):
+    """``--store`` names no store (nothing there, a file, an empty folder, or a folder
+    without the store manifest)."""
+
+
+def require_store(path: Path, *, create: bool = False, diagnose: bool = False) -> Path:
+    """``path``, when it holds a store; else :class:`NoSuchStoreError` (exit 2, one line).
+
+    A store is a folder with its manifest ``store.json`` (the first thing ``ingest``
+    writes). Every command taking ``--store`` calls this before any other work, so a
+    mistyped path is reported and nothing is created there. ``create`` (``ingest``): a
+    path that does not exist, or an empty folder, is fine too (the store is made there);
+    a file or a non-empty folder that is not a store is still refused. ``diagnose``
+    (``verify``): a non-empty folder without the manifest is a damaged store, for the
+    command to report and repair.
+    """
+    from data_catalog.layout import Layout  # here: data_catalog imports zarr, pandas
+
+    manifest = Layout(path).manifest
+    if not path.exists():
+        if create:
+            return path
+        raise NoSuchStoreError(f"{path}: no such store")
+    if not path.is_dir():
+        raise NoSuchStoreError(f"{path}: no such store (a file, not a folder)")
+    if manifest.is_file():
+        return path
+    if not any(path.iterdir()):
+        if create or diagnose:
+            return path
+        raise NoSuchStoreError(
+            f"{path}: no such store (an empty folder; `intermimic ingest` makes one)"
+        )
+    if diagnose:
+        return path
+    raise NoSuchStoreError(
+        f"{path}: no such store (a folder without {manifest.name}; if it is a damaged "
+        f"store, `intermimic verify --store {path} --repair` writes it)"
+    )
+
+
+def require_extra(extra: str, modules: Sequence[str], what: str) -> None:
+    """Exit 2 with one line naming the extra to install when one of ``modules`` (of the
+    optional extra ``extra`` in pyproject.toml) is not installed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        fail_line(
+            f"{what} needs the {extra} extra ({', '.join(missing)} not installed): "
+            f"pip install 'intermimic[{extra}]'"
+        )
+        raise typer.Exit(EXIT_EXTRA)
 
 
 def _is_raw_damage(exc: BaseException) -> bool:

@@ -6,13 +6,16 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.app import EXIT_STORE, app, fail_line
+from cli.app import EXIT_STORE, app, fail_line, require_store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["dataset", "subject", "clip", "object", "frames", "seconds", "status", "reason"]
 
@@ -23,6 +26,8 @@ class OutputFormat(StrEnum):
 
 
 def _cell(column: str, value: object) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
     if column == "seconds":
@@ -69,12 +74,10 @@ def catalog(
     The store is verified first (as `intermimic verify` does): damaged data exits 2 with
     one line naming the file; a catalog that disagrees with the store is a warning.
     """
+    require_store(store)
     from data_catalog.catalog import Catalog
     from stages.verify import DAMAGED, INCONSISTENT, verify_store
 
-    if not store.is_dir():
-        Console(stderr=True).print(f"[red]error:[/] {store}: no such store")
-        raise typer.Exit(2)
     check = verify_store(store)
     damaged = [p for p in check.problems if p.kind == DAMAGED]
     if damaged:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.app import app
+from cli.app import app, require_store
 from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InterMimicError, StoreUnavailableError
 
@@ -43,6 +43,7 @@ def publish_cmd(
     when its checks pass (finite arrays, success ratio, physics not worse than raw).
     Exits 1 when nothing could be published or a blocking check failed, 2 on bad options.
     """
+    require_store(store)
     from data_catalog.store import Store
     from stages.publish import PublishSettings, publish_refined
 
@@ -88,6 +89,7 @@ def publish_cmd(
 @app.command("versions")
 def versions_cmd(store: Path = typer.Option(..., "--store", help="store root")) -> None:
     """List the published versions of the refined dataset (current marked)."""
+    require_store(store)
     from data_catalog.store import Store
     from data_catalog.versions import current_version, list_versions, version_manifest
 
@@ -146,6 +148,7 @@ def export_cmd(
     are refused and listed). Exits 1 for an unknown version (the known ones are listed)
     or nothing to export, 2 on bad options.
     """
+    require_store(store)
     from data_catalog.store import Store
     from stages.export import ExportSettings, export_version
 

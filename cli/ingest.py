@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.app import app
+from cli.app import app, require_store
 from cli.settings_options import parse_overrides
 from intermimic.errors import InterMimicError, StoreError
 from intermimic.motion.names import check_name, safe_text
@@ -22,7 +22,9 @@ console = Console(stderr=True)
 @app.command()
 def ingest(
     sources: list[Path] = typer.Argument(..., help="clip files or folders (searched recursively)"),
-    store: Path = typer.Option(..., "--store", help="store root (created if missing)"),
+    store: Path = typer.Option(
+        ..., "--store", help="store root (created if missing or an empty folder)"
+    ),
     dataset: str = typer.Option(
         IngestSettings.model_fields["dataset"].default, help="dataset the clips are filed under"
     ),
@@ -42,8 +44,10 @@ def ingest(
     max_file_bytes, max_array_bytes); a file over one is a reject. The catalog's rows of
     the subjects touched are reconciled with the store. Exits 0 when at least one clip
     is in the store afterwards (new or unchanged), 1 when nothing could be ingested, 2
-    when the store cannot be written or the options are wrong.
+    when the store cannot be written, --store is a file or a folder that holds something
+    but no store (nothing is written there), or the options are wrong.
     """
+    require_store(store, create=True)  # the one command that makes a store
     from stages.ingest import discover
     from stages.ingest import ingest as run_ingest
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.app import app
+from cli.app import app, require_extra, require_store
 from cli.settings_options import parse_overrides
 from intermimic.errors import InterMimicError, StoreUnavailableError
-from intermimic.motion.clip import HOIClip
+
+if TYPE_CHECKING:
+    from intermimic.motion.clip import HOIClip
 
 console = Console(stderr=True)
 
@@ -61,12 +64,24 @@ def render(
     """Render a clip with MuJoCo's offscreen renderer (MUJOCO_GL=osmesa on CPU, egl on GPU).
 
     Exits 1 for a clip, object or setting that cannot be used, 2 when no renderer is
-    available on this machine.
+    available on this machine, a --store or --compare-store is no store, or a video
+    needs the video extra (every suffix but .gif and the images).
     """
+    for path in (store, compare_store):
+        if path is not None:
+            require_store(path)
     import mujoco
 
     from intermimic.objects.library import ObjectLibrary
-    from intermimic.viz.render import RendererUnavailableError, RenderSettings, render_clip
+    from intermimic.viz.render import (
+        VIDEO_SUFFIXES,
+        RendererUnavailableError,
+        RenderSettings,
+        render_clip,
+    )
+
+    if out.suffix.lower() in VIDEO_SUFFIXES and out.suffix.lower() != ".gif":
+        require_extra("video", ["imageio_ffmpeg"], f"render to {out.suffix}")
 
     try:
         settings = parse_overrides(RenderSettings, set_)

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.app import app
+from cli.app import app, require_extra, require_store
 from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InterMimicError, StoreUnavailableError
 
@@ -63,6 +63,7 @@ def distill_cmd(
     Exits 1 when a teacher or the refined clips are missing (name it; --set
     missing_teacher=skip leaves such subjects out), 2 on bad options.
     """
+    require_store(store)
     from data_catalog.runs import baseline_name
     from data_catalog.store import Store
     from intermimic.rl.student_settings import StudentSettings
@@ -146,6 +147,7 @@ def evaluate_cmd(
     friction_scale, init_noise. --embodiment g1 (no student): each subject's G1 teacher
     on its raw MoCap, report in STORE/teachers-g1/evaluation; exits 1 when there is none.
     """
+    require_store(store)
     from data_catalog.store import Store
     from intermimic.eval import EvalSettings
     from intermimic.humanoid.embodiment import EMBODIMENTS
@@ -175,18 +177,30 @@ def evaluate_cmd(
     except InterMimicError as exc:
         raise _fail(exc, 2) from None
     try:
-        if robot:
-            rep = evaluate_teachers(
-                st, embodiment, settings, lib, datasets=dataset or None,
-                subjects=subject or None, out=out_dir,
-                on_policy=lambda n: console.print(f"evaluating {n}"),
-            )  # fmt: skip
-        else:
-            rep = evaluate_students(
-                st, name, settings, lib, baselines=modes, teachers=teachers,
-                references=references, datasets=dataset or None, subjects=subject or None,
-                out=out_dir, on_policy=lambda n: console.print(f"evaluating {n}"),
-            )  # fmt: skip
+        with Progress(
+            TextColumn("[bold]evaluate {task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("clips"), TimeElapsedColumn(), console=console, transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("", total=None, visible=False)
+
+            def on_progress(policy: str, done: int, total: int, t: TaskID = task) -> None:
+                if done == 0:  # a policy starts: one line that stays, the bar restarts
+                    progress.console.print(f"evaluating {policy}")
+                    progress.reset(t, total=total, description=policy, visible=True)
+                # drawn now: a clip takes seconds, and no count is skipped
+                progress.update(t, completed=done, refresh=True)
+
+            if robot:
+                rep = evaluate_teachers(
+                    st, embodiment, settings, lib, datasets=dataset or None,
+                    subjects=subject or None, out=out_dir, on_progress=on_progress,
+                )  # fmt: skip
+            else:
+                rep = evaluate_students(
+                    st, name, settings, lib, baselines=modes, teachers=teachers,
+                    references=references, datasets=dataset or None, subjects=subject or None,
+                    out=out_dir, on_progress=on_progress,
+                )  # fmt: skip
     except StoreUnavailableError:
         raise  # exit 2, one line (cli.app)
     except (InterMimicError, ValueError) as exc:
@@ -257,7 +271,16 @@ def export_policy_cmd(
     name: str = typer.Option("student", "--name", help="student name in the store"),
     check: bool = typer.Option(True, help="compare onnxruntime with torch after export"),
 ) -> None:
-    """Export a student as ONNX with its observation normaliser folded in."""
+    """Export a student as ONNX with its observation normaliser folded in.
+
+    Needs the onnx extra (onnx; onnxruntime for the check): without it, exits 2 saying
+    what to install. Exits 2 when --store is no store or neither --policy nor --store is
+    given, 1 when the student cannot be loaded or exported."""
+    if store is not None:
+        require_store(store)
+    require_extra(
+        "onnx", ["onnx", "onnxruntime"] if check else ["onnx"], "intermimic export-policy"
+    )
     from intermimic.rl.onnx import export_onnx
     from intermimic.rl.student_policy import load_student
 

@@ -10,10 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.app import app
+from cli.app import app, require_store
 from cli.settings_options import SettingsError, parse_overrides
 from intermimic.errors import InputError, InterMimicError, StoreUnavailableError
-from intermimic.rl.teacher_settings import TeacherSettings
 
 console = Console(stderr=True)
 
@@ -49,9 +48,10 @@ def train_teacher_cmd(
     learning curve); running the command again continues from the last checkpoint.
     Exits 1 when the subject has no ok clips, 2 on bad options.
     """
+    require_store(store)
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
-    from intermimic.rl.teacher_settings import NoClipsError
+    from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
     from stages.subjects import resolve_subject
     from stages.teacher import train_subject_teacher
 
@@ -170,12 +170,14 @@ def refine_cmd(
     or no ok clip of a --clip id, 2 on bad options (a --reference-dir that is not a
     folder, an unknown --plan setting included).
     """
+    require_store(store)
     import json
 
     from data_catalog.runs import teacher_dir
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
     from intermimic.plan.settings import PlannerSettings
+    from intermimic.rl.teacher_settings import TeacherSettings
     from stages.refine import refine_subject
     from stages.refine_quality import CELL, ReferenceSettings, clip_quality_table
     from stages.subjects import resolve_subject

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cli.app import EXIT_STORE, app, fail_line
+from cli.app import EXIT_STORE, app, fail_line, require_store
 
 
 def _print(report, out: Console) -> None:  # type: ignore[no-untyped-def]
@@ -43,11 +43,9 @@ def verify_cmd(
     Exits 0 when the store is whole (after --repair: when nothing is left), 2 when
     problems remain.
     """
+    require_store(store, diagnose=True)  # a missing manifest is damage, reported here
     from stages.verify import repair_store, verify_store
 
-    if not store.is_dir():
-        fail_line(f"{store}: no such store")
-        raise typer.Exit(EXIT_STORE)
     out = Console(soft_wrap=True)
     if repair:
         rep = repair_store(store)

@@ -29,6 +29,37 @@ from stages.subjects import mocap_subjects
 
 log = logging.getLogger(__name__)
 
+OnProgress = Callable[[str, int, int], None]
+"""``on_progress(policy, clips done, clips)``: called with 0 done as each policy (the raw
+MoCap first) starts, then after each clip it has measured."""
+
+
+def _counting(on_progress: OnProgress | None, policy: str, total: int) -> Callable[[str], None]:
+    """Announce ``policy`` (0 of ``total`` done) and return a per-clip callback."""
+    done = 0
+    if on_progress is not None:
+        on_progress(policy, 0, total)
+
+    def on_clip(_clip_id: str) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(policy, done, total)
+
+    return on_clip
+
+
+def _raw_mocap(clips: Sequence[Any], objects: Any, on_progress: OnProgress | None) -> Any:
+    """The raw MoCap's own figures (:func:`intermimic.eval.raw_mocap`), its progress
+    reported as a whole (it measures every clip in one call)."""
+    from intermimic.eval import raw_mocap
+
+    on_clip = _counting(on_progress, "raw MoCap", len(clips))
+    evaluation = raw_mocap(clips, objects, name="raw MoCap")
+    for c in clips:
+        on_clip(c.meta.clip_id)
+    return evaluation
+
 
 @dataclass
 class EvaluationReport:
@@ -69,20 +100,22 @@ def evaluate_students(
     subjects: Sequence[str] | None = None,
     out: Path | None = None,
     on_policy: Callable[[str], None] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> EvaluationReport:
     """Evaluate student ``name``, its baselines (``<name>-<mode>``; default: those that
     exist) and, with ``teachers``, each subject's teacher, on the subjects' ``raw``
     MoCap (or ``refined`` clips); write the report to ``out`` (default
     ``STORE/students/<name>/evaluation``). :class:`CheckpointError` when the student has
-    no checkpoint."""
-    from intermimic.eval import EvalSettings, evaluate_policy, raw_mocap, write_report
+    no checkpoint. ``on_policy(name)`` as each policy starts; ``on_progress`` (see
+    :data:`OnProgress`) clip by clip as well."""
+    from intermimic.eval import EvalSettings, evaluate_policy, write_report
     from intermimic.objects import ObjectLibrary
 
     es = settings or EvalSettings()
     lib = objects or ObjectLibrary()
     pairs = mocap_subjects(store, datasets, subjects)
     clips = _evaluation_clips(store, pairs, references)
-    evals = [raw_mocap(clips, lib, name="raw MoCap")]
+    evals = [_raw_mocap(clips, lib, on_progress)]
     names = [name]
     modes = BASELINES if baselines is None else tuple(baselines)
     for m in modes:
@@ -95,13 +128,16 @@ def evaluate_students(
         if on_policy is not None:
             on_policy(n)
         policy = load_student(student_dir(store, n))
-        evals.append(evaluate_policy(policy, clips, lib, es, name=f"{n} ({policy.settings.mode})"))
+        label = f"{n} ({policy.settings.mode})"
+        on_clip = _counting(on_progress, label, len(clips))
+        evals.append(evaluate_policy(policy, clips, lib, es, name=label, on_clip=on_clip))
     if teachers:
         found, _ = load_subject_teachers(store, pairs, missing="skip")
         if found:
             if on_policy is not None:
                 on_policy("teachers")
-            evals.append(evaluate_policy(found, clips, lib, es, name="teachers"))
+            on_clip = _counting(on_progress, "teachers", len(clips))
+            evals.append(evaluate_policy(found, clips, lib, es, name="teachers", on_clip=on_clip))
     folder = out or student_dir(store, name) / EVALUATION
     files = write_report(evals, folder, title=f"Student {name}: evaluation on {references} clips")
     return EvaluationReport(evals, folder, files)
@@ -117,6 +153,7 @@ def evaluate_teachers(
     subjects: Sequence[str] | None = None,
     out: Path | None = None,
     on_policy: Callable[[str], None] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> EvaluationReport:
     """Evaluate each subject's teacher of ``embodiment`` (``STORE/teachers-<embodiment>/
     <ds>/<subject>``; ``smplx``: ``STORE/teachers``) on the subject's raw MoCap, in the
@@ -125,7 +162,7 @@ def evaluate_teachers(
     ``STORE/teachers-<embodiment>/evaluation``). A subject without a usable teacher
     checkpoint is left out with a warning (listed in ``skipped``); none at all is a
     :class:`MissingTeacherError` naming where it looked."""
-    from intermimic.eval import EvalSettings, evaluate_teacher_runs, raw_mocap, write_report
+    from intermimic.eval import EvalSettings, evaluate_teacher_runs, write_report
     from intermimic.objects import ObjectLibrary
 
     es = settings or EvalSettings()
@@ -150,10 +187,11 @@ def evaluate_teachers(
         )
     clips = _evaluation_clips(store, [(d, s) for d, s in pairs if s in runs], "raw")
     name = f"teachers ({embodiment})"
-    evals = [raw_mocap(clips, lib, name="raw MoCap")]
+    evals = [_raw_mocap(clips, lib, on_progress)]
     if on_policy is not None:
         on_policy(name)
-    evals.append(evaluate_teacher_runs(runs, clips, lib, es, name=name))
+    on_clip = _counting(on_progress, name, len(clips))
+    evals.append(evaluate_teacher_runs(runs, clips, lib, es, name=name, on_clip=on_clip))
     folder = out or root / EVALUATION
     title = f"{embodiment} teachers: evaluation on raw clips"
     files = write_report(evals, folder, title=title)

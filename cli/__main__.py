@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``intermimic`` command."""
+
+from cli import main
+
+main()
