@@ -23,7 +23,6 @@ pyarrow's ``ArrowInvalid``, zarr's and the codecs' errors) become one
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from intermimic.atomic import sha256_file
 from intermimic.errors import InterMimicError, StoreDamagedError
 
 CHECKSUMS = "checksums"
@@ -72,17 +72,6 @@ def reading(path: str | Path, what: str = "") -> Iterator[None]:
             + VERIFY_HINT,
             path,
         ) from None
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    """(sha256 hex, size) of a file's bytes."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
 
 
 def checksum_record(files: dict[str, tuple[str, int]]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Atomic file writes and inter-process locks for everything others read.
+"""Atomic file writes, file hashes and inter-process locks for everything others read.
 
 A write goes to a temporary path beside its target and is renamed into place, so a
 reader sees the old content or the new, never half of it.
@@ -7,6 +7,7 @@ reader sees the old content or the new, never half of it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import uuid
@@ -34,6 +35,17 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """(sha256 hex, size) of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
 
 
 def write_text_atomic(target: Path, text: str) -> None:

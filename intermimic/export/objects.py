@@ -12,28 +12,18 @@ reason, never guessed.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from intermimic.atomic import sha256_file
 from intermimic.objects.errors import UnknownObjectError
 from intermimic.objects.library import ObjectLibrary, default_objects_dir
 
 FOLDER = "objects"
 #: Files of an object's folder that travel with its mesh, besides the mesh itself.
 COMPANIONS = ("sample_points.npy", "{name}.urdf")
-
-
-def _sha256(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
 
 
 def export_objects(
@@ -65,7 +55,7 @@ def export_objects(
         for src in paths:
             if not src.is_file():
                 continue
-            digest, size = _sha256(src)
+            digest, size = sha256_file(src)
             entry: dict[str, Any] = {"sha256": digest, "bytes": size}
             if copy:
                 rel = f"{FOLDER}/{name}/{src.name}"
