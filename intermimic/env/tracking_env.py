@@ -279,11 +279,16 @@ class TrackingEnv:
     def reset(self) -> Tensor:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""
         self._reset_worlds(self._all)
+        return self._observe_started(update_normaliser=True)
+
+    def _observe_started(self, update_normaliser: bool) -> Tensor:
+        """Observations of freshly started worlds (all of them), whose previous object
+        velocity is their start state's."""
         st = self.backend.read(self.dtype)
         bs = st.bodies
         self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
         raw = self._observe(bs, self._touch(st.contact), None)
-        return self._normalise(raw)
+        return self._normalise(raw, update=update_normaliser)
 
     def step(
         self, actions: Tensor | NDArray[np.floating]
@@ -578,11 +583,7 @@ class TrackingEnv:
             self.missing_hand[:] = torch.as_tensor(missing_hand, device=self.device).to(
                 self.missing_hand.dtype
             )
-        read = self.backend.read(self.dtype)
-        bs = read.bodies
-        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
-        raw = self._observe(bs, self._touch(read.contact), None)
-        return self._normalise(raw, update=update_normaliser)
+        return self._observe_started(update_normaliser)
 
     def seed_psi(self, clip_id: str, states: Tensor | NDArray[np.floating]) -> int:
         """Fill every simulated PSI slot of clip ``clip_id``'s frames ``0..n-1`` with
