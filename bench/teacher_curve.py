@@ -35,13 +35,11 @@ Usage: ``python bench/teacher_curve.py --budget-minutes 3``.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cli.settings_options import parse_overrides
     from intermimic.objects import ObjectLibrary
+    from intermimic.plan.recipes import recipe_inputs
     from intermimic.rl import checkpoint as ckpt
     from intermimic.rl.rollout import evaluate, summarize
     from intermimic.rl.teacher_env import prepare_clips
@@ -138,22 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     untrained_all = all_attempts(clipset, settings, None)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
-        seeds, seed_s, seeded = None, 0.0, {}
-        init: Callable[..., Any] | None = None
-        if settings.recipe != "ppo":
-            # recipes b and c: the planner's time counts against the budget
-            from intermimic.plan.clone import clone_planner
-            from intermimic.plan.seeds import plan_clips, psi_seeds
-
-            cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
-            plans = plan_clips(clipset, settings, cache_dir=cache)
-            # the planner's own time, also when its plans come from the cache
-            seed_s = sum(v.seconds for v in plans.values())
-            seeded = {k: v.frames for k, v in plans.items()}
-            seeds = psi_seeds(plans)
-            if settings.recipe == "planner_bc":
-                init = functools.partial(clone_planner, plans=plans)
-
+        # recipes b and c: the planner's time counts against the budget, also when its
+        # plans come from the cache
+        cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
+        recipe = recipe_inputs(clipset, settings, cache)
+        seed_s = recipe.planner_seconds
+        seeded = {k: v.frames for k, v in recipe.plans.items()}
         budget_s = max(60 * args.budget_minutes - seed_s, 1.0)
         snaps: list[tuple[float, Path]] = []
         t_train = time.perf_counter()
@@ -180,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 snaps.append((now, dst))
 
         result = train_teacher(
-            clipset, settings, run_dir, max_seconds=budget_s, psi_seeds=seeds, init_actor=init,
+            clipset, settings, run_dir, max_seconds=budget_s,
+            psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,
             on_progress=snapshot if args.curve_points else None,
         )  # fmt: skip
         tracked_curve = []

@@ -11,7 +11,6 @@ One run per teacher at a time: a second one fails at once, naming the run folder
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from data_catalog.runs import TRAIN_LOCK, teacher_dir
 from data_catalog.store import Store
 from intermimic.atomic import lock, write_text_atomic
 from intermimic.errors import StoreError
+from intermimic.plan.recipes import recipe_inputs
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import SUMMARY_FILE, TeacherResult, train_teacher
 from intermimic.rl.training_run import load_curve, plot_curve
@@ -74,22 +74,12 @@ def train_subject_teacher(
             "launch this one again when that run has ended (it resumes)"
         ) from None
     try:
-        seeds = None
-        init: Callable[..., Any] | None = None
-        if s.recipe != "ppo":
-            # recipes b and c: physically valid starts along every clip, planned once per
-            # clip and settings (cached in the run), before the first iteration
-            from intermimic.plan.clone import clone_planner
-            from intermimic.plan.seeds import plan_clips, psi_seeds
-
-            plans = plan_clips(clipset, s, cache_dir=run_dir / "psi_seed")
-            seeds = psi_seeds(plans)
-            if s.recipe == "planner_bc":
-                init = functools.partial(clone_planner, plans=plans)
-
+        # recipes b and c: physically valid starts along every clip, planned once per
+        # clip and settings (cached in the run), before the first iteration
+        recipe = recipe_inputs(clipset, s, run_dir / "psi_seed")
         result = train_teacher(
             clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress,
-            psi_seeds=seeds, init_actor=init,
+            psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,
         )  # fmt: skip
     finally:
         busy.release()

@@ -233,3 +233,18 @@ def test_recipe_c_clones_the_plan_then_trains_and_resumes_without_cloning(
     more = s.model_copy(update={"env_steps": 4 * 8 * 3})
     again = train_teacher(clipset, more, run, psi_seeds=psi_seeds(plans), init_actor=init)  # type: ignore[arg-type]
     assert again.resumed_from == 2 and again.iterations == 3 and len(calls) == 1
+
+
+def test_recipe_inputs_per_recipe(tmp_path: Path, clipset: object) -> None:
+    from intermimic.plan.recipes import recipe_inputs
+
+    ppo = recipe_inputs(clipset, SETTINGS, tmp_path)  # type: ignore[arg-type]
+    assert ppo.plans == {} and ppo.psi_seeds is None and ppo.init_actor is None
+    assert ppo.planner_seconds == 0.0 and not list(tmp_path.iterdir())
+    psi = recipe_inputs(clipset, SETTINGS.model_copy(update={"recipe": "planner_psi"}), tmp_path)  # type: ignore[arg-type]
+    ((cid, plan),) = psi.plans.items()
+    assert psi.psi_seeds is not None and psi.init_actor is None
+    np.testing.assert_array_equal(psi.psi_seeds[cid], plan.states)
+    assert psi.planner_seconds == plan.seconds > 0
+    bc = recipe_inputs(clipset, SETTINGS.model_copy(update={"recipe": "planner_bc"}), tmp_path)  # type: ignore[arg-type]
+    assert callable(bc.init_actor) and bc.planner_seconds == psi.planner_seconds  # cached

@@ -1,0 +1,48 @@
+"""What a teacher recipe (``TeacherSettings.recipe``) gives ``train_teacher``.
+
+``ppo`` needs nothing; ``planner_psi`` plans every clip (:func:`~intermimic.plan.seeds.
+plan_clips`, cached in ``cache_dir``) and seeds the PSI buffers with the planned states;
+``planner_bc`` also clones the planned actions into the fresh actor
+(:func:`~intermimic.plan.clone.clone_planner`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from intermimic.plan.clone import clone_planner
+from intermimic.plan.seeds import F64, PlannedClip, plan_clips, psi_seeds
+from intermimic.rl.teacher_env import ClipSet
+from intermimic.rl.teacher_settings import TeacherSettings
+
+
+@dataclass(frozen=True)
+class RecipeInputs:
+    """``train_teacher``'s ``psi_seeds`` and ``init_actor`` for a recipe, and the plans
+    they came from (empty for ``ppo``)."""
+
+    plans: dict[str, PlannedClip] = field(default_factory=dict)
+    psi_seeds: dict[str, F64] | None = None
+    init_actor: Callable[..., Any] | None = None
+
+    @property
+    def planner_seconds(self) -> float:
+        """The planner's time for these plans (also when they came from the cache)."""
+        return sum(p.seconds for p in self.plans.values())
+
+
+def recipe_inputs(
+    clipset: ClipSet, settings: TeacherSettings, cache_dir: Path | None
+) -> RecipeInputs:
+    """The :class:`RecipeInputs` of ``settings.recipe`` for ``clipset``."""
+    if settings.recipe == "ppo":
+        return RecipeInputs()
+    plans = plan_clips(clipset, settings, cache_dir=cache_dir)
+    init = (
+        functools.partial(clone_planner, plans=plans) if settings.recipe == "planner_bc" else None
+    )
+    return RecipeInputs(plans, psi_seeds(plans), init)
