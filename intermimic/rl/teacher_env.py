@@ -330,7 +330,9 @@ def build_teacher_env_exact(
         scene = clipset.scenes[name]
         opts: dict[str, Any] = {"n_threads": settings.sim_threads}
         if settings.backend == "warp":
-            opts = {"device": settings.device if settings.device.startswith("cuda") else None}
+            # the physics on the policy's device: the env's tensors meet the policy's there
+            # (None would let Warp pick cuda:0 on a GPU machine for a cpu policy)
+            opts = {"device": settings.device}
         backend = make_backend(settings.backend, scene, worlds[name], **opts)
         envs.append(TrackingEnv(scene, clipset.groups[name], backend, settings=env_s))
     scale = settings.residual_scale if settings.residual_actions else None

@@ -13,6 +13,15 @@ control runs inside the physics: the
 humanoid's hinges are driven by position actuators with the PD gains (``kp``, ``kv``),
 so a policy sets position targets and every substep applies
 ``tau = kp * (target - q) - kd * qdot``.
+
+Blow-ups (issue #20): a world is *bad* (:meth:`SimBackend.bad_worlds`, ``SimTensors.bad``)
+when its state is non-finite, non-physical (a speed beyond ``max_speed``, a free body
+farther than ``max_distance`` from the origin, a penetration deeper than
+``max_penetration``: :class:`~intermimic.sim.mujoco_backend.PhysicsSettings`) or when the
+engine overflowed a buffer for it (C MuJoCo's contact / constraint arena warnings, MuJoCo
+Warp's overflow bitmask). A blown-up world can sit at finite 1e7 values, and an overflowed
+one silently loses contacts or constraints, so a finiteness test alone misses both. The
+environment resets bad worlds; :meth:`SimBackend.stats` counts them by cause.
 """
 
 from __future__ import annotations
@@ -71,6 +80,31 @@ class SimTensors:
     qvel: torch.Tensor
     contact: torch.Tensor
     bad: torch.Tensor
+
+
+@dataclass(frozen=True)
+class BackendStats:
+    """What a backend has seen since it was made, for benchmarks and logs.
+
+    ``peak_contacts``: the most contacts one world had after a step; ``peak_contacts_total``
+    the most over all worlds together (MuJoCo Warp's shared contact pool is sized for the
+    total); ``peak_constraints``: the most constraint rows one world had (MuJoCo Warp
+    counts the demand, so a value above ``constraint_capacity`` is an overflow).
+    ``overflow_worlds`` / ``unstable_worlds``: worlds flagged bad, so reset by the
+    environment, because the engine overflowed a buffer / because the state went
+    non-finite or non-physical (a world flagged for both counts as overflow, the cause).
+    ``contact_capacity`` / ``constraint_capacity``: the per-world buffer sizes where the
+    engine has fixed ones (MuJoCo Warp's ``nconmax`` / ``njmax``), else None (C MuJoCo
+    grows its arena up to the model's ``memory``).
+    """
+
+    peak_contacts: int
+    peak_contacts_total: int
+    peak_constraints: int
+    overflow_worlds: int
+    unstable_worlds: int
+    contact_capacity: int | None = None
+    constraint_capacity: int | None = None
 
 
 class SimBackend(ABC):
@@ -171,15 +205,22 @@ class SimBackend(ABC):
         )
 
     def bad_worlds(self) -> NDArray[np.bool_]:
-        """``[N]`` True for worlds whose physics went unstable (NaN, inf or huge values, or
-        an engine error) since their last :meth:`reset`.
+        """``[N]`` True for worlds whose physics went unstable (NaN, inf, non-physical
+        values, an engine error or a buffer overflow: the module docstring) since their
+        last :meth:`reset`.
 
-        A bad world is no longer stepped (its state is meaningless: MuJoCo itself resets
-        it to the model defaults); the env should reset it and count it. This default
-        checks only that ``qpos`` and ``qvel`` are finite.
+        A bad world's state is meaningless (C MuJoCo itself resets it to the model
+        defaults, and the ``mujoco`` backend stops stepping it; MuJoCo Warp steps every
+        world); the env resets it and counts it. This default checks only that ``qpos``
+        and ``qvel`` are finite.
         """
         finite = np.isfinite(self.qpos()).all(axis=1) & np.isfinite(self.qvel()).all(axis=1)
         return np.asarray(~finite, dtype=bool)
+
+    @abstractmethod
+    def stats(self) -> BackendStats:
+        """Peak contact and constraint counts and bad worlds by cause since creation
+        (:class:`BackendStats`); a device backend synchronises here, not per step."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release threads or devices."""

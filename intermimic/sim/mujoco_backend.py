@@ -27,6 +27,17 @@ this costs nothing), so body poses and velocities are current. Contact forces ar
 of the last substep's constraint solve (as Isaac Gym's net contact forces): the contact
 sensors are acceleration-stage sensors, which the final stages leave untouched; after a
 reset they read zero until the next step.
+
+Bad worlds (see :mod:`intermimic.sim.backend`): after every step a world is flagged when
+MuJoCo raised an error in it, raised a bad-state warning (``mjWARN_BADQPOS``,
+``BADQVEL``, ``BADQACC``: it then resets the world to the model defaults on its own), or
+ran out of arena for its contacts or constraints (``mjWARN_CONTACTFULL``,
+``mjWARN_CNSTRFULL``: it then drops them, and bodies fall through each other), or when
+its state is non-physical (:class:`PhysicsSettings` ``max_speed``, ``max_distance``). The
+warning counters are cleared by a reset, so a raised counter means "since the world's
+reset". Contact depths live in MuJoCo's arena, which ``Batch`` cannot bind, so
+``max_penetration`` applies on the ``warp`` backend only. A bad world is not stepped
+again until it is reset.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from mujoco import batch as mjbatch
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from intermimic.sim.backend import PARTNERS, BodyStates, SimBackend, SimTensors
+from intermimic.sim.backend import PARTNERS, BackendStats, BodyStates, SimBackend, SimTensors
 from intermimic.sim.pd import require_position_actuators
 from intermimic.sim.scene import GROUND_NAME, Scene
 
@@ -61,6 +72,12 @@ _BAD_WARNINGS = (
     int(mujoco.mjtWarning.mjWARN_BADQPOS),
     int(mujoco.mjtWarning.mjWARN_BADQVEL),
     int(mujoco.mjtWarning.mjWARN_BADQACC),
+)
+# Warnings MuJoCo raises when a world's contacts or constraints do not fit its arena: it
+# drops them and carries on, so the world's physics is wrong from there on.
+_OVERFLOW_WARNINGS = (
+    int(mujoco.mjtWarning.mjWARN_CONTACTFULL),
+    int(mujoco.mjtWarning.mjWARN_CNSTRFULL),
 )
 _CONTACT_DATASPEC = (1 << int(mujoco.mjtConDataField.mjCONDATA_FOUND)) | (
     1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE)
@@ -82,6 +99,26 @@ class PhysicsSettings(BaseModel):
     )
     require_position_actuators: bool = Field(
         default=True, description="refuse a model whose actuators are not PD servos"
+    )
+    # Blow-up bounds (module docstring of intermimic.sim.backend). Generous: a tracked
+    # human stays far inside them, a blown-up world far outside (the stress run of issue
+    # #20 sat at 1e7-1e8).
+    max_speed: float = Field(
+        default=300.0,
+        gt=0,
+        description="bound on every |qvel| (rad/s, m/s): about twice the fastest human "
+        "joint rotation measured (a finger snap, ~140 rad/s)",
+    )
+    max_distance: float = Field(
+        default=1000.0,
+        gt=0,
+        description="bound on each free body's distance from the origin along any axis (m)",
+    )
+    max_penetration: float = Field(
+        default=0.2,
+        gt=0,
+        description="deepest contact penetration (m) before a world counts as blown up "
+        "(warp only); generous, as imperfect MoCap starts can hold a hand inside an object",
     )
 
 
@@ -169,6 +206,51 @@ def contact_normals(sensordata: F64, pm: PhysicsModel, has_object: bool) -> F64:
     return out
 
 
+def free_position_adr(model: mujoco.MjModel) -> NDArray[np.int64]:
+    """``[3 k]`` qpos addresses of the positions of the model's ``k`` free joints (the
+    humanoid's root and the object): every other body hangs off one of them, so bounding
+    these bounds every body's distance from the origin."""
+    free = np.flatnonzero(model.jnt_type == mujoco.mjtJoint.mjJNT_FREE)
+    adr = model.jnt_qposadr[free]
+    return np.asarray((adr[:, None] + np.arange(3)[None]).reshape(-1), np.int64)
+
+
+def tensors_from(
+    pos: torch.Tensor,
+    quat: torch.Tensor,
+    cvel: torch.Tensor,
+    root_com: torch.Tensor,
+    sensors: torch.Tensor,
+    contact_slots: int,
+    has_object: bool,
+) -> tuple[BodyStates[torch.Tensor], torch.Tensor]:
+    """:class:`BodyStates` and ``contact [N, 52, 3]`` from tensors already gathered for
+    the ``52 + 1`` bodies (``pos``, ``quat``, ``cvel`` at the bodies, ``root_com`` the
+    subtree centre of mass of each body's root) and the contact-sensor block ``sensors
+    [N, len]``: the torch twin of :func:`body_states_from`, :func:`split_body_states` and
+    :func:`contact_normals`, shared by both backends' :meth:`~SimBackend.read` so their
+    layouts and semantics cannot drift apart. Writes into its inputs (zeroing the object
+    row without an object)."""
+    import torch
+
+    ang = cvel[..., :3]
+    lin = cvel[..., 3:] + torch.linalg.cross(ang, pos - root_com)
+    if not has_object:
+        for a in (pos, quat, lin, ang):
+            a[:, -1] = 0.0
+    n = pos.shape[0]
+    block = sensors.reshape(n, -1, len(PARTNERS), contact_slots, _SLOT)
+    contact = block[..., 1].abs().sum(dim=-1)
+    if not has_object:
+        contact[:, :, 0] = 0.0
+    bodies = BodyStates(
+        pos=pos[:, :-1], quat=quat[:, :-1], linvel=lin[:, :-1], angvel=ang[:, :-1],
+        obj_pos=pos[:, -1], obj_quat=quat[:, -1], obj_linvel=lin[:, -1],
+        obj_angvel=ang[:, -1],
+    )  # fmt: skip
+    return bodies, contact
+
+
 def body_states_from(
     xpos: F64,
     xquat: F64,
@@ -230,12 +312,18 @@ class MujocoBackend(SimBackend):
         self._cvel = b.bind("cvel")
         self._subtree_com = b.bind("subtree_com")
         self._sensordata = b.bind("sensordata")
+        self._ncon = b.bind("ncon")
+        self._nefc = b.bind("nefc")
         # Read-only aliases handed out by qpos(copy=False) / qvel(copy=False).
         self._qpos_ro = self._qpos.view()
         self._qpos_ro.flags.writeable = False
         self._qvel_ro = self._qvel.view()
         self._qvel_ro.flags.writeable = False
         self._bad = np.zeros(n_worlds, bool)
+        self._free_adr = free_position_adr(self.model)
+        self._peak = np.zeros(3, np.int64)  # contacts (one world), total, constraints
+        self._n_overflow = 0
+        self._n_unstable = 0
         self._body_ids = np.append(scene.humanoid_body_ids, max(scene.object_body_id, 0))
         # Default pose with zero targets until the first reset / set_targets.
         b.reset(stage=mujoco.mjtStage.mjSTAGE_VEL)
@@ -280,14 +368,33 @@ class MujocoBackend(SimBackend):
         # (mjSTAGE_VEL), which the next step continues from at no extra cost.
         # The contact sensors are acceleration-stage sensors: those stages leave them as
         # the last substep computed them.
+        unstable = np.zeros(self.n_worlds, bool)
         try:
             self._batch.step(ids, nstep=substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
         except mjbatch.SimulationError as exc:
             # A MuJoCo error (mju_error) in a world leaves its state as before the call;
             # mark it bad rather than stopping every world.
-            self._bad[exc.ids] = True
-        self._bad |= self._batch.warning[:, _BAD_WARNINGS, 1].any(axis=1)
-        self._bad |= ~(np.isfinite(self._qpos).all(axis=1) & np.isfinite(self._qvel).all(axis=1))
+            unstable[exc.ids] = True
+        self._check(unstable)
+
+    def _check(self, unstable: NDArray[np.bool_]) -> None:
+        """Flag this step's bad worlds (module docstring), count the new ones by cause and
+        keep the peak contact and constraint counts."""
+        warning = self._batch.warning[:, :, 1]
+        overflow = warning[:, _OVERFLOW_WARNINGS].any(axis=1)
+        unstable |= warning[:, _BAD_WARNINGS].any(axis=1)
+        # NaN compares False, so "not within the bound" also catches NaN velocities.
+        unstable |= ~(np.abs(self._qvel).max(axis=1) <= self.settings.max_speed)
+        far = np.abs(self._qpos[:, self._free_adr]).max(axis=1)
+        unstable |= ~(far <= self.settings.max_distance)
+        unstable |= ~np.isfinite(self._qpos).all(axis=1)
+        new = (overflow | unstable) & ~self._bad
+        if new.any():
+            self._n_overflow += int((new & overflow).sum())
+            self._n_unstable += int((new & ~overflow).sum())
+        self._bad |= overflow | unstable
+        ncon = self._ncon
+        self._peak = np.maximum(self._peak, (ncon.max(), ncon.sum(), self._nefc.max()))
 
     def qpos(self, copy: bool = True) -> F64:
         return self._qpos.copy() if copy else self._qpos_ro
@@ -313,27 +420,16 @@ class MujocoBackend(SimBackend):
         def rows(a: F64, idx: NDArray[np.int64]) -> torch.Tensor:
             return torch.from_numpy(np.take(a, idx, axis=1)).to(dtype)
 
-        pos = rows(self._xpos, self._body_ids)
-        cv = rows(self._cvel, self._body_ids)
-        ang = cv[..., :3]
-        com = rows(self._subtree_com, self.physics.root_ids)
-        lin = cv[..., 3:] + torch.linalg.cross(ang, pos - com)
-        quat = rows(self._xquat, self._body_ids)
-        if not self.scene.has_object:
-            for a in (pos, quat, lin, ang):
-                a[:, -1] = 0.0
         a, b = self.physics.sensor_slice
-        block = rows(self._sensordata, np.arange(a, b)).reshape(
-            self.n_worlds, -1, len(PARTNERS), self.physics.contact_slots, _SLOT
+        bodies, contact = tensors_from(
+            rows(self._xpos, self._body_ids),
+            rows(self._xquat, self._body_ids),
+            rows(self._cvel, self._body_ids),
+            rows(self._subtree_com, self.physics.root_ids),
+            rows(self._sensordata, np.arange(a, b)),
+            self.physics.contact_slots,
+            self.scene.has_object,
         )
-        contact = block[..., 1].abs().sum(dim=-1)
-        if not self.scene.has_object:
-            contact[:, :, 0] = 0.0
-        bodies = BodyStates(
-            pos=pos[:, :-1], quat=quat[:, :-1], linvel=lin[:, :-1], angvel=ang[:, :-1],
-            obj_pos=pos[:, -1], obj_quat=quat[:, -1], obj_linvel=lin[:, -1],
-            obj_angvel=ang[:, -1],
-        )  # fmt: skip
         return SimTensors(
             bodies=bodies,
             qpos=torch.from_numpy(self._qpos).to(dtype),
@@ -348,6 +444,16 @@ class MujocoBackend(SimBackend):
 
     def bad_worlds(self) -> NDArray[np.bool_]:
         return self._bad.copy()
+
+    def stats(self) -> BackendStats:
+        contacts, total, constraints = (int(x) for x in self._peak)
+        return BackendStats(
+            peak_contacts=contacts,
+            peak_contacts_total=total,
+            peak_constraints=constraints,
+            overflow_worlds=self._n_overflow,
+            unstable_worlds=self._n_unstable,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Every world's full physics state (MuJoCo's state rows: time, qpos, qvel, act,

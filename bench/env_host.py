@@ -1,0 +1,195 @@
+"""Host share of one environment step: one JSON line.
+
+Issue #20: the environment's own work (observations, rewards, IET, PSI, resets and the
+state hand-over from the backend) must not dominate a step at the method's scale. This
+script times :meth:`intermimic.env.TrackingEnv.step` with ``--worlds`` worlds (default
+4096) on ``--backend`` (``warp`` or ``mujoco``) with the physics skipped: the backend's
+``step`` is replaced by a no-op, so what is left is everything the environment asks of
+the host (and, for ``warp``, of the device outside the physics: state reads, resets and
+the kinematics pass a reset needs). The environment is built as ``bench/gpu.py`` builds
+it (the sample's ``sub2_largetable_000``, else a synthetic clip and box), with actions
+that target the reference's next pose.
+
+Reports ``host_ms_per_step`` (median of ``--repeat`` runs of ``--steps`` steps each),
+``resets_per_step`` (worlds reset per step: with the physics frozen the tracking error
+grows until IET ends the episodes), ``kinematics_ms_per_step`` (the warp backend's
+kinematics pass after resets, physics on the device that a GPU does in microseconds;
+included in ``host_ms_per_step``) and, with ``--with-physics``, ``physics_ms_per_step``
+(the backend's real ``step``, timed alone) and ``host_share`` (host / (host + physics)).
+The machine's 1-minute load average before the run is in ``load_avg_1min``. Usage::
+
+    python bench/env_host.py --backend warp --device cpu            # 4096 worlds
+    python bench/env_host.py --backend mujoco --worlds 256 --with-physics
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CLIP = "sub2_largetable_000"
+
+
+def load_clip_and_objects(clip_id: str) -> tuple[Any, Any, str]:
+    """The sample clip and its objects, else a synthetic clip and the synthetic box (as
+    ``bench/gpu.py``)."""
+    from intermimic.objects import ObjectLibrary
+    from intermimic.paths import sample_raw_dir, shared_data_dir
+
+    raw, shared = sample_raw_dir(), shared_data_dir()
+    if raw is not None and (raw / f"{clip_id}.pt").is_file() and shared is not None:
+        from intermimic.motion.load import read_clip
+
+        return read_clip(raw / f"{clip_id}.pt"), ObjectLibrary(shared / "objects"), clip_id
+    from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+
+    root = write_synthetic_objects(Path(tempfile.gettempdir()) / "intermimic-bench-objects")
+    return synthetic_clip("bench", "box", 0, 90, seed=0), ObjectLibrary(root), "synthetic"
+
+
+def build_env(backend_name: str, device: str, worlds: int, threads: int | None) -> Any:
+    """The tracking environment of ``bench/gpu.py`` on ``backend_name``."""
+    from intermimic.env import EnvSettings, TrackingEnv
+    from intermimic.humanoid import HumanoidSettings, build_spec
+    from intermimic.sim.factory import make_backend
+    from intermimic.sim.scene import build_scene
+
+    clip, objects, name = load_clip_and_objects(CLIP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the mesh-not-watertight note
+        scene = build_scene(
+            build_spec(settings=HumanoidSettings(actuators="position")),
+            objects.get(clip.meta.object_name),
+        )
+    opts: dict[str, Any] = {"device": device} if backend_name == "warp" else {}
+    if backend_name == "mujoco" and threads is not None:
+        opts["n_threads"] = threads
+    backend = make_backend(backend_name, scene, worlds, **opts)
+    return TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0)), name
+
+
+def measure(
+    backend_name: str,
+    device: str,
+    worlds: int,
+    steps: int,
+    repeat: int,
+    with_physics: bool,
+    threads: int | None,
+) -> dict[str, Any]:
+    """Time ``env.step`` with the physics skipped (see the module docstring)."""
+    import torch
+
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    env, clip_name = build_env(backend_name, device, worlds, threads)
+    backend = env.backend
+    env.reset()
+    setup = time.perf_counter() - t0
+    physics = backend.step
+    kin_s = [0.0]
+    kinematics = getattr(backend, "_kinematics", None)
+    if kinematics is not None:
+
+        def timed_kinematics(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            out = kinematics(*a, **k)
+            kin_s[0] += time.perf_counter() - t
+            return out
+
+        backend._kinematics = timed_kinematics
+
+    def sync() -> None:
+        if env.device.type == "cuda":
+            torch.cuda.synchronize(env.device)
+
+    def no_physics(substeps: int) -> None:
+        return None
+
+    backend.step = no_physics
+    act = torch.as_tensor(env.reference_actions(), dtype=torch.float32, device=env.device)
+    env.step(act)  # warm-up: kernels, caches
+    sync()
+    per_step, kin, resets = [], [], 0
+    for _ in range(repeat):
+        kin_s[0] = 0.0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            _, _, term, trunc, _ = env.step(act)
+            resets += int((term | trunc).sum())
+        sync()
+        per_step.append((time.perf_counter() - t0) / steps)
+        kin.append(kin_s[0] / steps)
+    out: dict[str, Any] = {
+        "bench": "env_host",
+        "backend": backend_name,
+        "device": str(env.device),
+        "worlds": worlds,
+        "clip": clip_name,
+        "steps": steps,
+        "repeat": repeat,
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": round(load, 2),
+        "setup_seconds": round(setup, 1),
+        "host_ms_per_step": round(1e3 * statistics.median(per_step), 2),
+        "host_ms_per_step_best": round(1e3 * min(per_step), 2),
+        "resets_per_step": round(resets / (steps * repeat), 2),
+    }
+    if kinematics is not None:
+        out["kinematics_ms_per_step"] = round(1e3 * statistics.median(kin), 2)
+    if with_physics:
+        backend.step = physics
+        physics(env.substeps)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            physics(env.substeps)
+        sync()
+        phys = (time.perf_counter() - t0) / steps
+        out["physics_ms_per_step"] = round(1e3 * phys, 2)
+        host = statistics.median(per_step)
+        out["host_share"] = round(host / (host + phys), 3)
+    stats = getattr(backend, "stats", None)
+    if stats is not None:
+        out["backend_stats"] = {k: v for k, v in vars(stats()).items()}
+    env.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=("warp", "mujoco"), default="warp")
+    p.add_argument("--device", default="cpu", help="warp device: cpu, cuda, cuda:N")
+    p.add_argument("--worlds", type=int, default=4096)
+    p.add_argument("--steps", type=int, default=5, help="env steps per timed run")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None, help="mujoco backend threads")
+    p.add_argument(
+        "--with-physics", action="store_true",
+        help="also time the backend's real step and report the host share",
+    )  # fmt: skip
+    args = p.parse_args(argv)
+    if args.backend == "warp":
+        import warp as wp
+
+        wp.config.log_level = wp.LOG_WARNING
+    result = measure(
+        args.backend, args.device, args.worlds, args.steps, args.repeat,
+        args.with_physics, args.threads,
+    )  # fmt: skip
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
