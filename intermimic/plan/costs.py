@@ -67,10 +67,19 @@ class PlanCost:
             return com - pos[:, 0, :2]
         return com - pos[:, self.feet, :2].mean(axis=1)
 
-    def __call__(self, bs: BodyStates, idx: NDArray[np.int64]) -> F64:
+    def __call__(self, bs: BodyStates, idx: NDArray[np.int64], forces: F64 | None = None) -> F64:
+        """Cost ``[K]`` of states ``bs`` against reference frames ``idx [K]``; ``forces
+        [K, 52, 3]`` (the backend's contact forces) for the grasp term."""
         s, ref = self.s, self.env.ref
         k = bs.pos.shape[0]
         cost = np.zeros(k)
+        if s.grasp_weight > 0 and forces is not None:
+            labels = ref.contact[idx]
+            for hand in self.hands:
+                need = (labels[:, hand] > 0).any(axis=1)
+                pressed = forces[:, hand, 0].sum(axis=1)  # partner 0: the object
+                short = np.clip(1.0 - pressed / s.grasp_force, 0.0, 1.0)
+                cost += s.grasp_weight * need * short
         if s.hand_weight > 0:
             q, p = torch.from_numpy(bs.obj_quat), torch.from_numpy(bs.obj_pos)
             pts = object_points(p, quat_to_matrix(q), self.points).numpy()

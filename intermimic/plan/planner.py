@@ -159,6 +159,7 @@ def plan_clip(
             best: dict[str, Any] | None = None
             for it in range(p.iterations):
                 noise = rng.standard_normal((k_samples, p.knots, n_act)) * scale * sigma
+                noise[:, 0] *= p.first_knot_noise
                 noise[0] = 0.0
                 plans = nominal[None] + noise
                 out = _rollout(
@@ -258,7 +259,7 @@ def _rollout(
         term = term_t.cpu().numpy()
         idx = np.full(k_samples, g + h + 1)
         step_cost = -np.log(np.maximum(r.cpu().numpy().astype(np.float64), 1e-6))
-        step_cost += cost_fn(snap["bs"], idx)
+        step_cost += cost_fn(snap["bs"], idx, snap["forces"])
         if rate is not None and p.action_rate_weight > 0:
             step_cost += p.action_rate_weight * rate
         cost += np.where(alive, step_cost, 0.0)

@@ -15,10 +15,14 @@ class PlannerSettings(BaseModel):
     Residuals are in the tracking environment's action units (``[-1, 1]`` spans a hinge's
     range), added to the actions whose PD targets are the next reference pose. The cost
     weights were chosen on ``sub2_largetable_000`` (2 cores, whole clip from the MoCap
-    start; E_h / E_o in cm): the environment's reward and hands only, 152 frames, 26.1 /
-    18.0; with root 20, centre of mass 10, foot 2: 152 frames, 20.9 / 15.1; with key
-    bodies 20 and object 8 too (the defaults): 152 frames, 15.3 / 12.7; with foot 10
-    and action rate 100 instead: 71 frames (without key bodies and object: 140)."""
+    start; E_h / E_o in cm). On an earlier install: the environment's reward and hands
+    only, 152 frames, 26.1 / 18.0; with root 20, centre of mass 10, foot 2: 152 frames,
+    20.9 / 15.1; with key bodies 20 and object 8 too (the defaults): 152 frames, 15.3 /
+    12.7; with foot 10 and action rate 100 instead: 71 frames (without key bodies and
+    object: 140). With MuJoCo 4.0.0 and torch 2.13.0 (2026-12-02) the defaults track 152
+    frames at 11.5 / 9.5 (body jitter 4.3 mm); ``first_knot_noise`` 0.3: 85 frames at
+    9.2 / 11.3 (jitter 2.0 mm), ``grasp_weight`` 2: 152 frames at 15.7 / 19.2 (floating
+    contact 0 % of frames, against 3.3 %), so both stay off by default."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -32,6 +36,14 @@ class PlannerSettings(BaseModel):
     iterations: int = Field(3, ge=1, description="MPPI updates per committed step")
     sigma: float = Field(0.1, ge=0, description="noise std of body hinges (action units)")
     finger_sigma: float = Field(0.025, ge=0, description="noise std of finger hinges")
+    first_knot_noise: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="noise factor of the first knot, the one whose value is committed: "
+        "below 1 the committed PD targets move from frame to frame by the warm-started "
+        "plan's slope and less by a fresh noise draw (less body jitter)",
+    )
     anneal: float = Field(0.6, gt=0, le=1, description="noise factor per iteration")
     temperature: float = Field(
         0.1, gt=0, description="MPPI temperature as a fraction of the samples' cost spread"
@@ -64,6 +76,15 @@ class PlannerSettings(BaseModel):
         ge=0,
         description="per m/s of horizontal foot speed where the reference foot stands "
         "still (< 0.2 m/s): no skating",
+    )
+    grasp_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per step a hand labelled in contact presses the object with less than "
+        "grasp_force, times the missing fraction: hands that hold, not only touch",
+    )
+    grasp_force: float = Field(
+        20.0, gt=0, description="normal force (N) on the object a holding hand should reach"
     )
     action_rate_weight: float = Field(
         0.0,

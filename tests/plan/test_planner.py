@@ -162,6 +162,58 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         tenv.close()
 
 
+def test_grasp_cost_pays_the_missing_force_of_hands_labelled_in_contact(
+    clipset: object,
+) -> None:
+    """weight x (1 - pressed / grasp_force), clipped to [0, 1], per hand that the labels
+    put in contact; object forces on other bodies and forces on other partners don't
+    count."""
+    tenv = _env(clipset, 3)
+    env = tenv.envs[0]
+    try:
+        weights = ("hand", "object", "body", "root", "com", "foot", "action_rate")
+        s = PlannerSettings(
+            **{f"{w}_weight": 0.0 for w in weights}, grasp_weight=2.0, grasp_force=20.0
+        )
+        cost = PlanCost(env, s)
+        left, right = cost.hands
+        # frame 1 of this env's reference: no contact labelled (the labels are read at
+        # each call, so this env's copy can be edited)
+        env.ref.contact[1] = 0
+        env.ref.contact[2, left[0]] = env.ref.contact[2, right[0]] = 1
+        frames = np.array([2, 2, 1])
+        env.reset_to(frames, env.ref.states()[frames])
+        bs = env.backend.body_states()
+        forces = np.zeros((3, 52, 3))
+        forces[0, left[0], 0] = 5.0  # left presses 5 N: 3/4 missing; right presses nothing
+        forces[0, left[1], 0] = 0.0
+        forces[1, left[:2], 0] = 15.0  # left 30 N: enough; right: 8 N on the ground only
+        forces[1, right[0], 1] = 8.0
+        forces[1, 0, 0] = 50.0  # the pelvis on the object is no grasp
+        forces[2] = 0.0  # no contact labelled: free
+        np.testing.assert_allclose(
+            cost(bs, frames, forces), [2.0 * 0.75 + 2.0, 2.0, 0.0], atol=1e-12
+        )
+        # without forces (a caller that has none) the term is left out
+        np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-12)
+    finally:
+        tenv.close()
+
+
+def test_first_knot_noise_zero_commits_the_warm_started_plan(clipset: object) -> None:
+    """With no noise on the first knot every sample's first action is the nominal's, so
+    the first committed action is the reference's own (zero residual) in every
+    iteration and seed."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    quiet = TINY_PLAN.model_copy(update={"first_knot_noise": 0.0})
+    a = plan_clip(clip, scene, SETTINGS, quiet, max_frames=1)
+    b = plan_clip(clip, scene, SETTINGS, quiet.model_copy(update={"seed": 9}), max_frames=1)
+    c = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=1)
+    np.testing.assert_array_equal(a.rollout.arrays["actions"][0], b.rollout.arrays["actions"][0])
+    assert not np.array_equal(a.rollout.arrays["actions"][0], c.rollout.arrays["actions"][0])
+
+
 def test_planner_needs_a_clip_with_frames(tmp_path: Path, clipset: object) -> None:
     scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
     clip = clipset.clips[0]  # type: ignore[attr-defined]

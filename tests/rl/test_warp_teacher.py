@@ -52,10 +52,18 @@ def clipset(tmp_path_factory: pytest.TempPathFactory) -> ClipSet:
     return prepare_clips([clip], objects, TINY_WARP, where="s1")
 
 
-def test_tiny_teacher_trains_on_warp(tmp_path: Path, clipset: ClipSet) -> None:
+#: The paper profile as pipeline/profiles/full.yaml runs it on a GPU (the method's PPO
+#: values, float32, absolute PD targets), at the tiny scale (issue #18 item 5).
+TINY_PAPER = TINY_WARP.model_copy(update={"profile": "paper", "residual_actions": False})
+
+
+@pytest.mark.parametrize("settings", [TINY_WARP, TINY_PAPER], ids=["cpu_profile", "paper"])
+def test_tiny_teacher_trains_on_warp(
+    tmp_path: Path, clipset: ClipSet, settings: TeacherSettings
+) -> None:
     run = tmp_path / "run"
     trainers: list[Trainer] = []
-    result = train_teacher(clipset, TINY_WARP, run, trainer_out=trainers)
+    result = train_teacher(clipset, settings, run, trainer_out=trainers)
     assert [type(e.backend).__name__ for e in trainers[0].vecenv.env.envs] == ["WarpBackend"]
     assert result.iterations == ITERATIONS
     assert result.env_steps == ITERATIONS * WORLDS * HORIZON
@@ -69,7 +77,7 @@ def test_tiny_teacher_trains_on_warp(tmp_path: Path, clipset: ClipSet) -> None:
     for row in curve:
         assert all(math.isfinite(v) for v in row.values() if isinstance(v, float)), row
     # The trained policy, loaded from its checkpoint, tracks the clip on warp.
-    trained = evaluate(clipset, TINY_WARP, run, attempts=1, noise=0.0)
+    trained = evaluate(clipset, settings, run, attempts=1, noise=0.0)
     figures = summarize(trained)
     assert figures["clips"] == 1 and figures["mean_duration"] >= 1
     assert all(math.isfinite(v) for v in figures.values()), figures
