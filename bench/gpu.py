@@ -58,7 +58,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, is_dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -347,38 +347,10 @@ def standing_states(ctx: Context, n: int) -> tuple[Any, Any, Any]:
     return q, v, targets
 
 
-def backend_stats(backend: Any, steps: int) -> dict[str, Any]:
-    """Peak contacts and constraints, overflowing and unstable worlds: ``backend.stats()``
-    where the backend has it, else read from MuJoCo Warp's data over ``steps`` more steps."""
-    import numpy as np
-
-    stats = getattr(backend, "stats", None)
-    if callable(stats):
-        value = stats()
-        out = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
-        return {"source": "backend.stats()", **dict(out)}
-    d = getattr(backend, "_d", None)
-    if d is None:
-        return {"source": "none"}
-    peak_contacts = peak_rows = 0
-    overflow = np.zeros(backend.n_worlds, np.int64)
-    for _ in range(max(steps, 1)):
-        backend.step(SUBSTEPS)
-        peak_contacts = max(peak_contacts, int(d.nacon.numpy()[0]))
-        peak_rows = max(peak_rows, int(d.nefc.numpy().max()))
-        overflow |= d.overflow.numpy().astype(np.int64)
-    hard = 0b11111  # nefc, njmax_nnz, broadphase, narrowphase, ccd (OverflowType)
-    return {
-        "source": f"mujoco_warp Data over {max(steps, 1)} steps",
-        "peak_contacts": peak_contacts,
-        "peak_contacts_per_world": round(peak_contacts / backend.n_worlds, 2),
-        "peak_constraints": peak_rows,
-        "naconmax": int(d.naconmax),
-        "njmax": int(d.njmax),
-        "overflow_worlds": int(((overflow & hard) != 0).sum()),
-        "solver_limit_worlds": int(((overflow & ~hard) != 0).sum()),
-        "unstable_worlds": int(backend.bad_worlds().sum()),
-    }
+def backend_stats(backend: Any) -> dict[str, Any]:
+    """Peak contacts and constraints, overflowing and unstable worlds (``backend.stats()``,
+    which every backend has)."""
+    return dict(asdict(backend.stats()))
 
 
 def gpu_memory(device: str) -> dict[str, Any]:
@@ -552,7 +524,7 @@ def stage_physics(ctx: Context) -> dict[str, Any]:
                 if graph:  # the first step captured the graph: its cost above a plain step
                     row["capture_s"] = round(max(row["first_step_s"] - secs / k, 0.0), 3)
                 row.update(gpu_memory(ctx.device))
-                row["stats"] = backend_stats(be, 5 if cuda else 1)
+                row["stats"] = backend_stats(be)
                 _close(be)
             except Exception as exc:  # e.g. out of memory: the next configuration runs
                 if torch_absent(exc):
