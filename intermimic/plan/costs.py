@@ -73,24 +73,23 @@ class PlanCost:
         s, ref = self.s, self.env.ref
         k = bs.pos.shape[0]
         cost = np.zeros(k)
+        # per hand, [K]: the labels put it in contact (both hand terms use it)
+        labels = ref.contact[idx]
+        need = [(labels[:, hand] > 0).any(axis=1) for hand in self.hands]
         if s.grasp_weight > 0 and forces is not None:
-            labels = ref.contact[idx]
-            for hand in self.hands:
-                need = (labels[:, hand] > 0).any(axis=1)
+            for hand, n in zip(self.hands, need, strict=True):
                 pressed = forces[:, hand, 0].sum(axis=1)  # partner 0: the object
                 short = np.clip(1.0 - pressed / s.grasp_force, 0.0, 1.0)
-                cost += s.grasp_weight * need * short
+                cost += s.grasp_weight * n * short
         if s.hand_weight > 0:
             q, p = torch.from_numpy(bs.obj_quat), torch.from_numpy(bs.obj_pos)
             pts = object_points(p, quat_to_matrix(q), self.points).numpy()
-            labels = ref.contact[idx]
-            for hand in self.hands:
-                need = (labels[:, hand] > 0).any(axis=1)
-                if not need.any():
+            for hand, n in zip(self.hands, need, strict=True):
+                if not n.any():
                     continue
                 d2 = ((bs.pos[:, hand, None, :] - pts[:, None, :, :]) ** 2).sum(-1)
                 d = np.sqrt(d2.min(axis=(1, 2)))
-                cost += s.hand_weight * need * np.maximum(d - HAND_SLACK, 0.0)
+                cost += s.hand_weight * n * np.maximum(d - HAND_SLACK, 0.0)
         if s.object_weight > 0:
             cost += s.object_weight * np.linalg.norm(bs.obj_pos - ref.obj_pos[idx], axis=-1)
         if s.body_weight > 0:
