@@ -6,8 +6,8 @@ Trains a teacher (CPU profile, :class:`intermimic.rl.teacher_settings.TeacherSet
 prints:
 
 * ``env_steps``, ``iterations``, ``train_seconds``; with ``--set recipe=planner_psi``
-  (recipe b) also ``seed_seconds`` (the planner's, taken from the budget) and
-  ``seeded_frames`` (frames the planner tracked per clip);
+  (recipe b; also ``planner_bc``, ``planner_ff``) also ``seed_seconds`` (the planner's,
+  taken from the budget) and ``seeded_frames`` (frames the planner tracked per clip);
 * ``curve``: ``[env_steps, seconds, mean_episode_length, success_rate]`` rows over time
   (training episodes, which PSI starts anywhere in the clip);
 * ``tracked_curve``: ``[env_steps, wall seconds (planner included), frames tracked,
@@ -27,7 +27,9 @@ prints:
 
 The untrained policy is the initial network of ``--seed`` on identity-normalised
 observations. With residual actions its offsets are small, so it tracks about as far as
-the reference's own PD targets (zero residual) do.
+the reference's own PD targets (zero residual) do. It has no plan, whatever the recipe:
+with ``planner_ff`` the run's own starting point (zero mean on the plan's actions)
+replays the plan instead.
 
 Usage: ``python bench/teacher_curve.py --budget-minutes 3``.
 """
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=None, help="keep the run here (default: a temp dir)")
     p.add_argument(
         "--plan-cache", default=None,
-        help="recipes b/c: folder of cached planned clips (shared between runs; their "
+        help="planner recipes: folder of cached planned clips (shared between runs; their "
         "planning time still counts in the wall clock)",
     )  # fmt: skip
     p.add_argument(
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     untrained_all = all_attempts(clipset, settings, None)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
-        # recipes b and c: the planner's time counts against the budget, also when its
+        # planner recipes: the planner's time counts against the budget, also when its
         # plans come from the cache
         cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
         recipe = recipe_inputs(clipset, settings, cache)
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train_teacher(
             clipset, settings, run_dir, max_seconds=budget_s,
             psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,
+            feedforward=recipe.feedforward,
             on_progress=snapshot if args.curve_points else None,
         )  # fmt: skip
         tracked_curve = []

@@ -3,9 +3,11 @@
 :func:`train_subject_teacher` trains in ``STORE/teachers/<dataset>/<subject>/``
 (:mod:`data_catalog.runs`; ``STORE/teachers-smplx-body/`` with ``hands="body"``,
 ``STORE/teachers-g1/`` for the G1); running it again continues from the last good
-checkpoint. With ``recipe="planner_psi"`` or ``"planner_bc"`` the sampling planner first
-tracks every clip and its states seed the PSI buffers (planned once, cached in the run's
-``psi_seed/``); ``"planner_bc"`` also clones the planned actions into the fresh actor.
+checkpoint. With ``recipe="planner_psi"``, ``"planner_bc"`` or ``"planner_ff"`` the
+sampling planner first tracks every clip and its states seed the PSI buffers (planned
+once, cached in the run's ``psi_seed/``); ``"planner_bc"`` also clones the planned actions
+into the fresh actor, ``"planner_ff"`` makes them the base of the residual actions (saved
+with every checkpoint) and starts the actor's mean at 0.
 One run per teacher at a time: a second one fails at once, naming the run folder.
 """
 
@@ -74,12 +76,14 @@ def train_subject_teacher(
             "launch this one again when that run has ended (it resumes)"
         ) from None
     try:
-        # recipes b and c: physically valid starts along every clip, planned once per
-        # clip and settings (cached in the run), before the first iteration
+        # planner recipes: physically valid starts along every clip (and planner_ff's
+        # base actions), planned once per clip and settings (cached in the run), before
+        # the first iteration
         recipe = recipe_inputs(clipset, s, run_dir / "psi_seed")
         result = train_teacher(
             clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress,
             psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,
+            feedforward=recipe.feedforward,
         )  # fmt: skip
     finally:
         busy.release()

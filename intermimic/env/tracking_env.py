@@ -46,13 +46,14 @@ Bad input and failures:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from intermimic.env.feedforward import FeedForward
 from intermimic.env.geometry import (
     graph_sq_errors,
     graph_sq_lengths,
@@ -223,6 +224,7 @@ class TrackingEnv:
         )
         self.action_dim = self.action_map.nu
         self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip, device=dev)
+        self.feedforward: FeedForward | None = None  # see set_feedforward
 
         # Per-world episode state (tensors on the device).
         self.clip = torch.zeros(n, dtype=torch.long, device=dev)
@@ -270,11 +272,25 @@ class TrackingEnv:
     def reference_actions(self) -> NDArray[np.float64]:
         """``[N, action_dim]`` actions (host float64, in ``[-1, 1]``) whose PD targets are
         each world's next reference pose: the residual actions' base, and a zero-residual
-        baseline."""
+        baseline. Where :meth:`set_feedforward` installed a plan, its action at the
+        world's frame instead."""
         clip, frame = self.clip_frame()
         idx = self.ref.global_index(clip, frame + 1)
         hinges = self.ref.qpos[idx][:, self.scene.humanoid_qpos_adr[7:]]
-        return np.clip(self.action_map.actions(hinges), -1.0, 1.0)
+        out = np.clip(self.action_map.actions(hinges), -1.0, 1.0)
+        ff = self.feedforward
+        return out if ff is None else ff.apply(self.ref.global_index(clip, frame), out)
+
+    def set_feedforward(
+        self, actions: Mapping[str, Any] | None, *, truncate: bool = False
+    ) -> FeedForward | None:
+        """Make ``actions`` (clip id -> ``[n, action_dim]``, a plan's action at each clip
+        frame ``0..n-1``) the base :meth:`reference_actions` returns at those frames
+        (:class:`~intermimic.env.feedforward.FeedForward`: other clip ids are ignored, a
+        plan must fit its clip unless ``truncate``); None or an empty mapping removes it."""
+        ff = FeedForward.build(self.ref, self.action_dim, actions or {}, truncate=truncate)
+        self.feedforward = None if ff.empty else ff
+        return self.feedforward
 
     def reset(self) -> Tensor:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""

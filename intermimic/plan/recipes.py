@@ -3,7 +3,11 @@
 ``ppo`` needs nothing; ``planner_psi`` plans every clip (:func:`~intermimic.plan.seeds.
 plan_clips`, cached in ``cache_dir``) and seeds the PSI buffers with the planned states;
 ``planner_bc`` also clones the planned actions into the fresh actor
-(:func:`~intermimic.plan.clone.clone_planner`).
+(:func:`~intermimic.plan.clone.clone_planner`); ``planner_ff`` seeds PSI as
+``planner_psi`` does, makes the planned actions the residual actions' base (``feedforward``,
+:func:`~intermimic.plan.seeds.feedforward_actions`) and zeroes the fresh actor's mean
+(:func:`~intermimic.rl.teacher_training.zero_actor_mean`), so the untrained policy replays
+the plan and PPO learns only the feedback around it.
 """
 
 from __future__ import annotations
@@ -15,19 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from intermimic.plan.clone import clone_planner
-from intermimic.plan.seeds import F64, PlannedClip, plan_clips, psi_seeds
+from intermimic.plan.seeds import F64, PlannedClip, feedforward_actions, plan_clips, psi_seeds
 from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.rl.teacher_training import zero_actor_mean
 
 
 @dataclass(frozen=True)
 class RecipeInputs:
-    """``train_teacher``'s ``psi_seeds`` and ``init_actor`` for a recipe, and the plans
-    they came from (empty for ``ppo``)."""
+    """``train_teacher``'s ``psi_seeds``, ``init_actor`` and ``feedforward`` for a recipe,
+    and the plans they came from (empty for ``ppo``)."""
 
     plans: dict[str, PlannedClip] = field(default_factory=dict)
     psi_seeds: dict[str, F64] | None = None
     init_actor: Callable[..., Any] | None = None
+    feedforward: dict[str, F64] | None = None
 
     @property
     def planner_seconds(self) -> float:
@@ -42,6 +48,8 @@ def recipe_inputs(
     if settings.recipe == "ppo":
         return RecipeInputs()
     plans = plan_clips(clipset, settings, cache_dir=cache_dir)
+    if settings.recipe == "planner_ff":
+        return RecipeInputs(plans, psi_seeds(plans), zero_actor_mean, feedforward_actions(plans))
     init = (
         functools.partial(clone_planner, plans=plans) if settings.recipe == "planner_bc" else None
     )

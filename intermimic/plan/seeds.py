@@ -130,3 +130,10 @@ def plan_clips(
 def psi_seeds(plans: Mapping[str, PlannedClip]) -> dict[str, F64]:
     """The states of ``plans`` as ``train_teacher``'s ``psi_seeds``."""
     return {cid: p.states for cid, p in plans.items()}
+
+
+def feedforward_actions(plans: Mapping[str, PlannedClip]) -> dict[str, F64]:
+    """The committed actions of ``plans`` as ``train_teacher``'s ``feedforward``: row
+    ``f`` moved the plan from frame ``f`` to ``f + 1``, for ``f < frames`` (the
+    rollout's last row, of the final state, has no action and is left out)."""
+    return {cid: p.actions[: p.frames].copy() for cid, p in plans.items()}

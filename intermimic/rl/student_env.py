@@ -13,6 +13,11 @@ student's action space), ``teacher_mask`` (1 where the world has a teacher) and
 world is driven by its teacher with probability beta (DAgger): the executed action is
 then the teacher's, else the student's. :class:`DaggerState` saves those draws in
 checkpoints.
+
+A teacher's action is its own base plus its residual: the reference's next-pose action,
+or, for a teacher trained on a plan (:attr:`TeacherActor.feedforward`), the plan's action
+where it covers the world's clip frame. The student's base is always the reference's (a
+general student has no plan), so its label is ``(teacher action - reference) / scale``.
 """
 
 from __future__ import annotations
@@ -126,6 +131,11 @@ class StudentEnv:
                 )
             e.normalizer.load_state_dict(t.obs_norm[g.object_name])
             e.normalizer.frozen = True
+        # Each teacher's own base where it was trained on a plan (None: the reference's).
+        self._teacher_ff = [
+            None if t is None else t.feedforward_for(e.ref, e.action_dim)
+            for e, t in zip(self.envs, self.teachers, strict=True)
+        ]
         self.has_teacher = np.concatenate(
             [
                 np.full(e.n_worlds, t is not None)
@@ -281,7 +291,10 @@ class StudentEnv:
                 continue
             a_t = t.act(teacher_obs[k])
             s_t = t.residual_scale
-            env_a = ref[sl] + s_t * a_t if s_t is not None else a_t
+            base, ff = ref[sl], self._teacher_ff[k]
+            if ff is not None:  # the teacher's own base: its plan where it covers the frame
+                base = ff.apply(self.envs[k].ref.global_index(*self.envs[k].clip_frame()), base)
+            env_a = base + s_t * a_t if s_t is not None else a_t
             self._teacher_env[sl] = env_a
             s = self.residual_scale
             self._teacher_target[sl] = (env_a - ref[sl]) / s if s is not None else env_a

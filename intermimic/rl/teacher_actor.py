@@ -4,11 +4,17 @@
 :class:`TeacherActor`: the actor (an rsl-rl MLP) and the environment observation
 normalisers it was trained with, acting on teacher observations. The student env asks
 it for the teacher's action in every world that has one.
+
+A teacher trained on a feed-forward base (recipe ``planner_ff``) acts as
+``base + residual_scale * mean`` where ``base`` is its plan's action at the world's clip
+frame (:attr:`TeacherActor.feedforward`, saved in its checkpoint) and the reference's
+next-pose action elsewhere; the student env builds that base per tracking env
+(:meth:`TeacherActor.feedforward_for`). Older checkpoints have none: the reference base.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -19,9 +25,11 @@ from rsl_rl.models import MLPModel
 from rsl_rl.utils import resolve_class
 from tensordict import TensorDict
 
+from intermimic.env.feedforward import ClipFrames, FeedForward
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError, checkpoint_sha256
 from intermimic.rl.ppo import rsl_rl_config
+from intermimic.rl.teacher_env import FEEDFORWARD_STATE
 from intermimic.rl.teacher_settings import TeacherSettings
 
 
@@ -41,6 +49,18 @@ class TeacherActor:
     actor: MLPModel
     obs_norm: dict[str, dict[str, np.ndarray]]
     """object name -> the tracking env's normaliser state (``mean``, ``var``, ``count``)."""
+    feedforward: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    """clip id -> the base actions ``[n, A]`` at the clip's frames ``0..n-1`` the teacher
+    was trained on (recipe ``planner_ff``; empty: the reference base everywhere)."""
+
+    def feedforward_for(self, ref: ClipFrames, action_dim: int) -> FeedForward | None:
+        """This teacher's feed-forward over the frames of ``ref`` (a tracking env's
+        reference), or None where it covers none of them. Plans of clip ids ``ref`` does
+        not hold are ignored; a plan longer than its clip there is cut to it."""
+        if not self.feedforward:
+            return None
+        ff = FeedForward.build(ref, action_dim, self.feedforward, truncate=True)
+        return None if ff.empty else ff
 
     @property
     def residual_scale(self) -> float | None:
@@ -102,7 +122,9 @@ def load_teacher_actor(run_dir: Path, subject: str, action_dim: int = 153) -> Te
     actor = cls(obs, {"actor": ["policy"]}, "actor", action_dim, **kwargs)
     actor.load_state_dict(state, strict=True)
     actor.eval()
-    norms = {
-        k[len("obs_norm.") :]: v for k, v in c.state["objects"].items() if k.startswith("obs_norm.")
-    }
-    return TeacherActor(subject, run_dir, c.path, checkpoint_sha256(c.path), settings, actor, norms)
+    objects = c.state["objects"]
+    norms = {k[len("obs_norm.") :]: v for k, v in objects.items() if k.startswith("obs_norm.")}
+    ff = {cid: np.asarray(a, np.float64) for cid, a in objects.get(FEEDFORWARD_STATE, {}).items()}
+    return TeacherActor(
+        subject, run_dir, c.path, checkpoint_sha256(c.path), settings, actor, norms, ff
+    )

@@ -14,7 +14,10 @@ subject-wide clip index, ``frame``).
 :class:`PSIState` gives an env's PSI buffer ``state_dict``/``load_state_dict``, so the
 buffer (filled inside the env with states its rollouts reached, see
 ``PSISettings.rule``) is saved in every checkpoint and restored on resume; the env's
-observation normaliser is saved beside it.
+observation normaliser is saved beside it. :class:`FeedForwardState` does the same for
+the feed-forward base actions (:meth:`TeacherEnv.set_feedforward`, recipe
+``planner_ff``), so evaluation, refinement and the student act on the base the teacher
+was trained with.
 
 :func:`prepare_clips` sorts a subject's clips into the :class:`ClipSet` a tracking env
 accepts (scenes per object, rejects with reasons); :func:`build_teacher_env` and
@@ -36,6 +39,7 @@ import torch
 from numpy.typing import NDArray
 
 from intermimic.env import TrackingEnv
+from intermimic.env.feedforward import FeedForwardError
 from intermimic.errors import InputError
 from intermimic.humanoid import fit_skeleton
 from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
@@ -76,6 +80,8 @@ class TeacherEnv:
     ``residual_scale`` they are offsets: the tracking env receives
     ``reference_actions() + residual_scale * actions`` (the PD targets of the next
     reference pose, plus a correction), and :attr:`last_actions` keeps what it received.
+    With :meth:`set_feedforward` the base is a plan's action where the plan covers the
+    world's clip frame (a zero residual replays the plan), the reference's elsewhere.
     """
 
     def __init__(
@@ -107,6 +113,9 @@ class TeacherEnv:
             (self.num_envs, self.num_actions), dtype=torch.float64, device=self.device
         )
         """The env-level actions (PD target map input, float64) of the last step."""
+        self.feedforward: dict[str, NDArray[np.float64]] = {}
+        """Clip id -> feed-forward actions ``[n, A]`` as given to :meth:`set_feedforward`
+        (also those of clips no tracking env holds: they are saved as they came)."""
 
     def _critic(self) -> torch.Tensor:
         parts = [
@@ -155,8 +164,8 @@ class TeacherEnv:
         return {"policy": obs, "critic": self._critic()}, reward, terminated, truncated, info
 
     def reference_actions(self) -> torch.Tensor:
-        """``[N, A]`` actions (float64) whose PD targets are each world's next reference
-        pose."""
+        """``[N, A]`` base actions (float64): those whose PD targets are each world's next
+        reference pose, or the feed-forward's where it covers the world's frame."""
         parts = [e.reference_actions() for e in self.envs]
         return torch.from_numpy(np.concatenate(parts)).to(self.device)
 
@@ -188,13 +197,38 @@ class TeacherEnv:
             out[cid] = sum(e.seed_psi(cid, states) for e in self.envs)
         return out
 
+    def set_feedforward(
+        self, actions: Mapping[str, Any] | None, *, truncate: bool = False
+    ) -> dict[str, int]:
+        """Make ``actions`` (clip id -> ``[n, A]``: a plan's env-level action at each clip
+        frame ``0..n-1``) the base of the residual actions at those frames, in every
+        tracking env (:meth:`TrackingEnv.set_feedforward`; None or ``{}`` removes it).
+        Returns the frames covered per given clip id (0: no tracking env holds it, it is
+        ignored). A plan longer than its clip allows raises
+        :class:`~intermimic.env.feedforward.FeedForwardError` unless ``truncate``."""
+        given = {cid: np.array(a, np.float64) for cid, a in (actions or {}).items()}
+        covered = dict.fromkeys(given, 0)
+        try:
+            for e in self.envs:
+                ff = e.set_feedforward(given, truncate=truncate)
+                if ff is not None:
+                    covered.update(ff.covered)
+        except FeedForwardError:
+            for e in self.envs:  # all or nothing: the envs keep what they had
+                e.set_feedforward(self.feedforward, truncate=True)
+            raise
+        self.feedforward = given
+        return covered
+
     def stateful(self, *, psi: bool = True) -> dict[str, Any]:
-        """Objects to save in checkpoints: PSI buffers and observation normalisers."""
+        """Objects to save in checkpoints: PSI buffers (with ``psi``), observation
+        normalisers and the feed-forward actions (:class:`FeedForwardState`)."""
         out: dict[str, Any] = {}
         for name, e in zip(self.names, self.envs, strict=True):
             if psi:
                 out[f"psi.{name}"] = PSIState(e)
             out[f"obs_norm.{name}"] = e.normalizer
+        out[FEEDFORWARD_STATE] = FeedForwardState(self)
         return out
 
     def close(self) -> None:
@@ -216,6 +250,30 @@ class PSIState:
             self.env.psi.load_state_dict(state)
         except ValueError as exc:
             log.warning("%s (clips changed?): keeping the fresh PSI buffer", exc)
+
+
+#: The name :meth:`TeacherEnv.stateful` saves the feed-forward actions under.
+FEEDFORWARD_STATE = "feedforward"
+
+
+class FeedForwardState:
+    """Checkpoint state of a teacher env's feed-forward actions: clip id -> ``[n, A]``.
+
+    Loading installs them with ``truncate=True`` (:meth:`TeacherEnv.set_feedforward`), so
+    a checkpoint evaluated on another clip set applies the plans of the clip ids it holds,
+    cut to their clips, and ignores the rest. A checkpoint without this entry (older, or
+    of a run without feed-forward) leaves the env's fresh state: no feed-forward, the
+    reference base, as such teachers were trained (``Trainer.load`` keeps the fresh state
+    of an object a checkpoint has no state for)."""
+
+    def __init__(self, env: TeacherEnv) -> None:
+        self.env = env
+
+    def state_dict(self) -> dict[str, Any]:
+        return {cid: a.copy() for cid, a in self.env.feedforward.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env.set_feedforward(state, truncate=True)
 
 
 def teacher_scene(

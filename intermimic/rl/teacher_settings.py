@@ -98,14 +98,19 @@ class TeacherSettings(BaseModel):
         "and frames a rollout has reached: a curriculum along the clip; see "
         "PSISettings.starts)",
     )
-    recipe: Literal["ppo", "planner_psi", "planner_bc"] = Field(
+    recipe: Literal["ppo", "planner_psi", "planner_bc", "planner_ff"] = Field(
         "ppo",
         description="'ppo': PPO as the method has it; 'planner_psi': before training, the "
         "sampling planner (intermimic.plan) tracks each clip from its MoCap start and its "
         "committed states seed every simulated PSI slot along the clip (use with "
         "psi_rule='confirm', which starts episodes anywhere in a clip); 'planner_bc': "
         "that, and the fresh actor is first cloned on the planner's actions (issue 18 "
-        "recipes a, b, c)",
+        "recipes a, b, c); 'planner_ff': the PSI seeding of 'planner_psi', and the "
+        "residual actions' base at each planned clip frame is the planner's action there "
+        "instead of the reference pose's PD targets (the reference's beyond a partial "
+        "plan), with the actor's mean starting at 0: the untrained policy replays the plan "
+        "from the MoCap start and PPO learns the feedback around it; the plans travel in "
+        "the checkpoints. Needs residual_actions=True",
     )
     obs_layout: ObsLayoutName = Field(
         "compact",
@@ -161,6 +166,16 @@ class TeacherSettings(BaseModel):
             raise ValueError(
                 f"psi_starts={self.psi_starts!r} applies to psi_rule='confirm' only "
                 f"(psi_rule is {self.psi_rule!r})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _feedforward_is_residual(self) -> TeacherSettings:
+        # the plan is the base a residual is added to; absolute actions have no base
+        if self.recipe == "planner_ff" and not self.residual_actions:
+            raise ValueError(
+                "recipe='planner_ff' adds a learned residual to the planner's actions; it "
+                "needs residual_actions=True (absolute actions have no base to replace)"
             )
         return self
 

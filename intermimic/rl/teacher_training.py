@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from intermimic.humanoid.embodiment import SmplxEmbodiment
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
@@ -64,6 +66,7 @@ def train_teacher(
     trainer_out: list[Trainer] | None = None,
     psi_seeds: Mapping[str, Any] | None = None,
     init_actor: Callable[[Trainer, TeacherEnv], Any] | None = None,
+    feedforward: Mapping[str, Any] | None = None,
 ) -> TeacherResult:
     """Train (or resume) the teacher of ``clipset`` in ``run_dir``.
 
@@ -73,18 +76,32 @@ def train_teacher(
     ``on_progress(iteration, total)`` is called after each chunk. ``trainer_out``, if
     given, receives the :class:`Trainer` (for evaluation in the same process).
     ``psi_seeds`` (clip id -> states ``[n, nq + nv]`` along the clip, e.g.
-    :func:`intermimic.plan.seeds.planner_seeds`) fill the PSI buffers before training
+    :func:`intermimic.plan.seeds.psi_seeds`) fill the PSI buffers before training
     (:meth:`TeacherEnv.seed_psi`); a resumed run's checkpoint replaces them with the
     buffers as they were saved. ``init_actor(trainer, env)`` prepares a fresh run's
     policy before its first iteration (e.g. :func:`intermimic.plan.clone.clone_planner`);
-    the environment is reset after it.
+    the environment is reset after it. ``feedforward`` (clip id -> actions ``[n, A]``,
+    e.g. :func:`intermimic.plan.seeds.feedforward_actions`) replaces the residual
+    actions' base at those clip frames (:meth:`TeacherEnv.set_feedforward`, recipe
+    ``planner_ff``); it is saved in every checkpoint, and a resumed run's checkpoint
+    holds the same.
     """
     t0 = time.perf_counter()
     ts = settings.train_settings()
+    if feedforward and not settings.residual_actions:
+        raise ValueError(
+            "feed-forward actions are a residual policy's base: residual_actions must be True"
+        )
     env = build_teacher_env(clipset, settings)
     if psi_seeds:
         seeded = env.seed_psi(psi_seeds)
         log.info("PSI seeded: %s", seeded)
+    if feedforward:
+        try:
+            log.info("feed-forward frames: %s", env.set_feedforward(feedforward))
+        except Exception:
+            env.close()
+            raise
 
     def make_trainer(**kwargs: Any) -> Trainer:
         trainer = Trainer(env, ts, run_dir, **kwargs)
@@ -125,6 +142,25 @@ def train_teacher(
         stopped_by_budget=run.stopped_by_budget,
         train_result=run.result,
     )
+
+
+def zero_actor_mean(trainer: Trainer, env: TeacherEnv | None = None) -> dict[str, float]:
+    """Zero the weight and bias of the last linear layer of ``trainer``'s actor, so its
+    mean is exactly 0 on every observation (an ``init_actor``; ``env`` is unused).
+
+    With a feed-forward base (recipe ``planner_ff``) the untrained policy's noiseless
+    action is then the plan's own, and PPO starts from the plan instead of from random
+    residuals of the initialisation's scale. The hidden layers keep their random
+    initialisation; the first updates move the last layer, and with it the gradient
+    reaches the layers below. Returns the zeroed layer's ``in_features``."""
+    del env
+    layers = [m for m in trainer.alg.actor.mlp.modules() if isinstance(m, torch.nn.Linear)]
+    last = layers[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+    return {"zeroed_in_features": float(last.in_features)}
 
 
 def warm_start(trainer: Trainer, env: TeacherEnv, source: Path) -> None:

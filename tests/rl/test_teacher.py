@@ -94,8 +94,10 @@ def test_train_resume_refine(tmp_path: Path, objects: ObjectLibrary) -> None:
     ]
     c = ckpt.load_latest(run / "checkpoints")
     assert c is not None
-    # the PSI buffer and the observation normaliser travel with the checkpoint
-    assert set(c.state["objects"]) == {"psi.box", "obs_norm.box"}
+    # the PSI buffer, the observation normaliser and the feed-forward actions (none for
+    # recipe ppo) travel with the checkpoint
+    assert set(c.state["objects"]) == {"psi.box", "obs_norm.box", "feedforward"}
+    assert c.state["objects"]["feedforward"] == {}
     assert c.state["objects"]["psi.box"]["filled"].shape[1] == 3  # PSISettings.slots_per_frame
     assert [r["iteration"] for r in load_curve(run)] == [1, 2, 3]
     assert any((run / "tensorboard").iterdir())
