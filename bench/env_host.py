@@ -16,7 +16,11 @@ grows until IET ends the episodes), ``kinematics_ms_per_step`` (the warp backend
 kinematics pass after resets, physics on the device that a GPU does in microseconds;
 included in ``host_ms_per_step``) and, with ``--with-physics``, ``physics_ms_per_step``
 (the backend's real ``step``, timed alone) and ``host_share`` (host / (host + physics)).
-The machine's 1-minute load average before the run is in ``load_avg_1min``. Usage::
+The machine's 1-minute load average before the run is in ``load_avg_1min``. Torch runs
+the environment's work on ``--torch-threads`` (default 1, as a teacher's rollouts do):
+on 2 cores with anything else running, 2 threads made a step 4x slower (4,384 against
+1,072 ms at 4096 worlds on ``warp --device cpu``, 2026-12-02), each small op waiting at
+an OpenMP barrier for a core. Usage::
 
     python bench/env_host.py --backend warp --device cpu            # 4096 worlds
     python bench/env_host.py --backend mujoco --worlds 256 --with-physics
@@ -175,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="mujoco backend threads")
     p.add_argument(
+        "--torch-threads", type=int, default=1,
+        help="torch threads for the environment's work: 1, as a teacher's rollouts use "
+        "(TrainSettings.rollout_torch_threads); 2 on a busy 2-core machine was 4x slower",
+    )  # fmt: skip
+    p.add_argument(
         "--with-physics", action="store_true",
         help="also time the backend's real step and report the host share",
     )  # fmt: skip
@@ -183,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         import warp as wp
 
         wp.config.log_level = wp.LOG_WARNING
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     result = measure(
         args.backend, args.device, args.worlds, args.steps, args.repeat,
         args.with_physics, args.threads,
