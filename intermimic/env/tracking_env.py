@@ -225,6 +225,9 @@ class TrackingEnv:
         self.action_dim = self.action_map.nu
         self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip, device=dev)
         self.feedforward: FeedForward | None = None  # see set_feedforward
+        self._ref_base = self._reference_base()
+        self._base = self._ref_base
+        self._base_t = torch.from_numpy(self._base).to(dev)
 
         # Per-world episode state (tensors on the device).
         self.clip = torch.zeros(n, dtype=torch.long, device=dev)
@@ -258,12 +261,22 @@ class TrackingEnv:
         h = min(r - 1 - ps.admit_margin, int(clip_len.max()) - r) - self._traj_first
         self.traj_len = max(0, h) if released else 0
         self.traj = torch.zeros((n, self.traj_len, m.nq + m.nv), dtype=torch.float64, device=dev)
-        # Counters of the failure modes the module docstring lists.
-        self.n_nan_resets = 0
-        self.n_nan_action_worlds = 0
+        # Counters of the failure modes the module docstring lists, kept on the device
+        # (adding to a host int would wait for the step's kernels every step).
+        self._n_nan = torch.zeros(2, dtype=torch.long, device=dev)
         self._all = torch.arange(n, device=dev)
 
     # ---- public API --------------------------------------------------------------------
+
+    @property
+    def n_nan_resets(self) -> int:
+        """Worlds reset because their state went non-finite or bad (module docstring)."""
+        return int(self._n_nan[0])
+
+    @property
+    def n_nan_action_worlds(self) -> int:
+        """Worlds that received a non-finite action (module docstring)."""
+        return int(self._n_nan[1])
 
     def clip_frame(self) -> tuple[I64, I64]:
         """Each world's clip and frame in it ``([N], [N])`` as host arrays (copies)."""
@@ -275,11 +288,24 @@ class TrackingEnv:
         baseline. Where :meth:`set_feedforward` installed a plan, its action at the
         world's frame instead."""
         clip, frame = self.clip_frame()
-        idx = self.ref.global_index(clip, frame + 1)
-        hinges = self.ref.qpos[idx][:, self.scene.humanoid_qpos_adr[7:]]
-        out = np.clip(self.action_map.actions(hinges), -1.0, 1.0)
-        ff = self.feedforward
-        return out if ff is None else ff.apply(self.ref.global_index(clip, frame), out)
+        return self._base[self.ref.global_index(clip, frame)]
+
+    def reference_actions_tensor(self) -> Tensor:
+        """:meth:`reference_actions` as a float64 tensor on :attr:`device`, without
+        leaving it (one gather of the per-frame base table)."""
+        return self._base_t[self.rt.global_index(self.clip, self.frame)]
+
+    def _reference_base(self) -> NDArray[np.float64]:
+        """``[F, action_dim]`` the base action at every reference frame: the one whose PD
+        targets are the clip's next frame's pose (its own at a clip's last frame, where
+        the episode ends). Tabled once, so a step's base is one gather on the device."""
+        ref = self.ref
+        g = np.arange(ref.n_frames)
+        last = np.zeros(ref.n_frames, bool)
+        last[np.asarray(ref.clip_start) + np.asarray(ref.clip_len) - 1] = True
+        nxt = np.where(last, g, g + 1)
+        hinges = ref.qpos[nxt][:, self.scene.humanoid_qpos_adr[7:]]
+        return np.clip(self.action_map.actions(hinges), -1.0, 1.0)
 
     def set_feedforward(
         self, actions: Mapping[str, Any] | None, *, truncate: bool = False
@@ -290,6 +316,11 @@ class TrackingEnv:
         plan must fit its clip unless ``truncate``); None or an empty mapping removes it."""
         ff = FeedForward.build(self.ref, self.action_dim, actions or {}, truncate=truncate)
         self.feedforward = None if ff.empty else ff
+        base = self._ref_base
+        if self.feedforward is not None:
+            base = self.feedforward.apply(np.arange(self.ref.n_frames), base)
+        self._base = base
+        self._base_t = torch.from_numpy(base).to(self.device)
         return self.feedforward
 
     def reset(self) -> Tensor:
@@ -326,7 +357,7 @@ class TrackingEnv:
                 f"actions have shape {tuple(a.shape)}, expected {(self.n_worlds, self.action_dim)}"
             )
         nan_action = ~torch.isfinite(a).all(dim=1)
-        self.n_nan_action_worlds += int(nan_action.sum())
+        self._n_nan[1] += nan_action.sum()
         self.backend.set_targets_tensor(self.action_map.targets_tensor(a))
         self.backend.step(self.substeps)
         self.frame += 1
@@ -356,7 +387,7 @@ class TrackingEnv:
         clip_end = (self.frame >= self.rt.clip_len[self.clip] - 1) & ~terminated
         capped = self.episode_len >= self.settings.rollout_length - 1
         truncated = clip_end | (capped & ~terminated)
-        self.n_nan_resets += int(nan_reset.sum())
+        self._n_nan[0] += nan_reset.sum()
         info: dict[str, Any] = {
             "reward_terms": terms,
             "terminated_by": reasons,
@@ -421,7 +452,7 @@ class TrackingEnv:
             k: getattr(self, k).cpu().numpy().copy() for k in self._EPISODE_FIELDS
         }
         out["backend"] = self.backend.state_dict()  # type: ignore[attr-defined]
-        out["counters"] = np.array([self.n_nan_resets, self.n_nan_action_worlds], np.int64)
+        out["counters"] = self._n_nan.cpu().numpy().astype(np.int64)
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -439,7 +470,9 @@ class TrackingEnv:
         self.backend.load_state_dict(state["backend"])  # type: ignore[attr-defined]
         for k, v in values.items():
             getattr(self, k).copy_(v)
-        self.n_nan_resets, self.n_nan_action_worlds = (int(x) for x in state["counters"])
+        self._n_nan = torch.as_tensor(
+            np.asarray(state["counters"], np.int64), device=self.device
+        ).clone()
 
     def close(self) -> None:
         self.backend.close()

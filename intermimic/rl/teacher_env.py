@@ -166,8 +166,7 @@ class TeacherEnv:
     def reference_actions(self) -> torch.Tensor:
         """``[N, A]`` base actions (float64): those whose PD targets are each world's next
         reference pose, or the feed-forward's where it covers the world's frame."""
-        parts = [e.reference_actions() for e in self.envs]
-        return torch.from_numpy(np.concatenate(parts)).to(self.device)
+        return torch.cat([e.reference_actions_tensor() for e in self.envs])
 
     @property
     def exact_state(self) -> bool:

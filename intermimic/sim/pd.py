@@ -187,11 +187,18 @@ class ActionMap:
         self.offset, self.scale, self.recentred, self.overridden = offset_and_scale(
             actuated_joint_ranges(model), names, self.settings
         )
-        self.n_sanitised = 0  # actions replaced by 0 so far (non_finite="zero")
+        self._n_sanitised = 0  # actions replaced by 0 so far (non_finite="zero")
+        self._t_sanitised: torch.Tensor | None = None  # the same from targets_tensor
         # offset and scale as tensors, made on the first targets_tensor call's device
         self._t_device: torch.device | None = None
         self._t_offset: torch.Tensor | None = None
         self._t_scale: torch.Tensor | None = None
+
+    @property
+    def n_sanitised(self) -> int:
+        """Non-finite action values replaced by 0 so far (``non_finite="zero"``)."""
+        t = self._t_sanitised
+        return self._n_sanitised + (0 if t is None else int(t))
 
     @property
     def nu(self) -> int:
@@ -211,7 +218,7 @@ class ActionMap:
                     f"{n_bad} non-finite action value(s) in world(s) {rows[:8].tolist()}"
                 )
             a = np.where(finite, a, 0.0)
-            self.n_sanitised += n_bad
+            self._n_sanitised += n_bad
         if self.settings.clip:
             a = np.clip(a, -1.0, 1.0)
         if out is None:
@@ -229,15 +236,18 @@ class ActionMap:
         if a.shape[-1] != self.nu:
             raise ValueError(f"actions have {a.shape[-1]} columns, the model {self.nu} actuators")
         finite = torch.isfinite(a)
-        n_bad = int(a.numel() - int(finite.sum()))
-        if n_bad:
-            if self.settings.non_finite == "raise":
+        if self.settings.non_finite == "raise":
+            # the check reads the device back; "zero" (training's) never does
+            n_bad = int(a.numel() - int(finite.sum()))
+            if n_bad:
                 rows = (~finite.reshape(-1, self.nu).all(dim=1)).nonzero().flatten()
                 raise NonFiniteActionError(
                     f"{n_bad} non-finite action value(s) in world(s) {rows[:8].tolist()}"
                 )
+        else:
             a = torch.where(finite, a, torch.zeros_like(a))
-            self.n_sanitised += n_bad
+            bad = (~finite).sum()
+            self._t_sanitised = bad if self._t_sanitised is None else self._t_sanitised + bad
         if self.settings.clip:
             a = a.clamp(-1.0, 1.0)
         key = a.device

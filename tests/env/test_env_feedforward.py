@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from intermimic.env import EnvSettings, TrackingEnv
 from intermimic.env.feedforward import FeedForward, FeedForwardError
@@ -73,3 +74,24 @@ def test_bad_feedforward_names_the_clip(env: TrackingEnv) -> None:
     # truncate: a plan longer than a clip of the same id is cut to it
     ff = FeedForward.build(env.ref, a_dim, {ids[1]: np.ones((40, a_dim))}, truncate=True)
     assert ff.covered == {ids[1]: 23}
+
+
+def test_base_table_is_the_next_pose_and_the_tensor_path_agrees(env: TrackingEnv) -> None:
+    """The tabled base equals the PD-target actions of each world's next reference pose
+    (its own at a clip's last frame), computed here directly; the device path gives the
+    same values, with and without a plan."""
+    env.set_feedforward(None)
+    _place(env, [0, 0, 1, 1], [0, 29, 10, 23])  # 29 and 23: the clips' last frames
+    clip, frame = env.clip_frame()
+    nxt = env.ref.global_index(clip, frame + 1)  # clamped to the last frame
+    hinges = env.ref.qpos[nxt][:, env.scene.humanoid_qpos_adr[7:]]
+    expected = np.clip(env.action_map.actions(hinges), -1.0, 1.0)
+    np.testing.assert_array_equal(env.reference_actions(), expected)
+    t = env.reference_actions_tensor()
+    assert t.dtype == torch.float64 and t.device == env.device
+    np.testing.assert_array_equal(t.cpu().numpy(), expected)
+    plan = np.full((11, env.action_dim), 0.5)
+    env.set_feedforward({env.ref.clip_ids[1]: plan})
+    np.testing.assert_array_equal(env.reference_actions_tensor().cpu().numpy()[2], plan[10])
+    np.testing.assert_array_equal(env.reference_actions_tensor().cpu().numpy()[:2], expected[:2])
+    env.set_feedforward(None)
