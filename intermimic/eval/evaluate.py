@@ -111,11 +111,17 @@ class Evaluation:
 
 
 def perturbed_scene(
-    object_name: str, objects: Any, s: EvalSettings | None = None, embodiment: Any = None
+    object_name: str,
+    objects: Any,
+    s: EvalSettings | None = None,
+    embodiment: Any = None,
+    physics: SceneSettings | None = None,
 ) -> Scene:
     """The tracking scene of ``object_name`` with the perturbations of ``s``, for
     ``embodiment`` (an :class:`~intermimic.humanoid.embodiment.Embodiment`; None: the
-    SMPL-X humanoid)."""
+    SMPL-X humanoid), on ``physics`` (a teacher run's
+    :meth:`~intermimic.rl.teacher_settings.TeacherSettings.scene_settings`; None: the
+    defaults)."""
     s = s or EvalSettings()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -127,7 +133,7 @@ def perturbed_scene(
             inertia=np.asarray(obj.inertia) * s.object_mass_scale,
             friction=obj.friction * s.friction_scale,
         )
-    base = SceneSettings()
+    base = physics or SceneSettings()
     scene_s = base.model_copy(update={"ground_friction": base.ground_friction * s.friction_scale})
     if embodiment is not None:
         return embodiment_scene(embodiment, obj, scene_s)
@@ -345,7 +351,7 @@ def evaluate_teacher_runs(
             obj = c.meta.object_name
             if obj not in scenes:
                 try:
-                    scenes[obj] = perturbed_scene(obj, objects, s, emb)
+                    scenes[obj] = perturbed_scene(obj, objects, s, emb, ts.scene_settings())
                 except Exception as exc:  # missing or broken mesh: the clip is rejected
                     rejected[c.meta.clip_id] = f"object {obj!r}: {exc}"
                     continue

@@ -124,6 +124,7 @@ class StudentEnv:
                     f"teacher of {g.subject!r} observes {t.obs_dim} values, the tracking env "
                     f"gives {e.obs_dim}: it was trained with other observation settings"
                 )
+            _same_physics(e, t, g.subject)
             if g.object_name not in t.obs_norm:
                 raise InputError(
                     f"teacher of {g.subject!r} ({t.checkpoint}) was not trained on object "
@@ -363,3 +364,19 @@ def build_student_env(
         beta=start_beta,
         seed=settings.seed,
     )
+
+
+def _same_physics(env: TrackingEnv, teacher: TeacherActor, subject: str) -> None:
+    """Refuse a teacher trained on other physics than the student env's scene: its
+    actions would drive another simulation than the one they were learned in."""
+    want = teacher.settings.scene_settings()
+    m = env.scene.model
+    have = (float(m.opt.timestep), tuple(float(x) for x in m.geom_solref[env.scene.ground_geom_id]))
+    if abs(have[0] - want.timestep) > 1e-9 or not np.allclose(have[1], want.ground_solref):
+        raise InputError(
+            f"teacher of {subject!r} ({teacher.checkpoint}) was trained at "
+            f"physics_hz={teacher.settings.physics_hz}, ground_timeconst="
+            f"{teacher.settings.ground_timeconst:g}; the student's scene steps at "
+            f"{1.0 / have[0]:g} Hz with ground solref {have[1]}: distil from teachers of "
+            "the default physics"
+        )

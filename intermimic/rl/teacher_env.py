@@ -46,7 +46,7 @@ from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
 from intermimic.motion.clip import HOIClip
 from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
 from intermimic.sim.factory import make_backend
-from intermimic.sim.scene import Scene, embodiment_scene
+from intermimic.sim.scene import Scene, SceneSettings, embodiment_scene
 
 log = logging.getLogger(__name__)
 
@@ -276,19 +276,25 @@ class FeedForwardState:
 
 
 def teacher_scene(
-    obj_name: str, objects: Any, humanoid: Any | None = None, embodiment: Any | None = None
+    obj_name: str,
+    objects: Any,
+    humanoid: Any | None = None,
+    embodiment: Any | None = None,
+    physics: SceneSettings | None = None,
 ) -> Scene:
     """The training scene: humanoid with PD position actuators + the object + ground.
 
     ``objects`` is an :class:`~intermimic.objects.ObjectLibrary`; ``humanoid`` a
     :class:`~intermimic.humanoid.SkeletonModel` (None: the mean adult); ``embodiment``
-    an :class:`~intermimic.humanoid.embodiment.Embodiment` (None: that SMPL-X humanoid).
+    an :class:`~intermimic.humanoid.embodiment.Embodiment` (None: that SMPL-X humanoid);
+    ``physics`` the scene's settings (None: the defaults; a run's are
+    :meth:`TeacherSettings.scene_settings`).
     """
     emb = embodiment if embodiment is not None else SmplxEmbodiment(humanoid)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # meshes that are not watertight: noted elsewhere
         obj = objects.get(obj_name)
-    return embodiment_scene(emb, obj)
+    return embodiment_scene(emb, obj, physics)
 
 
 @dataclass
@@ -332,7 +338,7 @@ def prepare_clips(
     rejected: dict[str, str] = {}
     for name, group in group_by_object(clips).items():
         try:
-            scene = teacher_scene(name, objects, humanoid, embodiment)
+            scene = teacher_scene(name, objects, humanoid, embodiment, settings.scene_settings())
         except Exception as exc:  # missing mesh, bad mesh: the group's clips are rejected
             for c in group:
                 rejected[c.meta.clip_id] = f"object {name!r}: {exc}"

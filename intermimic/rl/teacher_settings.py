@@ -25,9 +25,12 @@ from intermimic.rl.settings import (
     TrainSettings,
     train_settings_of,
 )
+from intermimic.sim.scene import SceneSettings
 
 #: Fixed learning rate of the CPU profile (a few dozen worlds instead of 4096).
 CPU_LEARNING_RATE = 3e-4
+#: Physics rates a run may use (whole multiples of the 30 Hz policy rate).
+PHYSICS_RATES = (120, 240, 480)
 #: What a teacher run directory saves its settings (and clip ids) in.
 SETTINGS_FILE = "teacher_settings.json"
 
@@ -57,6 +60,20 @@ class TeacherSettings(BaseModel):
     keep_checkpoints: int = Field(3, ge=2, description="checkpoints kept (>= 2 for fallback)")
     profile: Literal["cpu", "paper"] = Field(
         "cpu", description="'cpu': [256, 256] MLPs, lr 3e-4; 'paper': the method's values"
+    )
+    physics_hz: int = Field(
+        120,
+        description="physics steps per second, 120, 240 or 480 (4, 8 or 16 per 30 Hz "
+        "policy step; an int, not a Literal, for Dagster's config): 120 is "
+        "the method's (Isaac Gym at dt 1/60 with 2 substeps); 240 with ground_timeconst "
+        "0.0085 keeps the feet within a few mm of the ground (SceneSettings.ground_solref) "
+        "at twice the physics cost",
+    )
+    ground_timeconst: float = Field(
+        0.02,
+        gt=0,
+        description="time constant (s) of ground contacts (SceneSettings.ground_solref, "
+        "damping ratio 1); at least 2 physics steps, the stiffest MuJoCo allows",
     )
     horizon: int | None = Field(None, ge=1, description="policy steps per world per iteration")
     epochs: int | None = Field(None, ge=1, description="PPO epochs per iteration (None: profile)")
@@ -179,6 +196,24 @@ class TeacherSettings(BaseModel):
             )
         return self
 
+    @field_validator("physics_hz")
+    @classmethod
+    def _known_rate(cls, v: int) -> int:
+        if v not in PHYSICS_RATES:
+            raise ValueError(f"physics_hz must be one of {PHYSICS_RATES}, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _ground_within_physics(self) -> TeacherSettings:
+        # MuJoCo silently raises a time constant below 2 steps to 2 steps: refuse it
+        if self.ground_timeconst < 2.0 / self.physics_hz - 1e-9:
+            raise ValueError(
+                f"ground_timeconst={self.ground_timeconst:g} s is below 2 physics steps at "
+                f"physics_hz={self.physics_hz} ({2.0 / self.physics_hz:.4f} s), which MuJoCo "
+                "would raise it to: use a larger one or a higher physics_hz"
+            )
+        return self
+
     @model_validator(mode="after")
     def _hands_of_smplx(self) -> TeacherSettings:
         if self.hands != "full" and self.embodiment != "smplx":
@@ -223,6 +258,13 @@ class TeacherSettings(BaseModel):
         """The settings a run directory was trained with (the defaults when it saved none)."""
         saved = Path(run_dir) / SETTINGS_FILE
         return cls(**json.loads(saved.read_text())["settings"]) if saved.exists() else cls()
+
+    def scene_settings(self) -> SceneSettings:
+        """The physics of this run's scenes: :attr:`physics_hz` and the ground's
+        :attr:`ground_timeconst` (everything else the scene's defaults)."""
+        return SceneSettings(
+            timestep=1.0 / self.physics_hz, ground_solref=(self.ground_timeconst, 1.0)
+        )
 
     def env_settings(self, *, psi: bool | None = None) -> EnvSettings:
         """The :class:`EnvSettings` of this run (``psi`` overrides :attr:`psi`)."""

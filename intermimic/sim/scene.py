@@ -27,8 +27,10 @@ So ``model.geom_friction`` of the object and the ground holds pair values, not t
 materials; :func:`pair_friction` gives the coefficient MuJoCo uses for any two geoms. The
 humanoid's colliding geoms must share one friction (they do for the SMPL-X humanoid, the
 reference MJCF and the G1). A priority also hands the higher geom's ``condim``, ``solref``
-and ``solimp`` to the pair instead of mixing them; all three are MuJoCo's defaults (condim
-3) on every geom here, so only the friction changes.
+and ``solimp`` to the pair instead of mixing them; condim (3) and solimp are MuJoCo's
+defaults on every geom here and the ground's solref is
+:attr:`SceneSettings.ground_solref` (MuJoCo's default unless changed), which the
+ground's priority hands to every humanoid contact with it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Literal
 import mujoco
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from intermimic.errors import InputError
 from intermimic.humanoid.embodiment import SMPLX_KEY_BODIES, Embodiment, SmplxEmbodiment
@@ -96,6 +98,24 @@ class SceneSettings(BaseModel):
     ground_size: float = Field(
         default=50.0, gt=0, description="half extent of the ground plane (m)"
     )
+    ground_solref: tuple[float, float] = Field(
+        default=(0.02, 1.0),
+        description="MuJoCo solref (time constant s, damping ratio) of ground contacts: "
+        "with friction_combine='average' the ground's priority hands it to every "
+        "humanoid-ground contact, and the object-ground pairs state it. MuJoCo's default "
+        "(0.02, 1). A soft ground lets a landing foot sink: at 120 Hz MuJoCo allows no "
+        "time constant below 2 steps (16.7 ms), and a foot standing still sinks 0.9 cm, "
+        "one landing at 1-2 m/s 1.8-2.3 cm; at 240 Hz with 0.0085 s, 0.1 and 0.3-0.5 cm "
+        "(measured 2026-12-02)",
+    )
+
+    @field_validator("ground_solref")
+    @classmethod
+    def _positive_solref(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] <= 0 or v[1] <= 0:
+            raise ValueError(f"ground_solref needs a positive time constant and ratio, got {v}")
+        return v
+
     offscreen_width: int = Field(default=1920, gt=0, description="largest render width (pixels)")
     offscreen_height: int = Field(default=1080, gt=0, description="largest render height (pixels)")
 
@@ -180,6 +200,7 @@ def _add_ground(spec: mujoco.MjSpec, s: SceneSettings) -> None:
         type=mujoco.mjtGeom.mjGEOM_PLANE,
         size=[s.ground_size, s.ground_size, 0.1],
         friction=[s.ground_friction, GROUND_TORSION_FRICTION, GROUND_ROLLING_FRICTION],
+        solref=list(s.ground_solref),
         contype=GROUND_CONTYPE,
         conaffinity=GROUND_CONAFFINITY,
         condim=3,
@@ -225,7 +246,9 @@ def build_scene(
     if obj is not None:
         add_object(spec, obj, body_name=obj.name)
     if s.friction_combine == "average":
-        _average_frictions(spec, humanoid_friction, obj.name if obj is not None else None)
+        _average_frictions(
+            spec, humanoid_friction, obj.name if obj is not None else None, s.ground_solref
+        )
     try:
         model = spec.compile()
     except ValueError as exc:
@@ -253,7 +276,10 @@ def _humanoid_friction(spec: mujoco.MjSpec) -> NDArray[np.float64] | None:
 
 
 def _average_frictions(
-    spec: mujoco.MjSpec, humanoid: NDArray[np.float64] | None, object_body: str | None
+    spec: mujoco.MjSpec,
+    humanoid: NDArray[np.float64] | None,
+    object_body: str | None,
+    ground_solref: tuple[float, float] = (0.02, 1.0),
 ) -> None:
     """Give each pair of materials its average friction (module docstring)."""
     ground = spec.geom(GROUND_NAME)
@@ -261,8 +287,8 @@ def _average_frictions(
     ground_material = np.array(ground.friction, dtype=np.float64)
     for part in parts:
         # A dynamic pair's margin and gap are the sums of the two geoms' (MuJoCo 4); an
-        # explicit pair uses only its own, so it states them (both 0 here). Its solref
-        # and solimp are the defaults, as on both geoms.
+        # explicit pair uses only its own, so it states them (both 0 here), and the
+        # ground's solref (SceneSettings.ground_solref); its solimp is the default.
         both = np.array(part.friction, dtype=np.float64) + ground_material
         spec.add_pair(
             name=f"{part.name}_{GROUND_NAME}",
@@ -272,6 +298,7 @@ def _average_frictions(
             friction=[both[0] / 2, both[0] / 2, both[1] / 2, both[2] / 2, both[2] / 2],
             margin=part.margin + ground.margin,
             gap=part.gap + ground.gap,
+            solref=list(ground_solref),
         )
     if humanoid is None:
         return  # no humanoid geom collides: nothing to mix with
