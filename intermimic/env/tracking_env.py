@@ -712,11 +712,9 @@ class TrackingEnv:
             rec = (j >= 0) & (j < h) & (self.frame < self._admit_end[self.clip])
             rows = rec.nonzero().flatten()
             if rows.numel():
-                # PSI keeps exact float64 states (the tensors of ``read`` are float32).
-                rn = rows.cpu().numpy()
-                qpos, qvel = self.backend.qpos(copy=False), self.backend.qvel(copy=False)
-                state = np.concatenate([qpos[rn], qvel[rn]], axis=1)
-                self.traj[rows, j[rows]] = torch.from_numpy(state).to(self.device)
+                # PSI keeps float64 states (the tensors of ``read`` are float32): exact
+                # on the mujoco backend, gathered on the device on warp
+                self.traj[rows, j[rows]] = self.backend.state_rows(rows)
         if not self._any_long_clip:
             return
         ended = done & self._long_clip[self.clip]

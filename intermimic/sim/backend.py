@@ -188,6 +188,17 @@ class SimBackend(ABC):
             bad=torch.from_numpy(np.asarray(self.bad_worlds(), bool)).to(self.device),
         )
 
+    def state_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """``[k, nq + nv]`` float64 states (qpos then qvel) of worlds ``rows`` (long, on
+        :attr:`device`), on :attr:`device`: what PSI keeps. This default reads the exact
+        float64 numpy state; backends that keep theirs on a device override it so that
+        nothing crosses to the host."""
+        import torch
+
+        r = rows.cpu().numpy()
+        state = np.concatenate([self.qpos(copy=False)[r], self.qvel(copy=False)[r]], axis=1)
+        return torch.from_numpy(state).to(self.device)
+
     def set_targets_tensor(self, targets: torch.Tensor) -> None:
         """:meth:`set_targets` from a tensor ``[N, nu]`` (on any device)."""
         import torch

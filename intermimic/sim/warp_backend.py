@@ -362,6 +362,13 @@ class WarpBackend(SimBackend):
             bad=self._bad.clone(),
         )
 
+    def state_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """:meth:`SimBackend.state_rows` gathered on the device (Warp's float32 state
+        widened; nothing crosses to the host)."""
+        import torch
+
+        return torch.cat([self._qpos[rows], self._qvel[rows]], dim=1).to(torch.float64)
+
     def qpos(self, copy: bool = True) -> F64:
         return self._host(self._d.qpos)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+import torch
 
 from intermimic.errors import InputError
 from intermimic.humanoid import HumanoidSettings, build_spec
@@ -73,6 +74,10 @@ def test_reset_sets_exactly_the_given_state(scene: Scene) -> None:
     np.testing.assert_array_equal(be.contact_forces()[1], 0.0)  # no force has acted yet
     view = be.qpos(copy=False)
     assert not view.flags.writeable
+    # PSI's rows: the exact float64 state
+    rows = be.state_rows(torch.tensor([1]))
+    assert rows.dtype == torch.float64
+    np.testing.assert_array_equal(rows.numpy()[0], np.concatenate([q[0], v[0]]))
     with pytest.raises(ValueError, match="NaN"):
         be.reset(np.array([0]), np.full_like(q, np.nan), v)
 

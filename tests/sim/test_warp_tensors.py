@@ -55,6 +55,10 @@ def test_read_shares_memory_and_partial_reset_keeps_the_others(scene: Scene) -> 
     assert st.qpos.dtype == torch.float32 and st.bodies.pos.dtype == torch.float32
     # float64 on request, same values
     np.testing.assert_allclose(be.read(torch.float64).bodies.pos.numpy(), bs.pos, atol=1e-6)
+    # PSI's rows: gathered on the device, the host arrays' values widened to float64
+    rows = be.state_rows(torch.tensor([2, 0]))
+    assert rows.dtype == torch.float64 and rows.device == be.device
+    np.testing.assert_array_equal(rows.numpy(), np.hstack([be.qpos(), be.qvel()])[[2, 0]])
 
     before = {
         "qpos": be.qpos(), "qvel": be.qvel(), "forces": be.contact_forces(),
