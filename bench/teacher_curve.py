@@ -13,7 +13,8 @@ prints:
 * ``tracked_curve``: ``[env_steps, wall seconds (planner included), frames tracked,
   e_h_cm, e_o_cm]`` of ``--curve-points`` checkpoints kept over the budget, each
   evaluated after training by its noiseless attempt from the MoCap start (the figure
-  the issue's goal is stated in);
+  the issue's goal is stated in); with ``planner_ff`` the first row, at 0 env steps, is
+  the plan itself, which the zero-mean starting policy replays;
 * ``untrained`` / ``trained``: deterministic rollouts from the clip's MoCap start
   (``--eval-attempts`` attempts, the first noiseless, the best kept; and
   ``*_deterministic``: the noiseless attempt alone): success rate,
@@ -177,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
             on_progress=snapshot if args.curve_points else None,
         )  # fmt: skip
         tracked_curve = []
+        if recipe.feedforward:
+            # planner_ff's starting point: the zero-mean policy on the plan's actions
+            # replays the plan (tests/rl/test_teacher_feedforward.py: to 1e-9 in qpos),
+            # so the plan's own figures are the curve's first point, at 0 env steps
+            for planned in recipe.plans.values():
+                r0 = planned.rollout
+                tracked_curve.append(
+                    [0, round(seed_s, 1), r0.duration, round(100 * r0.e_h, 2),
+                     round(100 * r0.e_o, 2)]
+                )  # fmt: skip
         per_iter = settings.worlds * settings.train_settings().ppo.horizon
         for secs, snap_dir in snaps:
             it = int(snap_dir.name.split("_")[-1])
