@@ -48,6 +48,7 @@ def _step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[fl
     return spans
 
 
+@pytest.mark.slow  # about 150 s on 2 cores: the default suite had reached its 15 minutes
 def test_two_subjects_in_parallel_on_a_local_dask_cluster(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
