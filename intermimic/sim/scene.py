@@ -246,9 +246,7 @@ def build_scene(
     if obj is not None:
         add_object(spec, obj, body_name=obj.name)
     if s.friction_combine == "average":
-        _average_frictions(
-            spec, humanoid_friction, obj.name if obj is not None else None, s.ground_solref
-        )
+        _average_frictions(spec, humanoid_friction, obj.name if obj is not None else None)
     try:
         model = spec.compile()
     except ValueError as exc:
@@ -276,10 +274,7 @@ def _humanoid_friction(spec: mujoco.MjSpec) -> NDArray[np.float64] | None:
 
 
 def _average_frictions(
-    spec: mujoco.MjSpec,
-    humanoid: NDArray[np.float64] | None,
-    object_body: str | None,
-    ground_solref: tuple[float, float] = (0.02, 1.0),
+    spec: mujoco.MjSpec, humanoid: NDArray[np.float64] | None, object_body: str | None
 ) -> None:
     """Give each pair of materials its average friction (module docstring)."""
     ground = spec.geom(GROUND_NAME)
@@ -287,7 +282,7 @@ def _average_frictions(
     ground_material = np.array(ground.friction, dtype=np.float64)
     for part in parts:
         # A dynamic pair's margin and gap are the sums of the two geoms' (MuJoCo 4); an
-        # explicit pair uses only its own, so it states them (both 0 here), and the
+        # explicit pair uses only its own, so it states them (both 0 here) and the
         # ground's solref (SceneSettings.ground_solref); its solimp is the default.
         both = np.array(part.friction, dtype=np.float64) + ground_material
         spec.add_pair(
@@ -298,7 +293,7 @@ def _average_frictions(
             friction=[both[0] / 2, both[0] / 2, both[1] / 2, both[2] / 2, both[2] / 2],
             margin=part.margin + ground.margin,
             gap=part.gap + ground.gap,
-            solref=list(ground_solref),
+            solref=ground.solref,
         )
     if humanoid is None:
         return  # no humanoid geom collides: nothing to mix with
