@@ -65,7 +65,7 @@ from intermimic.env.geometry import (
 from intermimic.env.nearest import nearest_vectors
 from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.observations import FutureMotion, Released, observation_dim, observe
-from intermimic.env.psi import PSIBuffer
+from intermimic.env.psi import PSIBuffer, best_per_frame
 from intermimic.env.reference import ReferenceMotion, farthest_points
 from intermimic.env.rewards import Comparison, closeness_weights, compute_rewards, far_weights
 from intermimic.env.settings import EnvSettings
@@ -259,8 +259,13 @@ class TrackingEnv:
         # The first admissible step is never the start state itself (released: idx > 0).
         self._traj_first = max(ps.admit_margin, 1)
         h = min(r - 1 - ps.admit_margin, int(clip_len.max()) - r) - self._traj_first
-        self.traj_len = max(0, h) if released else 0
-        self.traj = torch.zeros((n, self.traj_len, m.nq + m.nv), dtype=torch.float64, device=dev)
+        self.traj_len = h = max(0, h) if released else 0
+        # One more step column (h) where worlds that keep nothing write each step's state:
+        # every world writes, so no step compacts the recording worlds (which would read
+        # their count back to the host).
+        cols = h + 1 if h else 0
+        self._traj_buf = torch.zeros((n, cols, m.nq + m.nv), dtype=torch.float64, device=dev)
+        self.traj = self._traj_buf[:, :h]
         # Counters of the failure modes the module docstring lists, kept on the device
         # (adding to a host int would wait for the step's kernels every step).
         self._n_nan = torch.zeros(2, dtype=torch.long, device=dev)
@@ -398,13 +403,15 @@ class TrackingEnv:
             "clip_end": clip_end,
         }
 
-        self._psi_bookkeeping(terminated, truncated, idx, nan_reset)
         done = terminated | truncated
+        # The finished worlds, read back once per step (the resets need their count);
+        # PSI's bookkeeping works on these rows and reads nothing else back.
+        ids = done.nonzero().flatten()
+        self._psi_bookkeeping(terminated, truncated, idx, nan_reset, ids)
         # Only truncated episodes bootstrap from their last observation, so only those
         # are observed before the reset; every world is then observed once, after it.
         term_rows = truncated.nonzero().flatten()
         term_raw = self._observe(bs, touch, term_rows) if term_rows.numel() else None
-        ids = done.nonzero().flatten()
         if ids.numel():
             self._reset_worlds(ids)
             st = self.backend.read(self.dtype)
@@ -626,7 +633,7 @@ class TrackingEnv:
             )
         if f.min() < 0 or f.max() >= self.ref.n_frames:
             raise ValueError(f"reset_to: frames outside [0, {self.ref.n_frames})")
-        self._start_worlds(self._all, f, st)
+        self._start_worlds(self._all, torch.as_tensor(f, device=self.device), st)
         self.episode_len[:] = int(elapsed)
         if missing_hand is not None:
             self.missing_hand[:] = torch.as_tensor(missing_hand, device=self.device).to(
@@ -653,10 +660,11 @@ class TrackingEnv:
                 f"seed_psi({clip_id!r}): states need shape [n, nq + nv = "
                 f"{self.scene.model.nq + self.scene.model.nv}], got {tuple(st.shape)}"
             )
-        frames = int(self.ref.clip_start[c]) + np.arange(n, dtype=np.int64)
+        frames = int(self.ref.clip_start[c]) + torch.arange(n, device=self.device)
+        ones = torch.ones(n, dtype=torch.float64, device=self.device)
         for _ in range(self.settings.psi.slots_per_frame - 1):
             if self.settings.psi.rule == "released":
-                self.psi.admit(frames, st[:n], np.ones(n))
+                self.psi.admit(frames, st[:n], ones)
             else:
                 self.psi.add(frames, st[:n])
         return n
@@ -664,13 +672,15 @@ class TrackingEnv:
     def _reset_worlds(self, ids: Tensor) -> None:
         """Start worlds ``ids`` (long tensor) from PSI draws and clear their episode state."""
         frames, states, _ = self.psi.sample(int(ids.numel()))
-        self._start_worlds(ids, frames, states)
+        # a no-op for the buffer's device tensor; stand-ins for it may return numpy
+        f = torch.as_tensor(frames, dtype=torch.long, device=self.device)
+        self._start_worlds(ids, f, states)
 
-    def _start_worlds(self, ids: Tensor, frames: NDArray[np.int64], states: Tensor) -> None:
-        """Start worlds ``ids`` at global frames ``frames`` from ``states [n, nq + nv]``."""
+    def _start_worlds(self, ids: Tensor, f: Tensor, states: Tensor) -> None:
+        """Start worlds ``ids`` at global frames ``f`` (long tensor on :attr:`device`)
+        from ``states [n, nq + nv]``."""
         nq = self.scene.model.nq
         self.backend.reset_tensor(ids, states[:, :nq], states[:, nq:])
-        f = torch.from_numpy(frames).to(self.device)
         self.clip[ids] = self._clip_of_frame[f]
         self.frame[ids] = self._frame_in_clip[f]
         self.start[ids] = f
@@ -680,86 +690,79 @@ class TrackingEnv:
         self.cand_age[ids] = -1
 
     def _psi_bookkeeping(
-        self, terminated: Tensor, truncated: Tensor, idx: Tensor, bad: Tensor
+        self, terminated: Tensor, truncated: Tensor, idx: Tensor, bad: Tensor, ids: Tensor
     ) -> None:
         """Feed PSI with this step's outcomes (before the finished worlds are reset):
         ``terminated``, ``truncated`` and ``bad`` (physics blow-up) ``[N]`` bool, ``idx``
-        ``[N]`` the global reference frames of the worlds' states."""
+        ``[N]`` the global reference frames of the worlds' states, ``ids`` (long) the
+        worlds whose episodes ended. Reads nothing back to the host: masks where a
+        selection would need its size, and an empty ``ids`` does nothing."""
         s = self.settings.psi
         if s.rule == "released":
             if s.enabled:
-                self._psi_released(terminated | truncated, bad)
+                self._psi_released(ids, bad)
             return
         # confirm rule: start frames follow failure rates even without collection
-        ids = (terminated | truncated).nonzero().flatten()
-        if ids.numel():
-            self.psi.report(self.start[ids].cpu().numpy(), terminated[ids].cpu().numpy())
+        self.psi.report(self.start[ids], terminated[ids])
         if s.enabled:
             self._psi_confirm(terminated, truncated, idx)
 
-    def _psi_released(self, done: Tensor, bad: Tensor) -> None:
+    def _psi_released(self, ids: Tensor, bad: Tensor) -> None:
         """Released rule (``intermimic.py`` ``_compute_reset``): keep this step's state in
-        ``traj`` where it may be admitted later; for every episode that ended (``done``)
-        on a clip of L > R = ``rollout_length`` frames after more than ``min_rollout``
-        frames, score each frame t in [start + margin, end - margin), t < L - R, as (end
-        - t) / (min(L, start + R) - t), the share of the horizon left at t that the
-        rollout survived; per frame, the best rollout's state enters PSI when its score
-        exceeds ``admit_score``; then decay every simulated slot's score."""
+        ``traj`` where it may be admitted later; for every episode that ended (worlds
+        ``ids``, long) on a clip of L > R = ``rollout_length`` frames after more than
+        ``min_rollout`` frames, score each frame t in [start + margin, end - margin), t <
+        L - R, as (end - t) / (min(L, start + R) - t), the share of the horizon left at t
+        that the rollout survived; per frame, the best rollout's state enters PSI when its
+        score exceeds ``admit_score`` (a rollout that blew up, ``bad``, is no evidence);
+        then, if an episode of such a clip ended, decay every simulated slot's score."""
         s, r, h = self.settings.psi, self.settings.rollout_length, self.traj_len
         m, first = s.admit_margin, self._traj_first
         if h > 0:
             j = self.episode_len - first
             rec = (j >= 0) & (j < h) & (self.frame < self._admit_end[self.clip])
-            rows = rec.nonzero().flatten()
-            if rows.numel():
-                # PSI keeps float64 states (the tensors of ``read`` are float32): exact
-                # on the mujoco backend, gathered on the device on warp
-                self.traj[rows, j[rows]] = self.backend.state_rows(rows)
+            # PSI keeps float64 states (the tensors of ``read`` are float32): exact on the
+            # mujoco backend, gathered on the device on warp. Worlds that keep nothing
+            # write to the spare column h.
+            col = torch.where(rec, j, h)
+            self._traj_buf[self._all, col] = self.backend.state_rows(self._all)
         if not self._any_long_clip:
             return
-        ended = done & self._long_clip[self.clip]
-        if not bool(ended.any()):
-            return
-        ids = (ended & ~bad).nonzero().flatten()  # a blown-up rollout is no evidence
-        if h > 0 and ids.numel():
-            clip, end = self.clip[ids], self.frame[ids]
+        clip = self.clip[ids]
+        ended = self._long_clip[clip]
+        if h > 0:
+            end = self.frame[ids]
             start = self._frame_in_clip[self.start[ids]]
             length = self.rt.clip_len[clip]
             t = start[:, None] + first + torch.arange(h, device=self.device)[None]  # [k, h]
             ok = (t < (end - m)[:, None]) & (t < self._admit_end[clip][:, None])
-            ok &= (end - start > s.min_rollout)[:, None]
+            ok &= (ended & ~bad[ids] & (end - start > s.min_rollout))[:, None]
             horizon = torch.minimum(length, start + r)[:, None]
             score = (end[:, None] - t).to(torch.float64) / (horizon - t).to(torch.float64)
             cand = ok & (score > s.admit_score)
-            if bool(cand.any()):
-                w, jj = cand.nonzero(as_tuple=True)
-                g = (self.rt.clip_start[clip[w]] + t[w, jj]).cpu().numpy()
-                sc = score[w, jj].cpu().numpy()
-                # The best rollout per frame (released: max over the ended rollouts; on
-                # equal scores the lowest world, as ``nonzero`` lists them first).
-                order = np.lexsort((-sc, g))
-                keep = order[np.r_[True, g[order][1:] != g[order][:-1]]]
-                pick = torch.from_numpy(keep).to(self.device)
-                self.psi.admit(g[keep], self.traj[ids[w[pick]], jj[pick]], sc[keep])
-        self.psi.decay()
+            g = (self.rt.clip_start[clip][:, None] + t).flatten()
+            sc = score.flatten()
+            # The best rollout per frame (released: max over the ended rollouts; on equal
+            # scores the lowest world, as ``nonzero`` lists ``ids`` in order).
+            keep = best_per_frame(g, sc, cand.flatten(), self.ref.n_frames)
+            self.psi.admit(g, self.traj[ids].flatten(0, 1), sc, where=keep)
+        self.psi.decay(ended.any())
 
     def _psi_confirm(self, terminated: Tensor, truncated: Tensor, idx: Tensor) -> None:
         """Confirm rule: confirm candidates whose rollout ran ``confirm_frames`` more
         frames (or reached the clip's end) without early termination; drop those of
-        failed rollouts; take new candidates every ``add_every`` steps."""
+        failed rollouts; take new candidates every ``add_every`` steps. Masked over all
+        worlds (no selection is read back)."""
         s = self.settings.psi
         has = self.cand_age >= 0
         self.cand_age = torch.where(has, self.cand_age + 1, -1)
         ok = has & ~terminated & ((self.cand_age >= s.confirm_frames) | truncated)
-        if bool(ok.any()):
-            self.psi.add(self.cand_frame[ok].cpu().numpy(), self.cand_state[ok])
-        self.cand_age[ok | terminated] = -1
+        self.psi.add(self.cand_frame, self.cand_state, where=ok)
+        self.cand_age = torch.where(ok | terminated, -1, self.cand_age)
         take = (self.cand_age < 0) & ~terminated & ~truncated
         take &= self.episode_len % s.add_every == 0
-        if bool(take.any()):
-            # PSI keeps exact float64 states (the tensors of ``read`` are float32).
-            qpos, qvel = self.backend.qpos(copy=False), self.backend.qvel(copy=False)
-            state = torch.as_tensor(np.concatenate([qpos, qvel], axis=1), device=self.device)
-            self.cand_state[take] = state[take]
-            self.cand_frame[take] = idx[take]
-            self.cand_age[take] = 0
+        # PSI keeps exact float64 states (the tensors of ``read`` are float32).
+        state = self.backend.state_rows(self._all)
+        self.cand_state = torch.where(take[:, None], state, self.cand_state)
+        self.cand_frame = torch.where(take, idx, self.cand_frame)
+        self.cand_age = torch.where(take, 0, self.cand_age)

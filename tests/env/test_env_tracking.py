@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -203,7 +205,7 @@ def test_confirm_rule_collects_rollout_states(env_scene: Scene, env_clip: HOICli
     filled = env.psi.filled[:, 1:].sum()
     assert filled >= N  # every world confirmed at least one state
     # Stored states are simulator states: finite, humanoid upright-ish.
-    rows = env.psi.states[torch.from_numpy(env.psi.filled[:, 1])][:, 1]
+    rows = env.psi.states[env.psi.filled[:, 1]][:, 1]
     assert rows.dtype == torch.float64 and torch.isfinite(rows).all()
 
 
@@ -473,6 +475,11 @@ def _done(*worlds: int) -> torch.Tensor:
     return out
 
 
+def _ids(*worlds: int) -> torch.Tensor:
+    """The worlds whose episodes ended, as ``step`` hands them to the PSI bookkeeping."""
+    return torch.tensor(worlds, dtype=torch.long)
+
+
 def test_released_admission_scores_hand_computed(env_scene: Scene) -> None:
     env = _admission_env(env_scene)
     assert env.traj_len == 15 and env.traj.shape == (N, 15, 332)
@@ -483,7 +490,7 @@ def test_released_admission_scores_hand_computed(env_scene: Scene) -> None:
     _episode(env, 2, clip=0, start=0, end=18)  # failed one frame before w0's end
     _episode(env, 3, clip=1, start=0, end=5)  # still running
     _mark_traj(env)
-    env._psi_released(_done(0, 1, 2), _done())
+    env._psi_released(_ids(0, 1, 2), _done())
     psi, decay = env.psi, 1 - 1e-5
     filled = {int(g) for g in np.flatnonzero(psi.filled[:, 1:].any(axis=1))}
     # w0: every frame t in [0 + 2, 19 - 2) qualifies, (19 - t) / (20 - t) > 0.5, and beats
@@ -501,7 +508,7 @@ def test_released_admission_scores_hand_computed(env_scene: Scene) -> None:
     _mark_traj(env)
     env.traj[2] += 0.5
     _episode(env, 2, clip=0, start=0, end=19)
-    env._psi_released(_done(2), _done())
+    env._psi_released(_ids(2), _done())
     assert psi.filled[2:17, 2].all() and psi.states[2, 2, 0] == 2000.5
     assert psi.score[2, 1] == pytest.approx(17 / 18 * decay**2, rel=1e-12)
 
@@ -512,13 +519,13 @@ def test_released_admission_conditions(env_scene: Scene) -> None:
     env.reset()
     _episode(env, 0, clip=1, start=3, end=16)
     _mark_traj(env)
-    env._psi_released(_done(0), _done())
+    env._psi_released(_ids(0), _done())
     assert not env.psi.filled[:, 1:].any()
     assert (env.psi.score[:, 1:] == 0).all()
     env = _admission_env(env_scene, min_rollout=12)
     env.reset()
     _episode(env, 0, clip=1, start=3, end=16)
-    env._psi_released(_done(0), _done())
+    env._psi_released(_ids(0), _done())
     assert env.psi.filled[:, 1:].sum() == 4
     # A blown-up rollout is no evidence; the others still count.
     env = _admission_env(env_scene)
@@ -526,14 +533,14 @@ def test_released_admission_conditions(env_scene: Scene) -> None:
     _episode(env, 0, clip=0, start=0, end=19)
     _episode(env, 2, clip=0, start=0, end=18)
     _mark_traj(env)
-    env._psi_released(_done(0, 2), _done(0))
+    env._psi_released(_ids(0, 2), _done(0))
     assert env.psi.states[2, 1, 0] == 2000 and env.psi.filled[:, 1].sum() == 14  # t in [2, 16)
     # Frames t >= L - R = 40 (no draw starts there) take nothing: a capped episode from
     # frame 30 of a 60-frame clip gives t in [32, 40) only (not up to 49 - 2).
     env = _admission_env(env_scene)
     env.reset()
     _episode(env, 0, clip=0, start=30, end=49)
-    env._psi_released(_done(0), _done())
+    env._psi_released(_ids(0), _done())
     assert np.flatnonzero(env.psi.filled[:, 1]).tolist() == list(range(32, 40))
 
 
@@ -552,10 +559,10 @@ def test_released_clips_of_rollout_length_or_fewer_admit_nothing(env_scene: Scen
     env.reset()
     env.psi.score[5, 1] = 0.8
     _episode(env, 0, clip=1, start=0, end=R_ADMIT - 1)  # the clip end
-    env._psi_released(_done(0), _done())
+    env._psi_released(_ids(0), _done())
     assert env.psi.score[5, 1] == 0.8 and not env.psi.filled[:, 1:].any()
     _episode(env, 0, clip=2, start=0, end=R_ADMIT - 1)
-    env._psi_released(_done(0), _done())
+    env._psi_released(_ids(0), _done())
     assert env.psi.score[5, 1] == 0.8 * (1 - 1e-5) and not env.psi.filled[:, 1:].any()
 
 
@@ -649,7 +656,7 @@ def test_released_default_margins_skip_10_frames_at_both_ends(env_scene: Scene) 
     assert env.traj_len == min(40 - 1 - 10, 100 - 40) - 10
     env.reset()
     _episode(env, 0, clip=0, start=0, end=39)
-    env._psi_released(_done(0), _done())
+    env._psi_released(_ids(0), _done())
     assert np.flatnonzero(env.psi.filled[:, 1]).tolist() == list(range(10, 29))
 
 
@@ -703,3 +710,86 @@ def test_released_layout_env_steps_with_its_reference_blocks(
     compact = _env(env_scene, [env_clip])
     assert compact.rt.released is None and compact.ref.key_nearest is None
     assert compact.obs_dim == 2916
+
+
+# ---- PSI reads nothing back to the host ------------------------------------------------
+
+#: Tensor methods that read a tensor's values back to the host (on a GPU each waits for
+#: every queued kernel): copies out, Python scalars, data-dependent shapes.
+_READS = ("cpu", "numpy", "item", "tolist", "__bool__", "__int__", "__float__", "__index__")
+_DATA_SHAPED = ("nonzero", "unique", "masked_select")
+#: Where the PSI path runs: the buffer's module and the environment's PSI methods.
+_PSI_CODE = {"_psi_bookkeeping", "_psi_released", "_psi_confirm", "_reset_worlds", "_start_worlds"}
+
+
+def _is_psi_code(frame: Any) -> bool:
+    code = frame.f_code
+    return code.co_filename.endswith(("env/psi.py", "env\\psi.py")) or code.co_name in _PSI_CODE
+
+
+def _watch_reads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], set[str]]:
+    """Wrap the reading methods of ``torch.Tensor`` (and indexing by a boolean mask,
+    whose result size is data): ``(reads the PSI code made, reads made anywhere)``.
+    Only the direct caller counts, so the backend's own host copies (the mujoco backend
+    lives on the host) do not."""
+    psi: list[str] = []
+    anywhere: set[str] = set()
+
+    def wrap(name: str, orig: Any, when: Any = None) -> Any:
+        def watched(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if when is None or when(*args):
+                anywhere.add(name)
+                caller = sys._getframe(1)
+                if _is_psi_code(caller):
+                    psi.append(f"{name} in {caller.f_code.co_name}:{caller.f_lineno}")
+            return orig(self, *args, **kwargs)
+
+        return watched
+
+    def bool_index(index: Any, *_: Any) -> bool:
+        parts = index if isinstance(index, tuple) else (index,)
+        return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
+
+    for name in _READS + _DATA_SHAPED:
+        monkeypatch.setattr(torch.Tensor, name, wrap(name, getattr(torch.Tensor, name)))
+    for name in ("__getitem__", "__setitem__"):
+        orig = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, wrap(name, orig, bool_index))
+    return psi, anywhere
+
+
+def test_released_psi_step_reads_nothing_back(
+    env_scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step in which episodes end, states are admitted, scores decay and worlds are
+    reset from PSI draws: the PSI code reads no tensor back to the host (the step's one
+    read, ``done.nonzero()`` for the resets, is in ``step`` itself)."""
+    env = _admission_env(env_scene)
+    env.reset()
+    _episode(env, 0, clip=0, start=0, end=18)  # capped at the next step: admits
+    _episode(env, 1, clip=1, start=3, end=10)
+    actions = torch.as_tensor(_tracking_actions(env))
+    psi_reads, anywhere = _watch_reads(monkeypatch)
+    trunc = env.step(actions)[3]
+    monkeypatch.undo()
+    assert "cpu" in anywhere  # the watch works: the mujoco backend copies to the host
+    assert psi_reads == []
+    assert bool(trunc[0]) and int(env.episode_len[0]) == 0  # ended and reset from PSI
+    assert bool(env.psi.filled[:, 1].any())  # and admitted its states
+
+
+def test_confirm_psi_steps_read_nothing_back(
+    env_scene: Scene, env_clip: HOIClip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _env(
+        env_scene, [env_clip], rollout_length=4, termination=TerminationSettings(enabled=False),
+        psi=PSISettings(rule="confirm", add_every=1, confirm_frames=1),
+    )  # fmt: skip
+    env.reset()
+    actions = torch.as_tensor(_tracking_actions(env))
+    psi_reads, _ = _watch_reads(monkeypatch)
+    for _ in range(4):  # candidates taken, confirmed, episodes capped and reported
+        env.step(actions)
+    monkeypatch.undo()
+    assert psi_reads == []
+    assert bool(env.psi.filled[:, 1:].any()) and bool((env.psi.failure < 1).any())
