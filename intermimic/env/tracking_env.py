@@ -283,6 +283,13 @@ class TrackingEnv:
         """Worlds that received a non-finite action (module docstring)."""
         return int(self._n_nan[1])
 
+    @property
+    def nan_counters(self) -> Tensor:
+        """``[2]`` long tensor on :attr:`device`, a copy: :attr:`n_nan_resets` and
+        :attr:`n_nan_action_worlds` for per-step logs (the two ints each wait for the
+        device)."""
+        return self._n_nan.clone()
+
     def clip_frame(self) -> tuple[I64, I64]:
         """Each world's clip and frame in it ``([N], [N])`` as host arrays (copies)."""
         return self.clip.cpu().numpy().copy(), self.frame.cpu().numpy().copy()

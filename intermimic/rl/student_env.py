@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from intermimic.env import EnvSettings, TrackingEnv
@@ -221,7 +222,10 @@ class StudentEnv:
             "log": {
                 "beta": self.beta,
                 "teacher_driven": driven_frac,
-                "nan_resets": float(sum(e.n_nan_resets for e in self.envs)),
+                # a tensor, as the teacher's: no extra host read for a log value
+                "nan_resets": torch.stack([e.nan_counters[0] for e in self.envs])
+                .sum()
+                .to(torch.float32),
             },
         }
         return obs, reward, terminated, truncated, info

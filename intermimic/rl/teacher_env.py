@@ -147,6 +147,8 @@ class TeacherEnv:
         clip = torch.cat(
             [i["clip"] + int(off) for i, off in zip(infos, self.clip_offset, strict=True)]
         )
+        # summed on the device: a Python number here would be a host read every step
+        nan = torch.stack([e.nan_counters for e in self.envs]).sum(dim=0).to(torch.float32)
         info: dict[str, Any] = {
             "reward_terms": terms,
             "terminated_by": {
@@ -156,10 +158,7 @@ class TeacherEnv:
             # reached the clip's last frame (not truncated by the rollout_length cap)
             "success": torch.cat([i["clip_end"] for i in infos]),
             "final": {"clip": clip, "frame": torch.cat([i["frame"] for i in infos])},
-            "log": {
-                "nan_resets": float(sum(e.n_nan_resets for e in self.envs)),
-                "nan_action_worlds": float(sum(e.n_nan_action_worlds for e in self.envs)),
-            },
+            "log": {"nan_resets": nan[0], "nan_action_worlds": nan[1]},
         }
         return {"policy": obs, "critic": self._critic()}, reward, terminated, truncated, info
 

@@ -1,4 +1,4 @@
-"""The training loop: rsl-rl PPO over a numpy env, with checkpoints, resume and logging.
+"""The training loop: rsl-rl PPO over our vec-env, with checkpoints, resume and logging.
 
 rsl-rl's ``OnPolicyRunner`` saves with pickle and without atomic writes and knows
 nothing of our own state, so :class:`Trainer` runs the same collect / compute-returns /
@@ -11,7 +11,12 @@ update loop itself (a dozen lines) and adds:
 * resume: constructing a :class:`Trainer` on a ``run_dir`` that holds checkpoints and
   calling :meth:`Trainer.train` continues from the newest good one. With the env's
   ``state_dict`` and fixed ``torch_threads`` the result equals an uninterrupted run;
-* episode hooks (PSI updates) called with every batch of finished episodes;
+* episode hooks called with every step's batch of finished episodes, all of an
+  iteration's at its end (after the rollout, before the update; see
+  :data:`~intermimic.rl.vecenv.EpisodeHook`), so a rollout step reads nothing back to
+  the host;
+* a check for NaN in observations, rewards and dones, flagged on the device each step
+  and raised once per iteration, after its rollout;
 * the non-finite-loss guard of :class:`~intermimic.rl.ppo.InterMimicPPO`;
 * TensorBoard scalars under ``run_dir/tensorboard``: ``Episode/return``,
   ``Episode/length``, ``Episode/success``, ``Reward/<term>``, ``Loss/*``, ``Perf/*``.
@@ -41,7 +46,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from rsl_rl.utils import check_nan
+from tensordict import TensorDict
 
 from intermimic.atomic import write_text_atomic
 from intermimic.rl import checkpoint as ckpt
@@ -103,6 +108,71 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class NanWatch:
+    """NaN in a rollout's observation groups, rewards or dones: flagged on the device
+    each step (:meth:`step`), raised once at the rollout's end (:meth:`check`).
+
+    rsl-rl's ``check_nan`` asks ``if torch.isnan(t).any()`` of each, three or four times a
+    step, and every such ``if`` is a host read that waits for all the device's queued
+    work; here a step only records, on the device, the first step each one held NaN."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._first: torch.Tensor | None = None
+
+    def step(self, step: int, obs: TensorDict, rewards: torch.Tensor, dones: torch.Tensor) -> None:
+        """Note which of them hold NaN at rollout step ``step``."""
+        groups = list(obs.keys())
+        parts = [torch.isnan(obs[k]).any() for k in groups]
+        parts += [torch.isnan(rewards).any(), torch.isnan(dones).any()]
+        now = torch.stack(parts)
+        if self._first is None or len(self._names) != len(parts):
+            self._names = [f"observation group {k!r}" for k in groups] + ["rewards", "dones"]
+            self._first = torch.full_like(now, -1, dtype=torch.long)
+        self._first = torch.where((self._first < 0) & now, step, self._first)
+
+    def check(self, iteration: int) -> None:
+        """Raise ``ValueError`` naming the first culprit if any step held NaN (one host
+        read); then start over for the next rollout."""
+        first, self._first = self._first, None
+        if first is None:
+            return
+        for name, at in zip(self._names, first.tolist(), strict=True):
+            if at >= 0:
+                what = "contains" if name.startswith("observation") else "contain"
+                raise ValueError(
+                    f"The {name} returned by the environment {what} NaN values (first at "
+                    f"rollout step {at} of iteration {iteration}). This usually indicates a "
+                    "bug in the environment's step(), reset(), reward or termination code."
+                )
+
+
+def iteration_means(
+    logs: Mapping[str, Sequence[torch.Tensor]],
+) -> tuple[dict[str, float], list[float]]:
+    """The mean of each log key over an iteration's per-step tensors, ignoring NaN, and
+    the finished episodes' returns (``Episode/return``) in step order.
+
+    :class:`~intermimic.rl.vecenv.RslVecEnv` logs episode values as ``[N]`` tensors that
+    are NaN in the rows of worlds that did not finish that step: dropping the NaN leaves
+    the finished episodes' values in step order, so each mean is the one over the
+    finished episodes' values (bit for bit what a mean over per-step lists of finished
+    episodes gave). A key no step filled is left out.
+    """
+    means: dict[str, float] = {}
+    returns: list[float] = []
+    for key, values in logs.items():
+        if not values:
+            continue
+        flat = torch.cat([v.reshape(-1) for v in values]).cpu()  # a host read per key
+        flat = flat[~torch.isnan(flat)]
+        if flat.numel():
+            means[key] = float(flat.mean())
+            if key == "Episode/return":
+                returns = flat.tolist()
+    return means, returns
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy's legacy global RNG and torch."""
     random.seed(seed)
@@ -114,11 +184,12 @@ class Trainer:
     """PPO training of one policy on one :class:`~intermimic.rl.vecenv.ArrayVecEnv`.
 
     Args:
-        env: the numpy environment (already seeded by the caller).
+        env: the environment, numpy or torch (already seeded by the caller).
         settings: :class:`TrainSettings`; ``settings.seed`` seeds network init and sampling.
         run_dir: where checkpoints (``checkpoints/``), TensorBoard logs (``tensorboard/``)
             and ``settings.json`` go; ``None`` trains in memory only.
-        episode_hooks: called with each :class:`~intermimic.rl.vecenv.FinishedEpisodes`.
+        episode_hooks: called with each :class:`~intermimic.rl.vecenv.FinishedEpisodes`,
+            an iteration's batches at the end of its rollout, in step order.
         stateful: named objects saved in and restored from checkpoints.
         on_checkpoint: called with (iteration, path) after each checkpoint is written.
     """
@@ -138,7 +209,7 @@ class Trainer:
         self.stateful = dict(stateful or {})
         self.on_checkpoint = on_checkpoint
         seed_everything(settings.seed)
-        self.vecenv = RslVecEnv(env, settings.device, list(episode_hooks))
+        self.vecenv = RslVecEnv(env, settings.device, list(episode_hooks), defer_episodes=True)
         self.alg: InterMimicPPO = self._build_algorithm()
         self.iteration = 0
         self.env_steps = 0
@@ -183,19 +254,23 @@ class Trainer:
         history: list[IterationStats] = []
         horizon = self.settings.ppo.horizon
         obs = self.vecenv.get_observations()
+        nan = NanWatch()
         self.alg.train_mode()
         try:
             while self.iteration < target:
                 t0 = time.perf_counter()
                 logs: dict[str, list[torch.Tensor]] = {}
                 with torch.inference_mode(), torch_threads(self.settings.rollout_torch_threads):
-                    for _ in range(horizon):
+                    for step in range(horizon):
                         actions = self.alg.act(obs)
                         obs, rewards, dones, extras = self.vecenv.step(actions)
-                        check_nan(obs, rewards, dones)
+                        nan.step(step, obs, rewards, dones)
                         self.alg.process_env_step(obs, rewards, dones, extras)
                         for key, value in extras["log"].items():
                             logs.setdefault(key, []).append(value.reshape(-1).float())
+                    nan.check(self.iteration + 1)
+                    # before the iteration counter moves: hooks read it (the curve's rows)
+                    self.vecenv.flush_episodes()
                     self.alg.compute_returns(obs)
                 losses = self.alg.update()
                 self.iteration += 1
@@ -376,10 +451,8 @@ class Trainer:
     def _record(
         self, logs: dict[str, list[torch.Tensor]], losses: dict[str, float], seconds: float
     ) -> IterationStats:
-        means = {k: float(torch.cat(v).mean()) for k, v in logs.items() if v}
-        returns = logs.get("Episode/return")
-        if returns:
-            self._returns.extend(torch.cat(returns).tolist())
+        means, returns = iteration_means(logs)
+        self._returns.extend(returns)
         stats = IterationStats(
             iteration=self.iteration,
             env_steps=self.env_steps,

@@ -39,7 +39,10 @@ class CurveRecorder:
 
     ``curve.json`` holds one row per iteration up to the last checkpoint:
     ``iteration``, ``env_steps``, ``episodes``, ``mean_length`` (policy steps),
-    ``success_rate``, ``mean_return``, ``seconds`` (wall clock since the run started).
+    ``success_rate``, ``mean_return``, ``seconds`` (wall clock since the run started, at
+    the end of the iteration's rollout: the trainer hands its hooks an iteration's
+    episodes then, before it counts the iteration, so :attr:`Trainer.iteration` + 1 is
+    the iteration they belong to).
     """
 
     def __init__(self, run_dir: Path | None, steps_per_iteration: int) -> None:

@@ -35,6 +35,8 @@ def test_adapter_shapes_dones_and_episode_hook() -> None:
         if step < 4:
             assert not dones.any()
             assert int(venv.episode_length_buf[0]) == step + 1
+            # every step logs the episode keys, NaN in the rows of unfinished worlds
+            assert extras["log"]["Episode/return"].isnan().all()
     # zero actions never leave the arena: every episode ends by the time limit
     assert dones.all() and extras["time_outs"].all()
     assert (venv.episode_length_buf == 0).all()
@@ -48,8 +50,13 @@ def test_adapter_shapes_dones_and_episode_hook() -> None:
     reach = fin.reward_terms["reach"]
     np.testing.assert_allclose(reach + fin.reward_terms["effort"], fin.returns, rtol=1e-6)
     assert fin.final["final_distance"].shape == (8,)
+    log = extras["log"]
     for key in ("Episode/return", "Episode/length", "Episode/success", "Reward/reach"):
-        assert key in extras["log"]
+        assert log[key].shape == (8,) and log[key].dtype == torch.float32
+    np.testing.assert_array_equal(log["Episode/return"].numpy(), fin.returns.astype(np.float32))
+    np.testing.assert_array_equal(log["Episode/length"].numpy(), 5.0)
+    np.testing.assert_array_equal(log["Episode/success"].numpy(), fin.success)
+    np.testing.assert_array_equal(log["Reward/reach"].numpy(), reach.astype(np.float32))
 
 
 def test_terminated_is_not_a_time_out() -> None:
