@@ -92,17 +92,11 @@ def _finite_rows(*arrays: Tensor) -> Tensor:
     """``[N]``: whether every value of world ``i`` in each ``[N, ...]`` array is finite.
 
     A row's float64 sum is finite iff its values are (float32 states cannot overflow a
-    float64 sum): one reduction per array and one test, instead of an elementwise test
-    per array; the exact test only when some sum is not finite."""
+    float64 sum; float64 ones near 1e308 count as bad, which they are): one reduction per
+    array and one test, instead of an elementwise test per array, and no host read."""
     n = arrays[0].shape[0]
     sums = torch.stack([a.reshape(n, -1).sum(dim=1, dtype=torch.float64) for a in arrays], 1)
-    ok = torch.isfinite(sums).all(dim=1)
-    if bool(ok.all()):
-        return ok
-    ok = torch.ones(n, dtype=torch.bool, device=arrays[0].device)
-    for a in arrays:
-        ok &= torch.isfinite(a.reshape(n, -1)).all(dim=1)
-    return ok
+    return torch.isfinite(sums).all(dim=1)
 
 
 class TrackingEnv:
@@ -415,11 +409,12 @@ class TrackingEnv:
         # PSI's bookkeeping works on these rows and reads nothing else back.
         ids = done.nonzero().flatten()
         self._psi_bookkeeping(terminated, truncated, idx, nan_reset, ids)
-        # Only truncated episodes bootstrap from their last observation, so only those
-        # are observed before the reset; every world is then observed once, after it.
-        term_rows = truncated.nonzero().flatten()
-        term_raw = self._observe(bs, touch, term_rows) if term_rows.numel() else None
-        if ids.numel():
+        # Only truncated episodes bootstrap from their last observation. The finished
+        # worlds (a few more than the truncated ones) are observed before the reset, so
+        # that no second selection is read back; every world is then observed once, after.
+        n_done = int(ids.numel())  # known since the nonzero above: no read
+        term_raw = self._observe(bs, touch, ids) if n_done else None
+        if n_done:
             self._reset_worlds(ids)
             st = self.backend.read(self.dtype)
             bs, touch = st.bodies, self._touch(st.contact)
@@ -429,7 +424,8 @@ class TrackingEnv:
         terminal = obs
         if term_raw is not None:
             terminal = obs.clone()
-            terminal[term_rows] = self._normalise(term_raw, update=False)
+            last = self._normalise(term_raw, update=False)
+            terminal[ids] = torch.where(truncated[ids][:, None], last, obs[ids])
         info["terminal_obs"] = terminal
         return obs, reward, terminated, truncated, info
 

@@ -727,11 +727,19 @@ def _is_psi_code(frame: Any) -> bool:
     return code.co_filename.endswith(("env/psi.py", "env\\psi.py")) or code.co_name in _PSI_CODE
 
 
-def _watch_reads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], set[str]]:
+def _is_env_code(frame: Any) -> bool:
+    """The environment's own code (``intermimic/env``), not the backend's (``sim``)."""
+    name = frame.f_code.co_filename.replace("\\", "/")
+    return "/intermimic/env/" in name
+
+
+def _watch_reads(
+    monkeypatch: pytest.MonkeyPatch, counts: Any = _is_psi_code
+) -> tuple[list[str], set[str]]:
     """Wrap the reading methods of ``torch.Tensor`` (and indexing by a boolean mask,
-    whose result size is data): ``(reads the PSI code made, reads made anywhere)``.
-    Only the direct caller counts, so the backend's own host copies (the mujoco backend
-    lives on the host) do not."""
+    whose result size is data): ``(reads the code ``counts(frame)`` selects made, reads
+    made anywhere)``. Only the direct caller counts, so the backend's own host copies
+    (the mujoco backend lives on the host) do not."""
     psi: list[str] = []
     anywhere: set[str] = set()
 
@@ -740,7 +748,7 @@ def _watch_reads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], set[str]]:
             if when is None or when(*args):
                 anywhere.add(name)
                 caller = sys._getframe(1)
-                if _is_psi_code(caller):
+                if counts(caller):
                     psi.append(f"{name} in {caller.f_code.co_name}:{caller.f_lineno}")
             return orig(self, *args, **kwargs)
 
@@ -793,3 +801,36 @@ def test_confirm_psi_steps_read_nothing_back(
     monkeypatch.undo()
     assert psi_reads == []
     assert bool(env.psi.filled[:, 1:].any()) and bool((env.psi.failure < 1).any())
+
+
+def test_env_step_reads_back_only_the_finished_worlds(
+    env_scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole step of the environment's own code (observations, rewards, termination,
+    PSI, resets, terminal observations, the normaliser) reads one thing back to the
+    host: ``done.nonzero()``, the worlds to reset."""
+    env = _admission_env(env_scene)
+    env.reset()
+    _episode(env, 0, clip=0, start=0, end=18)  # truncated at the next step
+    _episode(env, 1, clip=1, start=3, end=10)
+    actions = torch.as_tensor(_tracking_actions(env))
+    env_reads, _ = _watch_reads(monkeypatch, _is_env_code)
+    obs, _, _, trunc, info = env.step(actions)
+    first = list(env_reads)
+    env.step(actions)
+    monkeypatch.undo()
+    assert bool(trunc[0])  # a step with a truncated world, observed before its reset
+    # its terminal observation is the one before the reset; every other world's is its obs
+    term = info["terminal_obs"]
+    assert not torch.equal(term[0], obs[0])
+    assert torch.equal(term[~trunc], obs[~trunc])
+    # terminated worlds (every one: the root is below 10 m) bootstrap nothing
+    env.settings = env.settings.model_copy(
+        update={"termination": TerminationSettings(min_root_height=10.0)}
+    )
+    obs, _, terminated, trunc, info = env.step(actions)
+    assert bool(terminated.all()) and not bool(trunc.any())
+    assert torch.equal(info["terminal_obs"], obs)
+    assert [r.split(" in ")[0] for r in first] == ["nonzero"]
+    assert [r.split(" in ")[0] for r in env_reads] == ["nonzero", "nonzero"]
+    assert all(r.startswith("nonzero in step:") for r in env_reads)
