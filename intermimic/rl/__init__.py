@@ -1,8 +1,8 @@
-"""Reinforcement learning: PPO (rsl-rl-lib) over our numpy environments.
+"""Reinforcement learning: PPO (rsl-rl-lib) over our environments (torch or numpy).
 
 The machinery:
 
-* :mod:`~intermimic.rl.vecenv`: the numpy env protocol and its rsl-rl ``VecEnv`` adapter;
+* :mod:`~intermimic.rl.vecenv`: the env protocol (torch or numpy) and its rsl-rl adapter;
 * :mod:`~intermimic.rl.ppo`: rsl-rl PPO plus action-bound loss and non-finite guard;
 * :mod:`~intermimic.rl.settings`: pydantic settings (method defaults, CPU profile), the
   shared setting choices and the one flat-settings-to-``TrainSettings`` mapping;
