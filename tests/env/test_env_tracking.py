@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from intermimic.sim.factory import make_backend
 from intermimic.sim.mujoco_backend import MujocoBackend
 from intermimic.sim.pd import ActionSettings, NonFiniteActionError
 from intermimic.sim.scene import Scene
+from tests.host_reads import HostRead, watch_host_reads
 
 N = 4
 
@@ -714,56 +713,17 @@ def test_released_layout_env_steps_with_its_reference_blocks(
 
 # ---- PSI reads nothing back to the host ------------------------------------------------
 
-#: Tensor methods that read a tensor's values back to the host (on a GPU each waits for
-#: every queued kernel): copies out, Python scalars, data-dependent shapes.
-_READS = ("cpu", "numpy", "item", "tolist", "__bool__", "__int__", "__float__", "__index__")
-_DATA_SHAPED = ("nonzero", "unique", "masked_select")
 #: Where the PSI path runs: the buffer's module and the environment's PSI methods.
 _PSI_CODE = {"_psi_bookkeeping", "_psi_released", "_psi_confirm", "_reset_worlds", "_start_worlds"}
 
 
-def _is_psi_code(frame: Any) -> bool:
-    code = frame.f_code
-    return code.co_filename.endswith(("env/psi.py", "env\\psi.py")) or code.co_name in _PSI_CODE
+def _psi_reads(reads: list[HostRead]) -> list[HostRead]:
+    return [r for r in reads if r.file.endswith("env/psi.py") or r.function in _PSI_CODE]
 
 
-def _is_env_code(frame: Any) -> bool:
-    """The environment's own code (``intermimic/env``), not the backend's (``sim``)."""
-    name = frame.f_code.co_filename.replace("\\", "/")
-    return "/intermimic/env/" in name
-
-
-def _watch_reads(
-    monkeypatch: pytest.MonkeyPatch, counts: Any = _is_psi_code
-) -> tuple[list[str], set[str]]:
-    """Wrap the reading methods of ``torch.Tensor`` (and indexing by a boolean mask,
-    whose result size is data): ``(reads the code ``counts(frame)`` selects made, reads
-    made anywhere)``. Only the direct caller counts, so the backend's own host copies
-    (the mujoco backend lives on the host) do not."""
-    psi: list[str] = []
-    anywhere: set[str] = set()
-
-    def wrap(name: str, orig: Any, when: Any = None) -> Any:
-        def watched(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if when is None or when(*args):
-                anywhere.add(name)
-                caller = sys._getframe(1)
-                if counts(caller):
-                    psi.append(f"{name} in {caller.f_code.co_name}:{caller.f_lineno}")
-            return orig(self, *args, **kwargs)
-
-        return watched
-
-    def bool_index(index: Any, *_: Any) -> bool:
-        parts = index if isinstance(index, tuple) else (index,)
-        return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
-
-    for name in _READS + _DATA_SHAPED:
-        monkeypatch.setattr(torch.Tensor, name, wrap(name, getattr(torch.Tensor, name)))
-    for name in ("__getitem__", "__setitem__"):
-        orig = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, wrap(name, orig, bool_index))
-    return psi, anywhere
+def _env_reads(reads: list[HostRead]) -> list[HostRead]:
+    """The environment's own code's (``intermimic/env``), not the backend's (``sim``)."""
+    return [r for r in reads if "/intermimic/env/" in r.file]
 
 
 def test_released_psi_step_reads_nothing_back(
@@ -777,11 +737,11 @@ def test_released_psi_step_reads_nothing_back(
     _episode(env, 0, clip=0, start=0, end=18)  # capped at the next step: admits
     _episode(env, 1, clip=1, start=3, end=10)
     actions = torch.as_tensor(_tracking_actions(env))
-    psi_reads, anywhere = _watch_reads(monkeypatch)
+    reads = watch_host_reads(monkeypatch)
     trunc = env.step(actions)[3]
     monkeypatch.undo()
-    assert "cpu" in anywhere  # the watch works: the mujoco backend copies to the host
-    assert psi_reads == []
+    assert "cpu" in {r.name for r in reads}  # the watch works: the backend copies to host
+    assert _psi_reads(reads) == []
     assert bool(trunc[0]) and int(env.episode_len[0]) == 0  # ended and reset from PSI
     assert bool(env.psi.filled[:, 1].any())  # and admitted its states
 
@@ -795,11 +755,11 @@ def test_confirm_psi_steps_read_nothing_back(
     )  # fmt: skip
     env.reset()
     actions = torch.as_tensor(_tracking_actions(env))
-    psi_reads, _ = _watch_reads(monkeypatch)
+    reads = watch_host_reads(monkeypatch)
     for _ in range(4):  # candidates taken, confirmed, episodes capped and reported
         env.step(actions)
     monkeypatch.undo()
-    assert psi_reads == []
+    assert _psi_reads(reads) == []
     assert bool(env.psi.filled[:, 1:].any()) and bool((env.psi.failure < 1).any())
 
 
@@ -814,11 +774,12 @@ def test_env_step_reads_back_only_the_finished_worlds(
     _episode(env, 0, clip=0, start=0, end=18)  # truncated at the next step
     _episode(env, 1, clip=1, start=3, end=10)
     actions = torch.as_tensor(_tracking_actions(env))
-    env_reads, _ = _watch_reads(monkeypatch, _is_env_code)
+    reads = watch_host_reads(monkeypatch)
     obs, _, _, trunc, info = env.step(actions)
-    first = list(env_reads)
+    first = _env_reads(reads)
     env.step(actions)
     monkeypatch.undo()
+    env_reads = _env_reads(reads)
     assert bool(trunc[0])  # a step with a truncated world, observed before its reset
     # its terminal observation is the one before the reset; every other world's is its obs
     term = info["terminal_obs"]
@@ -831,6 +792,6 @@ def test_env_step_reads_back_only_the_finished_worlds(
     obs, _, terminated, trunc, info = env.step(actions)
     assert bool(terminated.all()) and not bool(trunc.any())
     assert torch.equal(info["terminal_obs"], obs)
-    assert [r.split(" in ")[0] for r in first] == ["nonzero"]
-    assert [r.split(" in ")[0] for r in env_reads] == ["nonzero", "nonzero"]
-    assert all(r.startswith("nonzero in step:") for r in env_reads)
+    assert [r.name for r in first] == ["nonzero"]
+    assert [r.name for r in env_reads] == ["nonzero", "nonzero"]
+    assert all(r.function == "step" for r in env_reads)

@@ -5,7 +5,6 @@ iteration, and the iteration's log means."""
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 
 from intermimic.rl.train import NanWatch, Trainer, iteration_means
 from intermimic.rl.vecenv import FinishedEpisodes, RslVecEnv, host_arrays
+from tests.host_reads import watch_host_reads
 from tests.rl.sanity_task import sanity_settings
 
 N = 5
@@ -225,43 +225,13 @@ def test_host_arrays_packs_every_dtype() -> None:
 
 # ---- no host reads -------------------------------------------------------------------------
 
-#: Tensor methods that read values back to the host (on a GPU each waits for all queued
-#: kernels): copies out, Python scalars and truth values, data-dependent shapes.
-_READS = ("cpu", "numpy", "item", "tolist", "__bool__", "__int__", "__float__", "__index__")
-_DATA_SHAPED = ("nonzero", "masked_select", "unique")
-
-
-def _watch_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Wrap the reading methods of ``torch.Tensor`` and indexing by a boolean mask; the
-    list fills with ``name in function:line`` of each call."""
-    reads: list[str] = []
-
-    def wrap(name: str, orig: Any, when: Any = None) -> Any:
-        def watched(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if when is None or when(*args):
-                caller = sys._getframe(1).f_code
-                reads.append(f"{name} in {caller.co_name} ({caller.co_filename})")
-            return orig(self, *args, **kwargs)
-
-        return watched
-
-    def bool_index(index: Any, *_: Any) -> bool:
-        parts = index if isinstance(index, tuple) else (index,)
-        return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
-
-    for name in _READS + _DATA_SHAPED:
-        monkeypatch.setattr(torch.Tensor, name, wrap(name, getattr(torch.Tensor, name)))
-    for name in ("__getitem__", "__setitem__"):
-        monkeypatch.setattr(torch.Tensor, name, wrap(name, getattr(torch.Tensor, name), bool_index))
-    return reads
-
 
 def test_a_step_reads_nothing_back(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[FinishedEpisodes] = []
     venv = RslVecEnv(ScriptedEnv(), episode_hooks=[seen.append], defer_episodes=True)
     watch = NanWatch()
     actions = torch.zeros(N, 2)
-    reads = _watch_reads(monkeypatch)
+    reads = watch_host_reads(monkeypatch)
     with torch.inference_mode():
         for t in range(6):
             obs, rew, dones, _ = venv.step(actions)
