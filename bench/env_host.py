@@ -8,7 +8,9 @@ script times :meth:`intermimic.env.TrackingEnv.step` with ``--worlds`` worlds (d
 the host (and, for ``warp``, of the device outside the physics: state reads, resets and
 the kinematics pass a reset needs). The environment is built as ``bench/gpu.py`` builds
 it (the sample's ``sub2_largetable_000``, else a synthetic clip and box), with actions
-that target the reference's next pose.
+that target the reference's next pose. ``--reset-mode`` chooses the environment's
+``reset_mode`` (``auto``: masked on a GPU, where nothing is read back per step; index on
+the CPU).
 
 Reports ``host_ms_per_step`` (median of ``--repeat`` runs of ``--steps`` steps each),
 ``resets_per_step`` (worlds reset per step: with the physics frozen the tracking error
@@ -61,7 +63,9 @@ def load_clip_and_objects(clip_id: str) -> tuple[Any, Any, str]:
     return synthetic_clip("bench", "box", 0, 90, seed=0), ObjectLibrary(root), "synthetic"
 
 
-def build_env(backend_name: str, device: str, worlds: int, threads: int | None) -> Any:
+def build_env(
+    backend_name: str, device: str, worlds: int, threads: int | None, reset_mode: str = "auto"
+) -> Any:
     """The tracking environment of ``bench/gpu.py`` on ``backend_name``."""
     from intermimic.env import EnvSettings, TrackingEnv
     from intermimic.humanoid import HumanoidSettings, build_spec
@@ -79,7 +83,8 @@ def build_env(backend_name: str, device: str, worlds: int, threads: int | None) 
     if backend_name == "mujoco" and threads is not None:
         opts["n_threads"] = threads
     backend = make_backend(backend_name, scene, worlds, **opts)
-    return TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0)), name
+    env = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0), reset_mode=reset_mode)
+    return env, name
 
 
 def measure(
@@ -90,13 +95,14 @@ def measure(
     repeat: int,
     with_physics: bool,
     threads: int | None,
+    reset_mode: str = "auto",
 ) -> dict[str, Any]:
     """Time ``env.step`` with the physics skipped (see the module docstring)."""
     import torch
 
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    env, clip_name = build_env(backend_name, device, worlds, threads)
+    env, clip_name = build_env(backend_name, device, worlds, threads, reset_mode)
     backend = env.backend
     env.reset()
     setup = time.perf_counter() - t0
@@ -124,13 +130,15 @@ def measure(
     act = torch.as_tensor(env.reference_actions(), dtype=torch.float32, device=env.device)
     env.step(act)  # warm-up: kernels, caches
     sync()
-    per_step, kin, resets = [], [], 0
+    per_step, kin = [], []
+    # counted on the device: reading it per step would add a wait the env does not have
+    resets = torch.zeros((), dtype=torch.long, device=env.device)
     for _ in range(repeat):
         kin_s[0] = 0.0
         t0 = time.perf_counter()
         for _ in range(steps):
             _, _, term, trunc, _ = env.step(act)
-            resets += int((term | trunc).sum())
+            resets += (term | trunc).sum()
         sync()
         per_step.append((time.perf_counter() - t0) / steps)
         kin.append(kin_s[0] / steps)
@@ -139,6 +147,7 @@ def measure(
         "backend": backend_name,
         "device": str(env.device),
         "worlds": worlds,
+        "reset_mode": "masked" if env.masked_resets else "index",
         "clip": clip_name,
         "steps": steps,
         "repeat": repeat,
@@ -147,7 +156,7 @@ def measure(
         "setup_seconds": round(setup, 1),
         "host_ms_per_step": round(1e3 * statistics.median(per_step), 2),
         "host_ms_per_step_best": round(1e3 * min(per_step), 2),
-        "resets_per_step": round(resets / (steps * repeat), 2),
+        "resets_per_step": round(int(resets) / (steps * repeat), 2),
     }
     if kinematics is not None:
         out["kinematics_ms_per_step"] = round(1e3 * statistics.median(kin), 2)
@@ -184,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         "(TrainSettings.rollout_torch_threads); 2 on a busy 2-core machine was 4x slower",
     )  # fmt: skip
     p.add_argument(
+        "--reset-mode", choices=("auto", "index", "masked"), default="auto",
+        help="TrackingEnv reset_mode: auto is masked on a GPU, index on the CPU",
+    )  # fmt: skip
+    p.add_argument(
         "--with-physics", action="store_true",
         help="also time the backend's real step and report the host share",
     )  # fmt: skip
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.torch_threads)
     result = measure(
         args.backend, args.device, args.worlds, args.steps, args.repeat,
-        args.with_physics, args.threads,
+        args.with_physics, args.threads, args.reset_mode,
     )  # fmt: skip
     print(json.dumps(result))
     return 0

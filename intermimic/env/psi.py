@@ -335,13 +335,22 @@ class PSIBuffer:
         self._next_buf %= ring
 
     def report(
-        self, frames: Tensor | NDArray[np.integer], failed: Tensor | NDArray[np.bool_]
+        self,
+        frames: Tensor | NDArray[np.integer],
+        failed: Tensor | NDArray[np.bool_],
+        where: Tensor | None = None,
     ) -> None:
         """Confirm rule: update the failure average of start ``frames [k]`` with episode
-        outcomes ``failed [k]`` (early termination). Repeated frames are averaged first."""
+        outcomes ``failed [k]`` (early termination); with ``where [k]`` (bool) only the
+        entries it marks. Repeated frames are averaged first."""
         f = torch.as_tensor(frames, dtype=torch.long, device=self.device)
         fail = torch.as_tensor(failed, device=self.device).to(torch.float64)
-        cnt = torch.zeros_like(self.failure).index_add_(0, f, torch.ones_like(fail))
+        ones = torch.ones_like(fail)
+        if where is not None:
+            # masked entries add 0 to both sums, so the frames they name keep their average
+            ones = where.to(self.device, torch.float64)
+            fail = fail * ones
+        cnt = torch.zeros_like(self.failure).index_add_(0, f, ones)
         fails = torch.zeros_like(self.failure).index_add_(0, f, fail)
         a = self.settings.score_ema
         avg = (1 - a) * self.failure + a * fails / cnt.clamp(min=1.0)

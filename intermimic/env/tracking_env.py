@@ -17,7 +17,8 @@ reference is precomputed in float64 and gathered in float32; PSI keeps float64 s
 Worlds that finish are reset inside ``step`` (auto-reset); the observation a
 finished world ended with is in ``info["terminal_obs"]`` for bootstrapping truncated
 episodes (terminated ones do not bootstrap, so their rows just repeat the returned
-observation).
+observation). How the finished worlds are found is ``TrackingEnv``'s ``reset_mode``: by
+index (one host read per step, the CPU default) or by mask (none, the GPU default).
 
 Episode bookkeeping: each world tracks one clip from a start frame drawn by PSI; it is
 *terminated* by IET (or a physics blow-up) and *truncated* when it reaches the clip's
@@ -47,7 +48,7 @@ Bad input and failures:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -106,6 +107,15 @@ class TrackingEnv:
     the environment's) or a backend name for :func:`intermimic.sim.factory.make_backend`
     (then ``n_worlds`` is required). Observations ``[N, obs_dim]`` float32 tensors on
     :attr:`device`; actions ``[N, action_dim]`` in ``[-1, 1]`` (tensor or array).
+
+    ``reset_mode`` says how a step resets its finished worlds: ``"index"`` reads their
+    indices back to the host (``done.nonzero()``, the step's one read) and observes and
+    resets only them; ``"masked"`` reads nothing back: it observes every world before
+    and after, and the backend resets the marked worlds in place
+    (:meth:`~intermimic.sim.backend.SimBackend.reset_where`); ``"auto"`` (default) is
+    masked on a non-CPU device, where a read waits for every queued kernel, and index on
+    the CPU, where observing a few worlds instead of all is cheaper. Both draw every
+    world's next start each step and give the same results.
     """
 
     dtype = torch.float32
@@ -117,8 +127,11 @@ class TrackingEnv:
         backend: SimBackend | str = "mujoco",
         n_worlds: int | None = None,
         settings: EnvSettings | None = None,
+        reset_mode: Literal["auto", "index", "masked"] = "auto",
     ) -> None:
         self.settings = s = settings or EnvSettings()
+        if reset_mode not in ("auto", "index", "masked"):
+            raise ValueError(f"reset_mode must be auto, index or masked, not {reset_mode!r}")
         if isinstance(backend, str):
             if n_worlds is None:
                 raise ValueError("n_worlds is required when the backend is given by name")
@@ -127,6 +140,7 @@ class TrackingEnv:
         self.scene = scene
         self.n_worlds = n = backend.n_worlds
         self.device = dev = backend.device
+        self.masked_resets = reset_mode == "masked" or (reset_mode == "auto" and dev.type != "cpu")
         m = scene.model
         action = s.action
         if not scene.embodiment.released_action_map and (
@@ -331,7 +345,7 @@ class TrackingEnv:
 
     def reset(self) -> Tensor:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""
-        self._reset_worlds(self._all)
+        self._start_worlds(self._all, *self._draw())
         return self._observe_started(update_normaliser=True)
 
     def _observe_started(self, update_normaliser: bool) -> Tensor:
@@ -405,17 +419,35 @@ class TrackingEnv:
         }
 
         done = terminated | truncated
-        # The finished worlds, read back once per step (the resets need their count);
-        # PSI's bookkeeping works on these rows and reads nothing else back.
-        ids = done.nonzero().flatten()
-        self._psi_bookkeeping(terminated, truncated, idx, nan_reset, ids)
+        finish = self._finish_masked if self.masked_resets else self._finish_index
+        obs, terminal = finish(bs, touch, done, terminated, truncated, idx, nan_reset)
+        info["terminal_obs"] = terminal
+        return obs, reward, terminated, truncated, info
+
+    def _finish_index(
+        self,
+        bs: BodyStates,
+        touch: Tensor,
+        done: Tensor,
+        terminated: Tensor,
+        truncated: Tensor,
+        idx: Tensor,
+        bad: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """The step's end with the finished worlds' indices read back (``reset_mode``
+        index): PSI bookkeeping (``bad``: worlds whose physics blew up), their terminal
+        observations, their resets, then every world's observation; returns ``(obs,
+        terminal_obs)``."""
+        ids = done.nonzero().flatten()  # the step's one host read
+        self._psi_bookkeeping(terminated, truncated, idx, bad, done, ids)
         # Only truncated episodes bootstrap from their last observation. The finished
         # worlds (a few more than the truncated ones) are observed before the reset, so
         # that no second selection is read back; every world is then observed once, after.
         n_done = int(ids.numel())  # known since the nonzero above: no read
         term_raw = self._observe(bs, touch, ids) if n_done else None
+        f, states = self._draw()  # every step, as the masked reset must (same draws)
         if n_done:
-            self._reset_worlds(ids)
+            self._start_worlds(ids, f[ids], states[ids])
             st = self.backend.read(self.dtype)
             bs, touch = st.bodies, self._touch(st.contact)
         # The next step's previous object velocity: this state's (a reset world's start).
@@ -426,8 +458,30 @@ class TrackingEnv:
             terminal = obs.clone()
             last = self._normalise(term_raw, update=False)
             terminal[ids] = torch.where(truncated[ids][:, None], last, obs[ids])
-        info["terminal_obs"] = terminal
-        return obs, reward, terminated, truncated, info
+        return obs, terminal
+
+    def _finish_masked(
+        self,
+        bs: BodyStates,
+        touch: Tensor,
+        done: Tensor,
+        terminated: Tensor,
+        truncated: Tensor,
+        idx: Tensor,
+        bad: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`_finish_index` without reading anything back (``reset_mode`` masked):
+        every world is observed before the resets and after, and the finished ones are
+        reset in place by mask."""
+        self._psi_bookkeeping(terminated, truncated, idx, bad, done, None)
+        term_raw = self._observe(bs, touch, None)
+        self._start_where(done, *self._draw())
+        st = self.backend.read(self.dtype)
+        bs, touch = st.bodies, self._touch(st.contact)
+        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
+        obs = self._normalise(self._observe(bs, touch, None))
+        last = self._normalise(term_raw, update=False)
+        return obs, torch.where(truncated[:, None], last, obs)
 
     # ---- exact checkpoint state ----------------------------------------------------
 
@@ -672,12 +726,15 @@ class TrackingEnv:
                 self.psi.add(frames, st[:n])
         return n
 
-    def _reset_worlds(self, ids: Tensor) -> None:
-        """Start worlds ``ids`` (long tensor) from PSI draws and clear their episode state."""
-        frames, states, _ = self.psi.sample(int(ids.numel()))
+    def _draw(self) -> tuple[Tensor, Tensor]:
+        """Every world's next start from PSI: ``(global frames [N] long, states [N, nq +
+        nv])``. A step draws for all worlds, whichever finished, so that the index and
+        masked resets (``reset_mode``) use the same draws and the size of a draw never
+        depends on a count read back from the device."""
+        frames, states, _ = self.psi.sample(self.n_worlds)
         # a no-op for the buffer's device tensor; stand-ins for it may return numpy
         f = torch.as_tensor(frames, dtype=torch.long, device=self.device)
-        self._start_worlds(ids, f, states)
+        return f, torch.as_tensor(states, dtype=torch.float64, device=self.device)
 
     def _start_worlds(self, ids: Tensor, f: Tensor, states: Tensor) -> None:
         """Start worlds ``ids`` at global frames ``f`` (long tensor on :attr:`device`)
@@ -692,32 +749,58 @@ class TrackingEnv:
         self.prev_hinge_vel[ids] = states[:, nq + self._hinge].to(self.dtype)
         self.cand_age[ids] = -1
 
+    def _start_where(self, mask: Tensor, f: Tensor, states: Tensor) -> None:
+        """:meth:`_start_worlds` for the worlds ``mask [N]`` marks, from rows of ``f
+        [N]`` and ``states [N, nq + nv]``, without selecting them (no host read)."""
+        nq = self.scene.model.nq
+        self.backend.reset_where(mask, states[:, :nq], states[:, nq:])
+        self.clip = torch.where(mask, self._clip_of_frame[f], self.clip)
+        self.frame = torch.where(mask, self._frame_in_clip[f], self.frame)
+        self.start = torch.where(mask, f, self.start)
+        self.episode_len = torch.where(mask, 0, self.episode_len)
+        self.missing_hand = torch.where(mask[:, None], 0, self.missing_hand)
+        hinge = states[:, nq + self._hinge].to(self.dtype)
+        self.prev_hinge_vel = torch.where(mask[:, None], hinge, self.prev_hinge_vel)
+        self.cand_age = torch.where(mask, -1, self.cand_age)
+
     def _psi_bookkeeping(
-        self, terminated: Tensor, truncated: Tensor, idx: Tensor, bad: Tensor, ids: Tensor
+        self,
+        terminated: Tensor,
+        truncated: Tensor,
+        idx: Tensor,
+        bad: Tensor,
+        done: Tensor,
+        ids: Tensor | None,
     ) -> None:
         """Feed PSI with this step's outcomes (before the finished worlds are reset):
-        ``terminated``, ``truncated`` and ``bad`` (physics blow-up) ``[N]`` bool, ``idx``
-        ``[N]`` the global reference frames of the worlds' states, ``ids`` (long) the
-        worlds whose episodes ended. Reads nothing back to the host: masks where a
-        selection would need its size, and an empty ``ids`` does nothing."""
+        ``terminated``, ``truncated``, ``bad`` (physics blow-up) and ``done`` ``[N]``
+        bool, ``idx`` ``[N]`` the global reference frames of the worlds' states, ``ids``
+        (long) the finished worlds' indices, or None to
+        work on every row under the ``done`` mask (the masked reset). Reads nothing back
+        to the host: masks where a selection would need its size, and an empty ``ids``
+        does nothing."""
         s = self.settings.psi
         if s.rule == "released":
             if s.enabled:
-                self._psi_released(ids, bad)
+                self._psi_released(bad, done, ids)
             return
         # confirm rule: start frames follow failure rates even without collection
-        self.psi.report(self.start[ids], terminated[ids])
+        if ids is None:
+            self.psi.report(self.start, terminated, where=done)
+        else:
+            self.psi.report(self.start[ids], terminated[ids])
         if s.enabled:
             self._psi_confirm(terminated, truncated, idx)
 
-    def _psi_released(self, ids: Tensor, bad: Tensor) -> None:
+    def _psi_released(self, bad: Tensor, done: Tensor, ids: Tensor | None) -> None:
         """Released rule (``intermimic.py`` ``_compute_reset``): keep this step's state in
-        ``traj`` where it may be admitted later; for every episode that ended (worlds
-        ``ids``, long) on a clip of L > R = ``rollout_length`` frames after more than
-        ``min_rollout`` frames, score each frame t in [start + margin, end - margin), t <
-        L - R, as (end - t) / (min(L, start + R) - t), the share of the horizon left at t
-        that the rollout survived; per frame, the best rollout's state enters PSI when its
-        score exceeds ``admit_score`` (a rollout that blew up, ``bad``, is no evidence);
+        ``traj`` where it may be admitted later; for every episode that ended (``done``;
+        ``ids`` its indices, or None to score every row under the mask) on a clip of L >
+        R = ``rollout_length`` frames after more than ``min_rollout`` frames, score each
+        frame t in [start + margin, end - margin), t < L - R, as (end - t) / (min(L,
+        start + R) - t), the share of the horizon left at t that the rollout survived;
+        per frame, the best rollout's state enters PSI when its score exceeds
+        ``admit_score`` (a rollout that blew up, ``bad``, is no evidence);
         then, if an episode of such a clip ended, decay every simulated slot's score."""
         s, r, h = self.settings.psi, self.settings.rollout_length, self.traj_len
         m, first = s.admit_margin, self._traj_first
@@ -731,24 +814,29 @@ class TrackingEnv:
             self._traj_buf[self._all, col] = self.backend.state_rows(self._all)
         if not self._any_long_clip:
             return
-        clip = self.clip[ids]
-        ended = self._long_clip[clip]
+        # Index mode scores the finished rows; masked mode every row, under ``done``.
+        rows = self._all if ids is None else ids
+        clip = self.clip[rows]
+        ended = self._long_clip[clip] & done[rows]
         if h > 0:
-            end = self.frame[ids]
-            start = self._frame_in_clip[self.start[ids]]
+            end = self.frame[rows]
+            start = self._frame_in_clip[self.start[rows]]
             length = self.rt.clip_len[clip]
             t = start[:, None] + first + torch.arange(h, device=self.device)[None]  # [k, h]
             ok = (t < (end - m)[:, None]) & (t < self._admit_end[clip][:, None])
-            ok &= (ended & ~bad[ids] & (end - start > s.min_rollout))[:, None]
+            ok &= (ended & ~bad[rows] & (end - start > s.min_rollout))[:, None]
             horizon = torch.minimum(length, start + r)[:, None]
             score = (end[:, None] - t).to(torch.float64) / (horizon - t).to(torch.float64)
             cand = ok & (score > s.admit_score)
-            g = (self.rt.clip_start[clip][:, None] + t).flatten()
+            # rows that are not candidates may name frames past the buffer: kept in range
+            g = (self.rt.clip_start[clip][:, None] + t).clamp(max=self.ref.n_frames - 1)
+            g = g.flatten()
             sc = score.flatten()
             # The best rollout per frame (released: max over the ended rollouts; on equal
             # scores the lowest world, as ``nonzero`` lists ``ids`` in order).
             keep = best_per_frame(g, sc, cand.flatten(), self.ref.n_frames)
-            self.psi.admit(g, self.traj[ids].flatten(0, 1), sc, where=keep)
+            traj = self.traj if ids is None else self.traj[ids]  # no copy of every row
+            self.psi.admit(g, traj.flatten(0, 1), sc, where=keep)
         self.psi.decay(ended.any())
 
     def _psi_confirm(self, terminated: Tensor, truncated: Tensor, idx: Tensor) -> None:

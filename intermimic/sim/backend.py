@@ -215,6 +215,15 @@ class SimBackend(ABC):
             qvel.detach().to("cpu", torch.float64).numpy(),
         )
 
+    def reset_where(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Reset the worlds ``mask [N]`` (bool) marks to their rows of ``qpos [N, nq]``
+        and ``qvel [N, nv]`` (the other rows are ignored), as :meth:`reset_tensor` does.
+        This default selects the marked rows (one host read); backends that keep their
+        state on a device override it with masked writes that read nothing back."""
+        ids = mask.nonzero().flatten()
+        if ids.numel():
+            self.reset_tensor(ids, qpos[ids], qvel[ids])
+
     def bad_worlds(self) -> NDArray[np.bool_]:
         """``[N]`` True for worlds whose physics went unstable (NaN, inf, non-physical
         values, an engine error or a buffer overflow: the module docstring) since their

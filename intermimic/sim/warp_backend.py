@@ -301,6 +301,36 @@ class WarpBackend(SimBackend):
             self._kinematics()
         self._torch_waits_for_warp()
 
+    def reset_where(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """:meth:`reset_tensor` for the worlds ``mask [N]`` marks, from their rows of
+        ``qpos [N, nq]`` and ``qvel [N, nv]``, by masked writes on the device: nothing is
+        read back, and the kinematics pass runs every step a mask is given (whether or
+        not it marks a world; cheaper on a GPU than asking). A marked row that is not
+        finite is not written: its world is flagged bad instead (:meth:`bad_worlds`), so
+        that the environment counts it and resets it again from another draw."""
+        import torch
+
+        dev, dt = self._tdev, self._qpos.dtype
+        m = mask.detach().reshape(-1).to(dev, torch.bool)
+        q = qpos.detach().reshape(self.n_worlds, self.nq).to(dev, dt)
+        v = qvel.detach().reshape(self.n_worlds, self.nv).to(dev, dt)
+        ok = torch.isfinite(q).all(dim=1) & torch.isfinite(v).all(dim=1)
+        write = m & ok
+        col = write[:, None]
+        self._qpos.copy_(torch.where(col, q, self._qpos))
+        self._qvel.copy_(torch.where(col, v, self._qvel))
+        zero = [self._warmstart, self._time, self._sensordata, self._qfrc_applied]
+        zero += [self._xfrc_applied, self._overflow]
+        if self._act is not None:
+            zero.append(self._act)
+        for a in zero:
+            a.masked_fill_(write.reshape(-1, *([1] * (a.ndim - 1))), 0)
+        self._bad.copy_(torch.where(write, False, self._bad) | (m & ~ok))
+        self._warp_waits_for_torch()
+        with self._wp.ScopedDevice(self.wp_device):
+            self._kinematics()
+        self._torch_waits_for_warp()
+
     def set_targets(self, targets: F64) -> None:
         import torch
 

@@ -358,6 +358,19 @@ def test_score_is_a_running_failure_average() -> None:
     assert float(buf.failure[0]) == pytest.approx(0.375) and (buf.failure[1:] == 1.0).all()
 
 
+def test_masked_report_counts_only_the_marked_entries() -> None:
+    """``where`` (the masked reset's form: every world listed, the finished ones marked)
+    gives what the marked entries alone give."""
+    a, b = _buffer(score_ema=0.5), _buffer(score_ema=0.5)
+    a.report(_f(0, 0, 2), torch.tensor([True, False, True]))
+    b.report(
+        _f(0, 1, 0, 2, 3), torch.tensor([True, True, False, True, False]),
+        where=torch.tensor([True, False, True, True, False]),
+    )  # fmt: skip
+    torch.testing.assert_close(b.failure, a.failure, rtol=0, atol=0)
+    assert float(b.failure[1]) == 1.0 and float(b.failure[3]) == 1.0  # unmarked: unchanged
+
+
 def test_state_lives_on_the_device_in_float64() -> None:
     buf = _buffer()
     frames, states, hybrid = buf.sample(4)

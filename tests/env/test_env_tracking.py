@@ -23,9 +23,14 @@ from tests.host_reads import HostRead, watch_host_reads
 N = 4
 
 
-def _env(scene: Scene, clips: list[HOIClip], **settings: object) -> TrackingEnv:
+def _env(
+    scene: Scene, clips: list[HOIClip], reset_mode: str = "auto", **settings: object
+) -> TrackingEnv:
     backend = make_backend("mujoco", scene, N, n_threads=1)
-    return TrackingEnv(scene, clips, backend, settings=EnvSettings(**settings))
+    return TrackingEnv(
+        scene, clips, backend, settings=EnvSettings(**settings),  # type: ignore[arg-type]
+        reset_mode=reset_mode,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 def _tracking_actions(env: TrackingEnv) -> np.ndarray:
@@ -444,10 +449,13 @@ def test_episode_cap_truncates_at_rollout_length(env_scene: Scene, env_clip: HOI
 R_ADMIT = 20
 
 
-def _admission_env(scene: Scene, *clips: HOIClip, **psi: object) -> TrackingEnv:
+def _admission_env(
+    scene: Scene, *clips: HOIClip, reset_mode: str = "auto", **psi: object
+) -> TrackingEnv:
     settings = {"admit_margin": 2, "min_rollout": 5, "hybrid_prob": 0.0, **psi}
     return _env(
         scene, list(clips) or [synthetic_clip(n_frames=60, seed=s, take=s) for s in (1, 2)],
+        reset_mode,
         rollout_length=R_ADMIT, termination=TerminationSettings(enabled=False),
         psi=PSISettings(**settings),  # type: ignore[arg-type]
     )  # fmt: skip
@@ -479,7 +487,15 @@ def _ids(*worlds: int) -> torch.Tensor:
     return torch.tensor(worlds, dtype=torch.long)
 
 
-def test_released_admission_scores_hand_computed(env_scene: Scene) -> None:
+def _release(env: TrackingEnv, ended: tuple[int, ...], bad: tuple[int, ...], masked: bool) -> None:
+    """The released admission of the episodes of worlds ``ended`` (``bad``: blown up), as
+    the index reset hands them over (their indices) or the masked one (every row under
+    the ``done`` mask); both must give the same buffer."""
+    env._psi_released(_done(*bad), _done(*ended), None if masked else _ids(*ended))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_released_admission_scores_hand_computed(env_scene: Scene, masked: bool) -> None:
     env = _admission_env(env_scene)
     assert env.traj_len == 15 and env.traj.shape == (N, 15, 332)
     assert env.traj.dtype == torch.float64
@@ -489,7 +505,7 @@ def test_released_admission_scores_hand_computed(env_scene: Scene) -> None:
     _episode(env, 2, clip=0, start=0, end=18)  # failed one frame before w0's end
     _episode(env, 3, clip=1, start=0, end=5)  # still running
     _mark_traj(env)
-    env._psi_released(_ids(0, 1, 2), _done())
+    _release(env, (0, 1, 2), (), masked)
     psi, decay = env.psi, 1 - 1e-5
     filled = {int(g) for g in np.flatnonzero(psi.filled[:, 1:].any(axis=1))}
     # w0: every frame t in [0 + 2, 19 - 2) qualifies, (19 - t) / (20 - t) > 0.5, and beats
@@ -507,24 +523,25 @@ def test_released_admission_scores_hand_computed(env_scene: Scene) -> None:
     _mark_traj(env)
     env.traj[2] += 0.5
     _episode(env, 2, clip=0, start=0, end=19)
-    env._psi_released(_ids(2), _done())
+    _release(env, (2,), (), masked)
     assert psi.filled[2:17, 2].all() and psi.states[2, 2, 0] == 2000.5
     assert psi.score[2, 1] == pytest.approx(17 / 18 * decay**2, rel=1e-12)
 
 
-def test_released_admission_conditions(env_scene: Scene) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_released_admission_conditions(env_scene: Scene, masked: bool) -> None:
     # min_rollout: w0 ran 13 frames, which is not more than 13.
     env = _admission_env(env_scene, min_rollout=13)
     env.reset()
     _episode(env, 0, clip=1, start=3, end=16)
     _mark_traj(env)
-    env._psi_released(_ids(0), _done())
+    _release(env, (0,), (), masked)
     assert not env.psi.filled[:, 1:].any()
     assert (env.psi.score[:, 1:] == 0).all()
     env = _admission_env(env_scene, min_rollout=12)
     env.reset()
     _episode(env, 0, clip=1, start=3, end=16)
-    env._psi_released(_ids(0), _done())
+    _release(env, (0,), (), masked)
     assert env.psi.filled[:, 1:].sum() == 4
     # A blown-up rollout is no evidence; the others still count.
     env = _admission_env(env_scene)
@@ -532,18 +549,21 @@ def test_released_admission_conditions(env_scene: Scene) -> None:
     _episode(env, 0, clip=0, start=0, end=19)
     _episode(env, 2, clip=0, start=0, end=18)
     _mark_traj(env)
-    env._psi_released(_ids(0, 2), _done(0))
+    _release(env, (0, 2), (0,), masked)
     assert env.psi.states[2, 1, 0] == 2000 and env.psi.filled[:, 1].sum() == 14  # t in [2, 16)
     # Frames t >= L - R = 40 (no draw starts there) take nothing: a capped episode from
     # frame 30 of a 60-frame clip gives t in [32, 40) only (not up to 49 - 2).
     env = _admission_env(env_scene)
     env.reset()
     _episode(env, 0, clip=0, start=30, end=49)
-    env._psi_released(_ids(0), _done())
+    _release(env, (0,), (), masked)
     assert np.flatnonzero(env.psi.filled[:, 1]).tolist() == list(range(32, 40))
 
 
-def test_released_clips_of_rollout_length_or_fewer_admit_nothing(env_scene: Scene) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_released_clips_of_rollout_length_or_fewer_admit_nothing(
+    env_scene: Scene, masked: bool
+) -> None:
     """Clips of R frames or fewer: no state, no decay, nothing kept per world. A clip of
     R + 1 frames: nothing admissible (t >= start + 2 > L - R - 1), but its ended episodes
     decay the scores (released)."""
@@ -558,10 +578,10 @@ def test_released_clips_of_rollout_length_or_fewer_admit_nothing(env_scene: Scen
     env.reset()
     env.psi.score[5, 1] = 0.8
     _episode(env, 0, clip=1, start=0, end=R_ADMIT - 1)  # the clip end
-    env._psi_released(_ids(0), _done())
+    _release(env, (0,), (), masked)
     assert env.psi.score[5, 1] == 0.8 and not env.psi.filled[:, 1:].any()
     _episode(env, 0, clip=2, start=0, end=R_ADMIT - 1)
-    env._psi_released(_ids(0), _done())
+    _release(env, (0,), (), masked)
     assert env.psi.score[5, 1] == 0.8 * (1 - 1e-5) and not env.psi.filled[:, 1:].any()
 
 
@@ -645,7 +665,10 @@ def test_released_state_resumes_bit_exact(env_scene: Scene) -> None:
     torch.testing.assert_close(a.traj, b.traj, rtol=0, atol=0)
 
 
-def test_released_default_margins_skip_10_frames_at_both_ends(env_scene: Scene) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_released_default_margins_skip_10_frames_at_both_ends(
+    env_scene: Scene, masked: bool
+) -> None:
     """Default margin 10 (released): a capped rollout from frame 0 with R = 40 on a
     100-frame clip gives frames [10, 39 - 10) only."""
     env = _env(
@@ -655,7 +678,7 @@ def test_released_default_margins_skip_10_frames_at_both_ends(env_scene: Scene) 
     assert env.traj_len == min(40 - 1 - 10, 100 - 40) - 10
     env.reset()
     _episode(env, 0, clip=0, start=0, end=39)
-    env._psi_released(_ids(0), _done())
+    _release(env, (0,), (), masked)
     assert np.flatnonzero(env.psi.filled[:, 1]).tolist() == list(range(10, 29))
 
 
@@ -794,4 +817,72 @@ def test_env_step_reads_back_only_the_finished_worlds(
     assert torch.equal(info["terminal_obs"], obs)
     assert [r.name for r in first] == ["nonzero"]
     assert [r.name for r in env_reads] == ["nonzero", "nonzero"]
-    assert all(r.function == "step" for r in env_reads)
+    assert all(r.function == "_finish_index" for r in env_reads)
+
+
+def test_masked_reset_step_reads_nothing_back(
+    env_scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``reset_mode="masked"`` (the default on a GPU): a step that truncates a world,
+    admits its states and resets it from PSI reads nothing back in the environment's
+    code; the truncated world's terminal observation is still its last one."""
+    env = _admission_env(env_scene, reset_mode="masked")
+    assert env.masked_resets and not _admission_env(env_scene).masked_resets  # auto on CPU
+    env.reset()
+    _episode(env, 0, clip=0, start=0, end=18)
+    _episode(env, 1, clip=1, start=3, end=10)
+    actions = torch.as_tensor(_tracking_actions(env))
+    reads = watch_host_reads(monkeypatch)
+    obs, _, _, trunc, info = env.step(actions)
+    monkeypatch.undo()
+    assert bool(trunc[0]) and int(env.episode_len[0]) == 0 and bool(env.psi.filled[:, 1].any())
+    assert _env_reads(reads) == []
+    term = info["terminal_obs"]
+    assert not torch.equal(term[0], obs[0]) and torch.equal(term[~trunc], obs[~trunc])
+    with pytest.raises(ValueError, match="reset_mode"):
+        _admission_env(env_scene, reset_mode="lazy")
+
+
+@pytest.mark.parametrize("rule", ["released", "confirm"])
+def test_masked_and_index_resets_give_the_same_run(
+    env_scene: Scene, env_clip: HOIClip, rule: str
+) -> None:
+    """The two reset modes draw the same starts and reset the same worlds: 40 steps with
+    terminations, truncations, admissions and resets give equal observations, rewards,
+    flags, terminal observations, episode state and PSI buffers."""
+    clips = [synthetic_clip(n_frames=60, seed=s, take=s) for s in (1, 2)]
+    extra = {"rule": "confirm", "add_every": 2, "confirm_frames": 3} if rule == "confirm" else {}
+
+    def make(mode: str) -> TrackingEnv:
+        return _env(
+            env_scene, clips, mode, rollout_length=R_ADMIT,
+            termination=TerminationSettings(
+                max_key_body_error=0.25, max_object_error=None, max_ig_ratio=None,
+                max_missing_hand_frames=None,
+            ),
+            psi=PSISettings(admit_margin=2, min_rollout=5, hybrid_prob=0.3, **extra),
+        )  # fmt: skip
+
+    a, b = make("index"), make("masked")
+    rng = np.random.default_rng(0)
+    outs: list[list[torch.Tensor]] = [[a.reset()], [b.reset()]]
+    ended = truncated = 0
+    for _ in range(40):
+        noise = rng.normal(0, 0.02, (N, a.action_dim))
+        act = np.clip(_tracking_actions(a) + noise, -1, 1)
+        for env, out in zip((a, b), outs, strict=True):
+            obs, rew, term, trunc, info = env.step(act)
+            out += [obs, rew, term, trunc, info["terminal_obs"]]
+        ended += int((outs[0][-3] | outs[0][-2]).sum())
+        truncated += int(outs[0][-2].sum())
+    assert ended >= 8 and truncated >= 1  # the case exercises both kinds of reset
+    for i, (x, y) in enumerate(zip(*outs, strict=True)):
+        # The index mode observes the finished worlds alone for their terminal
+        # observation: a smaller batch, whose float sums may round differently.
+        tol = 1e-5 if i and i % 5 == 0 else 0.0
+        torch.testing.assert_close(x, y, rtol=tol, atol=tol)
+    for k in TrackingEnv._EPISODE_FIELDS:
+        torch.testing.assert_close(getattr(a, k), getattr(b, k), rtol=0, atol=0)
+    for k in ("states", "score", "filled", "failure"):
+        torch.testing.assert_close(getattr(a.psi, k), getattr(b.psi, k), rtol=0, atol=0)
+    assert a.psi.filled[:, 1:].any()

@@ -116,3 +116,76 @@ def test_env_rollout_on_warp_matches_mujoco(scene: Scene) -> None:
     np.testing.assert_allclose(q_b, q_a, atol=2e-3)
     torch.testing.assert_close(rw_b, rw_a, atol=2e-2, rtol=2e-2)
     torch.testing.assert_close(raw_b, raw_a, atol=5e-2, rtol=5e-2)
+
+
+def test_masked_reset_matches_the_index_reset(scene: Scene) -> None:
+    """``reset_where`` (the masked reset a GPU run takes: nothing read back) writes what
+    ``reset_tensor`` of the same worlds writes, leaves the unmarked rows as they were
+    whatever they hold, and flags a marked world whose state is not finite as bad
+    instead of writing it."""
+    pytest.importorskip("mujoco_warp")
+    n, nv = 3, scene.model.nv
+    q0 = standing_qpos(scene)
+    q, v = np.tile(q0, (n, 1)), np.zeros((n, nv))
+    v[:, :6] = [[0.3, -0.2, 0.1, 0.5, -0.4, 0.2]] * n
+    targets = torch.as_tensor(np.tile(q0[scene.humanoid_qpos_adr[7:]], (n, 1)))
+    pair = []
+    for _ in range(2):
+        be = make_backend("warp", scene, n, device="cpu")
+        be.reset(np.arange(n), q, v)
+        be.set_targets_tensor(targets)
+        be.step(4)
+        pair.append(be)
+    a, b = pair
+    new_q = torch.as_tensor(q.copy())
+    new_q[1, 0] += 0.5  # world 1 starts half a metre along x
+    new_v = torch.zeros((n, nv), dtype=torch.float64)
+    a.reset_tensor(torch.tensor([1]), new_q[1:2], new_v[1:2])
+    junk = new_q.clone()
+    junk[0] = torch.nan  # an unmarked row: ignored
+    b.reset_where(torch.tensor([False, True, False]), junk, new_v)
+    for f in ("qpos", "qvel", "contact_forces"):
+        np.testing.assert_array_equal(getattr(b, f)(), getattr(a, f)(), err_msg=f)
+    ra, rb = a.read(), b.read()
+    for f in BodyStates.__dataclass_fields__:
+        torch.testing.assert_close(getattr(rb.bodies, f), getattr(ra.bodies, f), rtol=0, atol=0)
+    assert not b.bad_worlds().any()
+    for be in pair:
+        be.step(4)
+    np.testing.assert_array_equal(b.qpos(), a.qpos())  # and they go on alike
+    before = b.qpos()
+    b.reset_where(torch.tensor([True, False, False]), junk, new_v)
+    np.testing.assert_array_equal(b.qpos(), before)  # not written
+    assert b.bad_worlds().tolist() == [True, False, False]
+    for be in pair:
+        be.close()
+
+
+def test_env_masked_resets_on_warp_match_index_resets(scene: Scene) -> None:
+    """The environment's two reset modes on ``warp`` (CPU): the same run, resets and all."""
+    pytest.importorskip("mujoco_warp")
+    from intermimic.env.settings import PSISettings, TerminationSettings
+
+    n, clip = 3, synthetic_clip(n_frames=40, seed=3)
+    settings = EnvSettings(
+        seed=0, rollout_length=6, psi=PSISettings(hybrid_prob=0.5),
+        termination=TerminationSettings(max_key_body_error=0.1),
+    )  # fmt: skip
+    runs = []
+    for mode in ("index", "masked"):
+        backend = make_backend("warp", scene, n, device="cpu")
+        env = TrackingEnv(scene, [clip], backend, settings=settings, reset_mode=mode)
+        assert env.masked_resets == (mode == "masked")
+        out = [env.reset()]
+        rng = np.random.default_rng(1)
+        for _ in range(8):
+            a = env.reference_actions() + rng.normal(0, 0.2, (n, env.action_dim))
+            obs, reward, term, trunc, _ = env.step(np.clip(a, -1, 1))
+            out += [obs, reward, term, trunc]
+        runs.append((out, env.clip.clone(), env.frame.clone()))
+        env.close()
+    (oa, ca, fa), (ob, cb, fb) = runs
+    assert sum(int((oa[i] | oa[i + 1]).sum()) for i in range(3, len(oa), 4)) >= 3  # resets
+    for x, y in zip(oa, ob, strict=True):
+        torch.testing.assert_close(y, x, rtol=0, atol=0)
+    assert torch.equal(ca, cb) and torch.equal(fa, fb)
