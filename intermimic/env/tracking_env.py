@@ -26,9 +26,9 @@ last frame or has run ``EnvSettings.rollout_length - 1`` steps (released: 299). 
 released PSI rule (``PSISettings.rule``) each world keeps the states of its episode a
 later admission may need (``traj``, empty when no clip is longer than
 ``rollout_length`` + ``admit_margin`` frames) and PSI scores an episode's frames when it
-ends (``_psi_bookkeeping``). On the first ``TerminationSettings.grace_steps`` steps
-after a reset only the root-height condition can terminate; the hand-contact counters
-are per hand.
+ends (:class:`~intermimic.env.psi_feed.PSIFeed`, fed by ``_psi_bookkeeping``). On the
+first ``TerminationSettings.grace_steps`` steps after a reset only the root-height
+condition can terminate; the hand-contact counters are per hand.
 
 Bad input and failures:
 
@@ -66,7 +66,8 @@ from intermimic.env.geometry import (
 from intermimic.env.nearest import nearest_vectors
 from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.observations import FutureMotion, Released, observation_dim, observe
-from intermimic.env.psi import PSIBuffer, best_per_frame
+from intermimic.env.psi import PSIBuffer
+from intermimic.env.psi_feed import Episodes, PSIFeed
 from intermimic.env.reference import ReferenceMotion, farthest_points
 from intermimic.env.rewards import Comparison, closeness_weights, compute_rewards, far_weights
 from intermimic.env.settings import EnvSettings
@@ -245,35 +246,9 @@ class TrackingEnv:
         self.missing_hand = torch.zeros((n, 2), dtype=torch.long, device=dev)  # left, right
         self.prev_hinge_vel = torch.zeros((n, len(self.hinge_dof_adr)), device=dev)
         self.prev_obj_vel = torch.zeros((n, 6), device=dev)  # object lin, ang velocity
-        # A PSI candidate per world: a state awaiting confirmation by its rollout (float64,
-        # as PSI stores it).
-        self.cand_state = torch.zeros((n, m.nq + m.nv), dtype=torch.float64, device=dev)
-        self.cand_frame = torch.zeros(n, dtype=torch.long, device=dev)
-        self.cand_age = torch.full((n,), -1, dtype=torch.long, device=dev)  # -1: none
-        # Released PSI rule: when an episode ends, its states at frames t in [start +
-        # margin, end - margin) of a clip longer than rollout_length R are scored, and only
-        # frames t < L - R can take one (no draw starts later). So each world keeps the
-        # states of its episode steps k in [margin, min(R - 1 - margin, L_max - R))
-        # (float64, exact, as PSI stores them): ``traj[w, k - margin]``. H is 0 (nothing
-        # kept) when no clip is longer than R + margin (every sub2 clip), at most R - 1 -
-        # 2 margin = 279: N x 279 x (nq + nv) x 8 B, 47 MB at 64 worlds of the SMPL-X scene
-        # (332 values; the released keeps all 300 steps in float32, 25 MB).
-        ps, r = s.psi, s.rollout_length
-        clip_len = self.ref.clip_len
-        self._admit_end = long(clip_len - r)  # per clip: frames t < this can be admitted
-        self._long_clip = self._admit_end > 0  # per clip: L > R, PSI scores its rollouts
-        self._any_long_clip = bool((clip_len > r).any())
-        released = ps.rule == "released" and ps.enabled and ps.slots_per_frame > 1
-        # The first admissible step is never the start state itself (released: idx > 0).
-        self._traj_first = max(ps.admit_margin, 1)
-        h = min(r - 1 - ps.admit_margin, int(clip_len.max()) - r) - self._traj_first
-        self.traj_len = h = max(0, h) if released else 0
-        # One more step column (h) where worlds that keep nothing write each step's state:
-        # every world writes, so no step compacts the recording worlds (which would read
-        # their count back to the host).
-        cols = h + 1 if h else 0
-        self._traj_buf = torch.zeros((n, cols, m.nq + m.nv), dtype=torch.float64, device=dev)
-        self.traj = self._traj_buf[:, :h]
+        # What the episodes give PSI: the confirm rule's candidates, the released rule's
+        # kept states (``cand_*``, ``traj``: delegated below).
+        self.psi_feed = PSIFeed(self.ref, self.rt, s, m.nq + m.nv, n, dev)
         # Counters of the failure modes the module docstring lists, kept on the device
         # (adding to a host int would wait for the step's kernels every step).
         self._n_nan = torch.zeros(2, dtype=torch.long, device=dev)
@@ -499,6 +474,34 @@ class TrackingEnv:
         "cand_age",
         "traj",
     )
+
+    # The PSI feed's per-world state, under the names checkpoints and callers use.
+
+    @property
+    def cand_state(self) -> Tensor:
+        """``[N, nq + nv]`` float64: each world's PSI candidate state (confirm rule)."""
+        return self.psi_feed.cand_state
+
+    @property
+    def cand_frame(self) -> Tensor:
+        """``[N]`` long: each candidate's global reference frame."""
+        return self.psi_feed.cand_frame
+
+    @property
+    def cand_age(self) -> Tensor:
+        """``[N]`` long: steps since each candidate was taken, -1 for none."""
+        return self.psi_feed.cand_age
+
+    @property
+    def traj(self) -> Tensor:
+        """``[N, traj_len, nq + nv]`` float64: the states each world keeps for the
+        released rule's admission (a view: writes reach the feed)."""
+        return self.psi_feed.traj
+
+    @property
+    def traj_len(self) -> int:
+        """The episode steps :attr:`traj` keeps per world (0: none)."""
+        return self.psi_feed.traj_len
 
     @property
     def exact_state(self) -> bool:
@@ -747,7 +750,7 @@ class TrackingEnv:
         self.episode_len[ids] = 0
         self.missing_hand[ids] = 0
         self.prev_hinge_vel[ids] = states[:, nq + self._hinge].to(self.dtype)
-        self.cand_age[ids] = -1
+        self.psi_feed.started(ids)
 
     def _start_where(self, mask: Tensor, f: Tensor, states: Tensor) -> None:
         """:meth:`_start_worlds` for the worlds ``mask [N]`` marks, from rows of ``f
@@ -761,7 +764,7 @@ class TrackingEnv:
         self.missing_hand = torch.where(mask[:, None], 0, self.missing_hand)
         hinge = states[:, nq + self._hinge].to(self.dtype)
         self.prev_hinge_vel = torch.where(mask[:, None], hinge, self.prev_hinge_vel)
-        self.cand_age = torch.where(mask, -1, self.cand_age)
+        self.psi_feed.started_where(mask)
 
     def _psi_bookkeeping(
         self,
@@ -772,88 +775,21 @@ class TrackingEnv:
         done: Tensor,
         ids: Tensor | None,
     ) -> None:
-        """Feed PSI with this step's outcomes (before the finished worlds are reset):
-        ``terminated``, ``truncated``, ``bad`` (physics blow-up) and ``done`` ``[N]``
-        bool, ``idx`` ``[N]`` the global reference frames of the worlds' states, ``ids``
-        (long) the finished worlds' indices, or None to
-        work on every row under the ``done`` mask (the masked reset). Reads nothing back
-        to the host: masks where a selection would need its size, and an empty ``ids``
-        does nothing."""
-        s = self.settings.psi
-        if s.rule == "released":
-            if s.enabled:
-                self._psi_released(bad, done, ids)
-            return
-        # confirm rule: start frames follow failure rates even without collection
-        if ids is None:
-            self.psi.report(self.start, terminated, where=done)
-        else:
-            self.psi.report(self.start[ids], terminated[ids])
-        if s.enabled:
-            self._psi_confirm(terminated, truncated, idx)
+        """Feed PSI with this step's outcomes (before the finished worlds are reset), see
+        :meth:`PSIFeed.after_step <intermimic.env.psi_feed.PSIFeed.after_step>`; ``ids``
+        None works under the ``done`` mask (the masked reset)."""
+        self.psi_feed.after_step(
+            self.settings, self.psi, self.backend, self._episodes(),
+            terminated, truncated, idx, bad, done, ids,
+        )  # fmt: skip
 
     def _psi_released(self, bad: Tensor, done: Tensor, ids: Tensor | None) -> None:
-        """Released rule (``intermimic.py`` ``_compute_reset``): keep this step's state in
-        ``traj`` where it may be admitted later; for every episode that ended (``done``;
-        ``ids`` its indices, or None to score every row under the mask) on a clip of L >
-        R = ``rollout_length`` frames after more than ``min_rollout`` frames, score each
-        frame t in [start + margin, end - margin), t < L - R, as (end - t) / (min(L,
-        start + R) - t), the share of the horizon left at t that the rollout survived;
-        per frame, the best rollout's state enters PSI when its score exceeds
-        ``admit_score`` (a rollout that blew up, ``bad``, is no evidence);
-        then, if an episode of such a clip ended, decay every simulated slot's score."""
-        s, r, h = self.settings.psi, self.settings.rollout_length, self.traj_len
-        m, first = s.admit_margin, self._traj_first
-        if h > 0:
-            j = self.episode_len - first
-            rec = (j >= 0) & (j < h) & (self.frame < self._admit_end[self.clip])
-            # PSI keeps float64 states (the tensors of ``read`` are float32): exact on the
-            # mujoco backend, gathered on the device on warp. Worlds that keep nothing
-            # write to the spare column h.
-            col = torch.where(rec, j, h)
-            self._traj_buf[self._all, col] = self.backend.state_rows(self._all)
-        if not self._any_long_clip:
-            return
-        # Index mode scores the finished rows; masked mode every row, under ``done``.
-        rows = self._all if ids is None else ids
-        clip = self.clip[rows]
-        ended = self._long_clip[clip] & done[rows]
-        if h > 0:
-            end = self.frame[rows]
-            start = self._frame_in_clip[self.start[rows]]
-            length = self.rt.clip_len[clip]
-            t = start[:, None] + first + torch.arange(h, device=self.device)[None]  # [k, h]
-            ok = (t < (end - m)[:, None]) & (t < self._admit_end[clip][:, None])
-            ok &= (ended & ~bad[rows] & (end - start > s.min_rollout))[:, None]
-            horizon = torch.minimum(length, start + r)[:, None]
-            score = (end[:, None] - t).to(torch.float64) / (horizon - t).to(torch.float64)
-            cand = ok & (score > s.admit_score)
-            # rows that are not candidates may name frames past the buffer: kept in range
-            g = (self.rt.clip_start[clip][:, None] + t).clamp(max=self.ref.n_frames - 1)
-            g = g.flatten()
-            sc = score.flatten()
-            # The best rollout per frame (released: max over the ended rollouts; on equal
-            # scores the lowest world, as ``nonzero`` lists ``ids`` in order).
-            keep = best_per_frame(g, sc, cand.flatten(), self.ref.n_frames)
-            traj = self.traj if ids is None else self.traj[ids]  # no copy of every row
-            self.psi.admit(g, traj.flatten(0, 1), sc, where=keep)
-        self.psi.decay(ended.any())
+        """The released rule's part of :meth:`_psi_bookkeeping` (:meth:`PSIFeed.released
+        <intermimic.env.psi_feed.PSIFeed.released>`)."""
+        self.psi_feed.released(
+            self.settings, self.psi, self.backend, self._episodes(), bad, done, ids
+        )
 
-    def _psi_confirm(self, terminated: Tensor, truncated: Tensor, idx: Tensor) -> None:
-        """Confirm rule: confirm candidates whose rollout ran ``confirm_frames`` more
-        frames (or reached the clip's end) without early termination; drop those of
-        failed rollouts; take new candidates every ``add_every`` steps. Masked over all
-        worlds (no selection is read back)."""
-        s = self.settings.psi
-        has = self.cand_age >= 0
-        self.cand_age = torch.where(has, self.cand_age + 1, -1)
-        ok = has & ~terminated & ((self.cand_age >= s.confirm_frames) | truncated)
-        self.psi.add(self.cand_frame, self.cand_state, where=ok)
-        self.cand_age = torch.where(ok | terminated, -1, self.cand_age)
-        take = (self.cand_age < 0) & ~terminated & ~truncated
-        take &= self.episode_len % s.add_every == 0
-        # PSI keeps exact float64 states (the tensors of ``read`` are float32).
-        state = self.backend.state_rows(self._all)
-        self.cand_state = torch.where(take[:, None], state, self.cand_state)
-        self.cand_frame = torch.where(take, idx, self.cand_frame)
-        self.cand_age = torch.where(take, 0, self.cand_age)
+    def _episodes(self) -> Episodes:
+        """The worlds' current episode tensors, as PSI's feed takes them."""
+        return Episodes(self.clip, self.frame, self.start, self.episode_len)

@@ -568,7 +568,7 @@ def test_released_clips_of_rollout_length_or_fewer_admit_nothing(
     R + 1 frames: nothing admissible (t >= start + 2 > L - R - 1), but its ended episodes
     decay the scores (released)."""
     short = _admission_env(env_scene, synthetic_clip(n_frames=R_ADMIT, seed=1))
-    assert short.traj_len == 0 and not short._any_long_clip
+    assert short.traj_len == 0 and not short.psi_feed._any_long_clip
     env = _admission_env(
         env_scene,
         synthetic_clip(n_frames=60, seed=1, take=1),
@@ -736,12 +736,14 @@ def test_released_layout_env_steps_with_its_reference_blocks(
 
 # ---- PSI reads nothing back to the host ------------------------------------------------
 
-#: Where the PSI path runs: the buffer's module and the environment's PSI methods.
-_PSI_CODE = {"_psi_bookkeeping", "_psi_released", "_psi_confirm", "_reset_worlds", "_start_worlds"}
+#: Where the PSI path runs: the buffer's module, the episodes' feed into it, and the
+#: environment's PSI methods.
+_PSI_FILES = ("env/psi.py", "env/psi_feed.py")
+_PSI_CODE = {"_psi_bookkeeping", "_psi_released", "_episodes", "_reset_worlds", "_start_worlds"}
 
 
 def _psi_reads(reads: list[HostRead]) -> list[HostRead]:
-    return [r for r in reads if r.file.endswith("env/psi.py") or r.function in _PSI_CODE]
+    return [r for r in reads if r.file.endswith(_PSI_FILES) or r.function in _PSI_CODE]
 
 
 def _env_reads(reads: list[HostRead]) -> list[HostRead]:
