@@ -95,7 +95,11 @@ def test_annotate(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert "default/s2" in r.output and "default/s1" not in r.output
-    r = runner.invoke(app, ["annotate", "--store", str(tmp_path / "st"), "--subject", "nobody"])
+    r = runner.invoke(  # objects given: the subject is the error, with or without a sample
+        app,
+        ["annotate", "--store", str(tmp_path / "st"), "--subject", "nobody", "--objects",
+         str(objects)],
+    )  # fmt: skip
     assert r.exit_code == 1 and "no subject(s) nobody" in r.output
     r = runner.invoke(  # no meshes: nothing can be annotated
         app, ["annotate", "--store", str(tmp_path / "st"), "--objects", str(tmp_path / "src")]

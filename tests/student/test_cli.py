@@ -62,8 +62,9 @@ def test_distill_evaluate_track_export(store: Store, objects_dir: Path, tmp_path
     metrics = json.loads(out.with_suffix(".json").read_text())
     assert sim.n_frames == metrics["duration"] + 1 and {"e_h_cm", "e_o_cm"} <= set(metrics)
     r = runner.invoke(
-        app, ["track", "--policy", str(tmp_path), "--motion", str(motion), "--out", str(out)]
-    )
+        app, ["track", "--policy", str(tmp_path), "--motion", str(motion), "--out", str(out),
+              "--objects", str(objects_dir)],
+    )  # fmt: skip
     assert r.exit_code == 1 and "neither a student nor a teacher" in " ".join(r.output.split())
 
     onnx = tmp_path / "student.onnx"

@@ -28,15 +28,21 @@ def _store(root: Path, subjects: tuple[str, ...]) -> Store:
 
 
 def test_evaluate_g1_without_teachers_exits_1(tmp_path: Path) -> None:
+    from intermimic.motion.synthetic import write_synthetic_objects
+
     store = _store(tmp_path / "store", ("s1",))
-    r = runner.invoke(app, ["evaluate", "--store", str(store.root), "--embodiment", "g1"])
+    # objects given, so that the missing teacher is the error with or without a sample
+    objects = ["--objects", str(write_synthetic_objects(tmp_path / "objects"))]
+    r = runner.invoke(app, ["evaluate", "--store", str(store.root), "--embodiment", "g1", *objects])
     assert r.exit_code == 1, r.output
     text = " ".join(r.output.split())
     assert "no g1 teacher to evaluate" in text and "lab/s1" in text
     assert "teachers-g1" in text and "train-teacher --embodiment g1" in text
     r = runner.invoke(
-        app, ["evaluate", "--store", str(store.root), "--embodiment", "g1", "--baselines", "x"]
-    )
+        app,
+        ["evaluate", "--store", str(store.root), "--embodiment", "g1", "--baselines", "x",
+         *objects],
+    )  # fmt: skip
     assert r.exit_code == 2 and "no student" in " ".join(r.output.split())
 
 
