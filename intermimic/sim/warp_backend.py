@@ -258,6 +258,16 @@ class WarpBackend(SimBackend):
         step_peak = torch.stack([count.max(), nacon.reshape(()), self._nefc.max().to(torch.int64)])
         torch.maximum(self._peak, step_peak, out=self._peak)
 
+    def _fresh_world_arrays(self) -> list[torch.Tensor]:
+        """The per-world arrays a reset zeroes, as in a fresh MuJoCo world: warm start,
+        time, contact sensors (no force has acted yet), applied forces, overflow flags
+        and activations."""
+        zero = [self._warmstart, self._time, self._sensordata, self._qfrc_applied]
+        zero += [self._xfrc_applied, self._overflow]
+        if self._act is not None:
+            zero.append(self._act)
+        return zero
+
     # ---- SimBackend ------------------------------------------------------------------
     def reset(self, world_ids: NDArray[np.int64], qpos: F64, qvel: F64) -> None:
         import torch
@@ -289,11 +299,7 @@ class WarpBackend(SimBackend):
             raise ValueError("reset state holds NaN or inf")
         self._qpos.index_copy_(0, ids, q)
         self._qvel.index_copy_(0, ids, v)
-        zero = [self._warmstart, self._time, self._sensordata, self._qfrc_applied]
-        zero += [self._xfrc_applied, self._overflow]
-        if self._act is not None:
-            zero.append(self._act)
-        for a in zero:
+        for a in self._fresh_world_arrays():
             a.index_fill_(0, ids, 0)
         self._bad.index_fill_(0, ids, False)
         self._warp_waits_for_torch()
@@ -319,11 +325,7 @@ class WarpBackend(SimBackend):
         col = write[:, None]
         self._qpos.copy_(torch.where(col, q, self._qpos))
         self._qvel.copy_(torch.where(col, v, self._qvel))
-        zero = [self._warmstart, self._time, self._sensordata, self._qfrc_applied]
-        zero += [self._xfrc_applied, self._overflow]
-        if self._act is not None:
-            zero.append(self._act)
-        for a in zero:
+        for a in self._fresh_world_arrays():
             a.masked_fill_(write.reshape(-1, *([1] * (a.ndim - 1))), 0)
         self._bad.copy_(torch.where(write, False, self._bad) | (m & ~ok))
         self._warp_waits_for_torch()
