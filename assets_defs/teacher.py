@@ -107,11 +107,14 @@ def quality_markdown(rep: RefineReport) -> str:
 
 
 def tracking_markdown(rep: RefineReport) -> str:
-    rows = ["| clip | success | duration | E_h cm | E_o cm |", "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| clip | success | duration | E_h cm | E_o cm | ended by |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for cid, t in sorted(rep.tracking.items()):
         rows.append(
             f"| {cid} | {'yes' if t['success'] else 'no'} | {t['duration']:.0f} "
-            f"| {t['e_h_cm']:.1f} | {t['e_o_cm']:.1f} |"
+            f"| {t['e_h_cm']:.1f} | {t['e_o_cm']:.1f} | {', '.join(rep.ended_by.get(cid, []))} |"
         )
     return "\n".join(rows)
 

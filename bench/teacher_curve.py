@@ -21,7 +21,9 @@ prints:
   ``mean_duration`` (policy steps tracked), its fraction of the clip, ``e_h_cm`` (mean
   key-body error) and ``e_o_cm`` (mean object-point error) over the tracked frames;
 * ``untrained_attempts`` / ``trained_attempts``: every attempt, not only the best:
-  ``durations`` and their ``mean_duration`` (the mean tracked duration of the goal);
+  ``durations``, their ``mean_duration`` (the mean tracked duration of the goal) and
+  ``ended_by`` (why each ended: ``clip_end`` or the early-termination reasons joined
+  by ``+``, e.g. ``hand_contact``);
 * ``duration_ratio`` = trained / untrained mean duration over all attempts, and
   ``goal_3x`` on it; ``duration_ratio_best`` (best attempt) and
   ``duration_ratio_deterministic`` (the noiseless attempt) for comparison.
@@ -77,14 +79,19 @@ def _curve(rows: list[dict[str, Any]], points: int = 40) -> list[list[float]]:
 
 def all_attempts(clipset: Any, settings: Any, run_dir: Path | None) -> dict[str, Any]:
     """Every attempt of every clip from its MoCap start (the first noiseless, the others
-    with the settings' attempt noise): ``durations`` and their ``mean_duration``."""
+    with the settings' attempt noise): ``durations``, their ``mean_duration`` and what
+    ended each (``ended_by``: the early-termination reasons, or ``clip_end``)."""
     import numpy as np
 
     from intermimic.rl.rollout import iter_attempts
 
-    batches = iter_attempts(clipset, settings, run_dir)
-    durations = [r.duration for batch in batches for r in batch]
-    return {"durations": durations, "mean_duration": round(float(np.mean(durations)), 3)}
+    rollouts = [r for batch in iter_attempts(clipset, settings, run_dir) for r in batch]
+    durations = [r.duration for r in rollouts]
+    return {
+        "durations": durations,
+        "mean_duration": round(float(np.mean(durations)), 3),
+        "ended_by": ["+".join(r.ended_by) for r in rollouts],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

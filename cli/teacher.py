@@ -244,12 +244,12 @@ def refine_cmd(
     out = Console()
     by = "teacher" if rep.method == "teacher" else f"planner ({rep.checkpoint})"
     table = Table(title=f"refined {ds}/{subj} -> {rep.refined_dataset}/{subj} by {by}")
-    for col in ("clip", "success", "duration", "E_h cm", "E_o cm"):
-        table.add_column(col, justify="left" if col == "clip" else "right")
+    for col in ("clip", "success", "duration", "E_h cm", "E_o cm", "ended by"):
+        table.add_column(col, justify="left" if col in ("clip", "ended by") else "right")
     for cid, t in sorted(rep.tracking.items()):
         table.add_row(
             cid, "yes" if t["success"] else "no", f"{t['duration']:.0f}",
-            f"{t['e_h_cm']:.1f}", f"{t['e_o_cm']:.1f}",
+            f"{t['e_h_cm']:.1f}", f"{t['e_o_cm']:.1f}", ", ".join(rep.ended_by.get(cid, [])),
         )  # fmt: skip
     out.print(table)
     n_im, n = rep.intermimic_coverage()

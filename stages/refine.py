@@ -93,6 +93,9 @@ class RefineReport:
     method: str = "teacher"
     tracking: dict[str, dict[str, float]] = field(default_factory=dict)
     """clip -> success (0/1), duration (steps), duration_fraction, e_h_cm, e_o_cm, attempt."""
+    ended_by: dict[str, list[str]] = field(default_factory=dict)
+    """clip -> why its refined rollout ended (:attr:`intermimic.rl.rollout.Rollout.ended_by`:
+    ``clip_end``, or the early-termination reasons that stopped it)."""
     before: dict[str, dict[str, float]] = field(default_factory=dict)
     """clip -> artifact figures of the raw clip over the frames the refined clip covers."""
     after: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -331,6 +334,7 @@ def refine_subject(
             "attempt": float(r.attempt),
         }
         report.tracking[cid] = track
+        report.ended_by[cid] = list(r.ended_by)
         try:
             if robot:
                 raise ValueError(f"measures the SMPL-X humanoid, not {s.embodiment}")
@@ -361,6 +365,7 @@ def refine_subject(
             "teacher_sha256": source_sha,
             "method": method,
             "tracking": report.tracking,
+            "ended_by": report.ended_by,
             # the judgement travels with the clips it judges (publishing reads it here)
             "quality": report.quality_records(),
             **scene0.embodiment.describe(),

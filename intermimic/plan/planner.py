@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from intermimic.motion.clip import HOIClip
 from intermimic.plan.costs import PlanCost
 from intermimic.plan.settings import PlannerSettings
-from intermimic.rl.rollout import RecordingBackend, Rollout, frame_record
+from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.train import torch_threads
@@ -95,6 +95,7 @@ def _pick(out: dict[str, Any], plans: F64, k: int) -> dict[str, Any]:
         "snap": _rows(out["snap"], k),
         "action": out["actions"][k].copy(),
         "missing": out["missing"][k].copy(),
+        "reasons": {name: bool(v[k]) for name, v in out["reasons"].items()},
     }
 
 
@@ -171,6 +172,7 @@ def _plan_clip(
         last_action: F64 | None = None
         costs: list[float] = []
         steps = 0
+        ended_by: tuple[str, ...] = ("episode_cap",)  # max_frames stopped it
         while frame < end:
             sigma = 1.0
             best: dict[str, Any] | None = None
@@ -199,7 +201,9 @@ def _plan_clip(
                 sigma *= p.anneal
             assert best is not None
             if best["survived"] == 0:
-                break  # every sample terminates on its first step
+                # every sample terminates on its first step: the best one's reasons
+                ended_by = end_reasons(True, False, best["reasons"])
+                break
             snap = best["snap"]
             records[-1]["actions"] = best["action"][None]
             last_action = best["action"]
@@ -225,6 +229,7 @@ def _plan_clip(
         duration=frame,
         clip_frames=length,
         arrays=arrays,
+        ended_by=("clip_end",) if frame >= length - 1 else ended_by,
     )
     return PlanResult(rollout, seconds, steps, np.asarray(costs, np.float64))
 
@@ -267,12 +272,13 @@ def _rollout(
         a = np.clip(env.reference_actions() + seq[:, h], -1.0, 1.0)
         rate = None if prev is None else np.mean((a - prev) ** 2, axis=1)
         prev = a
-        _, r, term_t, _, _ = env.step(torch.from_numpy(a).to(env.device))
+        _, r, term_t, _, info = env.step(torch.from_numpy(a).to(env.device))
         out["steps"] += k_samples
         snap = recorder.last
         if h == 0:
             out["snap"], out["actions"] = snap, a
             out["missing"] = env.missing_hand.cpu().numpy().copy()
+            out["reasons"] = {name: v.cpu().numpy() for name, v in info["terminated_by"].items()}
         term = term_t.cpu().numpy()
         idx = np.full(k_samples, g + h + 1)
         step_cost = -np.log(np.maximum(r.cpu().numpy().astype(np.float64), 1e-6))

@@ -67,6 +67,7 @@ def _save(path: Path, planned: PlannedClip) -> None:
     meta = {
         "clip_id": r.clip_id, "object_name": r.object_name, "success": r.success,
         "duration": r.duration, "clip_frames": r.clip_frames, "seconds": planned.seconds,
+        "ended_by": list(r.ended_by),
     }  # fmt: skip
     buf = io.BytesIO()
     arrays: dict[str, Any] = {"__meta__": np.array(json.dumps(meta)), **r.arrays}
@@ -82,6 +83,7 @@ def _load(path: Path) -> PlannedClip:
         clip_id=meta["clip_id"], object_name=meta["object_name"], attempt=0,
         success=bool(meta["success"]), duration=int(meta["duration"]),
         clip_frames=int(meta["clip_frames"]), arrays=arrays,
+        ended_by=tuple(meta.get("ended_by", ())),  # not in plans cached before it was kept
     )  # fmt: skip
     return PlannedClip(rollout, float(meta["seconds"]))
 

@@ -72,6 +72,11 @@ class Rollout:
     """Policy steps tracked before early termination or the clip's end."""
     clip_frames: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    ended_by: tuple[str, ...] = ()
+    """Why the attempt ended: the early-termination reasons of its last step
+    (:data:`~intermimic.env.termination.REASONS`; ``"non_finite"`` for a world whose
+    state broke), ``("clip_end",)`` at the clip's last frame, ``("episode_cap",)`` when
+    the episode cap cut it; empty where unknown (plans cached before it was recorded)."""
 
     @property
     def e_h(self) -> float:
@@ -224,13 +229,14 @@ def rollout_env(
     alive = np.ones(tenv.num_envs, bool)
     success = np.zeros(tenv.num_envs, bool)
     duration = np.zeros(tenv.num_envs, np.int64)
+    ended_by: dict[int, tuple[str, ...]] = {}
     for t in range(tenv.max_episode_length):
         actions = np.asarray(policy.act(obs), np.float64)
         if noise > 0:
             jitter = rng.standard_normal(actions.shape) * noise
             actions = actions + np.where((attempt > 0)[:, None], jitter, 0.0)
         before = [e.clip_frame() for e in tenv.envs]
-        obs, _, terminated_t, truncated_t, _ = tenv.step(actions)
+        obs, _, terminated_t, truncated_t, info = tenv.step(actions)
         terminated, truncated = to_host(terminated_t), to_host(truncated_t)
         last_actions = to_host(tenv.last_actions)
         for k, (e, sl) in enumerate(zip(tenv.envs, tenv.slices, strict=True)):
@@ -243,6 +249,15 @@ def rollout_env(
             )
             records[k].append(frame_record(e, snap, idx, np.zeros_like(actions[sl])))
         done = (terminated | truncated) & alive
+        if done.any():
+            reasons = {name: to_host(v) for name, v in info["terminated_by"].items()}
+            clip_end = to_host(info["success"])
+            for w in np.nonzero(done)[0].tolist():
+                ended_by[w] = end_reasons(
+                    bool(terminated[w]),
+                    bool(clip_end[w]),
+                    {name: bool(v[w]) for name, v in reasons.items()},
+                )
         duration[alive] = t + 1
         success |= truncated & alive
         alive &= ~done
@@ -265,9 +280,19 @@ def rollout_env(
                     duration=int(duration[g]),
                     clip_frames=int(e.ref.clip_len[c]),
                     arrays={key: v[w, :n].copy() for key, v in stacked.items()},
+                    ended_by=ended_by.get(g, ("episode_cap",)),
                 )
             )
     return out
+
+
+def end_reasons(terminated: bool, clip_end: bool, reasons: dict[str, bool]) -> tuple[str, ...]:
+    """:attr:`Rollout.ended_by` of a world's last step: the early-termination
+    ``reasons`` that fired (``"non_finite"`` if it terminated with none: the env ends a
+    broken world by its own test), else ``"clip_end"`` or ``"episode_cap"``."""
+    if terminated:
+        return tuple(k for k, v in reasons.items() if v) or ("non_finite",)
+    return ("clip_end",) if clip_end else ("episode_cap",)
 
 
 def best_rollouts(rollouts: Sequence[Rollout]) -> dict[str, Rollout]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from intermimic.env.termination import REASONS
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings, plan_clip
@@ -79,6 +80,8 @@ def test_planner_commits_one_physics_step_per_frame(clipset: object) -> None:
     r = res.rollout
     # the synthetic box flies faster than a hand can carry it: the plan ends early
     assert 1 <= r.duration == len(res.costs) and r.success == (r.duration == clip.n_frames - 1)
+    # why it stopped: every sample's first step terminated, for these reasons
+    assert r.ended_by and set(r.ended_by) <= {*REASONS, "non_finite"}
     assert res.env_steps > 0 and res.seconds > 0
     assert set(SERIES) <= set(r.arrays)
     for key, v in r.arrays.items():
@@ -110,6 +113,7 @@ def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
     )
     b = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=2)
     assert seen == [1, 2] and a.rollout.duration == 2 and not a.success
+    assert a.rollout.ended_by == ("episode_cap",)
     np.testing.assert_array_equal(a.rollout.arrays["qpos"], b.rollout.arrays["qpos"])
     c = plan_clip(clip, scene, SETTINGS, TINY_PLAN.model_copy(update={"seed": 4}), max_frames=2)
     assert not np.array_equal(a.rollout.arrays["actions"], c.rollout.arrays["actions"])

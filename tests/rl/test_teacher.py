@@ -13,11 +13,12 @@ import pytest
 from data_catalog import Catalog, Store
 from data_catalog.refined_layout import ROLLOUT, refined_dataset, refined_sha256
 from data_catalog.runs import teacher_dir
+from intermimic.env.termination import REASONS
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
-from intermimic.rl.rollout import best_rollouts, evaluate, summarize
+from intermimic.rl.rollout import best_rollouts, end_reasons, evaluate, iter_attempts, summarize
 from intermimic.rl.teacher_env import prepare_clips, share_worlds
 from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
 from intermimic.rl.teacher_training import train_teacher
@@ -153,6 +154,38 @@ def test_best_attempt_is_longest_then_lowest_error(tmp_path: Path, objects: Obje
     assert s["clips"] == 1 and s["mean_duration"] == best.duration
     picked = best_rollouts([best, _shorter(best)])
     assert picked[best.clip_id] is best
+
+
+def test_every_attempt_says_why_it_ended(tmp_path: Path, objects: ObjectLibrary) -> None:
+    """``ended_by`` agrees with the recorded errors: an attempt ended by a body or object
+    error has that error above its threshold on its last frame, and no other has."""
+    store = _store(tmp_path / "store", n_clips=1)
+    cs = prepare_clips(store.read_subject("lab", "s1"), objects, TINY)
+    term = TINY.env_settings().termination
+    rollouts = [r for batch in iter_attempts(cs, TINY, None, attempts=4, noise=1.0) for r in batch]
+    assert len(rollouts) == 4
+    for r in rollouts:
+        assert r.ended_by and set(r.ended_by) <= {*REASONS, "non_finite", "clip_end", "episode_cap"}
+        assert (r.ended_by == ("clip_end",)) == r.success
+        if r.duration <= term.grace_steps:  # only the root height applies there
+            continue
+        for reason, key, limit in (
+            ("key_body_error", "key_body_error", term.max_key_body_error),
+            ("object_error", "object_error", term.max_object_error),
+        ):
+            assert (reason in r.ended_by) == (r.arrays[key][-1] > limit), (r.ended_by, key)
+    # the untrained policy under this much noise does not reach the short clip's end
+    assert any(set(r.ended_by) <= set(REASONS) for r in rollouts)
+
+
+def test_end_reasons_by_hand() -> None:
+    assert end_reasons(True, False, {"root_height": True, "hand_contact": True}) == (
+        "root_height",
+        "hand_contact",
+    )
+    assert end_reasons(True, False, {"root_height": False}) == ("non_finite",)
+    assert end_reasons(False, True, {"root_height": False}) == ("clip_end",)
+    assert end_reasons(False, False, {}) == ("episode_cap",)
 
 
 def _shorter(r: Any) -> Any:

@@ -59,6 +59,7 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(tmp_path: 
     attrs = store.series_attrs("lab-refined", "s1", ROLLOUT)
     assert attrs["method"] == "planner" and attrs["teacher_sha256"] == TINY.sha256()
     assert set(attrs["quality"]) == {"s1_box_001"}
+    assert attrs["ended_by"] == rep.ended_by and rep.ended_by["s1_box_001"]
     figs = Catalog(store.root).figures_wide(REFINED_STAGE)
     assert list(figs["clip"]) == ["s1_box_001"]
     run = planner_dir(store, "lab", "s1")
@@ -73,6 +74,7 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(tmp_path: 
         clips=["s1_box_001"],
     )  # fmt: skip
     assert again.tracking == rep.tracking and cached[0].stat().st_mtime_ns == before
+    assert again.ended_by == rep.ended_by  # kept in the cache
     # other planner settings: planned anew, a new lineage hash
     other = TINY.model_copy(update={"seed": 1})
     third = refine_subject(
@@ -111,6 +113,7 @@ def test_cli_refine_with_the_planner(tmp_path: Path) -> None:
     r = runner.invoke(app, [*common, "--method", "planner", "--clip", "s1_box_000", *plan])
     assert r.exit_code == 0, r.output
     assert "by planner" in r.output and "s1_box_000" in r.output and "verdicts:" in r.output
+    assert "ended by" in r.output
     r = runner.invoke(app, [*common, "--method", "planner", "--plan", "samplez=3"])
     assert r.exit_code == 2 and "KEY one of" in r.output
     r = runner.invoke(app, [*common, "--method", "oracle"])
