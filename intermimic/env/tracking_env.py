@@ -6,6 +6,10 @@ One policy step (``TrackingEnv.step``)::
     frame += 1 -> compare with the reference frame -> rewards, IET, truncation
     -> PSI bookkeeping -> reset finished worlds (from PSI) -> observations (normalised)
 
+What a step compares with the reference and what it observes (body indices, object
+points, the reference motion) is :class:`~intermimic.env.view.TrackView`'s; the
+environment keeps the episode loop.
+
 Everything in the step path works on whole tensors, float32 on the backend's device
 (:attr:`~intermimic.sim.backend.SimBackend.device`: the CPU for ``mujoco``, the GPU for
 ``warp``): one :meth:`~intermimic.sim.backend.SimBackend.read` per step hands the state
@@ -55,27 +59,17 @@ import torch
 from numpy.typing import NDArray
 
 from intermimic.env.feedforward import FeedForward
-from intermimic.env.geometry import (
-    graph_sq_errors,
-    graph_sq_lengths,
-    heading_local_object,
-    interaction_graph,
-    object_points,
-    quat_to_matrix,
-)
-from intermimic.env.nearest import nearest_vectors
 from intermimic.env.normalizer import RunningNormalizer
-from intermimic.env.observations import FutureMotion, Released, observation_dim, observe
 from intermimic.env.psi import PSIBuffer
 from intermimic.env.psi_feed import Episodes, PSIFeed
-from intermimic.env.reference import ReferenceMotion, farthest_points
-from intermimic.env.rewards import Comparison, closeness_weights, compute_rewards, far_weights
+from intermimic.env.rewards import Comparison, compute_rewards
 from intermimic.env.settings import EnvSettings
 from intermimic.env.termination import (
     check_termination,
     missing_hand_contact,
     update_missing_frames,
 )
+from intermimic.env.view import TrackView
 from intermimic.motion.clip import HOIClip
 from intermimic.sim.backend import BodyStates, SimBackend
 from intermimic.sim.factory import make_backend
@@ -84,10 +78,6 @@ from intermimic.sim.scene import Scene
 
 I64 = NDArray[np.int64]
 Tensor = torch.Tensor
-
-
-def _rows(bs: BodyStates, rows: Tensor) -> BodyStates:
-    return BodyStates(*(getattr(bs, f)[rows] for f in BodyStates.__dataclass_fields__))
 
 
 def _finite_rows(*arrays: Tensor) -> Tensor:
@@ -156,51 +146,17 @@ class TrackingEnv:
         def long(a: Sequence[int] | NDArray[np.integer]) -> Tensor:
             return torch.as_tensor(np.asarray(a, np.int64), device=dev)
 
-        # Indices into the 52 SMPL-X bodies (not MuJoCo body ids).
-        where = {int(b): i for i, b in enumerate(scene.humanoid_body_ids)}
-        self.key_idx = np.array([where[int(b)] for b in scene.key_body_ids], np.int64)
-        hands = (
-            np.array([where[int(b)] for b in scene.left_hand_body_ids], np.int64),
-            np.array([where[int(b)] for b in scene.right_hand_body_ids], np.int64),
-        )
-        self.hands = (long(hands[0]), long(hands[1]))
-        n_bodies = len(scene.humanoid_body_ids)
-        self.non_hand_idx = long(np.setdiff1d(np.arange(n_bodies), np.concatenate(hands)))
-        # Bodies the embodiment-aware terms compare with their reference (the key-body
-        # map of the embodiment; every body for the SMPL-X humanoid).
-        tracked = scene.embodiment.tracked_index
-        self.tracked: slice | Tensor = (
-            slice(None) if np.array_equal(tracked, np.arange(n_bodies)) else long(tracked)
-        )
-        # The body-position term's bodies (the SMPL-X humanoid: its 21 key bodies) and,
-        # among them, the feet, which weigh 1 (EmbodimentAwareRewards.feet_full_weight).
-        pos_idx = scene.embodiment.position_index
-        feet = set(scene.embodiment.index(scene.embodiment.feet).tolist())
-        self.pos_idx = long(pos_idx)
-        self.pos_feet = long([i for i, b in enumerate(pos_idx) if int(b) in feet])
-        self._key = long(self.key_idx)
-        # Hinge dofs: the humanoid's dofs after the free joint's 6.
-        self.hinge_dof_adr = scene.humanoid_dof_adr[6:]
-        self._hinge = long(self.hinge_dof_adr)
-
-        if scene.object is None:
-            raise ValueError("the tracking environment needs a scene with an object")
-        pts = scene.object.points
-        self.points = farthest_points(pts, s.n_object_points)
-        self.ig_points = farthest_points(pts, s.observation.n_ig_points)
-        self._points = torch.as_tensor(self.points, device=dev, dtype=self.dtype)
-        self._ig_points = torch.as_tensor(self.ig_points, device=dev, dtype=self.dtype)
-        # The reward's and termination's interaction graph has its own object points
-        # (EmbodimentAgnosticRewards.ig_points); farthest-point samples share their
-        # prefixes, so when it is a prefix of the object's error points, those serve.
-        self.graph_points = farthest_points(pts, s.reward.embodiment_agnostic.ig_points)
-        self._graph_points = torch.as_tensor(self.graph_points, device=dev, dtype=self.dtype)
-        q = len(self.graph_points)
-        self._graph_prefix = q <= len(self.points) and np.array_equal(
-            self.points[:q], self.graph_points
-        )
-        self.ref = ReferenceMotion(clips, scene, self.points, self.graph_points, self.key_idx, s)
-        self.rt = self.ref.tensors(dev, self.dtype)
+        # What the env compares with its reference and observes (indices, object points,
+        # the reference motion); its fields also under the names other code reads.
+        self.view = v = TrackView(scene, clips, s, dev, self.dtype)
+        self.key_idx, self.hands, self.non_hand_idx = v.key_idx, v.hands, v.non_hand_idx
+        self.tracked, self.pos_idx, self.pos_feet = v.tracked, v.pos_idx, v.pos_feet
+        self.hinge_dof_adr = v.hinge_dof_adr
+        self.points, self.ig_points, self.graph_points = v.points, v.ig_points, v.graph_points
+        self._graph_prefix = v.graph_prefix
+        self.offsets, self.obs_layout, self.spin_idx = v.offsets, v.obs_layout, v.spin_idx
+        self.obs_dim = v.obs_dim
+        self.ref, self.rt = v.ref, v.rt
         self._clip_of_frame = long(self.ref.clip_of_frame)
         self._frame_in_clip = long(self.ref.frame_in_clip)
         self.psi = PSIBuffer(
@@ -211,25 +167,6 @@ class TrackingEnv:
             seed=s.seed,
             device=dev,
             rollout_length=s.rollout_length,
-        )
-        self.offsets = np.asarray(s.observation.future_offsets, np.int64)
-        # Released observation layout: the root and key bodies' angular velocities, and
-        # the nearest-point search's object points (the reference's, so both sides
-        # search the same points).
-        self.obs_layout = s.observation.layout
-        self.spin_idx = self.ref.spin_bodies
-        self._spin = long(self.spin_idx)
-        near = self.ref.nearest_points_local
-        self._nearest_points = (
-            None if near is None else torch.as_tensor(near, device=dev, dtype=self.dtype)
-        )
-        self.obs_dim = observation_dim(
-            n_bodies,
-            len(self.key_idx) * len(self.ig_points),
-            len(self.offsets),
-            self.obs_layout,
-            len(self.key_idx),
-            len(self.spin_idx),
         )
         self.action_dim = self.action_map.nu
         self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip, device=dev)
@@ -547,9 +484,9 @@ class TrackingEnv:
     # ---- internals ---------------------------------------------------------------------
 
     def _touch(self, forces: Tensor) -> Tensor:
-        """``[N, B]``: which bodies push on the object harder than the threshold
-        (``forces``: the backend's contact forces)."""
-        return forces[:, :, 0] > self.settings.contact_force_threshold
+        """``[N, B]``: which bodies push on the object harder than the settings'
+        threshold (:meth:`TrackView.touch <intermimic.env.view.TrackView.touch>`)."""
+        return self.view.touch(forces, self.settings.contact_force_threshold)
 
     def _normalise(self, raw: Tensor, update: bool = True) -> Tensor:
         if not self.settings.observation.normalize:
@@ -562,57 +499,13 @@ class TrackingEnv:
         self, bs: BodyStates, qvel: Tensor, touch: Tensor, forces: Tensor, idx: Tensor
     ) -> tuple[Comparison, Tensor]:
         """Simulated versus reference quantities at reference frames ``idx [N]``
-        (``forces`` ``[N, B, partners]`` the backend's contact normal forces)."""
-        rt, s = self.rt, self.settings
-        obj_rot = quat_to_matrix(bs.obj_quat)
-        pts = object_points(bs.obj_pos, obj_rot, self._points)
-        ref_pts = rt.points[idx]
-        q = self._graph_points.shape[0]
-        if self._graph_prefix:
-            graph_sim, graph_ref = pts[:, :q], ref_pts[:, :q]
-        else:
-            graph_sim = object_points(bs.obj_pos, obj_rot, self._graph_points)
-            graph_ref = rt.ig_points[idx]
-        hinge_vel = qvel[:, self._hinge]
-        a = s.reward.embodiment_aware
-        tr, pi, key = self.tracked, self.pos_idx, self._key
-        dist = rt.body_obj_dist[idx]
-        ref_pos = rt.body_pos[idx]
-        full = self.pos_feet if a.feet_full_weight else None
-        rot_w = far_weights(dist[:, tr], a.closeness_scale) if a.rot_weighting == "far" else None
-        key_sim, key_ref = bs.pos[:, key], ref_pos[:, key]
-        # The object in the simulated root's heading frame (the reference's is precomputed).
-        local_pos, local_quat = heading_local_object(
-            bs.obj_pos, bs.obj_quat, bs.pos[:, 0], bs.quat[:, 0]
-        )
-        c = Comparison(
-            body_pos_sim=bs.pos[:, pi],
-            body_pos_ref=ref_pos[:, pi],
-            body_quat_sim=bs.quat[:, tr],
-            body_quat_ref=rt.body_quat[idx][:, tr],
-            body_weight=closeness_weights(dist[:, pi], a.closeness_scale, a.closeness_floor, full),
-            key_pos_sim=key_sim,
-            key_pos_ref=key_ref,
-            points_sim=pts,
-            points_ref=ref_pts,
-            obj_local_pos_sim=local_pos,
-            obj_local_pos_ref=rt.obj_local_pos[idx],
-            obj_local_quat_sim=local_quat,
-            obj_local_quat_ref=rt.obj_local_quat[idx],
-            obj_linvel_sim=bs.obj_linvel,
-            obj_linvel_ref=rt.obj_linvel[idx],
-            ig_err_sq=graph_sq_errors(key_sim, graph_sim, key_ref, graph_ref),
-            ig_sim_sq=graph_sq_lengths(key_sim, bs.obj_pos, obj_rot, self._graph_points),
-            ig_ref_sq=rt.ig_sq[idx],
-            touch=touch,
-            labels=rt.contact[idx],
-            joint_acc=(hinge_vel - self.prev_hinge_vel) / self.policy_dt,
-            body_rot_weight=rot_w,
-            obj_lin_acc=(bs.obj_linvel - self.prev_obj_vel[:, :3]) / self.policy_dt,
-            obj_ang_acc=(bs.obj_angvel - self.prev_obj_vel[:, 3:]) / self.policy_dt,
-            contact_force=forces.reshape(forces.shape[0], -1).sum(dim=1),
-        )
-        return c, hinge_vel
+        (:meth:`TrackView.compare <intermimic.env.view.TrackView.compare>` with the
+        worlds' previous velocities and the current settings; a step calls it through
+        here, where a benchmark can wrap it)."""
+        return self.view.compare(
+            bs, qvel, touch, forces, idx, self.prev_hinge_vel, self.prev_obj_vel,
+            self.policy_dt, self.settings.reward.embodiment_aware,
+        )  # fmt: skip
 
     def observe_raw(self, offsets: Sequence[int] | None = None) -> Tensor:
         """Unnormalised observations ``[N, D]`` of every world's current state, looking
@@ -629,36 +522,10 @@ class TrackingEnv:
         offsets: Sequence[int] | NDArray[np.integer] | None = None,
     ) -> Tensor:
         """Raw observations ``[len(rows), obs_dim]`` of worlds ``rows`` (None: all; ``bs``,
-        ``touch`` cover all worlds); ``offsets`` overrides the settings' future frames."""
-        clip, frame = self.clip, self.frame
-        if rows is not None:
-            bs, touch, clip, frame = _rows(bs, rows), touch[rows], clip[rows], frame[rows]
-        rt, rr = self.rt, self.rt.released
-        obj_rot = quat_to_matrix(bs.obj_quat)
-        future, motion = [], []
-        for k in self.offsets if offsets is None else offsets:
-            j = rt.global_index(clip, frame + int(k))
-            future.append(
-                (rt.body_pos[j], rt.body_quat[j], rt.obj_pos[j], rt.obj_quat[j], rt.contact[j])
-            )
-            if rr is not None:
-                m: FutureMotion = (
-                    rr.key_linvel[j],
-                    rr.spin_angvel[j],
-                    rt.obj_linvel[j],
-                    rr.obj_angvel[j],
-                    rr.key_nearest[j],
-                )
-                motion.append(m)
-        decay = self.settings.observation.ig_decay
-        if rr is None or self._nearest_points is None:
-            ig = interaction_graph(
-                bs.pos[:, self._key], object_points(bs.obj_pos, obj_rot, self._ig_points)
-            )
-            return observe(bs, ig, touch, future, decay)
-        nearest = nearest_vectors(bs.pos, bs.obj_pos, obj_rot, self._nearest_points)
-        return observe(
-            bs, None, touch, future, decay, Released(nearest, self._key, self._spin, motion)
+        ``touch`` cover all worlds); ``offsets`` overrides the settings' future frames
+        (:meth:`TrackView.observe <intermimic.env.view.TrackView.observe>`)."""
+        return self.view.observe(
+            bs, touch, self.clip, self.frame, rows, self.settings.observation.ig_decay, offsets
         )
 
     def reset_to(
@@ -749,7 +616,7 @@ class TrackingEnv:
         self.start[ids] = f
         self.episode_len[ids] = 0
         self.missing_hand[ids] = 0
-        self.prev_hinge_vel[ids] = states[:, nq + self._hinge].to(self.dtype)
+        self.prev_hinge_vel[ids] = states[:, nq + self.view.hinge].to(self.dtype)
         self.psi_feed.started(ids)
 
     def _start_where(self, mask: Tensor, f: Tensor, states: Tensor) -> None:
@@ -762,7 +629,7 @@ class TrackingEnv:
         self.start = torch.where(mask, f, self.start)
         self.episode_len = torch.where(mask, 0, self.episode_len)
         self.missing_hand = torch.where(mask[:, None], 0, self.missing_hand)
-        hinge = states[:, nq + self._hinge].to(self.dtype)
+        hinge = states[:, nq + self.view.hinge].to(self.dtype)
         self.prev_hinge_vel = torch.where(mask[:, None], hinge, self.prev_hinge_vel)
         self.psi_feed.started_where(mask)
 
