@@ -13,6 +13,7 @@ from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.teacher import TEACHER_POOL, refined_rollouts, teacher_policy
 from data_catalog import Catalog, Store
 from data_catalog.runs import teacher_dir
+from intermimic.env.termination import REASONS
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.rl import checkpoint as ckpt
 
@@ -62,6 +63,11 @@ def test_train_and_refine_one_subject(env: tuple[dg.DagsterInstance, dict, Store
         assert key in md
     md = result.asset_materializations_for_node("refined_rollouts")[0].metadata
     assert md["clips_refined"].value == 1 and md["refined_dataset"].value == "lab-refined"
+    # the tracking table says what ended each clip's rollout
+    (row,) = [r for r in md["tracking"].value.splitlines() if r.startswith("| s1_box_000")]
+    ended = row.rstrip(" |").rsplit("|", 1)[1].strip()
+    assert "ended by |" in md["tracking"].value and ended
+    assert set(ended.split(", ")) <= {*REASONS, "non_finite", "clip_end", "episode_cap"}
     assert "penetration_object_max" in md["artifacts_before_after"].value
     # judged per clip: figures raw / refined / InterMimic and a verdict (the synthetic
     # clip has no InterMimic refinement: its column stays empty)
