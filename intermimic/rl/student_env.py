@@ -213,6 +213,11 @@ class StudentEnv:
                 k: np.concatenate([to_host(i["reward_terms"][k]) for i in infos])
                 for k in infos[0]["reward_terms"]
             },
+            # the early-termination reasons, per world (as the teacher env's)
+            "terminated_by": {
+                k: np.concatenate([to_host(i["terminated_by"][k]) for i in infos])
+                for k in infos[0]["terminated_by"]
+            },
             # reached the clip's last frame (not truncated by the rollout_length cap)
             "success": np.concatenate([to_host(i["clip_end"]) for i in infos]),
             "final": {

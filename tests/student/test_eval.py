@@ -82,6 +82,8 @@ def test_evaluate_a_teacher_with_perturbations_and_report(
         assert "penetration_object_max" in r.artifacts
         assert r.success == (r.duration == r.clip_frames - 1)
         np.testing.assert_allclose(r.e_o, ro.arrays["object_error"])
+        # the student's env reports why an attempt ended, as the teacher's does
+        assert (ro.ended_by == ("clip_end",)) == ro.success and ro.ended_by
     noisy = evaluate_policy(
         teacher, clips[:1], objects, EvalSettings(sim_threads=1, init_noise=0.2)
     )
