@@ -86,18 +86,8 @@ def _num(v: float) -> float | None:
 
 
 def comparison_markdown(rep: RefineReport) -> str:
-    """Means over the clips (SI units): figure | raw | refined | InterMimic (``-`` where
-    no clip has InterMimic's refinement; the header says how many do)."""
-    n_im, n = rep.intermimic_coverage()
-    im = "InterMimic" if n_im == n else f"InterMimic ({n_im} of {n} clips)"
-    rows = [f"| figure | raw | refined | {im} |", "| --- | --- | --- | --- |"]
-    for fig, v in rep.comparison().items():
-        ref = v.get("intermimic")
-        rows.append(
-            f"| {fig} | {v['before']:.4g} | {v['after']:.4g} "
-            f"| {'-' if ref is None else format(ref, '.4g')} |"
-        )
-    return "\n".join(rows)
+    """Means over the clips (SI units): figure | raw | refined | InterMimic."""
+    return markdown_table(*rep.comparison_table())
 
 
 def quality_markdown(rep: RefineReport) -> str:
@@ -107,16 +97,7 @@ def quality_markdown(rep: RefineReport) -> str:
 
 
 def tracking_markdown(rep: RefineReport) -> str:
-    rows = [
-        "| clip | success | duration | E_h cm | E_o cm | ended by |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for cid, t in sorted(rep.tracking.items()):
-        rows.append(
-            f"| {cid} | {'yes' if t['success'] else 'no'} | {t['duration']:.0f} "
-            f"| {t['e_h_cm']:.1f} | {t['e_o_cm']:.1f} | {', '.join(rep.ended_by.get(cid, []))} |"
-        )
-    return "\n".join(rows)
+    return markdown_table(*rep.tracking_table())
 
 
 def comparison_png(rep: RefineReport, path: Path) -> Path | None:

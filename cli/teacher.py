@@ -244,23 +244,18 @@ def refine_cmd(
     out = Console()
     by = "teacher" if rep.method == "teacher" else f"planner ({rep.checkpoint})"
     table = Table(title=f"refined {ds}/{subj} -> {rep.refined_dataset}/{subj} by {by}")
-    for col in ("clip", "success", "duration", "E_h cm", "E_o cm", "ended by"):
+    header, rows = rep.tracking_table()
+    for col in header:
         table.add_column(col, justify="left" if col in ("clip", "ended by") else "right")
-    for cid, t in sorted(rep.tracking.items()):
-        table.add_row(
-            cid, "yes" if t["success"] else "no", f"{t['duration']:.0f}",
-            f"{t['e_h_cm']:.1f}", f"{t['e_o_cm']:.1f}", ", ".join(rep.ended_by.get(cid, [])),
-        )  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
-    n_im, n = rep.intermimic_coverage()
-    im_col = "InterMimic" if n_im == n else f"InterMimic ({n_im} of {n} clips)"
     cmp_table = Table(title="artifacts, mean over clips (SI units)")
-    for col in ("figure", "raw", "refined", im_col):
+    header, rows = rep.comparison_table()
+    for col in header:
         cmp_table.add_column(col, justify="left" if col == "figure" else "right")
-    for fig, v in rep.comparison().items():
-        cmp_table.add_row(
-            fig, f"{v['before']:.4g}", f"{v['after']:.4g}", _fmt(v.get("intermimic"), ".4g")
-        )
+    for row in rows:
+        cmp_table.add_row(*row)
     out.print(cmp_table)
     header, rows = clip_quality_table(rep.quality_records())
     q_table = Table(title=f"per clip, each figure: {CELL}", show_lines=True)
@@ -276,7 +271,7 @@ def refine_cmd(
     out.print(
         "verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
         + f"; InterMimic's refinement from {rep.reference_dir or 'nowhere (not compared)'}"
-        + f" for {n_im} clip(s)"
+        + f" for {rep.intermimic_coverage()[0]} clip(s)"
     )  # fmt: skip
     for cid, note in sorted(rep.reference_notes.items()):
         out.print(f"[yellow]{cid}[/]: {note}")

@@ -148,6 +148,41 @@ class RefineReport:
     def verdict_counts(self) -> dict[str, int]:
         return verdict_counts(self.verdicts.values())
 
+    def tracking_table(self) -> tuple[list[str], list[list[str]]]:
+        """``(header, rows)``, one row per refined clip: success, duration (steps), E_h
+        and E_o (cm) and what ended its rollout. The CLI and the Dagster metadata render
+        the same rows."""
+        header = ["clip", "success", "duration", "E_h cm", "E_o cm", "ended by"]
+        rows = [
+            [
+                cid,
+                "yes" if t["success"] else "no",
+                f"{t['duration']:.0f}",
+                f"{t['e_h_cm']:.1f}",
+                f"{t['e_o_cm']:.1f}",
+                ", ".join(self.ended_by.get(cid, [])),
+            ]
+            for cid, t in sorted(self.tracking.items())
+        ]
+        return header, rows
+
+    def comparison_table(self) -> tuple[list[str], list[list[str]]]:
+        """``(header, rows)`` of :meth:`comparison`: figure, raw, refined, InterMimic
+        (SI units; ``-`` where no clip has InterMimic's refinement, and the header says
+        how many clips do when not all)."""
+        n_im, n = self.intermimic_coverage()
+        im = "InterMimic" if n_im == n else f"InterMimic ({n_im} of {n} clips)"
+        rows = [
+            [
+                fig,
+                f"{v['before']:.4g}",
+                f"{v['after']:.4g}",
+                "-" if v.get("intermimic") is None else format(v["intermimic"], ".4g"),
+            ]
+            for fig, v in self.comparison().items()
+        ]
+        return ["figure", "raw", "refined", im], rows
+
 
 RefineMethod = Literal["teacher", "planner"]
 
