@@ -108,6 +108,79 @@ def _interpolation(horizon: int, knots: int) -> tuple[F64, NDArray[np.int64]]:
     return interp, np.round(t_knots).astype(np.int64)
 
 
+class MppiStep:
+    """One committed frame of the planner (the module doc's loop body), reusable from any
+    committed state: :meth:`__call__` runs the ``iterations`` MPPI rollouts from
+    ``state`` at ``frame`` and returns the committed sample (:func:`_pick`'s fields), and
+    :meth:`advance` warm-starts the next frame from it. ``plan_clip`` drives it along a
+    clip; a learner can call it on states of its own (an expert's label).
+
+    ``env`` is a tracking environment of ``planner.samples`` worlds whose backend is
+    ``recorder``; its :meth:`~intermimic.env.TrackingEnv.reference_actions` are the base
+    the residual knots are added to (a plan installed with ``set_feedforward`` makes
+    the nominal residual 0 replay that plan)."""
+
+    def __init__(
+        self,
+        env: Any,
+        recorder: RecordingBackend,
+        planner: PlannerSettings,
+        rng: np.random.Generator,
+    ) -> None:
+        self.env, self.recorder, self.p, self.rng = env, recorder, planner, rng
+        self.cost_fn = PlanCost(env, planner)
+        model = env.scene.model
+        acts = [model.actuator(i).name.lower() for i in range(model.nu)]
+        finger = np.array([any(w in a for w in FINGER_WORDS) for a in acts])
+        self.scale = np.where(finger, planner.finger_sigma, planner.sigma)
+        self.interp, self.t_knots = _interpolation(planner.horizon, planner.knots)
+        self.nominal = np.zeros((planner.knots, env.action_dim))
+        """``[P, A]`` the warm-started residual knots of the next call."""
+
+    def __call__(
+        self, frame: int, state: F64, missing: NDArray[np.int64], last_action: F64 | None
+    ) -> tuple[dict[str, Any], int]:
+        """The committed sample from ``state`` (``[nq + nv]``) at clip ``frame`` with hand
+        counters ``missing [2]``, and the world-steps it took."""
+        p, k_samples = self.p, self.p.samples
+        sigma, steps = 1.0, 0
+        nominal = self.nominal
+        best: dict[str, Any] | None = None
+        for it in range(p.iterations):
+            shape = (k_samples, p.knots, nominal.shape[1])
+            noise = self.rng.standard_normal(shape) * self.scale * sigma
+            noise[:, 0] *= p.first_knot_noise
+            noise[0] = 0.0
+            plans = nominal[None] + noise
+            out = _rollout(
+                self.env, self.recorder, self.cost_fn, p, plans, self.interp,
+                frame, state, missing, last_action,
+            )  # fmt: skip
+            steps += out["steps"]
+            cost = out["cost"]
+            k = int(np.argmin(cost))
+            if best is None or cost[k] < best["cost"]:
+                best = _pick(out, plans, k)
+            if p.commit == "mean" and it == p.iterations - 1:
+                # sample 0 is the nominal: the MPPI average so far. It is committed
+                # unless it dies sooner than the best sample does.
+                mean = _pick(out, plans, 0)
+                if mean["survived"] >= best["survived"]:
+                    best = mean
+            spread = max(float(cost.max() - cost.min()), 1e-9)
+            w = np.exp(-(cost - cost.min()) / (p.temperature * spread))
+            nominal = np.einsum("k,kpa->pa", w / w.sum(), plans)
+            sigma *= p.anneal
+        assert best is not None
+        self.nominal = nominal
+        return best, steps
+
+    def advance(self, committed: dict[str, Any]) -> None:
+        """Warm-start the next frame: the committed sample's plan, shifted by one step."""
+        seq = self.interp @ committed["plan"]
+        self.nominal = np.concatenate([seq[1:], seq[-1:]])[self.t_knots]
+
+
 def plan_clip(
     clip: HOIClip,
     scene: Scene,
@@ -116,18 +189,22 @@ def plan_clip(
     *,
     max_frames: int | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    base: F64 | None = None,
 ) -> PlanResult:
     """Track ``clip`` (with its ``scene``) from its MoCap start; see the module doc.
 
     ``settings`` build the tracking environment (the teacher's: rewards, termination,
     PD gains, backend); ``max_frames`` stops after that many committed frames (tests,
     probes); ``on_frame(frame, clip_frames)`` is called after each committed frame.
+    ``base`` (``[n, A]``, e.g. an earlier plan's actions at frames ``0..n-1``) replaces
+    the reference's PD targets as the base of the residual knots there, so the nominal
+    residual 0 replays it: MPC around a plan (its frames beyond the clip are cut).
 
     The environment's torch work runs on one thread (as a teacher's rollouts do, see
     :func:`~intermimic.rl.train.torch_threads`): MuJoCo's rollout threads take the cores
     (2 threads: 122 world-steps/s against 153 on 1, with another process busy)."""
     with torch_threads(1):
-        return _plan_clip(clip, scene, settings, planner, max_frames, on_frame)
+        return _plan_clip(clip, scene, settings, planner, max_frames, on_frame, base)
 
 
 def _plan_clip(
@@ -137,6 +214,7 @@ def _plan_clip(
     planner: PlannerSettings | None,
     max_frames: int | None,
     on_frame: Callable[[int, int], None] | None,
+    base: F64 | None,
 ) -> PlanResult:
     p = planner or PlannerSettings()
     rng = np.random.default_rng(p.seed)
@@ -147,14 +225,11 @@ def _plan_clip(
     try:
         length = int(env.ref.clip_len[0])
         env.settings = env.settings.model_copy(update={"rollout_length": length + 2})
+        if base is not None:
+            env.set_feedforward({clip.meta.clip_id: base}, truncate=True)
         recorder = RecordingBackend(env.backend)
         env.backend = recorder  # type: ignore[assignment]
-        cost_fn = PlanCost(env, p)
-        model = scene.model
-        acts = [model.actuator(i).name.lower() for i in range(model.nu)]
-        finger = np.array([any(w in a for w in FINGER_WORDS) for a in acts])
-        scale = np.where(finger, p.finger_sigma, p.sigma)
-        interp, t_knots = _interpolation(p.horizon, p.knots)
+        mppi = MppiStep(env, recorder, p, rng)
         n_act, k_samples = env.action_dim, p.samples
         end = length - 1 if max_frames is None else min(length - 1, max_frames)
 
@@ -168,38 +243,13 @@ def _plan_clip(
             env, _rows(recorder.snapshot(), 0), np.array([g]), np.zeros((1, n_act))
         )
         records = [first]
-        nominal = np.zeros((p.knots, n_act))
         last_action: F64 | None = None
         costs: list[float] = []
         steps = 0
         ended_by: tuple[str, ...] = ("episode_cap",)  # max_frames stopped it
         while frame < end:
-            sigma = 1.0
-            best: dict[str, Any] | None = None
-            for it in range(p.iterations):
-                noise = rng.standard_normal((k_samples, p.knots, n_act)) * scale * sigma
-                noise[:, 0] *= p.first_knot_noise
-                noise[0] = 0.0
-                plans = nominal[None] + noise
-                out = _rollout(
-                    env, recorder, cost_fn, p, plans, interp, frame, state, missing, last_action
-                )
-                steps += out["steps"]
-                cost = out["cost"]
-                k = int(np.argmin(cost))
-                if best is None or cost[k] < best["cost"]:
-                    best = _pick(out, plans, k)
-                if p.commit == "mean" and it == p.iterations - 1:
-                    # sample 0 is the nominal: the MPPI average so far. It is committed
-                    # unless it dies sooner than the best sample does.
-                    mean = _pick(out, plans, 0)
-                    if mean["survived"] >= best["survived"]:
-                        best = mean
-                spread = max(float(cost.max() - cost.min()), 1e-9)
-                w = np.exp(-(cost - cost.min()) / (p.temperature * spread))
-                nominal = np.einsum("k,kpa->pa", w / w.sum(), plans)
-                sigma *= p.anneal
-            assert best is not None
+            best, n = mppi(frame, state, missing, last_action)
+            steps += n
             if best["survived"] == 0:
                 # every sample terminates on its first step: the best one's reasons
                 ended_by = end_reasons(True, False, best["reasons"])
@@ -213,8 +263,7 @@ def _plan_clip(
             state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
             missing = best["missing"]
             costs.append(best["cost"])
-            seq = interp @ best["plan"]
-            nominal = np.concatenate([seq[1:], seq[-1:]])[t_knots]
+            mppi.advance(best)
             if on_frame is not None:
                 on_frame(frame, length)
         seconds = time.perf_counter() - t0

@@ -11,9 +11,9 @@ import torch
 from intermimic.env.termination import REASONS
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
-from intermimic.plan import PlannerSettings, plan_clip
+from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import PlanCost, foot_bodies
-from intermimic.rl.rollout import SERIES, refined_clip
+from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
 from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
 
@@ -216,6 +216,52 @@ def test_first_knot_noise_zero_commits_the_warm_started_plan(clipset: object) ->
     c = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=1)
     np.testing.assert_array_equal(a.rollout.arrays["actions"][0], b.rollout.arrays["actions"][0])
     assert not np.array_equal(a.rollout.arrays["actions"][0], c.rollout.arrays["actions"][0])
+
+
+def test_base_plan_is_replayed_by_the_noiseless_nominal(clipset: object) -> None:
+    """With a base (an earlier plan's actions) and no noise every sample is the nominal
+    residual 0, so the planner commits the base's actions and retraces the earlier plan's
+    states exactly; with noise it plans around the base, not around the reference."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    first = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=4).rollout
+    base = first.arrays["actions"][:-1]  # the last row is 0: no step from it
+    still = TINY_PLAN.model_copy(update={"sigma": 0.0, "finger_sigma": 0.0, "seed": 7})
+    again = plan_clip(clip, scene, SETTINGS, still, max_frames=4, base=base).rollout
+    np.testing.assert_array_equal(again.arrays["actions"], first.arrays["actions"])
+    np.testing.assert_array_equal(again.arrays["qpos"], first.arrays["qpos"])
+    ref = plan_clip(clip, scene, SETTINGS, still, max_frames=4).rollout
+    assert not np.array_equal(ref.arrays["actions"], first.arrays["actions"])
+
+
+def test_mppi_step_from_any_state_labels_it(clipset: object) -> None:
+    """``MppiStep`` plans from a given state: noiseless, its committed action is the
+    base (the reference's PD targets) of that frame; its warm start shifts the plan."""
+    tenv = _env(clipset, TINY_PLAN.samples)
+    env = tenv.envs[0]
+    try:
+        recorder = RecordingBackend(env.backend)
+        env.backend = recorder
+        still = TINY_PLAN.model_copy(update={"sigma": 0.0, "finger_sigma": 0.0})
+        step = MppiStep(env, recorder, still, np.random.default_rng(0))
+        frame = 5
+        state = env.ref.states()[frame]
+        env.reset_to(np.full(still.samples, frame), np.repeat(state[None], still.samples, 0))
+        want = env.reference_actions()[0]
+        best, steps = step(frame, state, np.zeros(2, np.int64), None)
+        np.testing.assert_allclose(best["action"], np.clip(want, -1, 1))
+        assert steps == still.samples * still.horizon * still.iterations
+        assert best["survived"] == still.horizon and np.isfinite(best["cost"])
+        step.nominal = np.arange(still.knots * env.action_dim, dtype=np.float64).reshape(
+            still.knots, env.action_dim
+        )
+        committed = {"plan": step.nominal.copy()}
+        step.advance(committed)
+        seq = step.interp @ committed["plan"]
+        shifted = np.concatenate([seq[1:], seq[-1:]])[step.t_knots]
+        np.testing.assert_array_equal(step.nominal, shifted)
+    finally:
+        tenv.close()
 
 
 def test_planner_needs_a_clip_with_frames(tmp_path: Path, clipset: object) -> None:
