@@ -7,8 +7,9 @@ One policy step (``TrackingEnv.step``)::
     -> PSI bookkeeping -> reset finished worlds (from PSI) -> observations (normalised)
 
 What a step compares with the reference and what it observes (body indices, object
-points, the reference motion) is :class:`~intermimic.env.view.TrackView`'s; the
-environment keeps the episode loop.
+points, the reference motion) is :class:`~intermimic.env.view.TrackView`'s; how worlds
+start and restart is :mod:`intermimic.env.resets`'; what a checkpoint holds is
+:mod:`intermimic.env.checkpoint_state`'s. The environment keeps the episode loop.
 
 Everything in the step path works on whole tensors, float32 on the backend's device
 (:attr:`~intermimic.sim.backend.SimBackend.device`: the CPU for ``mujoco``, the GPU for
@@ -58,6 +59,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from intermimic.env import checkpoint_state, resets
 from intermimic.env.feedforward import FeedForward
 from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.psi import PSIBuffer
@@ -257,17 +259,8 @@ class TrackingEnv:
 
     def reset(self) -> Tensor:
         """Start every world from a PSI draw; returns ``[N, obs_dim]`` observations."""
-        self._start_worlds(self._all, *self._draw())
-        return self._observe_started(update_normaliser=True)
-
-    def _observe_started(self, update_normaliser: bool) -> Tensor:
-        """Observations of freshly started worlds (all of them), whose previous object
-        velocity is their start state's."""
-        st = self.backend.read(self.dtype)
-        bs = st.bodies
-        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
-        raw = self._observe(bs, self._touch(st.contact), None)
-        return self._normalise(raw, update=update_normaliser)
+        resets.start_worlds(self, self._all, *resets.draw(self))
+        return resets.observe_started(self, update_normaliser=True)
 
     def step(
         self, actions: Tensor | NDArray[np.floating]
@@ -349,28 +342,10 @@ class TrackingEnv:
         """The step's end with the finished worlds' indices read back (``reset_mode``
         index): PSI bookkeeping (``bad``: worlds whose physics blew up), their terminal
         observations, their resets, then every world's observation; returns ``(obs,
-        terminal_obs)``."""
+        terminal_obs)`` (:func:`~intermimic.env.resets.reset_by_index`)."""
         ids = done.nonzero().flatten()  # the step's one host read
         self._psi_bookkeeping(terminated, truncated, idx, bad, done, ids)
-        # Only truncated episodes bootstrap from their last observation. The finished
-        # worlds (a few more than the truncated ones) are observed before the reset, so
-        # that no second selection is read back; every world is then observed once, after.
-        n_done = int(ids.numel())  # known since the nonzero above: no read
-        term_raw = self._observe(bs, touch, ids) if n_done else None
-        f, states = self._draw()  # every step, as the masked reset must (same draws)
-        if n_done:
-            self._start_worlds(ids, f[ids], states[ids])
-            st = self.backend.read(self.dtype)
-            bs, touch = st.bodies, self._touch(st.contact)
-        # The next step's previous object velocity: this state's (a reset world's start).
-        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
-        obs = self._normalise(self._observe(bs, touch, None))
-        terminal = obs
-        if term_raw is not None:
-            terminal = obs.clone()
-            last = self._normalise(term_raw, update=False)
-            terminal[ids] = torch.where(truncated[ids][:, None], last, obs[ids])
-        return obs, terminal
+        return resets.reset_by_index(self, ids, bs, touch, truncated)
 
     def _finish_masked(
         self,
@@ -384,33 +359,14 @@ class TrackingEnv:
     ) -> tuple[Tensor, Tensor]:
         """:meth:`_finish_index` without reading anything back (``reset_mode`` masked):
         every world is observed before the resets and after, and the finished ones are
-        reset in place by mask."""
+        reset in place by mask (:func:`~intermimic.env.resets.reset_by_mask`)."""
         self._psi_bookkeeping(terminated, truncated, idx, bad, done, None)
-        term_raw = self._observe(bs, touch, None)
-        self._start_where(done, *self._draw())
-        st = self.backend.read(self.dtype)
-        bs, touch = st.bodies, self._touch(st.contact)
-        self.prev_obj_vel = torch.cat([bs.obj_linvel, bs.obj_angvel], dim=1)
-        obs = self._normalise(self._observe(bs, touch, None))
-        last = self._normalise(term_raw, update=False)
-        return obs, torch.where(truncated[:, None], last, obs)
+        return resets.reset_by_mask(self, bs, touch, done, truncated)
 
     # ---- exact checkpoint state ----------------------------------------------------
 
     #: Per-world episode tensors a resumed run needs exactly as they were.
-    _EPISODE_FIELDS = (
-        "clip",
-        "frame",
-        "start",
-        "episode_len",
-        "missing_hand",
-        "prev_hinge_vel",
-        "prev_obj_vel",
-        "cand_state",
-        "cand_frame",
-        "cand_age",
-        "traj",
-    )
+    _EPISODE_FIELDS = checkpoint_state.EPISODE_FIELDS
 
     # The PSI feed's per-world state, under the names checkpoints and callers use.
 
@@ -444,39 +400,17 @@ class TrackingEnv:
     def exact_state(self) -> bool:
         """Whether :meth:`state_dict` captures everything the next step depends on (the
         backend can save its physics state)."""
-        return hasattr(self.backend, "state_dict") and hasattr(self.backend, "load_state_dict")
+        return checkpoint_state.can_save(self.backend)
 
     def state_dict(self) -> dict[str, Any]:
         """The worlds' physics and episode state as numpy arrays (the PSI buffer and the
         observation normaliser have their own, see ``TeacherEnv.stateful``). Raises
         ``TypeError`` when the backend cannot save its state (:attr:`exact_state`)."""
-        if not self.exact_state:
-            raise TypeError(f"the {self.backend.name} backend cannot save its state")
-        out: dict[str, Any] = {
-            k: getattr(self, k).cpu().numpy().copy() for k in self._EPISODE_FIELDS
-        }
-        out["backend"] = self.backend.state_dict()  # type: ignore[attr-defined]
-        out["counters"] = self._n_nan.cpu().numpy().astype(np.int64)
-        return out
+        return checkpoint_state.save(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (same scene, clips and number of worlds)."""
-        values = {}
-        for k in self._EPISODE_FIELDS:
-            cur = getattr(self, k)
-            v = torch.as_tensor(np.asarray(state[k]), device=self.device).to(cur.dtype)
-            if v.shape != cur.shape:
-                raise ValueError(
-                    f"env state {k!r} has shape {tuple(v.shape)}, expected {tuple(cur.shape)}"
-                )
-            values[k] = v
-        # validated first, so a state that does not fit changes nothing
-        self.backend.load_state_dict(state["backend"])  # type: ignore[attr-defined]
-        for k, v in values.items():
-            getattr(self, k).copy_(v)
-        self._n_nan = torch.as_tensor(
-            np.asarray(state["counters"], np.int64), device=self.device
-        ).clone()
+        checkpoint_state.load(self, state)
 
     def close(self) -> None:
         self.backend.close()
@@ -549,24 +483,7 @@ class TrackingEnv:
         that every termination condition applies at once. The observation normaliser's
         statistics are updated only with ``update_normaliser`` (fitting it to states a
         policy is cloned on)."""
-        n = self.n_worlds
-        f = np.asarray(frames, np.int64)
-        st = torch.as_tensor(states, device=self.device, dtype=torch.float64)
-        if f.shape != (n,) or tuple(st.shape) != (n, self.scene.model.nq + self.scene.model.nv):
-            raise ValueError(
-                f"reset_to needs frames [{n}] and states [{n}, nq + nv = "
-                f"{self.scene.model.nq + self.scene.model.nv}]; got {f.shape} and "
-                f"{tuple(st.shape)}"
-            )
-        if f.min() < 0 or f.max() >= self.ref.n_frames:
-            raise ValueError(f"reset_to: frames outside [0, {self.ref.n_frames})")
-        self._start_worlds(self._all, torch.as_tensor(f, device=self.device), st)
-        self.episode_len[:] = int(elapsed)
-        if missing_hand is not None:
-            self.missing_hand[:] = torch.as_tensor(missing_hand, device=self.device).to(
-                self.missing_hand.dtype
-            )
-        return self._observe_started(update_normaliser)
+        return resets.start_from(self, frames, states, missing_hand, elapsed, update_normaliser)
 
     def seed_psi(self, clip_id: str, states: Tensor | NDArray[np.floating]) -> int:
         """Fill every simulated PSI slot of clip ``clip_id``'s frames ``0..n-1`` with
@@ -577,61 +494,7 @@ class TrackingEnv:
         Under the released rule they enter with score 1 (a rollout that survived its whole
         horizon). That rule starts only at frames ``< L - rollout_length``, i.e. at frame 0
         of clips shorter than ``rollout_length``; ``rule="confirm"`` starts anywhere."""
-        if clip_id not in self.ref.clip_ids:
-            return 0
-        c = self.ref.clip_ids.index(clip_id)
-        st = torch.as_tensor(states, dtype=torch.float64, device=self.device)
-        n = min(int(st.shape[0]), int(self.ref.clip_len[c]))
-        if st.ndim != 2 or st.shape[1] != self.scene.model.nq + self.scene.model.nv:
-            raise ValueError(
-                f"seed_psi({clip_id!r}): states need shape [n, nq + nv = "
-                f"{self.scene.model.nq + self.scene.model.nv}], got {tuple(st.shape)}"
-            )
-        frames = int(self.ref.clip_start[c]) + torch.arange(n, device=self.device)
-        ones = torch.ones(n, dtype=torch.float64, device=self.device)
-        for _ in range(self.settings.psi.slots_per_frame - 1):
-            if self.settings.psi.rule == "released":
-                self.psi.admit(frames, st[:n], ones)
-            else:
-                self.psi.add(frames, st[:n])
-        return n
-
-    def _draw(self) -> tuple[Tensor, Tensor]:
-        """Every world's next start from PSI: ``(global frames [N] long, states [N, nq +
-        nv])``. A step draws for all worlds, whichever finished, so that the index and
-        masked resets (``reset_mode``) use the same draws and the size of a draw never
-        depends on a count read back from the device."""
-        frames, states, _ = self.psi.sample(self.n_worlds)
-        # a no-op for the buffer's device tensor; stand-ins for it may return numpy
-        f = torch.as_tensor(frames, dtype=torch.long, device=self.device)
-        return f, torch.as_tensor(states, dtype=torch.float64, device=self.device)
-
-    def _start_worlds(self, ids: Tensor, f: Tensor, states: Tensor) -> None:
-        """Start worlds ``ids`` at global frames ``f`` (long tensor on :attr:`device`)
-        from ``states [n, nq + nv]``."""
-        nq = self.scene.model.nq
-        self.backend.reset_tensor(ids, states[:, :nq], states[:, nq:])
-        self.clip[ids] = self._clip_of_frame[f]
-        self.frame[ids] = self._frame_in_clip[f]
-        self.start[ids] = f
-        self.episode_len[ids] = 0
-        self.missing_hand[ids] = 0
-        self.prev_hinge_vel[ids] = states[:, nq + self.view.hinge].to(self.dtype)
-        self.psi_feed.started(ids)
-
-    def _start_where(self, mask: Tensor, f: Tensor, states: Tensor) -> None:
-        """:meth:`_start_worlds` for the worlds ``mask [N]`` marks, from rows of ``f
-        [N]`` and ``states [N, nq + nv]``, without selecting them (no host read)."""
-        nq = self.scene.model.nq
-        self.backend.reset_where(mask, states[:, :nq], states[:, nq:])
-        self.clip = torch.where(mask, self._clip_of_frame[f], self.clip)
-        self.frame = torch.where(mask, self._frame_in_clip[f], self.frame)
-        self.start = torch.where(mask, f, self.start)
-        self.episode_len = torch.where(mask, 0, self.episode_len)
-        self.missing_hand = torch.where(mask[:, None], 0, self.missing_hand)
-        hinge = states[:, nq + self.view.hinge].to(self.dtype)
-        self.prev_hinge_vel = torch.where(mask[:, None], hinge, self.prev_hinge_vel)
-        self.psi_feed.started_where(mask)
+        return resets.seed_starts(self, clip_id, states)
 
     def _psi_bookkeeping(
         self,

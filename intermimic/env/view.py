@@ -8,7 +8,8 @@ a step's simulated states into the two things the environment needs from them: a
 and raw observations (:meth:`TrackView.observe`).
 
 It is separate from :mod:`intermimic.env.tracking_env` so that the environment keeps
-the episode loop (stepping, resets, PSI, checkpoints) and this module the geometry.
+the episode loop (stepping, PSI; its resets in :mod:`intermimic.env.resets`, its
+checkpoint state in :mod:`intermimic.env.checkpoint_state`) and this module the geometry.
 The view keeps no episode state: each world's clip, frame and previous velocities come
 in as arguments, and so do the settings a call reads, because a caller may swap the
 environment's settings between steps (the planner does). Its methods compute exactly

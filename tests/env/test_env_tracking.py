@@ -736,10 +736,10 @@ def test_released_layout_env_steps_with_its_reference_blocks(
 
 # ---- PSI reads nothing back to the host ------------------------------------------------
 
-#: Where the PSI path runs: the buffer's module, the episodes' feed into it, and the
-#: environment's PSI methods.
+#: Where the PSI path runs: the buffer's module, the episodes' feed into it, the
+#: environment's PSI methods and the starts that draw from PSI (``env/resets.py``).
 _PSI_FILES = ("env/psi.py", "env/psi_feed.py")
-_PSI_CODE = {"_psi_bookkeeping", "_psi_released", "_episodes", "_reset_worlds", "_start_worlds"}
+_PSI_CODE = {"_psi_bookkeeping", "_psi_released", "_episodes", "draw", "start_worlds"}
 
 
 def _psi_reads(reads: list[HostRead]) -> list[HostRead]:
