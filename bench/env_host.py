@@ -43,20 +43,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-CLIP = "sub2_largetable_000"
+from bench._common import CLIP, sample_clip_path
 
 
 def load_clip_and_objects(clip_id: str) -> tuple[Any, Any, str]:
     """The sample clip and its objects, else a synthetic clip and the synthetic box (as
     ``bench/gpu.py``)."""
     from intermimic.objects import ObjectLibrary
-    from intermimic.paths import sample_raw_dir, shared_data_dir
+    from intermimic.paths import shared_data_dir
 
-    raw, shared = sample_raw_dir(), shared_data_dir()
-    if raw is not None and (raw / f"{clip_id}.pt").is_file() and shared is not None:
+    path, shared = sample_clip_path(clip_id), shared_data_dir()
+    if path is not None and shared is not None:
         from intermimic.motion.load import read_clip
 
-        return read_clip(raw / f"{clip_id}.pt"), ObjectLibrary(shared / "objects"), clip_id
+        return read_clip(path), ObjectLibrary(shared / "objects"), clip_id
     from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 
     root = write_synthetic_objects(Path(tempfile.gettempdir()) / "intermimic-bench-objects")

@@ -59,6 +59,15 @@ def bench_scene(object_name: str = "largetable") -> Scene:
     return build_scene(spec, obj)
 
 
+def bench_surface() -> tuple[Scene, np.ndarray]:
+    """:func:`bench_scene` (built with warnings off) and its object's surface points."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = bench_scene()
+    assert scene.object is not None
+    return scene, np.asarray(scene.object.points, np.float64)
+
+
 def _raw_run(backend: Any, q0: np.ndarray, targets: np.ndarray, steps: int) -> tuple[float, float]:
     """One timed run from the standing state: (policy steps/s, CPU seconds per wall second)."""
     n = backend.n_worlds

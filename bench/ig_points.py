@@ -41,7 +41,6 @@ import argparse
 import json
 import sys
 import types
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
-from env_step import _env_clip, bench_scene, best_ms, compared_states
+from env_step import _env_clip, bench_surface, best_ms, compared_states
 
 from intermimic.env import geometry as G
 from intermimic.env.reference import farthest_points
@@ -237,11 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     from intermimic.env import EnvSettings, TrackingEnv
     from intermimic.sim.factory import make_backend
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scene = bench_scene()
-    assert scene.object is not None
-    surface = np.asarray(scene.object.points, np.float64)
+    scene, surface = bench_surface()
     clip, source = _env_clip()
     backend = make_backend("mujoco", scene, args.rollout_worlds, n_threads=2)
     env = TrackingEnv(scene, [clip], backend, settings=EnvSettings(seed=0))

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 import trimesh
-from env_step import _env_clip, bench_scene, best_ms, compared_states
+from env_step import _env_clip, bench_surface, best_ms, compared_states
 
 from intermimic.env.geometry import quat_to_matrix
 from intermimic.env.nearest import nearest_vectors
@@ -165,11 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     from intermimic.env import EnvSettings, TrackingEnv
     from intermimic.sim.factory import make_backend
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scene = bench_scene()
+    scene, surface = bench_surface()
     assert scene.object is not None
-    surface = np.asarray(scene.object.points, np.float64)
     dense = trimesh.sample.sample_surface(scene.object.mesh.to_trimesh(), DENSE, seed=1)[0]
     clip, source = _env_clip()
     out: dict[str, Any] = {"clip": source, "surface_points": len(surface), "near_m": NEAR}

@@ -27,11 +27,18 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    CLIP,
+    add_settings_options,
+    planner_settings,
+    sample_clipset,
+    teacher_settings,
+)
 
 #: Frames at which the root's drift from the plan is reported (1-4 s at 30 Hz).
 DRIFT_FRAMES = (30, 60, 90, 120)
@@ -83,7 +90,7 @@ def replay(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clip", default="sub2_largetable_000")
+    p.add_argument("--clip", default=CLIP)
     p.add_argument("--worlds", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -95,37 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of cached plans (plan_clips); without it the clip is planned now "
         "(10-35 minutes on 2 cores)",
     )  # fmt: skip
-    p.add_argument(
-        "--plan", action="append", default=[], metavar="KEY=VALUE", help="a PlannerSettings field"
+    add_settings_options(
+        p, "a TeacherSettings field (the environment and physics the plan runs in)", plan=True
     )
-    p.add_argument(
-        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
-        help="a TeacherSettings field (the environment and physics the plan runs in)",
-    )  # fmt: skip
     args = p.parse_args(argv)
     levels = [float(x) for x in args.noise.split(",") if x.strip()]
     if not levels or min(levels) < 0:
         raise SystemExit(f"--noise {args.noise!r}: give non-negative stds, e.g. 0,1e-3")
 
-    from cli.settings_options import parse_overrides
-    from intermimic.motion.load import read_clip
-    from intermimic.objects import ObjectLibrary
-    from intermimic.paths import sample_raw_dir
-    from intermimic.plan import PlannerSettings
     from intermimic.plan.seeds import feedforward_actions, plan_clips
-    from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
-    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_env import build_teacher_env_exact
     from intermimic.rl.train import torch_threads
 
-    planner = parse_overrides(PlannerSettings, args.plan)
-    settings = parse_overrides(TeacherSettings, args.set_, recipe="planner_ff")
-    raw_dir = sample_raw_dir()
-    if raw_dir is None:
-        raise SystemExit("sample data (../shared/data/omomo/raw) not found")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clip = read_clip(raw_dir / f"{args.clip}.pt")
-        clipset = prepare_clips([clip], ObjectLibrary(), settings, where=args.clip)
+    planner = planner_settings(args)
+    settings = teacher_settings(args, recipe="planner_ff")
+    (clip,), clipset = sample_clipset([args.clip], settings, where=args.clip)
     cache = Path(args.plan_cache) if args.plan_cache else None
     t0 = time.perf_counter()
     plans = plan_clips(clipset, settings, planner, cache_dir=cache)

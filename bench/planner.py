@@ -9,7 +9,8 @@ change one) from its MoCap start and prints: ``frames`` tracked of ``clip_frames
 the artifact figures of the raw MoCap, of the planned motion and of InterMimic's own
 refinement of the clip over the same frames, and the verdict of the issue's rule
 (``full`` / ``worse`` with the failing figures / ``partial``). ``--save`` keeps the
-rollout's arrays (``.npz``).
+rollout's arrays (``.npz``); ``--base`` plans around an earlier plan's actions (such a
+file, or one of the plan cache's) instead of the reference's PD targets.
 
 For comparison, InterMimic's refinement itself differs from the raw MoCap by 9.5 cm of
 mean key-body position on ``sub2_largetable_000`` and 8.8 cm on ``sub2_woodchair_003``
@@ -24,53 +25,54 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import (
+    CLIP,
+    add_settings_options,
+    planner_settings,
+    sample_clipset,
+    teacher_settings,
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clip", default="sub2_largetable_000")
+    p.add_argument("--clip", default=CLIP)
     p.add_argument("--frames", type=int, default=0, help="stop after this many (0: the clip)")
-    p.add_argument(
-        "--plan", action="append", default=[], metavar="KEY=VALUE", help="a PlannerSettings field"
+    add_settings_options(
+        p, "a TeacherSettings field (the environment the planner drives)", plan=True
     )
-    p.add_argument(
-        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
-        help="a TeacherSettings field (the environment the planner drives)",
-    )  # fmt: skip
     p.add_argument("--save", default=None, help="write the rollout's arrays to this .npz")
+    p.add_argument(
+        "--base", default=None,
+        help="an earlier plan's .npz (--save, or a plan cache file): plan around its actions "
+        "instead of the reference's PD targets",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     import numpy as np
     import torch
 
-    from cli.settings_options import parse_overrides
-    from intermimic.motion.load import read_clip
-    from intermimic.objects import ObjectLibrary
-    from intermimic.paths import sample_raw_dir, sample_refined_dir
-    from intermimic.plan import PlannerSettings, plan_clip
+    from intermimic.paths import sample_refined_dir
+    from intermimic.plan import plan_clip
     from intermimic.rl.rollout import refined_clip
-    from intermimic.rl.teacher_env import prepare_clips
-    from intermimic.rl.teacher_settings import TeacherSettings
     from stages.refine_quality import clip_quality
 
     torch.set_num_threads(1)
-    planner = parse_overrides(PlannerSettings, args.plan)
-    settings = parse_overrides(TeacherSettings, args.set_)
-    raw_dir = sample_raw_dir()
-    if raw_dir is None:
-        raise SystemExit("sample data (../shared/data/omomo/raw) not found")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clip = read_clip(raw_dir / f"{args.clip}.pt")
-        clipset = prepare_clips([clip], ObjectLibrary(), settings, where=args.clip)
+    planner = planner_settings(args)
+    settings = teacher_settings(args)
+    (clip,), clipset = sample_clipset([args.clip], settings, where=args.clip)
     scene = next(iter(clipset.scenes.values()))
     t0 = time.perf_counter()
-    res = plan_clip(clip, scene, settings, planner, max_frames=args.frames or None)
+    base = None
+    if args.base:
+        with np.load(args.base) as z:
+            base = np.asarray(z["actions"], np.float64)[:-1]  # its last row is 0 (no step)
+    res = plan_clip(clip, scene, settings, planner, max_frames=args.frames or None, base=base)
     r = res.rollout
     seconds = time.perf_counter() - t0
     out = {
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "e_h_cm_max": round(100 * float(np.max(r.arrays["key_body_error"])), 2),
         "e_o_cm": round(100 * r.e_o, 2),
         "planner": planner.model_dump(),
+        "base": args.base,
     }
     if r.duration >= 2:
         refined = refined_clip(r, clip, scene, dataset="bench-refined", source_sha256="0" * 64)

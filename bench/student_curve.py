@@ -30,7 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-CLIP = "sub2_largetable_000"
+from bench._common import CLIP, add_settings_options, clip_set, load_clip
+
 KEYS = ("success_rate", "mean_duration", "mean_duration_fraction", "e_h_cm", "e_o_cm")
 
 
@@ -52,13 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", default=None, help="read the clip from this store")
     p.add_argument("--worlds", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
-        help="any StudentSettings field, e.g. --set architecture=mlp",
-    )  # fmt: skip
+    add_settings_options(p, "any StudentSettings field, e.g. --set architecture=mlp")
     args = p.parse_args(argv)
 
-    from bench.teacher_curve import load_clip
     from cli.settings_options import parse_overrides
     from intermimic.eval import EvalSettings, evaluate_policy
     from intermimic.eval.evaluate import trackable
@@ -70,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     from intermimic.rl.student_settings import MODES, StudentSettings
     from intermimic.rl.student_training import train_student
     from intermimic.rl.teacher_actor import load_teacher_actor
-    from intermimic.rl.teacher_env import prepare_clips
     from intermimic.rl.teacher_settings import TeacherSettings
     from intermimic.rl.teacher_training import train_teacher
 
@@ -81,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         worlds=args.worlds, seed=args.seed, env_steps=10**12, checkpoint_interval=5,
         tensorboard=False,
     )  # fmt: skip
-    clipset = prepare_clips([clip], objects, teacher_s, where=args.clip)
+    clipset = clip_set([clip], teacher_s, where=args.clip, objects=objects)
     obj = clip.meta.object_name
     scene = clipset.scenes[obj]
     settings = parse_overrides(

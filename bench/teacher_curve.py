@@ -50,22 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-CLIP = "sub2_largetable_000"
-
-
-def load_clip(clip_id: str, store: str | None) -> Any:
-    """The clip from a store, else the sample's InterAct file."""
-    if store:
-        from data_catalog.store import Store
-
-        return Store(store).find_clip(clip_id)
-    from intermimic.motion.load import read_clip
-    from intermimic.paths import sample_raw_dir
-
-    raw = sample_raw_dir()
-    if raw is None:
-        raise SystemExit("sample data (../shared/data/omomo/raw) not found; pass --store")
-    return read_clip(raw / f"{clip_id}.pt")
+from bench._common import CLIP, add_settings_options, clip_set, load_clip, teacher_settings
 
 
 def _curve(rows: list[dict[str, Any]], points: int = 40) -> list[list[float]]:
@@ -113,24 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         help="checkpoints kept over the budget and evaluated from the MoCap start after "
         "training (tracked_curve); 0: none",
     )  # fmt: skip
-    p.add_argument(
-        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
-        help="any TeacherSettings field, e.g. --set horizon=16",
-    )  # fmt: skip
+    add_settings_options(p, "any TeacherSettings field, e.g. --set horizon=16")
     args = p.parse_args(argv)
 
-    from cli.settings_options import parse_overrides
-    from intermimic.objects import ObjectLibrary
     from intermimic.plan.recipes import recipe_inputs
     from intermimic.rl import checkpoint as ckpt
     from intermimic.rl.rollout import evaluate, summarize
-    from intermimic.rl.teacher_env import prepare_clips
-    from intermimic.rl.teacher_settings import TeacherSettings
     from intermimic.rl.teacher_training import train_teacher
 
-    settings = parse_overrides(
-        TeacherSettings,
-        args.set_,
+    settings = teacher_settings(
+        args,
         worlds=args.worlds,
         seed=args.seed,
         env_steps=10**12,  # the budget stops it
@@ -140,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     t0 = time.perf_counter()
     clip = load_clip(args.clip, args.store)
-    clipset = prepare_clips([clip], ObjectLibrary(), settings, where=args.clip)
+    clipset = clip_set([clip], settings, where=args.clip)
     setup_s = time.perf_counter() - t0
     untrained = summarize(evaluate(clipset, settings, None))
     untrained_det = summarize(evaluate(clipset, settings, None, attempts=1, noise=0.0))

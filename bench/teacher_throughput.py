@@ -44,18 +44,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-CLIP = "sub2_largetable_000"
+from bench._common import CLIP, add_settings_options, clip_set, sample_clip_path, teacher_settings
 
 
 def load_clip(clip_id: str) -> tuple[Any, str]:
     """The sample clip, else a synthetic largetable clip of about its length."""
     from intermimic.motion.load import read_clip
     from intermimic.motion.synthetic import synthetic_clip
-    from intermimic.paths import sample_raw_dir
 
-    raw = sample_raw_dir()
-    if raw is not None and (raw / f"{clip_id}.pt").is_file():
-        return read_clip(raw / f"{clip_id}.pt"), f"sample {clip_id}"
+    path = sample_clip_path(clip_id)
+    if path is not None:
+        return read_clip(path), f"sample {clip_id}"
     return synthetic_clip(n_frames=150, object_name="largetable"), "synthetic largetable"
 
 
@@ -98,24 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worlds", type=int, default=None, help="default: the settings' worlds")
     p.add_argument("--iterations", type=int, default=8, help="timed PPO iterations")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
-        help="any TeacherSettings field, e.g. --set torch_threads=2",
-    )  # fmt: skip
+    add_settings_options(p, "any TeacherSettings field, e.g. --set torch_threads=2")
     args = p.parse_args(argv)
 
-    from cli.settings_options import parse_overrides
-    from intermimic.objects import ObjectLibrary
-    from intermimic.rl.teacher_env import build_teacher_env, prepare_clips
-    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_env import build_teacher_env
     from intermimic.rl.train import Trainer
 
     fixed: dict[str, Any] = {"seed": args.seed, "tensorboard": False}
     if args.worlds is not None:
         fixed["worlds"] = args.worlds
-    settings = parse_overrides(TeacherSettings, args.set_, **fixed)
+    settings = teacher_settings(args, **fixed)
     clip, source = load_clip(args.clip)
-    clipset = prepare_clips([clip], ObjectLibrary(), settings, where=args.clip)
+    clipset = clip_set([clip], settings, where=args.clip)
     env = build_teacher_env(clipset, settings)
     trainer = Trainer(env, settings.train_settings(), None)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,36 +24,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from bench._common import add_settings_options, sample_clipset, sample_dir, teacher_settings
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subject", default="sub2")
     p.add_argument("--clip", action="append", default=[], help="only these clips")
-    p.add_argument(
-        "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE",
-        help="any TeacherSettings field",
-    )  # fmt: skip
+    add_settings_options(p, "any TeacherSettings field")
     args = p.parse_args(argv)
 
-    from cli.settings_options import parse_overrides
-    from intermimic.motion.load import read_clip
-    from intermimic.objects import ObjectLibrary
-    from intermimic.paths import sample_raw_dir
-    from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
-    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_env import build_teacher_env_exact
     from intermimic.rl.vecenv import to_host
 
-    settings = parse_overrides(TeacherSettings, args.set_, residual_actions=True)
-    raw = sample_raw_dir()
-    if raw is None:
-        raise SystemExit("sample data (../shared/data/omomo/raw) not found")
-    paths = sorted(raw.glob(f"{args.subject}_*.pt"))
+    settings = teacher_settings(args, residual_actions=True)
+    ids = [q.stem for q in sorted(sample_dir().glob(f"{args.subject}_*.pt"))]
     if args.clip:
-        paths = [q for q in paths if q.stem in set(args.clip)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clips = [read_clip(q) for q in paths]
-        clipset = prepare_clips(clips, ObjectLibrary(), settings, where=args.subject)
+        ids = [c for c in ids if c in set(args.clip)]
+    _, clipset = sample_clipset(ids, settings, where=args.subject)
     worlds = {name: len(group) for name, group in clipset.groups.items()}
     env = build_teacher_env_exact(clipset, settings, worlds, psi=False)
     out: dict[str, Any] = {}
