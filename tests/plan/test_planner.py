@@ -350,3 +350,19 @@ def test_recipe_inputs_per_recipe(tmp_path: Path, clipset: object) -> None:
     assert psi.planner_seconds == plan.seconds > 0
     bc = recipe_inputs(clipset, SETTINGS.model_copy(update={"recipe": "planner_bc"}), tmp_path)  # type: ignore[arg-type]
     assert callable(bc.init_actor) and bc.planner_seconds == psi.planner_seconds  # cached
+
+
+@pytest.mark.warp
+def test_planner_runs_on_the_warp_backend(clipset: object) -> None:
+    """The planner drives a warp environment as it drives a mujoco one (the GPU path:
+    thousands of samples per frame): noiseless, both commit the reference's PD targets
+    and simulate the same frames to float32 precision."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    still = TINY_PLAN.model_copy(update={"sigma": 0.0, "finger_sigma": 0.0})
+    a = plan_clip(clip, scene, SETTINGS, still, max_frames=3).rollout
+    warp = SETTINGS.model_copy(update={"backend": "warp", "device": "cpu"})
+    b = plan_clip(clip, scene, warp, still, max_frames=3).rollout
+    assert a.duration == b.duration >= 1 and b.ended_by == a.ended_by
+    np.testing.assert_allclose(b.arrays["actions"], a.arrays["actions"], atol=1e-5)
+    np.testing.assert_allclose(b.arrays["qpos"], a.arrays["qpos"], atol=2e-3)
