@@ -15,15 +15,28 @@ does not fit the environment changes nothing. ``TrackingEnv.state_dict`` and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from intermimic.sim.backend import SimBackend
 
-if TYPE_CHECKING:  # the environment calls in here; this module only reads its type
-    from intermimic.env.tracking_env import TrackingEnv
+Tensor = torch.Tensor
+
+
+class TrackingEnv(Protocol):
+    """What a checkpoint reads and writes of :class:`intermimic.env.tracking_env.
+    TrackingEnv` besides :data:`EPISODE_FIELDS` (a protocol, not an import: that module
+    imports this one)."""
+
+    backend: SimBackend
+    device: torch.device
+    _n_nan: Tensor
+
+    @property
+    def exact_state(self) -> bool: ...
+
 
 #: Per-world episode tensors a resumed run needs exactly as they were: attributes of
 #: the environment (the ``cand_*`` and ``traj`` ones its PSI feed's, under its names).

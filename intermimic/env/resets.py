@@ -20,18 +20,60 @@ exactly the operations the environment's methods ran, in the same order.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from intermimic.sim.backend import BodyStates
-
-if TYPE_CHECKING:  # the environment calls in here; this module only reads its type
-    from intermimic.env.tracking_env import TrackingEnv
+from intermimic.env.psi import PSIBuffer
+from intermimic.env.psi_feed import PSIFeed
+from intermimic.env.reference import ReferenceMotion
+from intermimic.env.settings import EnvSettings
+from intermimic.env.view import TrackView
+from intermimic.sim.backend import BodyStates, SimBackend
+from intermimic.sim.scene import Scene
 
 Tensor = torch.Tensor
+
+
+class TrackingEnv(Protocol):
+    """What these functions read and write of :class:`intermimic.env.tracking_env.
+    TrackingEnv` (a protocol, not an import: that module imports this one)."""
+
+    settings: EnvSettings
+    backend: SimBackend
+    scene: Scene
+    n_worlds: int
+    device: torch.device
+    dtype: torch.dtype
+    view: TrackView
+    ref: ReferenceMotion
+    psi: PSIBuffer
+    psi_feed: PSIFeed
+    clip: Tensor
+    frame: Tensor
+    start: Tensor
+    episode_len: Tensor
+    missing_hand: Tensor
+    prev_hinge_vel: Tensor
+    prev_obj_vel: Tensor
+    _all: Tensor
+    _clip_of_frame: Tensor
+    _frame_in_clip: Tensor
+
+    def _touch(self, forces: Tensor) -> Tensor: ...
+
+    def _normalise(self, raw: Tensor, update: bool = True) -> Tensor: ...
+
+    def _observe(
+        self,
+        bs: BodyStates,
+        touch: Tensor,
+        rows: Tensor | None,
+        offsets: Sequence[int] | NDArray[np.integer] | None = None,
+    ) -> Tensor: ...
 
 
 def draw(env: TrackingEnv) -> tuple[Tensor, Tensor]:
