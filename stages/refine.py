@@ -49,6 +49,7 @@ from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.errors import InputError
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
+from intermimic.rl.teacher_env import FEEDFORWARD_STATE
 from intermimic.rl.teacher_settings import TeacherSettings
 from stages.refine_quality import (
     INTERMIMIC_STAGE_SUFFIX,
@@ -111,6 +112,9 @@ class RefineReport:
     reference_dir: str | None = None
     """where InterMimic's refined clips were looked for; None: not compared."""
     reference_notes: dict[str, str] = field(default_factory=dict)
+    plan_frames: dict[str, int] = field(default_factory=dict)
+    """clip -> frames its plan tracked, for a ``planner_ff`` teacher (the plan it trained
+    around; :meth:`tracking_table` shows it beside the teacher's duration)."""
     """clip -> why a file of InterMimic's was there but not compared."""
 
     def comparison(
@@ -149,12 +153,16 @@ class RefineReport:
         return verdict_counts(self.verdicts.values())
 
     def tracking_table(self) -> tuple[list[str], list[list[str]]]:
-        """``(header, rows)``, one row per refined clip: success, duration (steps), E_h
-        and E_o (cm) and what ended its rollout. The CLI and the Dagster metadata render
-        the same rows."""
+        """``(header, rows)``, one row per refined clip: success, duration (steps), the
+        frames its plan tracked (a ``planner_ff`` teacher's only), E_h and E_o (cm) and
+        what ended its rollout. The CLI and the Dagster metadata render the same rows."""
+        plans = bool(self.plan_frames)
         header = ["clip", "success", "duration", "E_h cm", "E_o cm", "ended by"]
-        rows = [
-            [
+        if plans:
+            header.insert(3, "plan frames")
+        rows = []
+        for cid, t in sorted(self.tracking.items()):
+            row = [
                 cid,
                 "yes" if t["success"] else "no",
                 f"{t['duration']:.0f}",
@@ -162,8 +170,9 @@ class RefineReport:
                 f"{t['e_o_cm']:.1f}",
                 ", ".join(self.ended_by.get(cid, [])),
             ]
-            for cid, t in sorted(self.tracking.items())
-        ]
+            if plans:
+                row.insert(3, str(self.plan_frames.get(cid, "-")))
+            rows.append(row)
         return header, rows
 
     def comparison_table(self) -> tuple[list[str], list[list[str]]]:
@@ -197,6 +206,8 @@ class _Produced:
     run_dir: Path
     source_path: str
     source_sha256: str
+    plan_frames: dict[str, int] = field(default_factory=dict)
+    """clip -> frames the plan under a ``planner_ff`` teacher tracked (its feed-forward)."""
 
 
 def _select(
@@ -245,7 +256,10 @@ def _by_teacher(
     latest = ckpt.load_latest(run_dir / "checkpoints")
     assert latest is not None  # evaluate() raised otherwise
     sha = checkpoint_sha256(latest.path)
-    return _Produced(s, clipset, best, run_dir, str(latest.path), sha)
+    # a planner_ff teacher carries its plans: how far each tracked, beside the teacher
+    ff = latest.state.get("objects", {}).get(FEEDFORWARD_STATE) or {}
+    plan_frames = {cid: len(a) for cid, a in ff.items() if cid in best}
+    return _Produced(s, clipset, best, run_dir, str(latest.path), sha, plan_frames)
 
 
 def _by_planner(
@@ -325,6 +339,7 @@ def refine_subject(
     out_ds = refined_dataset_for(dataset, s.embodiment_key)
     robot = s.embodiment != "smplx"
     report = RefineReport(dataset, subject, out_ds, source_path, source_sha, method=method)
+    report.plan_frames = made.plan_frames
     report.reference_dir = str(ref_dir) if ref_dir is not None else None
     report.failed.update(clipset.rejected)
     raw_by_id = {c.meta.clip_id: c for c in clipset.clips}
@@ -437,6 +452,7 @@ def refine_subject(
                 "verdicts": report.verdict_counts(),
                 "clips": report.quality_records(),
                 "reference_notes": report.reference_notes,
+                "plan_frames": report.plan_frames,
                 "failed": report.failed,
                 "seconds": round(report.seconds, 2),
             },

@@ -12,6 +12,8 @@ import mujoco
 import numpy as np
 import pytest
 
+from data_catalog import Store
+from data_catalog.runs import REFINE_FILE, teacher_dir
 from intermimic.env.feedforward import FeedForwardError
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
@@ -29,6 +31,7 @@ from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
 from intermimic.rl.teacher_training import train_teacher, zero_actor_mean
 from intermimic.rl.train import Trainer
 from intermimic.sim import mujoco_backend
+from stages.refine import refine_subject
 
 SETTINGS = TeacherSettings(
     env_steps=4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=1,
@@ -255,3 +258,22 @@ def test_recipe_planner_ff(
     with pytest.raises(ValueError, match="residual_actions must be True"):
         absolute = SETTINGS.model_copy(update={"recipe": "ppo", "residual_actions": False})
         train_teacher(clipset, absolute, None, feedforward=inputs.feedforward)
+
+
+def test_refine_reports_how_far_the_teachers_plan_tracked(
+    tmp_path: Path, clipset: ClipSet, plan: PlannedClip
+) -> None:
+    """Refining a planner_ff teacher reports each clip's plan length beside the teacher's
+    own duration (report, table, refine.json), so a teacher worse than its plan shows."""
+    cid = clipset.clips[0].meta.clip_id
+    store = Store(tmp_path / "store")
+    store.upsert_clips("lab", "s1", [clipset.clips[0]])
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    run = teacher_dir(store, "lab", "s1")
+    run.mkdir(parents=True)
+    _teacher_run(run, clipset, feedforward_actions({cid: plan}))
+    rep = refine_subject(store, "lab", "s1", SETTINGS, objects, reference=None)
+    assert rep.plan_frames == {cid: FRAMES}
+    header, rows = rep.tracking_table()
+    assert header[2:4] == ["duration", "plan frames"] and rows[0][3] == str(FRAMES)
+    assert json.loads((run / REFINE_FILE).read_text())["plan_frames"] == {cid: FRAMES}

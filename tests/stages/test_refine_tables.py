@@ -47,3 +47,13 @@ def test_comparison_table_without_intermimic() -> None:
     assert header[-1] == "InterMimic (0 of 2 clips)" and rows[0][-1] == "-"
     rep.tracking, rep.before, rep.after = {}, {}, {}
     assert rep.tracking_table()[1] == [] and rep.comparison_table()[1] == []
+
+
+def test_tracking_table_shows_a_teachers_plan_frames() -> None:
+    """A planner_ff teacher's plan lengths sit beside its durations; a clip it has no
+    plan of shows '-', and a teacher without plans has no such column."""
+    rep = _report()
+    rep.plan_frames = {"a": 152}
+    header, rows = rep.tracking_table()
+    assert header == ["clip", "success", "duration", "plan frames", "E_h cm", "E_o cm", "ended by"]
+    assert [r[3] for r in rows] == ["152", "-"] and rows[0][2] == "40"
