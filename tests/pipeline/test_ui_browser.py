@@ -164,13 +164,19 @@ def _show_figure(page: Any, url: str, asset: str, key: str) -> dict[str, int]:
     return size
 
 
+#: How long the browser waits for an element. The UI answers in seconds on a quiet
+#: machine; a 2-core one running the demo beside the suite once took over 60 s to list
+#: the partitions in the picker.
+UI_TIMEOUT_MS = 180_000
+
+
 def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path, Path, Path]) -> None:
     url, store, home, objects = dagster_ui
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(UI_TIMEOUT_MS)
 
         # every asset of the code location is listed in the catalog
         from pipeline.definitions import defs
@@ -217,7 +223,7 @@ def test_materialise_one_subject_from_the_ui(dagster_ui: tuple[str, Path, Path, 
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(UI_TIMEOUT_MS)
         for asset, figure in (
             ("teacher_policy", "learning_curve_figure"),
             ("student_evaluation", "metrics_figure"),
