@@ -49,7 +49,7 @@ from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.errors import InputError
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
-from intermimic.rl.teacher_env import FEEDFORWARD_STATE
+from intermimic.rl.teacher_env import saved_feedforward
 from intermimic.rl.teacher_settings import TeacherSettings
 from stages.refine_quality import (
     INTERMIMIC_STAGE_SUFFIX,
@@ -257,7 +257,7 @@ def _by_teacher(
     assert latest is not None  # evaluate() raised otherwise
     sha = checkpoint_sha256(latest.path)
     # a planner_ff teacher carries its plans: how far each tracked, beside the teacher
-    ff = latest.state.get("objects", {}).get(FEEDFORWARD_STATE) or {}
+    ff = saved_feedforward(latest.state)
     plan_frames = {cid: len(a) for cid, a in ff.items() if cid in best}
     return _Produced(s, clipset, best, run_dir, str(latest.path), sha, plan_frames)
 

@@ -29,7 +29,7 @@ from intermimic.env.feedforward import ClipFrames, FeedForward
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError, checkpoint_sha256
 from intermimic.rl.ppo import rsl_rl_config
-from intermimic.rl.teacher_env import FEEDFORWARD_STATE
+from intermimic.rl.teacher_env import saved_feedforward
 from intermimic.rl.teacher_settings import TeacherSettings
 
 
@@ -124,7 +124,7 @@ def load_teacher_actor(run_dir: Path, subject: str, action_dim: int = 153) -> Te
     actor.eval()
     objects = c.state["objects"]
     norms = {k[len("obs_norm.") :]: v for k, v in objects.items() if k.startswith("obs_norm.")}
-    ff = {cid: np.asarray(a, np.float64) for cid, a in objects.get(FEEDFORWARD_STATE, {}).items()}
+    ff = saved_feedforward(c.state)
     return TeacherActor(
         subject, run_dir, c.path, checkpoint_sha256(c.path), settings, actor, norms, ff
     )

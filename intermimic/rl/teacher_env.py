@@ -254,6 +254,14 @@ class PSIState:
 FEEDFORWARD_STATE = "feedforward"
 
 
+def saved_feedforward(state: Mapping[str, Any]) -> dict[str, NDArray[np.float64]]:
+    """The feed-forward actions (clip id -> ``[n, A]``) a checkpoint's state tree
+    (``Checkpoint.state``) holds; empty for a teacher trained without one."""
+    objects = state.get("objects") or {}
+    ff = objects.get(FEEDFORWARD_STATE) or {}
+    return {cid: np.asarray(a, np.float64) for cid, a in ff.items()}
+
+
 class FeedForwardState:
     """Checkpoint state of a teacher env's feed-forward actions: clip id -> ``[n, A]``.
 
