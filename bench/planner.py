@@ -3,7 +3,8 @@
 Plans ``--clip`` (default ``sub2_largetable_000``) with
 :func:`intermimic.plan.plan_clip` (``PlannerSettings`` defaults, ``--plan KEY=VALUE`` to
 change one) from its MoCap start and prints: ``frames`` tracked of ``clip_frames - 1``,
-``success``, ``seconds``, ``env_steps`` (world-steps simulated) and their rate, ``e_h_cm``
+``success``, ``rewinds`` (times it planned frames again, ``--plan backtrack=N``),
+``seconds``, ``env_steps`` (world-steps simulated) and their rate, ``e_h_cm``
 (mean key-body error) and ``e_o_cm`` (mean object-point error) over the committed frames,
 ``e_h_cm_max``, and the refinement quality (:func:`stages.refine_quality.clip_quality`):
 the artifact figures of the raw MoCap, of the planned motion and of InterMimic's own
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "frames": r.duration,
         "clip_frames": r.clip_frames,
         "success": r.success,
+        "rewinds": res.rewinds,
         "seconds": round(seconds, 1),
         "env_steps": res.env_steps,
         "env_steps_per_s": round(res.env_steps / max(res.seconds, 1e-9), 1),

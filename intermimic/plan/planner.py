@@ -25,7 +25,14 @@ Per committed frame ``t`` (from the clip's MoCap start):
 
 It stops at the clip's last frame (success) or when every sample of the best iteration
 terminates on its first step (the committed motion so far is the partial result, as a
-teacher's early termination). The committed frames form a
+teacher's early termination). With ``backtrack`` it first goes back that many frames
+and plans them again with fresh noise (``retries`` times per clip, further back each
+time it fails again without getting past the furthest failure): which noise draws
+commit decides whether the motion survives (a run's outcome moves by tens of frames with
+the seed alone), so a few frames planned again usually get past where one draw fell.
+``max_key_body_error`` / ``max_object_error`` tighten the environment's early
+termination while planning: the motion is kept within them, by the samples' costs and,
+where no sample stays within, by rewinding. The committed frames form a
 :class:`~intermimic.rl.rollout.Rollout`, so :func:`~intermimic.rl.rollout.refined_clip`
 and :func:`~intermimic.rl.rollout.rollout_series` turn it into refined data as they do
 a teacher's. Each committed frame is one physics step from the previous committed state
@@ -69,6 +76,8 @@ class PlanResult:
     """World-steps simulated (samples x steps x iterations, all frames)."""
     costs: F64
     """``[duration]`` the committed sample's cost at each committed frame."""
+    rewinds: int = 0
+    """Times the planner went back to plan frames again (``PlannerSettings.backtrack``)."""
 
     @property
     def success(self) -> bool:
@@ -224,7 +233,12 @@ def _plan_clip(
     env = tenv.envs[0]
     try:
         length = int(env.ref.clip_len[0])
-        env.settings = env.settings.model_copy(update={"rollout_length": length + 2})
+        env.settings = env.settings.model_copy(
+            update={
+                "rollout_length": length + 2,
+                "termination": p.termination(env.settings.termination),
+            }
+        )
         if base is not None:
             env.set_feedforward({clip.meta.clip_id: base}, truncate=True)
         recorder = RecordingBackend(env.backend)
@@ -235,31 +249,42 @@ def _plan_clip(
 
         t0 = time.perf_counter()
         frame = 0
-        g = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
-        state = env.ref.states()[g]
+        g0 = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
+        state = env.ref.states()[g0]
         missing = np.zeros(2, np.int64)
-        env.reset_to(np.full(k_samples, g), np.repeat(state[None], k_samples, 0))
+        env.reset_to(np.full(k_samples, g0), np.repeat(state[None], k_samples, 0))
         first = frame_record(
-            env, _rows(recorder.snapshot(), 0), np.array([g]), np.zeros((1, n_act))
+            env, _rows(recorder.snapshot(), 0), np.array([g0]), np.zeros((1, n_act))
         )
         records = [first]
         last_action: F64 | None = None
         costs: list[float] = []
         steps = 0
         ended_by: tuple[str, ...] = ("episode_cap",)  # max_frames stopped it
+        # what the planner needs to plan frame f again: history[f]
+        history: list[tuple[F64, NDArray[np.int64], F64 | None, F64]] = []
+        rewind = _Rewind(p)
         while frame < end:
+            del history[frame:]
+            history.append((state, missing, last_action, mppi.nominal.copy()))
             best, n = mppi(frame, state, missing, last_action)
             steps += n
             if best["survived"] == 0:
-                # every sample terminates on its first step: the best one's reasons
-                ended_by = end_reasons(True, False, best["reasons"])
-                break
+                back = rewind(frame)
+                if back is None:
+                    # every sample terminates on its first step: the best one's reasons
+                    ended_by = end_reasons(True, False, best["reasons"])
+                    break
+                frame = back
+                state, missing, last_action, nominal = history[frame]
+                mppi.nominal = nominal.copy()
+                del records[frame + 1 :], costs[frame:]
+                continue
             snap = best["snap"]
             records[-1]["actions"] = best["action"][None]
             last_action = best["action"]
             frame += 1
-            g += 1
-            records.append(frame_record(env, snap, np.array([g]), np.zeros((1, n_act))))
+            records.append(frame_record(env, snap, np.array([g0 + frame]), np.zeros((1, n_act))))
             state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
             missing = best["missing"]
             costs.append(best["cost"])
@@ -280,7 +305,30 @@ def _plan_clip(
         arrays=arrays,
         ended_by=("clip_end",) if frame >= length - 1 else ended_by,
     )
-    return PlanResult(rollout, seconds, steps, np.asarray(costs, np.float64))
+    return PlanResult(rollout, seconds, steps, np.asarray(costs, np.float64), rewind.used)
+
+
+class _Rewind:
+    """Where to plan again from after a failure at a frame (``None``: give up).
+
+    The first failure rewinds ``backtrack`` frames; a failure at or before the furthest
+    one so far means the rewind did not get past the trouble, so the next goes one
+    ``backtrack`` further back (from the furthest failure), up to the clip's start."""
+
+    def __init__(self, p: PlannerSettings) -> None:
+        self.step, self.left = p.backtrack, p.retries
+        self.used, self.furthest, self.depth = 0, -1, 0
+
+    def __call__(self, frame: int) -> int | None:
+        if self.step == 0 or self.left == 0:
+            return None
+        if frame > self.furthest:
+            self.furthest, self.depth = frame, 1
+        else:
+            self.depth += 1
+        self.left -= 1
+        self.used += 1
+        return max(0, self.furthest - self.step * self.depth)
 
 
 def _rollout(

@@ -119,8 +119,9 @@ def plan_clips(
                 res = plan_clip(clip, clipset.scenes[name], settings, p)
                 out[cid] = PlannedClip(res.rollout, res.seconds)
                 log.info(
-                    "planned %s: %d of %d frames in %.0f s",
+                    "planned %s: %d of %d frames in %.0f s (%d rewinds)",
                     cid, res.rollout.duration, res.rollout.clip_frames - 1, res.seconds,
+                    res.rewinds,
                 )  # fmt: skip
                 if path is not None:
                     _save(path, out[cid])

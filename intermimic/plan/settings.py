@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from intermimic.env.settings import TerminationSettings
+
 
 class PlannerSettings(BaseModel):
     """MPPI over PD-target residual knots; costs per policy step.
@@ -93,10 +95,46 @@ class PlannerSettings(BaseModel):
         "from one step to the next, the first step from the last committed action: "
         "smooth targets, less body jitter",
     )
+    max_key_body_error: float | None = Field(
+        None,
+        gt=0,
+        description="m; a tighter bound than the environment's early termination on the "
+        "mean key-body error (its E_h) while planning: a sample beyond it terminates (its "
+        "termination_cost), so the committed motion stays within it or the planner rewinds "
+        "(backtrack); None: the environment's",
+    )
+    max_object_error: float | None = Field(
+        None,
+        gt=0,
+        description="m; the same for the mean object surface-point error (E_o)",
+    )
+    backtrack: int = Field(
+        0,
+        ge=0,
+        description="frames to rewind when every sample dies on its first step, to plan "
+        "those frames again with fresh noise (0: stop there, the partial result); a second "
+        "failure at or before the furthest failure so far rewinds twice as far, and so on",
+    )
+    retries: int = Field(20, ge=0, description="rewinds allowed per clip (with backtrack > 0)")
     seed: int = 0
 
     def sha256(self) -> str:
-        """Hash of the settings: with the clip's, it names a planner refinement."""
-        return hashlib.sha256(
-            json.dumps({"planner": self.model_dump()}, sort_keys=True).encode()
-        ).hexdigest()
+        """Hash of the settings: with the clip's, it names a planner refinement. Fields that
+        change nothing as set (no backtracking, no bound) are left out of it: plans made
+        before those fields existed keep their names (and their caches)."""
+        dump = self.model_dump()
+        if self.backtrack == 0:
+            del dump["backtrack"], dump["retries"]
+        for bound in ("max_key_body_error", "max_object_error"):
+            if dump[bound] is None:
+                del dump[bound]
+        return hashlib.sha256(json.dumps({"planner": dump}, sort_keys=True).encode()).hexdigest()
+
+    def termination(self, env: TerminationSettings) -> TerminationSettings:
+        """The environment's early termination ``env`` with this planner's tighter bounds."""
+        update: dict[str, float] = {}
+        for name in ("max_key_body_error", "max_object_error"):
+            mine, theirs = getattr(self, name), getattr(env, name)
+            if mine is not None:
+                update[name] = mine if theirs is None else min(mine, theirs)
+        return env.model_copy(update=update)

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from intermimic.env.settings import TerminationSettings
 from intermimic.env.termination import REASONS
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import PlanCost, foot_bodies
+from intermimic.plan.planner import _Rewind
 from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
 from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -71,13 +73,19 @@ def test_reset_to_rejects_bad_shapes_and_frames(clipset: object) -> None:
         tenv.close()
 
 
-def test_planner_commits_one_physics_step_per_frame(clipset: object) -> None:
+@pytest.mark.parametrize("rewinds", [0, 3])
+def test_planner_commits_one_physics_step_per_frame(clipset: object, rewinds: int) -> None:
     """Every committed frame is the env's step from the previous committed state with the
-    recorded action: replayed world by world, the states agree exactly."""
+    recorded action: replayed world by world, the states agree exactly; also after the
+    planner went back to plan frames again (``backtrack``), whose discarded frames leave
+    no trace in the result."""
     clip = clipset.clips[0]  # type: ignore[attr-defined]
     scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
-    res = plan_clip(clip, scene, SETTINGS, TINY_PLAN)
+    plan = TINY_PLAN.model_copy(update={"backtrack": 2 * bool(rewinds), "retries": rewinds})
+    res = plan_clip(clip, scene, SETTINGS, plan)
     r = res.rollout
+    # the box outruns the hands wherever the plan goes: every rewind is spent
+    assert res.rewinds == rewinds
     # the synthetic box flies faster than a hand can carry it: the plan ends early
     assert 1 <= r.duration == len(res.costs) and r.success == (r.duration == clip.n_frames - 1)
     # why it stopped: every sample's first step terminated, for these reasons
@@ -122,6 +130,11 @@ def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
 def test_settings_hash_and_validation() -> None:
     a, b = PlannerSettings(), PlannerSettings(samples=32)
     assert a.sha256() != b.sha256() and a.sha256() == PlannerSettings().sha256()
+    # retries without backtracking change nothing, so they keep the plan's name (cache)
+    assert PlannerSettings(retries=3).sha256() == a.sha256()
+    back = PlannerSettings(backtrack=10)
+    assert back.sha256() != a.sha256() != PlannerSettings(backtrack=10, retries=3).sha256()
+    assert PlannerSettings(max_key_body_error=0.15).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -202,6 +215,38 @@ def test_grasp_cost_pays_the_missing_force_of_hands_labelled_in_contact(
         np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-12)
     finally:
         tenv.close()
+
+
+def test_planner_bounds_tighten_the_environments_termination(clipset: object) -> None:
+    env = TerminationSettings()  # 0.5 m on both (the paper's)
+    assert PlannerSettings().termination(env) == env
+    tight = PlannerSettings(max_key_body_error=0.1, max_object_error=0.8).termination(env)
+    assert (tight.max_key_body_error, tight.max_object_error) == (0.1, 0.5)  # never looser
+    off = env.model_copy(update={"max_key_body_error": None})
+    assert PlannerSettings(max_key_body_error=0.2).termination(off).max_key_body_error == 0.2
+    # planned within a bound no sample can keep (a micrometre of key-body error): every
+    # sample terminates as soon as the environment's grace step is over, for that reason
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    r = plan_clip(
+        clip, scene, SETTINGS, TINY_PLAN.model_copy(update={"max_key_body_error": 1e-6})
+    ).rollout
+    grace = SETTINGS.env_settings().termination.grace_steps
+    assert r.duration == grace and "key_body_error" in r.ended_by
+    with pytest.raises(ValueError):
+        PlannerSettings(max_object_error=0.0)
+
+
+def test_rewinds_go_further_back_while_a_failure_repeats() -> None:
+    """Hand-worked: backtrack 10, 4 retries. A failure at 35 rewinds to 25; failing again
+    at 30 (not past 35) rewinds to 35 - 20 = 15, at 35 again to 5, then at 50 (past 35)
+    to 40, and the fifth failure gives up."""
+    rewind = _Rewind(PlannerSettings(backtrack=10, retries=4))
+    assert [rewind(f) for f in (35, 30, 35, 50, 60)] == [25, 15, 5, 40, None]
+    assert rewind.used == 4
+    deep = _Rewind(PlannerSettings(backtrack=10, retries=9))
+    assert [deep(f) for f in (12, 12, 3)] == [2, 0, 0]  # never before the clip's start
+    assert _Rewind(PlannerSettings())(35) is None  # backtrack 0: no rewinds
 
 
 def test_first_knot_noise_zero_commits_the_warm_started_plan(clipset: object) -> None:
