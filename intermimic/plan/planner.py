@@ -316,17 +316,16 @@ class _Rewind:
     ``backtrack`` further back (from the furthest failure), up to the clip's start."""
 
     def __init__(self, p: PlannerSettings) -> None:
-        self.step, self.left = p.backtrack, p.retries
+        self.step, self.retries = p.backtrack, p.retries
         self.used, self.furthest, self.depth = 0, -1, 0
 
     def __call__(self, frame: int) -> int | None:
-        if self.step == 0 or self.left == 0:
+        if self.step == 0 or self.used == self.retries:
             return None
         if frame > self.furthest:
             self.furthest, self.depth = frame, 1
         else:
             self.depth += 1
-        self.left -= 1
         self.used += 1
         return max(0, self.furthest - self.step * self.depth)
 

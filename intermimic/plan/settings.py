@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intermimic.env.settings import TerminationSettings
 
+#: The planner's own early-termination bounds, named as the environment's.
+BOUNDS = ("max_key_body_error", "max_object_error")
+
 
 class PlannerSettings(BaseModel):
     """MPPI over PD-target residual knots; costs per policy step.
@@ -112,8 +115,9 @@ class PlannerSettings(BaseModel):
         0,
         ge=0,
         description="frames to rewind when every sample dies on its first step, to plan "
-        "those frames again with fresh noise (0: stop there, the partial result); a second "
-        "failure at or before the furthest failure so far rewinds twice as far, and so on",
+        "those frames again with fresh noise (0: stop there, the partial result); each "
+        "further failure at or before the furthest so far rewinds one backtrack further "
+        "back from it",
     )
     retries: int = Field(20, ge=0, description="rewinds allowed per clip (with backtrack > 0)")
     seed: int = 0
@@ -125,7 +129,7 @@ class PlannerSettings(BaseModel):
         dump = self.model_dump()
         if self.backtrack == 0:
             del dump["backtrack"], dump["retries"]
-        for bound in ("max_key_body_error", "max_object_error"):
+        for bound in BOUNDS:
             if dump[bound] is None:
                 del dump[bound]
         return hashlib.sha256(json.dumps({"planner": dump}, sort_keys=True).encode()).hexdigest()
@@ -133,7 +137,7 @@ class PlannerSettings(BaseModel):
     def termination(self, env: TerminationSettings) -> TerminationSettings:
         """The environment's early termination ``env`` with this planner's tighter bounds."""
         update: dict[str, float] = {}
-        for name in ("max_key_body_error", "max_object_error"):
+        for name in BOUNDS:
             mine, theirs = getattr(self, name), getattr(env, name)
             if mine is not None:
                 update[name] = mine if theirs is None else min(mine, theirs)
