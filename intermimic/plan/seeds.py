@@ -7,8 +7,9 @@
 buffers (``psi_seeds``, see :func:`psi_seeds`) and
 :func:`~intermimic.plan.clone.clone_planner` fits a fresh actor to the actions. Plans are
 cached per clip in ``cache_dir`` (one ``.npz`` of the rollout's arrays) under the hash of
-the planner's settings, the environment's and the clip's source, so a resumed, repeated
-or interrupted run plans only what it has not planned yet.
+the planner's settings, the environment's, the simulated system's (:data:`SYSTEM_FIELDS`)
+and the clip's source, so a resumed, repeated or interrupted run plans only what it has
+not planned yet, and a plan is never replayed in physics it was not made in.
 """
 
 from __future__ import annotations
@@ -88,10 +89,26 @@ def _load(path: Path) -> PlannedClip:
     return PlannedClip(rollout, float(meta["seconds"]))
 
 
+#: TeacherSettings fields that change the simulated system beyond its EnvSettings (the
+#: physics rate and ground, the body, the backend): a plan is open-loop actions, and under
+#: any other of these it replays into other motion.
+SYSTEM_FIELDS = ("physics_hz", "ground_timeconst", "embodiment", "fit_skeleton", "backend")
+
+
 def _key(planner: PlannerSettings, settings: TeacherSettings, source: str) -> str:
     env = settings.env_settings(psi=False).model_dump_json()
-    h = hashlib.sha256(f"{planner.sha256()}|{env}|{settings.hands}|{source}".encode())
-    return h.hexdigest()[:16]
+    text = f"{planner.sha256()}|{env}|{settings.hands}|{source}"
+    # At their defaults the system fields stay out of the text: plans cached before they
+    # counted keep their names.
+    default = TeacherSettings()
+    system = {
+        f: getattr(settings, f)
+        for f in SYSTEM_FIELDS
+        if getattr(settings, f) != getattr(default, f)
+    }
+    if system:
+        text += "|" + json.dumps(system, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def plan_clips(

@@ -411,3 +411,32 @@ def test_planner_runs_on_the_warp_backend(clipset: object) -> None:
     assert a.duration == b.duration >= 1 and b.ended_by == a.ended_by
     np.testing.assert_allclose(b.arrays["actions"], a.arrays["actions"], atol=1e-5)
     np.testing.assert_allclose(b.arrays["qpos"], a.arrays["qpos"], atol=2e-3)
+
+
+def test_plan_cache_key_names_the_simulated_system() -> None:
+    import hashlib
+
+    from intermimic.plan.seeds import SYSTEM_FIELDS, _key
+
+    plan = PlannerSettings()
+    base = TeacherSettings()
+    # at the defaults the key is the one plans were cached under before the system
+    # fields counted (written out here: an independent path)
+    env = base.env_settings(psi=False).model_dump_json()
+    old = hashlib.sha256(f"{plan.sha256()}|{env}|{base.hands}|src".encode()).hexdigest()[:16]
+    assert _key(plan, base, "src") == old
+    # each system field changes it: a plan made at 120 Hz must not replay at 240 Hz
+    changed = {
+        "physics_hz": 240,
+        "ground_timeconst": 0.03,
+        "embodiment": "g1",
+        "fit_skeleton": True,
+        "backend": "warp",
+    }
+    assert set(changed) == set(SYSTEM_FIELDS)
+    keys = {_key(plan, base.model_copy(update={f: v}), "src") for f, v in changed.items()}
+    assert len(keys) == len(changed) and old not in keys
+    # and the key is a function of the settings, not of the object
+    assert _key(plan, TeacherSettings(physics_hz=240), "src") == _key(
+        plan, base.model_copy(update={"physics_hz": 240}), "src"
+    )
