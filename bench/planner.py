@@ -16,7 +16,11 @@ to stderr every 10 frames.
 
 For comparison, InterMimic's refinement itself differs from the raw MoCap by 9.5 cm of
 mean key-body position on ``sub2_largetable_000`` and 8.8 cm on ``sub2_woodchair_003``
-(mostly root drift: 9.4 and 8.7 cm), its object by 4.4 and 4.0 cm.
+(mostly root drift: 9.4 and 8.7 cm), its object by 4.4 and 4.0 cm. Most of that is the
+height the environment grounds the reference by (8.0 and 7.5 cm,
+:mod:`intermimic.env.grounding`): against the environment's own reference, the one
+``e_h_cm`` is measured against, InterMimic's refinement is 6.1 cm off on
+``sub2_largetable_000`` (4.7-8.9 per 30 frames) and 4.8 cm on ``sub2_woodchair_003``.
 
 Usage: ``python bench/planner.py --clip sub2_woodchair_003 --plan samples=32``.
 """

@@ -2,7 +2,8 @@
 
 The environment's reward (a product of ``exp(-k * error)`` terms) enters the cost as
 ``-log(reward)``; these terms add what a receding-horizon sampler needs that the reward
-weighs too little or not at all: hands that should hold the object, the object's and
+weighs too little or not at all: hands that should hold the object (and where the
+capture holds it), the object's and
 the root's drift, balance (the centre of mass over the feet) and feet that should stand
 still. Every term is computed on the host in float64 from the states the planner records
 after each step, against reference frames ``idx``.
@@ -27,6 +28,10 @@ HAND_SLACK = 0.02
 #: A reference foot slower than this (m/s, horizontal) is standing: the simulated one
 #: should not slide.
 STANDING_SPEED = 0.2
+#: A labelled hand's bodies cost nothing within this mean distance (m) of where the
+#: reference's are on the object: the captured hands sit up to 4-5 cm inside the object
+#: (sub2_largetable_000's raw object penetration, 4.4 cm), where no simulated hand can be.
+HAND_OBJECT_SLACK = 0.05
 FOOT_WORDS = ("ankle", "toe", "foot")
 
 
@@ -54,11 +59,21 @@ class PlanCost:
         # centre of mass of the body frames' origins: the same approximation on both
         # sides, so only its difference to the reference's counts
         self.ref_balance = self._balance(ref.body_pos)
+        # each hand's bodies in the reference object's frame [F, n, 3] (hand_object_weight)
+        self.ref_hand_local = [
+            self._in_object_frame(ref.body_pos[:, hand], ref.obj_pos, ref.obj_rotmat)
+            for hand in self.hands
+        ]
         self.ref_foot_standing = (
             np.linalg.norm(ref.body_linvel[:, self.feet, :2], axis=-1) < STANDING_SPEED
             if len(self.feet)
             else np.zeros((ref.n_frames, 0), bool)
         )
+
+    @staticmethod
+    def _in_object_frame(pos: F64, obj_pos: F64, obj_rot: F64) -> F64:
+        """``[N, n, 3]`` world points ``pos [N, n, 3]`` in the object's frame: ``R^T (p - o)``."""
+        return np.einsum("nji,nbj->nbi", obj_rot, pos - obj_pos[:, None, :])
 
     def _balance(self, pos: F64) -> F64:
         """``[N, 2]`` horizontal offset of the centre of mass from the feet's middle."""
@@ -90,6 +105,14 @@ class PlanCost:
                 d2 = ((bs.pos[:, hand, None, :] - pts[:, None, :, :]) ** 2).sum(-1)
                 d = np.sqrt(d2.min(axis=(1, 2)))
                 cost += s.hand_weight * n * np.maximum(d - HAND_SLACK, 0.0)
+        if s.hand_object_weight > 0:
+            rot = quat_to_matrix(torch.from_numpy(bs.obj_quat)).numpy()
+            for hand, n, ref_local in zip(self.hands, need, self.ref_hand_local, strict=True):
+                if not n.any():
+                    continue
+                local = self._in_object_frame(bs.pos[:, hand], bs.obj_pos, rot)
+                err = np.linalg.norm(local - ref_local[idx], axis=-1).mean(axis=1)
+                cost += s.hand_object_weight * n * np.maximum(err - HAND_OBJECT_SLACK, 0.0)
         if s.object_weight > 0:
             cost += s.object_weight * np.linalg.norm(bs.obj_pos - ref.obj_pos[idx], axis=-1)
         if s.body_weight > 0:

@@ -27,7 +27,9 @@ class PlannerSettings(BaseModel):
     object: 140). With MuJoCo 4.0.0 and torch 2.13.0 (2026-12-02) the defaults track 152
     frames at 11.5 / 9.5 (body jitter 4.3 mm); ``first_knot_noise`` 0.3: 85 frames at
     9.2 / 11.3 (jitter 2.0 mm), ``grasp_weight`` 2: 152 frames at 15.7 / 19.2 (floating
-    contact 0 % of frames, against 3.3 %), so both stay off by default."""
+    contact 0 % of frames, against 3.3 %), so both stay off by default. ``seed`` 1 of the
+    defaults (2026-12-03): 152 frames at 16.5 / 16.2, so single runs differ by about 5 cm
+    (README, "Where the hands hold the object", for ``hand_object_weight``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,6 +68,13 @@ class PlannerSettings(BaseModel):
     )
     hand_weight: float = Field(
         20.0, ge=0, description="per m a hand labelled in contact is beyond 2 cm of the object"
+    )
+    hand_object_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m a hand labelled in contact is beyond 5 cm from where the "
+        "reference's hand is on the object (its bodies' mean distance, in the object's "
+        "frame): hands that hold the object where the capture holds it, not anywhere on it",
     )
     object_weight: float = Field(8.0, ge=0, description="per m of object position error")
     body_weight: float = Field(20.0, ge=0, description="per m of mean key-body position error")
@@ -124,11 +133,13 @@ class PlannerSettings(BaseModel):
 
     def sha256(self) -> str:
         """Hash of the settings: with the clip's, it names a planner refinement. Fields that
-        change nothing as set (no backtracking, no bound) are left out of it: plans made
-        before those fields existed keep their names (and their caches)."""
+        change nothing as set (no backtracking, no bound, no hand-object term) are left out
+        of it: plans made before those fields existed keep their names (and caches)."""
         dump = self.model_dump()
         if self.backtrack == 0:
             del dump["backtrack"], dump["retries"]
+        if self.hand_object_weight == 0:
+            del dump["hand_object_weight"]
         for bound in BOUNDS:
             if dump[bound] is None:
                 del dump[bound]

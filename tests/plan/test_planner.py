@@ -135,6 +135,9 @@ def test_settings_hash_and_validation() -> None:
     back = PlannerSettings(backtrack=10)
     assert back.sha256() != a.sha256() != PlannerSettings(backtrack=10, retries=3).sha256()
     assert PlannerSettings(max_key_body_error=0.15).sha256() != a.sha256()
+    # the hand-object term off keeps the name; on, it is another plan
+    assert PlannerSettings(hand_object_weight=0.0).sha256() == a.sha256()
+    assert PlannerSettings(hand_object_weight=5.0).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -213,6 +216,50 @@ def test_grasp_cost_pays_the_missing_force_of_hands_labelled_in_contact(
         )
         # without forces (a caller that has none) the term is left out
         np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-12)
+    finally:
+        tenv.close()
+
+
+def test_hand_object_cost_is_where_the_hands_are_on_the_object(clipset: object) -> None:
+    """weight x the hand bodies' mean distance from the reference's beyond 5 cm, in the
+    object's frame, per hand the labels put in contact: a rigid motion of body and object
+    together costs nothing, the object moved under still hands costs its displacement
+    less the slack, per hand."""
+    from scipy.spatial.transform import Rotation
+
+    tenv = _env(clipset, 4)
+    env = tenv.envs[0]
+    try:
+        weights = ("hand", "object", "body", "root", "com", "foot", "action_rate")
+        s = PlannerSettings(**{f"{w}_weight": 0.0 for w in weights}, hand_object_weight=2.0)
+        cost = PlanCost(env, s)
+        left, right = cost.hands
+        env.ref.contact[1] = 0
+        env.ref.contact[2] = 0
+        env.ref.contact[2, left[0]] = env.ref.contact[2, right[0]] = 1
+        frames = np.array([2, 2, 2, 1])
+        env.reset_to(frames, env.ref.states()[frames])
+        bs = env.backend.body_states()
+        assert cost(bs, frames) == pytest.approx(np.zeros(4), abs=1e-6)
+        # world 1: everything turned 40 degrees about z around the object and moved
+        turn = Rotation.from_euler("z", 40, degrees=True)
+        o = bs.obj_pos[1].copy()
+        bs.pos[1] = o + turn.apply(bs.pos[1] - o) + np.array([0.3, -0.2, 0.0])
+        q = bs.obj_quat[1]
+        qt = (turn * Rotation.from_quat([q[1], q[2], q[3], q[0]])).as_quat()
+        bs.obj_quat[1] = [qt[3], qt[0], qt[1], qt[2]]
+        bs.obj_pos[1] = o + np.array([0.3, -0.2, 0.0])
+        # world 2: the object 12 cm up under still hands: 2 x (0.12 - 0.05) for each hand
+        bs.obj_pos[2] += np.array([0.0, 0.0, 0.12])
+        # world 3: no contact labelled at frame 1: free
+        bs.obj_pos[3] += np.array([0.0, 0.0, 0.12])
+        np.testing.assert_allclose(cost(bs, frames), [0.0, 0.0, 0.28, 0.0], atol=1e-6)
+        # only labelled hands pay: the right one's label off at frame 2
+        env.ref.contact[2, right[0]] = 0
+        np.testing.assert_allclose(cost(bs, frames), [0.0, 0.0, 0.14, 0.0], atol=1e-6)
+        # within the slack: free
+        bs.obj_pos[2] -= np.array([0.0, 0.0, 0.08])
+        np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-6)
     finally:
         tenv.close()
 
