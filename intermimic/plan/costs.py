@@ -96,9 +96,10 @@ class PlanCost:
                 pressed = forces[:, hand, 0].sum(axis=1)  # partner 0: the object
                 short = np.clip(1.0 - pressed / s.grasp_force, 0.0, 1.0)
                 cost += s.grasp_weight * n * short
+        # the object's rotation, once for both hand terms ([K, 3, 3], cheap)
+        rot = quat_to_matrix(torch.from_numpy(bs.obj_quat))
         if s.hand_weight > 0:
-            q, p = torch.from_numpy(bs.obj_quat), torch.from_numpy(bs.obj_pos)
-            pts = object_points(p, quat_to_matrix(q), self.points).numpy()
+            pts = object_points(torch.from_numpy(bs.obj_pos), rot, self.points).numpy()
             for hand, n in zip(self.hands, need, strict=True):
                 if not n.any():
                     continue
@@ -106,11 +107,10 @@ class PlanCost:
                 d = np.sqrt(d2.min(axis=(1, 2)))
                 cost += s.hand_weight * n * np.maximum(d - HAND_SLACK, 0.0)
         if s.hand_object_weight > 0:
-            rot = quat_to_matrix(torch.from_numpy(bs.obj_quat)).numpy()
             for hand, n, ref_local in zip(self.hands, need, self.ref_hand_local, strict=True):
                 if not n.any():
                     continue
-                local = self._in_object_frame(bs.pos[:, hand], bs.obj_pos, rot)
+                local = self._in_object_frame(bs.pos[:, hand], bs.obj_pos, rot.numpy())
                 err = np.linalg.norm(local - ref_local[idx], axis=-1).mean(axis=1)
                 cost += s.hand_object_weight * n * np.maximum(err - HAND_OBJECT_SLACK, 0.0)
         if s.object_weight > 0:
