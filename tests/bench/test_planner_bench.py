@@ -1,0 +1,78 @@
+"""``bench/planner.py``: one run's JSON line, and ``--seeds`` over several planner seeds
+(in worker processes) with their summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import planner as bench_planner  # noqa: E402
+
+TINY = ["--plan", "samples=4", "--plan", "horizon=2", "--plan", "knots=1"]
+TINY += ["--plan", "iterations=1", "--frames", "3", "--set", "sim_threads=1"]
+
+
+def _run(*args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "planner.py"), *TINY, *args],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = proc.stdout.strip().splitlines()
+    return json.loads(line)
+
+
+def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Path) -> None:
+    """Each seed's run is the single run's line with that seed (the same figures as a
+    single run of it), saved under its own name; the summary is their mean, min, max."""
+    save = tmp_path / "plan.npz"
+    many = _run("--seeds", "0,1", "--workers", "2", "--save", str(save))
+    assert many["bench"] == "planner_seeds" and many["seeds"] == [0, 1]
+    runs = many["runs"]
+    assert [r["planner"]["seed"] for r in runs] == [0, 1]
+    assert all(r["frames"] == 3 and r["bench"] == "planner" for r in runs)
+    one = _run("--plan", "seed=1")
+    assert one["planner"]["seed"] == 1 and one["e_h_cm"] == runs[1]["e_h_cm"]
+    with np.load(tmp_path / "plan_s1.npz") as z:
+        assert len(z["qpos"]) == 4
+    assert (tmp_path / "plan_s0.npz").is_file() and not save.exists()
+    e_h = [r["e_h_cm"] for r in runs]
+    summary = many["summary"]
+    assert summary["e_h_cm"]["min"] == min(e_h) and summary["e_h_cm"]["max"] == max(e_h)
+    assert summary["e_h_cm"]["mean"] == pytest.approx(np.mean(e_h), abs=1e-5)
+    assert summary["frames"] == {"mean": 3.0, "min": 3.0, "max": 3.0}
+    assert "jitter_body" in summary and summary["success"] == 0
+    assert summary["verdicts"] == {"partial": 2}
+
+
+def test_summary_of_hand_made_runs() -> None:
+    def run(frames: int, e_h: float, verdict: str | None) -> dict:
+        r = {"frames": frames, "e_h_cm": e_h, "e_o_cm": 1.0, "seconds": 2.0, "success": False}
+        if verdict is not None:
+            r["quality"] = {"verdict": {"verdict": verdict}, "planned": {"jitter_body": e_h}}
+        return r
+
+    s = bench_planner.summarise([run(10, 4.0, "worse"), run(20, 8.0, "worse")])
+    assert s["frames"] == {"mean": 15.0, "min": 10.0, "max": 20.0}
+    assert s["jitter_body"] == {"mean": 6.0, "min": 4.0, "max": 8.0}
+    assert s["verdicts"] == {"worse": 2} and s["success"] == 0
+    # a run too short to judge has no artifact figures: they are left out, not guessed
+    s = bench_planner.summarise([run(10, 4.0, "worse"), run(1, 8.0, None)])
+    assert "jitter_body" not in s and s["verdicts"] == {"none": 1, "worse": 1}
+
+
+@pytest.mark.parametrize("seeds", ["0,x", "1,1", ","])
+def test_bad_seeds_are_refused(seeds: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "planner.py"), "--seeds", seeds],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--seeds" in proc.stderr
