@@ -229,6 +229,15 @@ class TrackingEnv:
         leaving it (one gather of the per-frame base table)."""
         return self._base_t[self.rt.global_index(self.clip, self.frame)]
 
+    @property
+    def reference_base(self) -> NDArray[np.float64]:
+        """``[F, action_dim]`` (read-only) the reference's own base action at every
+        reference frame: its next frame's pose as PD targets, whatever feed-forward plan
+        is installed."""
+        view = self._ref_base.view()
+        view.flags.writeable = False
+        return view
+
     def _reference_base(self) -> NDArray[np.float64]:
         """``[F, action_dim]`` the base action at every reference frame: the one whose PD
         targets are the clip's next frame's pose (its own at a clip's last frame, where

@@ -108,6 +108,20 @@ def _pick(out: dict[str, Any], plans: F64, k: int) -> dict[str, Any]:
     }
 
 
+def _motion_basis(env: Any, body: NDArray[np.int64], d: int) -> F64 | None:
+    """``[d, len(body)]`` the ``d`` principal directions of the frame-to-frame changes of
+    the environment's reference PD targets on the ``body`` actuators (``None`` for 0)."""
+    if d == 0:
+        return None
+    if d > len(body):
+        raise ValueError(f"noise_basis={d}: only {len(body)} body hinges")
+    moves = np.diff(np.asarray(env.reference_base)[:, body], axis=0)
+    if len(moves) < d:
+        raise ValueError(f"noise_basis={d}: the reference has only {len(moves) + 1} frames")
+    _, _, vt = np.linalg.svd(moves - moves.mean(axis=0), full_matrices=False)
+    return np.ascontiguousarray(vt[:d])
+
+
 def _interpolation(horizon: int, knots: int) -> tuple[F64, NDArray[np.int64]]:
     """``[H, P]`` weights that interpolate ``P`` knots to ``H`` steps, and the knots'
     steps."""
@@ -142,6 +156,9 @@ class MppiStep:
         acts = [model.actuator(i).name.lower() for i in range(model.nu)]
         finger = np.array([any(w in a for w in FINGER_WORDS) for a in acts])
         self.scale = np.where(finger, planner.finger_sigma, planner.sigma)
+        self.body = np.flatnonzero(~finger)
+        self.basis = _motion_basis(env, self.body, planner.noise_basis)
+        """``[d, body hinges]`` orthonormal directions of the body noise (None: all)."""
         self.interp, self.t_knots = _interpolation(planner.horizon, planner.knots)
         self.nominal = np.zeros((planner.knots, env.action_dim))
         """``[P, A]`` the warm-started residual knots of the next call."""
@@ -158,6 +175,10 @@ class MppiStep:
         for it in range(p.iterations):
             shape = (k_samples, p.knots, nominal.shape[1])
             noise = self.rng.standard_normal(shape) * self.scale * sigma
+            if self.basis is not None:
+                d, n_body = self.basis.shape
+                z = self.rng.standard_normal((*shape[:2], d))
+                noise[..., self.body] = (z @ self.basis) * (p.sigma * np.sqrt(n_body / d) * sigma)
             noise[:, 0] *= p.first_knot_noise
             noise[0] = 0.0
             plans = nominal[None] + noise
@@ -381,6 +402,8 @@ def _rollout(
         step_cost += cost_fn(snap["bs"], idx, snap["forces"])
         if rate is not None and p.action_rate_weight > 0:
             step_cost += p.action_rate_weight * rate
+        if p.residual_weight > 0:
+            step_cost += p.residual_weight * np.mean(seq[:, h] ** 2, axis=1)
         cost += np.where(alive, step_cost, 0.0)
         cost += np.where(alive & term, p.termination_cost * (p.horizon - h), 0.0)
         alive &= ~term

@@ -43,6 +43,17 @@ class PlannerSettings(BaseModel):
     iterations: int = Field(3, ge=1, description="MPPI updates per committed step")
     sigma: float = Field(0.1, ge=0, description="noise std of body hinges (action units)")
     finger_sigma: float = Field(0.025, ge=0, description="noise std of finger hinges")
+    noise_basis: int = Field(
+        0,
+        ge=0,
+        description="0: independent noise on every body hinge; d > 0: the body hinges' noise "
+        "lies in the d principal directions of the clip's reference motion (its PD "
+        "targets' frame-to-frame changes), with the same total energy (sigma x "
+        "sqrt(hinges / d) per direction): coordinated whole-body corrections from few "
+        "samples, and no residual outside those directions. On sub2_largetable_000 "
+        "(2026-12-03) 12 directions tracked 152 frames at E_h 12.6 / E_o 22.8 cm, 24 at "
+        "19.8 / 15.0: within the spread of the defaults' seeds, so it stays off",
+    )
     first_knot_noise: float = Field(
         1.0,
         ge=0,
@@ -107,6 +118,17 @@ class PlannerSettings(BaseModel):
         "from one step to the next, the first step from the last committed action: "
         "smooth targets, less body jitter",
     )
+    residual_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per (action unit)^2 of mean squared residual (the sample's offset from "
+        "the base actions, the reference's PD targets) at each step: MPPI's control cost, "
+        "a prior that the reference pose is nearly right. The warm-started residuals grow "
+        "along a clip (sub2_largetable_000, defaults: RMS 0.04 action units on the body "
+        "hinges over the first 30 frames, 0.35 over the last); with 20 or 60 they still "
+        "grow (to 0.28 and 0.34) and the clip tracks no closer (E_h 15.6 and 20.4 cm, "
+        "2026-12-03): the residuals follow the state's drift, they do not cause it",
+    )
     max_key_body_error: float | None = Field(
         None,
         gt=0,
@@ -138,8 +160,9 @@ class PlannerSettings(BaseModel):
         dump = self.model_dump()
         if self.backtrack == 0:
             del dump["backtrack"], dump["retries"]
-        if self.hand_object_weight == 0:
-            del dump["hand_object_weight"]
+        for off in ("hand_object_weight", "residual_weight", "noise_basis"):
+            if dump[off] == 0:
+                del dump[off]
         for bound in BOUNDS:
             if dump[bound] is None:
                 del dump[bound]

@@ -14,7 +14,7 @@ from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import PlanCost, foot_bodies
-from intermimic.plan.planner import _Rewind
+from intermimic.plan.planner import _interpolation, _Rewind, _rollout
 from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
 from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -138,6 +138,10 @@ def test_settings_hash_and_validation() -> None:
     # the hand-object term off keeps the name; on, it is another plan
     assert PlannerSettings(hand_object_weight=0.0).sha256() == a.sha256()
     assert PlannerSettings(hand_object_weight=5.0).sha256() != a.sha256()
+    assert PlannerSettings(residual_weight=0.0).sha256() == a.sha256()
+    assert PlannerSettings(residual_weight=5.0).sha256() != a.sha256()
+    assert PlannerSettings(noise_basis=0).sha256() == a.sha256()
+    assert PlannerSettings(noise_basis=8).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -352,6 +356,83 @@ def test_mppi_step_from_any_state_labels_it(clipset: object) -> None:
         seq = step.interp @ committed["plan"]
         shifted = np.concatenate([seq[1:], seq[-1:]])[step.t_knots]
         np.testing.assert_array_equal(step.nominal, shifted)
+    finally:
+        tenv.close()
+
+
+def test_residual_cost_is_the_mean_squared_residual_of_every_step(clipset: object) -> None:
+    """The control cost: the same samples from the same state cost exactly
+    ``residual_weight`` x the sum over their steps of the mean squared interpolated
+    residual more (the physics is deterministic, so every other term is equal)."""
+    tenv = _env(clipset, 3)
+    env = tenv.envs[0]
+    try:
+        recorder = RecordingBackend(env.backend)
+        env.backend = recorder
+        plain = PlannerSettings(samples=3, horizon=4, knots=2, termination_cost=0.0)
+        priced = plain.model_copy(update={"residual_weight": 2.5})
+        interp, _ = _interpolation(plain.horizon, plain.knots)
+        plans = np.random.default_rng(0).normal(0.0, 0.02, (3, plain.knots, env.action_dim))
+        plans[0] = 0.0  # the nominal: no residual, no control cost
+        frame, state = 2, env.ref.states()[2]
+        out = {}
+        for p in (plain, priced):
+            out[p.residual_weight] = _rollout(
+                env, recorder, PlanCost(env, p), p, plans, interp,
+                frame, state, np.zeros(2, np.int64), None,
+            )  # fmt: skip
+        assert (out[0.0]["survived"] == plain.horizon).all()
+        seq = np.einsum("hp,kpa->kha", interp, plans)
+        # by hand: 2 knots at steps 0 and 3, linear between
+        np.testing.assert_allclose(seq[:, 1], plans[:, 0] * 2 / 3 + plans[:, 1] / 3)
+        want = 2.5 * (seq**2).mean(axis=2).sum(axis=1)
+        np.testing.assert_allclose(out[2.5]["cost"] - out[0.0]["cost"], want, rtol=1e-9)
+        assert want[0] == 0.0 and (want[1:] > 0).all()
+    finally:
+        tenv.close()
+
+
+def test_noise_basis_keeps_the_body_residual_in_the_motions_principal_directions(
+    clipset: object,
+) -> None:
+    """With ``noise_basis=d`` the body hinges' residuals lie in the span of the ``d``
+    directions along which the reference's PD targets change most (orthonormal, in
+    order of variance), fingers keep their own noise; a basis larger than the body's
+    hinges is refused."""
+    tenv = _env(clipset, TINY_PLAN.samples)
+    env = tenv.envs[0]
+    try:
+        recorder = RecordingBackend(env.backend)
+        env.backend = recorder
+        quiet = TINY_PLAN.model_copy(update={"noise_basis": 3, "sigma": 0.01, "iterations": 1})
+        step = MppiStep(env, recorder, quiet, np.random.default_rng(0))
+        basis, body = step.basis, step.body
+        assert basis.shape == (3, len(body)) and 0 < len(body) < env.action_dim
+        np.testing.assert_allclose(basis @ basis.T, np.eye(3), atol=1e-12)
+        table = env.reference_base
+        with pytest.raises(ValueError, match="read-only"):
+            table[0, 0] = 0.5  # the environment's own table, not a copy to scribble on
+        moves = np.diff(table[:, body], axis=0)
+        moves -= moves.mean(axis=0)
+        spread = [float(np.var(moves @ b)) for b in basis]
+        assert spread[0] >= spread[1] >= spread[2] > 0
+        # no unit direction spreads the motion more than the first principal one
+        others = np.random.default_rng(1).normal(size=(200, len(body)))
+        others /= np.linalg.norm(others, axis=1, keepdims=True)
+        assert (np.var(moves @ others.T, axis=0) <= spread[0] + 1e-12).all()
+        frame, state = 3, env.ref.states()[3]
+        env.reset_to(np.full(quiet.samples, frame), np.repeat(state[None], quiet.samples, 0))
+        base = env.reference_actions()[0]
+        best, _ = step(frame, state, np.zeros(2, np.int64), None)
+        residual = best["action"] - base
+        body_res = residual[body]
+        inside = basis.T @ (basis @ body_res)
+        np.testing.assert_allclose(body_res, inside, atol=1e-9)
+        fingers = np.setdiff1d(np.arange(env.action_dim), body)
+        assert best["survived"] > 0 and np.abs(residual[fingers]).max() > 0
+        too_many = TINY_PLAN.model_copy(update={"noise_basis": len(body) + 1})
+        with pytest.raises(ValueError, match="noise_basis"):
+            MppiStep(env, recorder, too_many, np.random.default_rng(0))
     finally:
         tenv.close()
 
