@@ -28,8 +28,9 @@ class PlannerSettings(BaseModel):
     frames at 11.5 / 9.5 (body jitter 4.3 mm); ``first_knot_noise`` 0.3: 85 frames at
     9.2 / 11.3 (jitter 2.0 mm), ``grasp_weight`` 2: 152 frames at 15.7 / 19.2 (floating
     contact 0 % of frames, against 3.3 %), so both stay off by default. ``seed`` 1 of the
-    defaults (2026-12-03): 152 frames at 16.5 / 16.2, so single runs differ by about 5 cm
-    (README, "Where the hands hold the object", for ``hand_object_weight``)."""
+    defaults (2026-12-03): 152 frames at 16.5 / 16.2; seed 2: falls at frame 80; seed 3:
+    152 frames at 11.1 / 13.9. Single runs differ by about 5 cm, so settings are compared
+    over seeds (``bench/planner.py --seeds``; README, "Seeds, and the planner's noise")."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -125,9 +126,10 @@ class PlannerSettings(BaseModel):
         "the base actions, the reference's PD targets) at each step: MPPI's control cost, "
         "a prior that the reference pose is nearly right. The warm-started residuals grow "
         "along a clip (sub2_largetable_000, defaults: RMS 0.04 action units on the body "
-        "hinges over the first 30 frames, 0.35 over the last); with 20 or 60 they still "
-        "grow (to 0.28 and 0.34) and the clip tracks no closer (E_h 15.6 and 20.4 cm, "
-        "2026-12-03): the residuals follow the state's drift, they do not cause it",
+        "hinges over the first 30 frames, 0.29-0.35 over the last); with 20 they still grow "
+        "(to 0.24-0.28; 60: 0.34) and the clip tracks no closer (E_h 15.6 and 12.2 cm over "
+        "two seeds; 60: 20.4; 2026-12-03): the residuals follow the state's drift, they do "
+        "not cause it",
     )
     max_key_body_error: float | None = Field(
         None,
