@@ -3,8 +3,10 @@
 Plans ``--clip`` (default ``sub2_largetable_000``) with
 :func:`intermimic.plan.plan_clip` (``PlannerSettings`` defaults, ``--plan KEY=VALUE`` to
 change one) from its MoCap start and prints: ``frames`` tracked of ``clip_frames - 1``,
-``success``, ``rewinds`` (times it planned frames again, ``--plan backtrack=N``),
-``seconds``, ``env_steps`` (world-steps simulated) and their rate, ``e_h_cm``
+``success``, ``ended_by`` (what stopped it: ``clip_end``, the environment's
+termination reasons, or ``episode_cap`` for ``--frames``), ``rewinds`` (times it
+planned frames again, ``--plan backtrack=N``), ``seconds``, ``env_steps`` (world-steps
+simulated) and their rate, ``e_h_cm``
 (mean key-body error) and ``e_o_cm`` (mean object-point error) over the committed frames,
 ``e_h_cm_max``, and the refinement quality (:func:`stages.refine_quality.clip_quality`):
 the artifact figures of the raw MoCap, of the planned motion and of InterMimic's own
@@ -188,6 +190,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "frames": r.duration,
         "clip_frames": r.clip_frames,
         "success": r.success,
+        "ended_by": list(r.ended_by),
         "rewinds": res.rewinds,
         "seconds": round(seconds, 1),
         "env_steps": res.env_steps,

@@ -39,6 +39,7 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
     runs = many["runs"]
     assert [r["planner"]["seed"] for r in runs] == [0, 1]
     assert all(r["frames"] == 3 and r["bench"] == "planner" for r in runs)
+    assert all(r["ended_by"] == ["episode_cap"] for r in runs)  # --frames stopped them
     one = _run("--plan", "seed=1")
     assert one["planner"]["seed"] == 1 and one["e_h_cm"] == runs[1]["e_h_cm"]
     with np.load(tmp_path / "plan_s1.npz") as z:
