@@ -3,10 +3,10 @@
 The environment's reward (a product of ``exp(-k * error)`` terms) enters the cost as
 ``-log(reward)``; these terms add what a receding-horizon sampler needs that the reward
 weighs too little or not at all: hands that should hold the object (and where the
-capture holds it), the object's and
-the root's drift, balance (the centre of mass over the feet) and feet that should stand
-still. Every term is computed on the host in float64 from the states the planner records
-after each step, against reference frames ``idx``.
+capture holds it), the object's and the root's drift, balance (the centre of mass over
+the feet) and feet that should stand still. Every term is computed on the host in
+float64 from the states the planner records after each step, against reference frames
+``idx``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from intermimic.env.settings import TerminationSettings
 
 #: The planner's own early-termination bounds, named as the environment's.
 BOUNDS = ("max_key_body_error", "max_object_error")
+#: Fields added after plans were cached whose 0 changes nothing (the term or option off).
+OFF_AT_ZERO = ("hand_object_weight", "residual_weight", "noise_basis")
 
 
 class PlannerSettings(BaseModel):
@@ -157,12 +159,13 @@ class PlannerSettings(BaseModel):
 
     def sha256(self) -> str:
         """Hash of the settings: with the clip's, it names a planner refinement. Fields that
-        change nothing as set (no backtracking, no bound, no hand-object term) are left out
-        of it: plans made before those fields existed keep their names (and caches)."""
+        change nothing as set (no backtracking, no bound, an :data:`OFF_AT_ZERO` field at 0)
+        are left out of it: plans made before those fields existed keep their names (and
+        caches)."""
         dump = self.model_dump()
         if self.backtrack == 0:
             del dump["backtrack"], dump["retries"]
-        for off in ("hand_object_weight", "residual_weight", "noise_basis"):
+        for off in OFF_AT_ZERO:
             if dump[off] == 0:
                 del dump[off]
         for bound in BOUNDS:
