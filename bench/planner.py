@@ -8,7 +8,10 @@ termination reasons, or ``episode_cap`` for ``--frames``), ``rewinds`` (times it
 planned frames again, ``--plan backtrack=N``), ``seconds``, ``env_steps`` (world-steps
 simulated) and their rate, ``e_h_cm``
 (mean key-body error) and ``e_o_cm`` (mean object-point error) over the committed frames,
-``e_h_cm_max``, and the refinement quality (:func:`stages.refine_quality.clip_quality`):
+``e_h_cm_max``, ``e_h_cm_per_30`` (E_h per 30 frames from the start) and
+``hinge_error_rad_per_30`` (the RMS of the body hinges' angle error against the
+reference's, :attr:`~intermimic.plan.planner.PlanResult.hinge_error`, per 30 frames: the
+drift in joint space), and the refinement quality (:func:`stages.refine_quality.clip_quality`):
 the artifact figures of the raw MoCap, of the planned motion and of InterMimic's own
 refinement of the clip over the same frames, and the verdict of the issue's rule
 (``full`` / ``worse`` with the failing figures / ``partial``). ``--save`` keeps the
@@ -141,6 +144,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _per_30(series: Any) -> list[float]:
+    """Means of ``series`` over consecutive 30-frame segments (one second; the last may
+    be shorter), rounded: where along the clip a figure grows."""
+    return [round(float(series[a : a + 30].mean()), 3) for a in range(0, len(series), 30)]
+
+
 def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
     """Plan ``args.clip`` once (with planner ``seed`` when given) and measure it: the
     JSON line of the module doc."""
@@ -198,6 +207,8 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "e_h_cm": round(100 * r.e_h, 2),
         "e_h_cm_max": round(100 * float(np.max(r.arrays["key_body_error"])), 2),
         "e_o_cm": round(100 * r.e_o, 2),
+        "e_h_cm_per_30": _per_30(100 * np.asarray(r.arrays["key_body_error"])),
+        "hinge_error_rad_per_30": _per_30(res.hinge_error),
         "planner": planner.model_dump(),
         "base": args.base,
     }

@@ -11,6 +11,7 @@ float64 from the states the planner records after each step, against reference f
 
 from __future__ import annotations
 
+import mujoco
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -33,6 +34,15 @@ STANDING_SPEED = 0.2
 #: (sub2_largetable_000's raw object penetration, 4.4 cm), where no simulated hand can be.
 HAND_OBJECT_SLACK = 0.05
 FOOT_WORDS = ("ankle", "toe", "foot")
+#: Names of finger hinges' actuators (SMPL-X hands): the noise's ``finger_sigma``, and
+#: left out of the pose term (fingers wrap around the object wherever it is).
+FINGER_WORDS = ("index", "middle", "ring", "pinky", "thumb")
+
+
+def finger_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
+    """``[nu]`` whether each actuator of ``model`` drives a finger hinge."""
+    names = [model.actuator(i).name.lower() for i in range(model.nu)]
+    return np.array([any(w in n for w in FINGER_WORDS) for n in names], bool)
 
 
 def foot_bodies(names: tuple[str, ...] | list[str]) -> NDArray[np.int64]:
@@ -64,6 +74,11 @@ class PlanCost:
             self._in_object_frame(ref.body_pos[:, hand], ref.obj_pos, ref.obj_rotmat)
             for hand in self.hands
         ]
+        # the body hinges' qpos addresses, and their reference angles [F, J] (pose_weight)
+        model = scene.model
+        body = ~finger_actuators(model)
+        self.hinge_adr = np.asarray(model.jnt_qposadr[model.actuator_trnid[body, 0]], np.int64)
+        self.ref_hinges = np.asarray(ref.qpos, np.float64)[:, self.hinge_adr]
         self.ref_foot_standing = (
             np.linalg.norm(ref.body_linvel[:, self.feet, :2], axis=-1) < STANDING_SPEED
             if len(self.feet)
@@ -82,9 +97,22 @@ class PlanCost:
             return com - pos[:, 0, :2]
         return com - pos[:, self.feet, :2].mean(axis=1)
 
-    def __call__(self, bs: BodyStates, idx: NDArray[np.int64], forces: F64 | None = None) -> F64:
+    def hinge_errors(self, qpos: F64, idx: NDArray[np.int64]) -> F64:
+        """``[N, J]`` body-hinge angles of states ``qpos [N, nq]`` less the reference's at
+        frames ``idx [N]``, wrapped to ``(-pi, pi]`` (a whole turn is the same pose)."""
+        diff = np.asarray(qpos, np.float64)[:, self.hinge_adr] - self.ref_hinges[idx]
+        return np.angle(np.exp(1j * diff))
+
+    def __call__(
+        self,
+        bs: BodyStates,
+        idx: NDArray[np.int64],
+        forces: F64 | None = None,
+        qpos: F64 | None = None,
+    ) -> F64:
         """Cost ``[K]`` of states ``bs`` against reference frames ``idx [K]``; ``forces
-        [K, 52, 3]`` (the backend's contact forces) for the grasp term."""
+        [K, 52, 3]`` (the backend's contact forces) for the grasp term, ``qpos [K, nq]``
+        for the pose term."""
         s, ref = self.s, self.env.ref
         k = bs.pos.shape[0]
         cost = np.zeros(k)
@@ -126,6 +154,8 @@ class PlanCost:
             cost += s.com_weight * np.linalg.norm(
                 self._balance(bs.pos) - self.ref_balance[idx], axis=-1
             )
+        if s.pose_weight > 0 and qpos is not None:
+            cost += s.pose_weight * np.abs(self.hinge_errors(qpos, idx)).mean(axis=1)
         if s.foot_weight > 0 and len(self.feet):
             speed = np.linalg.norm(bs.linvel[:, self.feet, :2], axis=-1)
             cost += s.foot_weight * (speed * self.ref_foot_standing[idx]).sum(axis=1)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,7 @@ import torch
 from numpy.typing import NDArray
 
 from intermimic.motion.clip import HOIClip
-from intermimic.plan.costs import PlanCost
+from intermimic.plan.costs import PlanCost, finger_actuators
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
@@ -62,8 +62,6 @@ from intermimic.sim.backend import BodyStates
 from intermimic.sim.scene import Scene
 
 F64 = NDArray[np.float64]
-#: Names of finger hinges' actuators (SMPL-X hands), which get ``finger_sigma``.
-FINGER_WORDS = ("index", "middle", "ring", "pinky", "thumb")
 
 
 @dataclass
@@ -78,6 +76,10 @@ class PlanResult:
     """``[duration]`` the committed sample's cost at each committed frame."""
     rewinds: int = 0
     """Times the planner went back to plan frames again (``PlannerSettings.backtrack``)."""
+    hinge_error: F64 = field(default_factory=lambda: np.zeros(0))
+    """``[duration + 1]`` RMS over the body hinges of the committed state's angle less the
+    reference's at each frame (rad, wrapped): how far the pose has drifted in joint
+    space, which the position errors miss for twists about a limb's own axis."""
 
     @property
     def success(self) -> bool:
@@ -152,9 +154,7 @@ class MppiStep:
     ) -> None:
         self.env, self.recorder, self.p, self.rng = env, recorder, planner, rng
         self.cost_fn = PlanCost(env, planner)
-        model = env.scene.model
-        acts = [model.actuator(i).name.lower() for i in range(model.nu)]
-        finger = np.array([any(w in a for w in FINGER_WORDS) for a in acts])
+        finger = finger_actuators(env.scene.model)
         self.scale = np.where(finger, planner.finger_sigma, planner.sigma)
         self.body = np.flatnonzero(~finger)
         self.basis = _motion_basis(env, self.body, planner.noise_basis)
@@ -316,6 +316,7 @@ def _plan_clip(
     finally:
         tenv.close()
     arrays = {key: np.concatenate([r[key] for r in records]) for key in records[0]}
+    hinge = mppi.cost_fn.hinge_errors(arrays["qpos"], g0 + np.arange(len(arrays["qpos"])))
     rollout = Rollout(
         clip_id=clip.meta.clip_id,
         object_name=name,
@@ -326,7 +327,14 @@ def _plan_clip(
         arrays=arrays,
         ended_by=("clip_end",) if frame >= length - 1 else ended_by,
     )
-    return PlanResult(rollout, seconds, steps, np.asarray(costs, np.float64), rewind.used)
+    return PlanResult(
+        rollout,
+        seconds,
+        steps,
+        np.asarray(costs, np.float64),
+        rewind.used,
+        np.sqrt((hinge**2).mean(axis=1)),
+    )
 
 
 class _Rewind:
@@ -399,7 +407,7 @@ def _rollout(
         term = term_t.cpu().numpy()
         idx = np.full(k_samples, g + h + 1)
         step_cost = -np.log(np.maximum(r.cpu().numpy().astype(np.float64), 1e-6))
-        step_cost += cost_fn(snap["bs"], idx, snap["forces"])
+        step_cost += cost_fn(snap["bs"], idx, snap["forces"], snap["qpos"])
         if rate is not None and p.action_rate_weight > 0:
             step_cost += p.action_rate_weight * rate
         if p.residual_weight > 0:

@@ -13,7 +13,7 @@ from intermimic.env.settings import TerminationSettings
 #: The planner's own early-termination bounds, named as the environment's.
 BOUNDS = ("max_key_body_error", "max_object_error")
 #: Fields added after plans were cached whose 0 changes nothing (the term or option off).
-OFF_AT_ZERO = ("hand_object_weight", "residual_weight", "noise_basis")
+OFF_AT_ZERO = ("hand_object_weight", "residual_weight", "noise_basis", "pose_weight")
 
 
 class PlannerSettings(BaseModel):
@@ -93,6 +93,20 @@ class PlannerSettings(BaseModel):
     object_weight: float = Field(8.0, ge=0, description="per m of object position error")
     body_weight: float = Field(20.0, ge=0, description="per m of mean key-body position error")
     root_weight: float = Field(20.0, ge=0, description="per m of horizontal root error")
+    pose_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per rad of mean absolute body-hinge angle error (sim against the "
+        "reference, wrapped; fingers left out): the pose itself, where the reward's "
+        "rotation term weighs bodies near the object little and twists about a limb's "
+        "own axis move no key body. The committed poses drift in joint space along a "
+        "clip (sub2_largetable_000, defaults: RMS body-hinge error 0.07-0.09 rad over the "
+        "first 30 frames, about 0.9 over the last, mostly twists, the residuals equal to "
+        "it). On that clip (seed 0, 2026-12-03) 5 left the drift as it was (1.0 rad) and "
+        "tracked 152 frames at E_h 15.9 / E_o 13.1 cm; 20 held it to 0.35 rad at frames "
+        "90-99 (the defaults: 0.48-0.71) and fell at frame 99 (E_h 14.3 / E_o 8.1): a "
+        "pose nearer the reference's does not hold the contacts, so it stays off",
+    )
     com_weight: float = Field(
         10.0,
         ge=0,

@@ -42,6 +42,10 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
     assert all(r["ended_by"] == ["episode_cap"] for r in runs)  # --frames stopped them
     one = _run("--plan", "seed=1")
     assert one["planner"]["seed"] == 1 and one["e_h_cm"] == runs[1]["e_h_cm"]
+    # 4 frames (the start and 3 committed): one segment of each per-30 series
+    assert one["e_h_cm_per_30"] == [pytest.approx(one["e_h_cm"], abs=0.01)]
+    (drift,) = one["hinge_error_rad_per_30"]
+    assert 0 < drift < 1
     with np.load(tmp_path / "plan_s1.npz") as z:
         assert len(z["qpos"]) == 4
     assert (tmp_path / "plan_s0.npz").is_file() and not save.exists()

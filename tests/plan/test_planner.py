@@ -125,6 +125,26 @@ def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
     np.testing.assert_array_equal(a.rollout.arrays["qpos"], b.rollout.arrays["qpos"])
     c = plan_clip(clip, scene, SETTINGS, TINY_PLAN.model_copy(update={"seed": 4}), max_frames=2)
     assert not np.array_equal(a.rollout.arrays["actions"], c.rollout.arrays["actions"])
+    # the joint-space drift, frame by frame: 0 at the MoCap start, then the RMS over the
+    # 63 body hinges of the wrapped angle error, computed here from the saved states
+    tenv = _env(clipset, 1)
+    try:
+        ref_q = tenv.envs[0].ref.qpos
+        model = scene.model
+    finally:
+        tenv.close()
+    names = [model.actuator(i).name for i in range(model.nu)]
+    body = [
+        i
+        for i, n in enumerate(names)
+        if not any(f in n for f in ("Index", "Thumb", "Middle", "Ring", "Pinky"))
+    ]
+    adr = model.jnt_qposadr[model.actuator_trnid[body, 0]]
+    d = a.rollout.arrays["qpos"][:, adr] - ref_q[:3, adr]
+    d = (d + np.pi) % (2 * np.pi) - np.pi
+    assert a.hinge_error.shape == (3,) and a.hinge_error[0] == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(a.hinge_error, np.sqrt((d**2).mean(axis=1)), atol=1e-9)
+    assert a.hinge_error[2] > 0
 
 
 def test_settings_hash_and_validation() -> None:
@@ -264,6 +284,45 @@ def test_hand_object_cost_is_where_the_hands_are_on_the_object(clipset: object) 
         # within the slack: free
         bs.obj_pos[2] -= np.array([0.0, 0.0, 0.08])
         np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-6)
+    finally:
+        tenv.close()
+
+
+def test_pose_cost_is_the_mean_wrapped_body_hinge_error(clipset: object) -> None:
+    """weight x the mean over body hinges of |sim - ref| wrapped to (-pi, pi]: a whole
+    turn costs nothing, fingers are left out, and the term needs the states' qpos."""
+    tenv = _env(clipset, 4)
+    env = tenv.envs[0]
+    try:
+        weights = ("hand", "object", "body", "root", "com", "foot", "action_rate")
+        s = PlannerSettings(**{f"{w}_weight": 0.0 for w in weights}, pose_weight=3.0)
+        cost = PlanCost(env, s)
+        model = env.scene.model
+        names = [model.actuator(i).name for i in range(model.nu)]
+        body = [
+            i
+            for i, n in enumerate(names)
+            if not any(f in n for f in ("Index", "Thumb", "Middle", "Ring", "Pinky"))
+        ]
+        finger = sorted(set(range(model.nu)) - set(body))
+        assert len(body) == 63 and len(finger) == 90  # SMPL-X: 21 bodies, 30 finger joints
+        adr = model.jnt_qposadr[model.actuator_trnid[:, 0]]
+        frames = np.array([4, 4, 4, 4])
+        qpos = np.repeat(env.ref.qpos[4][None], 4, axis=0).copy()
+        qpos[1, adr[body[0]]] += 0.63  # one body hinge off by 0.63 rad
+        qpos[1, adr[body[5]]] -= 0.63  # and another the other way
+        qpos[2, adr[body[7]]] += 2 * np.pi  # a whole turn: the same pose
+        qpos[3, adr[finger]] += 0.5  # fingers: free
+        bs = env.backend.body_states()
+        np.testing.assert_allclose(
+            cost(bs, frames, None, qpos), [0.0, 3.0 * 1.26 / 63, 0.0, 0.0], atol=1e-9
+        )
+        # beyond half a turn the error wraps: 4 rad is 2pi - 4 away
+        qpos[1] = env.ref.qpos[4]
+        qpos[1, adr[body[0]]] += 4.0
+        assert cost(bs, frames, None, qpos)[1] == pytest.approx(3.0 * (2 * np.pi - 4.0) / 63)
+        # without qpos (a caller that has none) the term is left out
+        np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-12)
     finally:
         tenv.close()
 
