@@ -35,6 +35,14 @@ def _env(clipset: object, worlds: int) -> object:
     return build_teacher_env_exact(clipset, SETTINGS, {name: worlds})  # type: ignore[arg-type]
 
 
+def _body_actuators(model: object) -> list[int]:
+    """The actuators of body hinges, by name (not the library's finger test): SMPL-X's
+    finger hinges are named after the fingers."""
+    names = [model.actuator(i).name for i in range(model.nu)]  # type: ignore[attr-defined]
+    fingers = ("Index", "Thumb", "Middle", "Ring", "Pinky")
+    return [i for i, n in enumerate(names) if not any(f in n for f in fingers)]
+
+
 def test_reset_to_starts_each_world_where_told(clipset: object) -> None:
     tenv = _env(clipset, 3)
     env = tenv.envs[0]
@@ -133,12 +141,7 @@ def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
         model = scene.model
     finally:
         tenv.close()
-    names = [model.actuator(i).name for i in range(model.nu)]
-    body = [
-        i
-        for i, n in enumerate(names)
-        if not any(f in n for f in ("Index", "Thumb", "Middle", "Ring", "Pinky"))
-    ]
+    body = _body_actuators(model)
     adr = model.jnt_qposadr[model.actuator_trnid[body, 0]]
     d = a.rollout.arrays["qpos"][:, adr] - ref_q[:3, adr]
     d = (d + np.pi) % (2 * np.pi) - np.pi
@@ -298,12 +301,7 @@ def test_pose_cost_is_the_mean_wrapped_body_hinge_error(clipset: object) -> None
         s = PlannerSettings(**{f"{w}_weight": 0.0 for w in weights}, pose_weight=3.0)
         cost = PlanCost(env, s)
         model = env.scene.model
-        names = [model.actuator(i).name for i in range(model.nu)]
-        body = [
-            i
-            for i, n in enumerate(names)
-            if not any(f in n for f in ("Index", "Thumb", "Middle", "Ring", "Pinky"))
-        ]
+        body = _body_actuators(model)
         finger = sorted(set(range(model.nu)) - set(body))
         assert len(body) == 63 and len(finger) == 90  # SMPL-X: 21 bodies, 30 finger joints
         adr = model.jnt_qposadr[model.actuator_trnid[:, 0]]
