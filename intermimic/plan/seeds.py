@@ -92,7 +92,14 @@ def _load(path: Path) -> PlannedClip:
 #: TeacherSettings fields that change the simulated system beyond its EnvSettings (the
 #: physics rate and ground, the body, the backend): a plan is open-loop actions, and under
 #: any other of these it replays into other motion.
-SYSTEM_FIELDS = ("physics_hz", "ground_timeconst", "embodiment", "fit_skeleton", "backend")
+SYSTEM_FIELDS = (
+    "physics_hz",
+    "ground_timeconst",
+    "ground_stiffness",
+    "embodiment",
+    "fit_skeleton",
+    "backend",
+)
 
 
 def _key(planner: PlannerSettings, settings: TeacherSettings, source: str) -> str:

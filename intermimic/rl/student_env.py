@@ -384,8 +384,8 @@ def _same_physics(env: TrackingEnv, teacher: TeacherActor, subject: str) -> None
     if abs(have[0] - want.timestep) > 1e-9 or not np.allclose(have[1], want.ground_solref):
         raise InputError(
             f"teacher of {subject!r} ({teacher.checkpoint}) was trained at "
-            f"physics_hz={teacher.settings.physics_hz}, ground_timeconst="
-            f"{teacher.settings.ground_timeconst:g}; the student's scene steps at "
+            f"physics_hz={teacher.settings.physics_hz}, ground solref "
+            f"{teacher.settings.ground_solref}; the student's scene steps at "
             f"{1.0 / have[0]:g} Hz with ground solref {have[1]}: distil from teachers of "
             "the default physics"
         )

@@ -106,14 +106,20 @@ class SceneSettings(BaseModel):
         "(0.02, 1). A soft ground lets a landing foot sink: at 120 Hz MuJoCo allows no "
         "time constant below 2 steps (16.7 ms), and a foot standing still sinks 0.9 cm, "
         "one landing at 1-2 m/s 1.8-2.3 cm; at 240 Hz with 0.0085 s, 0.1 and 0.3-0.5 cm "
-        "(measured 2026-12-02)",
+        "(measured 2026-12-02). Both negative is MuJoCo's direct format (-stiffness, "
+        "-damping), which no step-count floor applies to (TeacherSettings.ground_stiffness)",
     )
 
     @field_validator("ground_solref")
     @classmethod
     def _positive_solref(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if v[0] <= 0 or v[1] <= 0:
-            raise ValueError(f"ground_solref needs a positive time constant and ratio, got {v}")
+        # MuJoCo reads (timeconst, dampratio) when both are positive and (-stiffness,
+        # -damping) when both are negative; a mixed or zero pair means neither
+        if not ((v[0] > 0 and v[1] > 0) or (v[0] < 0 and v[1] < 0)):
+            raise ValueError(
+                "ground_solref needs a positive time constant and ratio, or MuJoCo's direct "
+                f"format (-stiffness, -damping), both negative; got {v}"
+            )
         return v
 
     offscreen_width: int = Field(default=1920, gt=0, description="largest render width (pixels)")

@@ -614,6 +614,7 @@ def test_plan_cache_key_names_the_simulated_system() -> None:
     changed = {
         "physics_hz": 240,
         "ground_timeconst": 0.03,
+        "ground_stiffness": 2e4,
         "embodiment": "g1",
         "fit_skeleton": True,
         "backend": "warp",
