@@ -120,23 +120,29 @@ def _foot_penetration(objects: ObjectLibrary, s: TeacherSettings) -> np.ndarray:
         env.close()
 
 
-def test_a_stiff_ground_keeps_the_feet_out(objects: ObjectLibrary) -> None:
+@pytest.fixture(scope="module")
+def soft(objects: ObjectLibrary) -> np.ndarray:
+    """The default ground's penetrations, which both stiff grounds are measured against."""
+    return _foot_penetration(objects, SOFT)
+
+
+def test_a_stiff_ground_keeps_the_feet_out(objects: ObjectLibrary, soft: np.ndarray) -> None:
     """At 120 Hz MuJoCo's soft contacts let a landing foot sink centimetres; at 240 Hz
     with the stiffest time constant it stays within a few millimetres (sample clip,
     2026-12-02: 0.9 / 1.8 / 2.3 cm against 0.1 / 0.3 / 0.5 cm)."""
-    soft = _foot_penetration(objects, SOFT)
     stiff = _foot_penetration(objects, STIFF)
     assert (stiff < 0.006).all(), stiff
     assert soft[1:].min() > 0.01, soft  # the landings sink more than a centimetre
     assert (stiff[1:] < 0.5 * soft[1:]).all()
 
 
-def test_a_direct_stiffness_keeps_the_feet_out_at_120_hz(objects: ObjectLibrary) -> None:
+def test_a_direct_stiffness_keeps_the_feet_out_at_120_hz(
+    objects: ObjectLibrary, soft: np.ndarray
+) -> None:
     """MuJoCo's direct format is not held to 2 physics steps: k = 2e4 at 120 Hz (half the
     240 Hz ground's physics cost) keeps a standing foot out and lets landings at 1 and 2
     m/s sink less than half as deep (synthetic clip, 2026-12-03: 0.0 / 0.4 / 1.1 cm
     against 1.6 / 1.6 / 2.7 cm)."""
-    soft = _foot_penetration(objects, SOFT)
     direct = _foot_penetration(objects, DIRECT)
     assert direct[0] < 0.002, direct
     assert (direct < 0.5 * soft).all(), (direct, soft)
