@@ -5,7 +5,8 @@ Plans ``--clip`` (default ``sub2_largetable_000``) with
 change one) from its MoCap start and prints: ``frames`` tracked of ``clip_frames - 1``,
 ``success``, ``ended_by`` (what stopped it: ``clip_end``, the environment's
 termination reasons, or ``episode_cap`` for ``--frames``), ``rewinds`` (times it
-planned frames again, ``--plan backtrack=N``), ``seconds``, ``env_steps`` (world-steps
+planned frames again, ``--plan backtrack=N``), ``plan_calls`` (planning calls kept:
+the frames, or fewer with ``--plan commit_steps=N``), ``seconds``, ``env_steps`` (world-steps
 simulated) and their rate, ``e_h_cm``
 (mean key-body error) and ``e_o_cm`` (mean object-point error) over the committed frames,
 ``e_h_cm_max``, ``e_h_cm_per_30`` (E_h per 30 frames from the start) and
@@ -201,6 +202,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "success": r.success,
         "ended_by": list(r.ended_by),
         "rewinds": res.rewinds,
+        "plan_calls": len(res.plan_frames),
         "seconds": round(seconds, 1),
         "env_steps": res.env_steps,
         "env_steps_per_s": round(res.env_steps / max(res.seconds, 1e-9), 1),

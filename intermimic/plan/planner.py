@@ -76,6 +76,9 @@ class PlanResult:
     """``[duration]`` the committed sample's cost at each committed frame."""
     rewinds: int = 0
     """Times the planner went back to plan frames again (``PlannerSettings.backtrack``)."""
+    plan_frames: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The committed frames each kept planning call started from (every frame with
+    ``commit_steps`` 1): a segment of frames from one call is one continuous simulation."""
     hinge_error: F64 = field(default_factory=lambda: np.zeros(0))
     """``[duration + 1]`` RMS over the body hinges of the committed state's angle less the
     reference's at each frame (rad, wrapped): how far the pose has drifted in joint
@@ -98,14 +101,25 @@ def _rows(snap: dict[str, Any], k: int) -> dict[str, Any]:
 
 
 def _pick(out: dict[str, Any], plans: F64, k: int) -> dict[str, Any]:
-    """Sample ``k`` of a rollout: its cost, plan, steps survived and first step."""
+    """Sample ``k`` of a rollout: its cost, plan, steps survived, its first step
+    (``snap``, ``action``, ``missing``, ``reasons``) and ``segment``, the first step and
+    those after it that can be committed with it (up to ``commit_steps``, alive after
+    each), each a dict of ``snap``, ``action`` and ``missing``."""
+    survived = int(out["survived"][k])
+    segment = [
+        {
+            "snap": _rows(rec["snap"], k),
+            "action": rec["actions"][k].copy(),
+            "missing": rec["missing"][k].copy(),
+        }
+        for rec in out["record"][: max(survived, 1)]
+    ]
     return {
         "cost": float(out["cost"][k]),
         "plan": plans[k].copy(),
-        "survived": int(out["survived"][k]),
-        "snap": _rows(out["snap"], k),
-        "action": out["actions"][k].copy(),
-        "missing": out["missing"][k].copy(),
+        "survived": survived,
+        **segment[0],
+        "segment": segment if survived else [],
         "reasons": {name: bool(v[k]) for name, v in out["reasons"].items()},
     }
 
@@ -205,10 +219,12 @@ class MppiStep:
         self.nominal = nominal
         return best, steps
 
-    def advance(self, committed: dict[str, Any]) -> None:
-        """Warm-start the next frame: the committed sample's plan, shifted by one step."""
+    def advance(self, committed: dict[str, Any], steps: int = 1) -> None:
+        """Warm-start the next call, ``steps`` frames on: the committed sample's plan,
+        shifted by that many steps (its last step held)."""
         seq = self.interp @ committed["plan"]
-        self.nominal = np.concatenate([seq[1:], seq[-1:]])[self.t_knots]
+        held = np.repeat(seq[-1:], steps, axis=0)
+        self.nominal = np.concatenate([seq[steps:], held])[self.t_knots]
 
 
 def plan_clip(
@@ -282,12 +298,13 @@ def _plan_clip(
         costs: list[float] = []
         steps = 0
         ended_by: tuple[str, ...] = ("episode_cap",)  # max_frames stopped it
-        # what the planner needs to plan frame f again: history[f]
-        history: list[tuple[F64, NDArray[np.int64], F64 | None, F64]] = []
+        # what the planner needs to plan frame f again, for each frame f it planned from
+        history: dict[int, tuple[F64, NDArray[np.int64], F64 | None, F64]] = {}
         rewind = _Rewind(p)
         while frame < end:
-            del history[frame:]
-            history.append((state, missing, last_action, mppi.nominal.copy()))
+            for f in [f for f in history if f >= frame]:
+                del history[f]
+            history[frame] = (state, missing, last_action, mppi.nominal.copy())
             best, n = mppi(frame, state, missing, last_action)
             steps += n
             if best["survived"] == 0:
@@ -296,22 +313,27 @@ def _plan_clip(
                     # every sample terminates on its first step: the best one's reasons
                     ended_by = end_reasons(True, False, best["reasons"])
                     break
-                frame = back
+                # the last frame planned from at or before it (frame 0 always is)
+                frame = max(f for f in history if f <= back)
                 state, missing, last_action, nominal = history[frame]
                 mppi.nominal = nominal.copy()
                 del records[frame + 1 :], costs[frame:]
                 continue
-            snap = best["snap"]
-            records[-1]["actions"] = best["action"][None]
-            last_action = best["action"]
-            frame += 1
-            records.append(frame_record(env, snap, np.array([g0 + frame]), np.zeros((1, n_act))))
+            segment = best["segment"][: end - frame]
+            for step in segment:
+                records[-1]["actions"] = step["action"][None]
+                frame += 1
+                records.append(
+                    frame_record(env, step["snap"], np.array([g0 + frame]), np.zeros((1, n_act)))
+                )
+                costs.append(best["cost"])
+                if on_frame is not None:
+                    on_frame(frame, length)
+            snap = segment[-1]["snap"]
+            last_action = segment[-1]["action"]
             state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
-            missing = best["missing"]
-            costs.append(best["cost"])
-            mppi.advance(best)
-            if on_frame is not None:
-                on_frame(frame, length)
+            missing = segment[-1]["missing"]
+            mppi.advance(best, len(segment))
         seconds = time.perf_counter() - t0
     finally:
         tenv.close()
@@ -332,8 +354,9 @@ def _plan_clip(
         seconds,
         steps,
         np.asarray(costs, np.float64),
-        rewind.used,
-        np.sqrt((hinge**2).mean(axis=1)),
+        rewinds=rewind.used,
+        plan_frames=np.array(sorted(f for f in history if f < frame), np.int64),
+        hinge_error=np.sqrt((hinge**2).mean(axis=1)),
     )
 
 
@@ -372,7 +395,8 @@ def _rollout(
     last_action: F64 | None,
 ) -> dict[str, Any]:
     """Every sample of ``plans [K, P, A]`` from the committed ``state`` at ``frame``:
-    ``cost [K]``, ``survived [K]`` steps, and the first step's ``snap`` (all worlds),
+    ``cost [K]``, ``survived [K]`` steps, the first step's termination ``reasons``, and
+    ``record``, per step of the first ``commit_steps`` (all worlds): its ``snap``,
     ``actions [K, A]`` and hand counters ``missing [K, 2]``. ``last_action [A]`` is the
     action committed at the frame before (None at the start)."""
     k_samples = plans.shape[0]
@@ -388,7 +412,7 @@ def _rollout(
     cost = np.zeros(k_samples)
     alive = np.ones(k_samples, bool)
     survived = np.zeros(k_samples, np.int64)
-    out: dict[str, Any] = {"steps": 0}
+    out: dict[str, Any] = {"steps": 0, "record": []}
     prev = None if last_action is None else last_action[None]
     for h in range(p.horizon):
         f = frame + h + 1
@@ -400,9 +424,10 @@ def _rollout(
         _, r, term_t, _, info = env.step(torch.from_numpy(a).to(env.device))
         out["steps"] += k_samples
         snap = recorder.last
+        if h < p.commit_steps:
+            missing_h = env.missing_hand.cpu().numpy().copy()
+            out["record"].append({"snap": snap, "actions": a, "missing": missing_h})
         if h == 0:
-            out["snap"], out["actions"] = snap, a
-            out["missing"] = env.missing_hand.cpu().numpy().copy()
             out["reasons"] = {name: v.cpu().numpy() for name, v in info["terminated_by"].items()}
         term = term_t.cpu().numpy()
         idx = np.full(k_samples, g + h + 1)

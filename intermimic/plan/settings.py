@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from intermimic.env.settings import TerminationSettings
 
@@ -14,6 +14,8 @@ from intermimic.env.settings import TerminationSettings
 BOUNDS = ("max_key_body_error", "max_object_error")
 #: Fields added after plans were cached whose 0 changes nothing (the term or option off).
 OFF_AT_ZERO = ("hand_object_weight", "residual_weight", "noise_basis", "pose_weight")
+#: Fields added after plans were cached whose value here is the behaviour from before.
+DEFAULT_BEFORE = {"commit_steps": 1}
 
 
 class PlannerSettings(BaseModel):
@@ -76,6 +78,16 @@ class PlannerSettings(BaseModel):
         description="noise factor of the first knot, the one whose value is committed: "
         "below 1 the committed PD targets move from frame to frame by the warm-started "
         "plan's slope and less by a fresh noise draw (less body jitter)",
+    )
+    commit_steps: int = Field(
+        1,
+        ge=1,
+        description="policy steps of the committed sample kept per planning call (its "
+        "first ones, as simulated in its rollout): the receding horizon moves that many "
+        "frames at a time. Above 1 the committed PD targets take a fresh noise draw only "
+        "every commit_steps frames and follow the sample's interpolated knots in between "
+        "(less body jitter), and a clip costs that many times fewer rollouts, at the "
+        "price of feedback only every commit_steps frames",
     )
     anneal: float = Field(0.6, gt=0, le=1, description="noise factor per iteration")
     temperature: float = Field(
@@ -183,6 +195,15 @@ class PlannerSettings(BaseModel):
     retries: int = Field(20, ge=0, description="rewinds allowed per clip (with backtrack > 0)")
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _commit_within_horizon(self) -> PlannerSettings:
+        if self.commit_steps > self.horizon:
+            raise ValueError(
+                f"commit_steps={self.commit_steps} is longer than the horizon "
+                f"({self.horizon} steps): only simulated steps can be committed"
+            )
+        return self
+
     def sha256(self) -> str:
         """Hash of the settings: with the clip's, it names a planner refinement. Fields that
         change nothing as set (no backtracking, no bound, an :data:`OFF_AT_ZERO` field at 0)
@@ -194,6 +215,9 @@ class PlannerSettings(BaseModel):
         for off in OFF_AT_ZERO:
             if dump[off] == 0:
                 del dump[off]
+        for name, before in DEFAULT_BEFORE.items():
+            if dump[name] == before:
+                del dump[name]
         for bound in BOUNDS:
             if dump[bound] is None:
                 del dump[bound]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,45 @@ def test_planner_commits_one_physics_step_per_frame(clipset: object, rewinds: in
     np.testing.assert_allclose(out.obj_pos, r.arrays["obj_pos"], atol=1e-6)
 
 
+def test_commit_steps_keeps_each_calls_first_steps_as_simulated(tmp_path: Path) -> None:
+    """With ``commit_steps`` 2 each planning call commits its best sample's first two
+    steps: the calls start every second frame (``plan_frames``), each segment is one
+    continuous simulation (replayed from its first state with the recorded actions, the
+    states agree exactly), and the clip costs about half the rollouts of committing one
+    step per call."""
+    # seed 1's box can be carried for 7 frames (seed 0's, the fixture's, falls by frame 2)
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path))
+    clipset = prepare_clips([synthetic_clip("s1", "box", 0, 20, seed=1)], objects, SETTINGS)
+    clip = clipset.clips[0]
+    scene = next(iter(clipset.scenes.values()))
+    two = TINY_PLAN.model_copy(update={"commit_steps": 2})
+    res = plan_clip(clip, scene, SETTINGS, two, max_frames=7)
+    one = plan_clip(clip, scene, SETTINGS, TINY_PLAN, max_frames=7)
+    r = res.rollout
+    assert r.duration == one.rollout.duration == 7
+    np.testing.assert_array_equal(res.plan_frames, [0, 2, 4, 6])
+    np.testing.assert_array_equal(one.plan_frames, np.arange(7))
+    assert len(res.costs) == 7 and res.costs[0] == res.costs[1]
+    assert res.env_steps == pytest.approx(one.env_steps * 4 / 7, rel=0.2)
+    for key, v in r.arrays.items():
+        assert v.shape[0] == r.duration + 1, key
+    tenv = build_teacher_env_exact(clipset, SETTINGS, {clip.meta.object_name: 1})
+    env = tenv.envs[0]
+    try:
+        q, v = r.arrays["qpos"], r.arrays["qvel"]
+        starts = [*res.plan_frames, r.duration]
+        for s, e in itertools.pairwise(starts):
+            env.reset_to(np.array([s]), np.concatenate([q[s], v[s]])[None], elapsed=s)
+            for t in range(s, e):
+                env.step(r.arrays["actions"][t][None])
+                np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
+    finally:
+        tenv.close()
+    # committing more steps than are simulated is refused
+    with pytest.raises(ValueError, match="commit_steps=4 is longer than the horizon"):
+        PlannerSettings.model_validate({**TINY_PLAN.model_dump(), "commit_steps": 4})
+
+
 def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
     clip = clipset.clips[0]  # type: ignore[attr-defined]
     scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
@@ -165,6 +205,9 @@ def test_settings_hash_and_validation() -> None:
     assert PlannerSettings(residual_weight=5.0).sha256() != a.sha256()
     assert PlannerSettings(noise_basis=0).sha256() == a.sha256()
     assert PlannerSettings(noise_basis=8).sha256() != a.sha256()
+    # one committed step per call is what plans were made with before the field
+    assert PlannerSettings(commit_steps=1).sha256() == a.sha256()
+    assert PlannerSettings(commit_steps=3).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
