@@ -209,9 +209,9 @@ class PlannerSettings(BaseModel):
 
     def sha256(self) -> str:
         """Hash of the settings: with the clip's, it names a planner refinement. Fields that
-        change nothing as set (no backtracking, no bound, an :data:`OFF_AT_ZERO` field at 0)
-        are left out of it: plans made before those fields existed keep their names (and
-        caches)."""
+        change nothing as set (no backtracking, no bound, an :data:`OFF_AT_ZERO` field at 0, a
+        :data:`DEFAULT_BEFORE` field at its value) are left out of it: plans made before
+        those fields existed keep their names (and caches)."""
         dump = self.model_dump()
         if self.backtrack == 0:
             del dump["backtrack"], dump["retries"]
