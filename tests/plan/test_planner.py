@@ -160,6 +160,31 @@ def test_commit_steps_keeps_each_calls_first_steps_as_simulated(tmp_path: Path) 
         PlannerSettings.model_validate({**TINY_PLAN.model_dump(), "commit_steps": 4})
 
 
+def test_commit_steps_rewinds_to_a_frame_it_planned_from(clipset: object) -> None:
+    """With ``commit_steps`` 2 and rewinds, a rewind goes back to the last frame a call
+    started from at or before the target: every rewind is spent on the falling box, the
+    kept segments start at planned frames and replay exactly."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    plan = TINY_PLAN.model_copy(update={"commit_steps": 2, "backtrack": 1, "retries": 3})
+    res = plan_clip(clip, scene, SETTINGS, plan)
+    r = res.rollout
+    assert res.rewinds == 3 and not r.success and len(res.costs) == r.duration
+    assert res.plan_frames[0] == 0 and (np.diff(res.plan_frames) >= 1).all()
+    assert (res.plan_frames < r.duration).all()
+    tenv = _env(clipset, 1)
+    env = tenv.envs[0]
+    try:
+        q, v = r.arrays["qpos"], r.arrays["qvel"]
+        for s, e in itertools.pairwise([*res.plan_frames, r.duration]):
+            env.reset_to(np.array([s]), np.concatenate([q[s], v[s]])[None], elapsed=s)
+            for t in range(s, e):
+                env.step(r.arrays["actions"][t][None])
+                np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
+    finally:
+        tenv.close()
+
+
 def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
     clip = clipset.clips[0]  # type: ignore[attr-defined]
     scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
