@@ -44,6 +44,24 @@ def _body_actuators(model: object) -> list[int]:
     return [i for i, n in enumerate(names) if not any(f in n for f in fingers)]
 
 
+def _replay_segments(clipset: object, r: object, starts: object) -> None:
+    """Replay rollout ``r`` in segments from frames ``starts``: each segment is reset to
+    its first recorded state and stepped with the recorded actions, and every state must
+    agree exactly with the recorded one."""
+    tenv = _env(clipset, 1)
+    env = tenv.envs[0]
+    try:
+        q, v = r.arrays["qpos"], r.arrays["qvel"]  # type: ignore[attr-defined]
+        actions = r.arrays["actions"]  # type: ignore[attr-defined]
+        for s, e in itertools.pairwise([*starts, r.duration]):  # type: ignore[attr-defined]
+            env.reset_to(np.array([s]), np.concatenate([q[s], v[s]])[None], elapsed=s)
+            for t in range(s, e):
+                env.step(actions[t][None])
+                np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
+    finally:
+        tenv.close()
+
+
 def test_reset_to_starts_each_world_where_told(clipset: object) -> None:
     tenv = _env(clipset, 3)
     env = tenv.envs[0]
@@ -105,16 +123,7 @@ def test_planner_commits_one_physics_step_per_frame(clipset: object, rewinds: in
         assert v.shape[0] == r.duration + 1, key
     np.testing.assert_array_equal(r.arrays["actions"][-1], 0.0)
     assert r.arrays["key_body_error"][0] == pytest.approx(0.0, abs=1e-6)
-    tenv = _env(clipset, 1)
-    env = tenv.envs[0]
-    try:
-        q, v = r.arrays["qpos"], r.arrays["qvel"]
-        for t in range(r.duration):
-            env.reset_to(np.array([t]), np.concatenate([q[t], v[t]])[None], elapsed=t)
-            env.step(r.arrays["actions"][t][None])
-            np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
-    finally:
-        tenv.close()
+    _replay_segments(clipset, r, range(r.duration))  # one step per frame
     # the same record a teacher's rollout is: refinement turns it into a clip
     out = refined_clip(r, clip, scene, dataset="lab-refined", source_sha256="0" * 64)
     assert out.n_frames == r.duration + 1
@@ -143,18 +152,7 @@ def test_commit_steps_keeps_each_calls_first_steps_as_simulated(tmp_path: Path) 
     assert res.env_steps == pytest.approx(one.env_steps * 4 / 7, rel=0.2)
     for key, v in r.arrays.items():
         assert v.shape[0] == r.duration + 1, key
-    tenv = build_teacher_env_exact(clipset, SETTINGS, {clip.meta.object_name: 1})
-    env = tenv.envs[0]
-    try:
-        q, v = r.arrays["qpos"], r.arrays["qvel"]
-        starts = [*res.plan_frames, r.duration]
-        for s, e in itertools.pairwise(starts):
-            env.reset_to(np.array([s]), np.concatenate([q[s], v[s]])[None], elapsed=s)
-            for t in range(s, e):
-                env.step(r.arrays["actions"][t][None])
-                np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
-    finally:
-        tenv.close()
+    _replay_segments(clipset, r, res.plan_frames)
     # committing more steps than are simulated is refused
     with pytest.raises(ValueError, match="commit_steps=4 is longer than the horizon"):
         PlannerSettings.model_validate({**TINY_PLAN.model_dump(), "commit_steps": 4})
@@ -172,17 +170,7 @@ def test_commit_steps_rewinds_to_a_frame_it_planned_from(clipset: object) -> Non
     assert res.rewinds == 3 and not r.success and len(res.costs) == r.duration
     assert res.plan_frames[0] == 0 and (np.diff(res.plan_frames) >= 1).all()
     assert (res.plan_frames < r.duration).all()
-    tenv = _env(clipset, 1)
-    env = tenv.envs[0]
-    try:
-        q, v = r.arrays["qpos"], r.arrays["qvel"]
-        for s, e in itertools.pairwise([*res.plan_frames, r.duration]):
-            env.reset_to(np.array([s]), np.concatenate([q[s], v[s]])[None], elapsed=s)
-            for t in range(s, e):
-                env.step(r.arrays["actions"][t][None])
-                np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
-    finally:
-        tenv.close()
+    _replay_segments(clipset, r, res.plan_frames)
 
 
 def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
