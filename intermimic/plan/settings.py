@@ -12,10 +12,15 @@ from intermimic.env.settings import TerminationSettings
 
 #: The planner's own early-termination bounds, named as the environment's.
 BOUNDS = ("max_key_body_error", "max_object_error")
-#: Fields added after plans were cached whose 0 changes nothing (the term or option off).
-OFF_AT_ZERO = ("hand_object_weight", "residual_weight", "noise_basis", "pose_weight")
-#: Fields added after plans were cached whose value here is the behaviour from before.
-DEFAULT_BEFORE = {"commit_steps": 1}
+#: Fields added after plans were cached, and their value that plans the way it was done
+#: before them (a term or option off at 0; one committed step per planning call).
+DEFAULT_BEFORE: dict[str, float] = {
+    "hand_object_weight": 0,
+    "residual_weight": 0,
+    "noise_basis": 0,
+    "pose_weight": 0,
+    "commit_steps": 1,
+}
 
 
 class PlannerSettings(BaseModel):
@@ -209,15 +214,12 @@ class PlannerSettings(BaseModel):
 
     def sha256(self) -> str:
         """Hash of the settings: with the clip's, it names a planner refinement. Fields that
-        change nothing as set (no backtracking, no bound, an :data:`OFF_AT_ZERO` field at 0, a
-        :data:`DEFAULT_BEFORE` field at its value) are left out of it: plans made before
-        those fields existed keep their names (and caches)."""
+        change nothing as set (no backtracking, no bound, a :data:`DEFAULT_BEFORE` field at
+        its value there) are left out of it: plans made before those fields existed keep
+        their names (and caches)."""
         dump = self.model_dump()
         if self.backtrack == 0:
             del dump["backtrack"], dump["retries"]
-        for off in OFF_AT_ZERO:
-            if dump[off] == 0:
-                del dump[off]
         for name, before in DEFAULT_BEFORE.items():
             if dump[name] == before:
                 del dump[name]
