@@ -12,7 +12,10 @@ simulated) and their rate, ``e_h_cm``
 ``e_h_cm_max``, ``e_h_cm_per_30`` (E_h per 30 frames from the start) and
 ``hinge_error_rad_per_30`` (the RMS of the body hinges' angle error against the
 reference's, :attr:`~intermimic.plan.planner.PlanResult.hinge_error`, per 30 frames: the
-drift in joint space), and the refinement quality (:func:`stages.refine_quality.clip_quality`):
+drift in joint space), ``physics`` (the physics rate, the ground's ``solref`` and the
+embodiment the plan was simulated with: ``--set physics_hz=240 --set
+ground_timeconst=0.0085`` and the like), and the refinement quality
+(:func:`stages.refine_quality.clip_quality`):
 the artifact figures of the raw MoCap, of the planned motion and of InterMimic's own
 refinement of the clip over the same frames, and the verdict of the issue's rule
 (``full`` / ``worse`` with the failing figures / ``partial``). ``--save`` keeps the
@@ -212,6 +215,12 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "e_h_cm_per_30": _per_30(100 * np.asarray(r.arrays["key_body_error"])),
         "hinge_error_rad_per_30": _per_30(res.hinge_error),
         "planner": planner.model_dump(),
+        # the simulated system: runs at other physics rates or grounds are not comparable
+        "physics": {
+            "physics_hz": settings.physics_hz,
+            "ground_solref": list(settings.ground_solref),
+            "embodiment": settings.embodiment,
+        },
         "base": args.base,
     }
     if r.duration >= 2:
