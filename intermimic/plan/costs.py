@@ -34,6 +34,10 @@ STANDING_SPEED = 0.2
 #: (sub2_largetable_000's raw object penetration, 4.4 cm), where no simulated hand can be.
 HAND_OBJECT_SLACK = 0.05
 FOOT_WORDS = ("ankle", "toe", "foot")
+#: A foot body within this of its floor level (m, its origin's height) is on the ground
+#: for ``foot_slide_weight``; the weight falls linearly to 0 at twice this height: the
+#: artifact report's contact height (:mod:`intermimic.contact.artifacts`, 2 cm).
+FOOT_LOW = 0.02
 #: Names of finger hinges' actuators (SMPL-X hands): the noise's ``finger_sigma``, and
 #: left out of the pose term (fingers wrap around the object wherever it is).
 FINGER_WORDS = ("index", "middle", "ring", "pinky", "thumb")
@@ -83,6 +87,12 @@ class PlanCost:
             np.linalg.norm(ref.body_linvel[:, self.feet, :2], axis=-1) < STANDING_SPEED
             if len(self.feet)
             else np.zeros((ref.n_frames, 0), bool)
+        )
+        # each foot body's reference origin height [F, f], and its floor level [f]: the
+        # 5th percentile over the clip, as the artifact report's floor
+        self.ref_foot_z = np.asarray(ref.body_pos, np.float64)[:, self.feet, 2]
+        self.foot_floor = (
+            np.percentile(self.ref_foot_z, 5, axis=0) if len(self.feet) else np.zeros(0)
         )
 
     @staticmethod
@@ -159,4 +169,17 @@ class PlanCost:
         if s.foot_weight > 0 and len(self.feet):
             speed = np.linalg.norm(bs.linvel[:, self.feet, :2], axis=-1)
             cost += s.foot_weight * (speed * self.ref_foot_standing[idx]).sum(axis=1)
+        if s.foot_height_weight > 0 and len(self.feet):
+            dz = np.abs(bs.pos[:, self.feet, 2] - self.ref_foot_z[idx])
+            cost += s.foot_height_weight * dz.sum(axis=1)
+        if s.foot_slide_weight > 0 and len(self.feet):
+            cost += s.foot_slide_weight * self.foot_slide(bs.pos, bs.linvel).sum(axis=1)
         return cost
+
+    def foot_slide(self, pos: F64, linvel: F64) -> F64:
+        """``[K, f]`` horizontal speed of each foot body, weighted by how low it is: 1 up to
+        :data:`FOOT_LOW` above its floor, falling linearly to 0 at twice that (the
+        artifact report's skating, made smooth in height)."""
+        above = pos[:, self.feet, 2] - self.foot_floor
+        low = np.clip(2.0 - above / FOOT_LOW, 0.0, 1.0)
+        return low * np.linalg.norm(linvel[:, self.feet, :2], axis=-1)

@@ -20,6 +20,8 @@ DEFAULT_BEFORE: dict[str, float] = {
     "noise_basis": 0,
     "pose_weight": 0,
     "commit_steps": 1,
+    "foot_height_weight": 0,
+    "foot_slide_weight": 0,
 }
 
 
@@ -150,6 +152,19 @@ class PlannerSettings(BaseModel):
         ge=0,
         description="per m/s of horizontal foot speed where the reference foot stands "
         "still (< 0.2 m/s): no skating",
+    )
+    foot_height_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m of the foot bodies' (ankles, toes) origin heights' absolute "
+        "error against the reference's, summed: feet that lift where the capture steps",
+    )
+    foot_slide_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m/s of horizontal speed of a simulated foot body near the ground "
+        "(within 2 cm of its floor, weight falling to 0 at 4 cm), summed: the artifact "
+        "report's foot skating as a cost, whatever the reference's foot does",
     )
     grasp_weight: float = Field(
         0.0,

@@ -221,6 +221,9 @@ def test_settings_hash_and_validation() -> None:
     # one committed step per call is what plans were made with before the field
     assert PlannerSettings(commit_steps=1).sha256() == a.sha256()
     assert PlannerSettings(commit_steps=3).sha256() != a.sha256()
+    for term in ("foot_height_weight", "foot_slide_weight"):
+        assert PlannerSettings(**{term: 0.0}).sha256() == a.sha256()
+        assert PlannerSettings(**{term: 4.0}).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -261,6 +264,26 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         bs.linvel[1, feet, 0] = 0.5
         standing = cost.ref_foot_standing[3].sum()
         np.testing.assert_allclose(cost(bs, frames), [0.0, 0.5 * standing], atol=1e-9)
+        # foot height: world 1's feet 3 cm above the reference's, each body pays 3 cm
+        height = PlanCost(env, zero.model_copy(update={"foot_height_weight": 10.0}))
+        bs.pos[1] = height.env.ref.body_pos[3]
+        bs.pos[1, feet, 2] += 0.03
+        np.testing.assert_allclose(height(bs, frames), [0.0, 10.0 * 0.03 * len(feet)], atol=1e-9)
+        bs.pos[1, feet, 2] -= 0.06  # below is the same error
+        np.testing.assert_allclose(height(bs, frames), [0.0, 10.0 * 0.03 * len(feet)], atol=1e-9)
+        # foot slide: a foot body's horizontal speed, full up to 2 cm above its floor,
+        # half at 3 cm, none from 4 cm, whatever the reference does
+        slide = PlanCost(env, zero.model_copy(update={"foot_slide_weight": 2.0}))
+        floor = slide.foot_floor
+        bs.linvel[:] = 0.0
+        bs.linvel[:, feet, 1] = 0.5
+        for above, part in ((0.0, 1.0), (0.02, 1.0), (0.03, 0.5), (0.04, 0.0), (0.1, 0.0)):
+            bs.pos[:, feet, 2] = floor + above
+            want = 2.0 * 0.5 * part * len(feet)
+            np.testing.assert_allclose(slide(bs, frames), [want, want], atol=1e-9)
+        bs.pos[0, feet[0], 2] = floor[0] - 0.05  # below the floor: on the ground
+        bs.pos[1, feet, 2] = floor + 0.1
+        np.testing.assert_allclose(slide(bs, frames), [2.0 * 0.5, 0.0], atol=1e-9)
     finally:
         tenv.close()
 
