@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from intermimic.contact.settings import ContactSettings
 from intermimic.env import TrackingEnv
 from intermimic.env.geometry import object_points, quat_to_matrix
 from intermimic.plan.settings import PlannerSettings
@@ -36,8 +37,9 @@ HAND_OBJECT_SLACK = 0.05
 FOOT_WORDS = ("ankle", "toe", "foot")
 #: A foot body within this of its floor level (m, its origin's height) is on the ground
 #: for ``foot_slide_weight``; the weight falls linearly to 0 at twice this height: the
-#: artifact report's contact height (:mod:`intermimic.contact.artifacts`, 2 cm).
-FOOT_LOW = 0.02
+#: artifact report's contact height (:mod:`intermimic.contact.artifacts`), so the cost
+#: and the figure it lowers count the same feet.
+FOOT_LOW: float = ContactSettings.model_fields["foot_contact_height"].default
 #: Names of finger hinges' actuators (SMPL-X hands): the noise's ``finger_sigma``, and
 #: left out of the pose term (fingers wrap around the object wherever it is).
 FINGER_WORDS = ("index", "middle", "ring", "pinky", "thumb")
@@ -91,9 +93,7 @@ class PlanCost:
         # each foot body's reference origin height [F, f], and its floor level [f]: the
         # 5th percentile over the clip, as the artifact report's floor
         self.ref_foot_z = np.asarray(ref.body_pos, np.float64)[:, self.feet, 2]
-        self.foot_floor = (
-            np.percentile(self.ref_foot_z, 5, axis=0) if len(self.feet) else np.zeros(0)
-        )
+        self.foot_floor = np.percentile(self.ref_foot_z, 5, axis=0)
 
     @staticmethod
     def _in_object_frame(pos: F64, obj_pos: F64, obj_rot: F64) -> F64:
