@@ -153,6 +153,10 @@ class PlanCost:
                 cost += s.hand_object_weight * n * np.maximum(err - HAND_OBJECT_SLACK, 0.0)
         if s.object_weight > 0:
             cost += s.object_weight * np.linalg.norm(bs.obj_pos - ref.obj_pos[idx], axis=-1)
+        if s.object_velocity_weight > 0:
+            cost += s.object_velocity_weight * np.linalg.norm(
+                bs.obj_linvel - ref.obj_linvel[idx], axis=-1
+            )
         if s.body_weight > 0:
             err = np.linalg.norm(bs.pos[:, self.key] - ref.body_pos[idx][:, self.key], axis=-1)
             cost += s.body_weight * err.mean(axis=1)

@@ -22,6 +22,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "commit_steps": 1,
     "foot_height_weight": 0,
     "foot_slide_weight": 0,
+    "object_velocity_weight": 0,
 }
 
 
@@ -125,6 +126,13 @@ class PlannerSettings(BaseModel):
         "frame): hands that hold the object where the capture holds it, not anywhere on it",
     )
     object_weight: float = Field(8.0, ge=0, description="per m of object position error")
+    object_velocity_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m/s of the object's linear velocity error against the reference's "
+        "(the capture's object moves smoothly): a held object that does not shake, the "
+        "artifact report's object jitter as a cost",
+    )
     body_weight: float = Field(20.0, ge=0, description="per m of mean key-body position error")
     root_weight: float = Field(20.0, ge=0, description="per m of horizontal root error")
     pose_weight: float = Field(

@@ -221,7 +221,7 @@ def test_settings_hash_and_validation() -> None:
     # one committed step per call is what plans were made with before the field
     assert PlannerSettings(commit_steps=1).sha256() == a.sha256()
     assert PlannerSettings(commit_steps=3).sha256() != a.sha256()
-    for term in ("foot_height_weight", "foot_slide_weight"):
+    for term in ("foot_height_weight", "foot_slide_weight", "object_velocity_weight"):
         assert PlannerSettings(**{term: 0.0}).sha256() == a.sha256()
         assert PlannerSettings(**{term: 4.0}).sha256() != a.sha256()
     with pytest.raises(ValueError):
@@ -284,6 +284,12 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         bs.pos[0, feet[0], 2] = floor[0] - 0.05  # below the floor: on the ground
         bs.pos[1, feet, 2] = floor + 0.1
         np.testing.assert_allclose(slide(bs, frames), [2.0 * 0.5, 0.0], atol=1e-9)
+        # object velocity: world 1's object 0.3 m/s off in x and 0.4 in z (0.5 m/s) pays
+        # weight * 0.5; world 0 moves as the reference's does and pays nothing
+        ovel = PlanCost(env, zero.model_copy(update={"object_velocity_weight": 4.0}))
+        bs.obj_linvel[:] = ovel.env.ref.obj_linvel[3]
+        bs.obj_linvel[1] += np.array([0.3, 0.0, 0.4])
+        np.testing.assert_allclose(ovel(bs, frames), [0.0, 4.0 * 0.5], atol=1e-9)
     finally:
         tenv.close()
 
