@@ -17,6 +17,8 @@ series ``[T]``            meaning
 ``penetration_ground``    deepest humanoid-ground penetration (lowest geom point below 0)
 ``object_ground``         object lowest point below ground, ``max(-height, 0)``
 ``foot_skate_speed``      fastest horizontal speed of a foot in ground contact (0 if none)
+``foot_skate_sum``        the speeds of the feet in ground contact, summed
+``foot_contact_count``    how many feet are in ground contact (0, 1 or 2)
 ``jitter_body``           high-frequency body position noise (see below)
 ``jitter_object``         the same for the object position
 ========================  =============================================================
@@ -209,6 +211,10 @@ def artifact_report(
         "penetration_ground": pen_ground,
         "object_ground": obj_ground,
         "foot_skate_speed": skate.max(axis=1),
+        # with these two a clip's (or any frame range's) foot_skate_speed_mean is
+        # recomputed exactly from the stored series: sum of sums over sum of counts
+        "foot_skate_sum": skate.sum(axis=1),
+        "foot_contact_count": contact.sum(axis=1).astype(np.float64),
         "jitter_body": jb,
         "jitter_object": jo,
     }

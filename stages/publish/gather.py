@@ -34,7 +34,10 @@ from intermimic.export.clips import VELOCITY_FIELDS, ExportClip
 
 def series_figures(series: Mapping[str, np.ndarray]) -> dict[str, float]:
     """The :data:`PHYSICAL_FIGURES` of one clip's artifact series (the artifact report's
-    per-frame output). Foot skating is the mean speed over frames where a foot slides."""
+    per-frame output). Foot skating is the report's own figure (the feet's skate speed
+    summed over the frames, over how many feet touched) where the series hold
+    ``foot_skate_sum`` and ``foot_contact_count``; series stored before those existed
+    give the mean of the fastest foot over frames where a foot slides, another figure."""
     out: dict[str, float] = {}
     for name in ("penetration_object", "penetration_ground"):
         if name in series:
@@ -43,7 +46,11 @@ def series_figures(series: Mapping[str, np.ndarray]) -> dict[str, float]:
     if "floating" in series:
         s = np.asarray(series["floating"], np.float64)
         out["floating_fraction"] = float(np.nanmean(s)) if s.size else 0.0
-    if "foot_skate_speed" in series:
+    if "foot_skate_sum" in series and "foot_contact_count" in series:
+        n = float(np.nansum(np.asarray(series["foot_contact_count"], np.float64)))
+        total = float(np.nansum(np.asarray(series["foot_skate_sum"], np.float64)))
+        out["foot_skate_speed_mean"] = total / n if n else 0.0
+    elif "foot_skate_speed" in series:
         s = np.asarray(series["foot_skate_speed"], np.float64)
         moving = s[s > 0]
         out["foot_skate_speed_mean"] = float(moving.mean()) if moving.size else 0.0
