@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one-shot device check (bench/gpu.py): one JSON line per stage in $OUT/gpu.jsonl.
 #
-#   bash bench/gpu_check.sh                   # on a CUDA machine (about 7 minutes)
+#   bash bench/gpu_check.sh                   # on a CUDA machine (6.5 minutes on an H200)
 #   bash bench/gpu_check.sh --device cpu      # tiny, on a CPU machine (minutes)
 #
 # Reads the carry folder bench/gpu_prepare.py made (.gpu_carry, or $GPU_CARRY): the
