@@ -114,6 +114,32 @@ def synthetic_clip(
     )
 
 
+def stepping_clip(n_frames: int = 40, swing: float = 0.5, seed: int = 0) -> HOIClip:
+    """A person standing in place whose left leg swings forward and back at the hip
+    (``swing`` rad; its ankle moves up to about 1.3 m/s at 0.5) while the right foot
+    stands: a step, for tests of the feet. Hands, object and labels as
+    :func:`synthetic_clip`'s (``seed``), re-posed by forward kinematics."""
+    clip = synthetic_clip("synth1", "box", 0, n_frames, seed=seed)
+    t = np.arange(n_frames) / CANONICAL_FPS
+    root_pos = np.tile([0.0, 0.0, 0.92], (n_frames, 1))
+    root_quat = np.tile([1.0, 0.0, 0.0, 0.0], (n_frames, 1))
+    rotvec = np.zeros((n_frames, len(SMPLX_BODY_NAMES) - 1, 3))
+    rotvec[:, SMPLX_BODY_NAMES.index("L_Hip") - 1, 1] = swing * np.sin(2 * np.pi * t)
+    rotvec[:, SMPLX_BODY_NAMES.index("L_Knee") - 1, 1] = 0.2
+    body_pos, body_quat = forward_kinematics(root_pos, root_quat, rotvec)
+    hands = 0.5 * (body_pos[:, LEFT_HAND] + body_pos[:, RIGHT_HAND])
+    f32 = np.float32
+    return clip.with_arrays(
+        root_pos=root_pos.astype(f32),
+        root_quat=root_quat.astype(f32),
+        joint_rotvec=rotvec.astype(f32),
+        body_pos=body_pos.astype(f32),
+        body_quat=body_quat.astype(f32),
+        obj_pos=(hands + np.array([0.25, 0.0, 0.0])).astype(f32),
+        obj_quat=root_quat.astype(f32),
+    )
+
+
 def write_synthetic_dataset(
     folder: str | Path,
     subjects: tuple[str, ...] = ("synth1", "synth2"),

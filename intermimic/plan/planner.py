@@ -52,6 +52,8 @@ import torch
 from numpy.typing import NDArray
 
 from intermimic.motion.clip import HOIClip
+from intermimic.motion.footlift import lift_swing_feet
+from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.plan.costs import PlanCost, finger_actuators
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
@@ -264,6 +266,9 @@ def _plan_clip(
 ) -> PlanResult:
     p = planner or PlannerSettings()
     rng = np.random.default_rng(p.seed)
+    if p.swing_clearance > 0:
+        tree = scene.embodiment.reference_tree(scene.model, scene.humanoid_body_ids)
+        clip = lift_swing_feet(clip, tree, SMPLX_BODY_NAMES, clearance=p.swing_clearance).clip
     name = clip.meta.object_name
     clipset = ClipSet({name: [clip]}, {name: scene})
     tenv = build_teacher_env_exact(clipset, settings, {name: p.samples}, psi=False)

@@ -23,6 +23,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "foot_height_weight": 0,
     "foot_slide_weight": 0,
     "object_velocity_weight": 0,
+    "swing_clearance": 0,
 }
 
 
@@ -175,6 +176,17 @@ class PlannerSettings(BaseModel):
         description="per m/s of horizontal speed of a simulated foot body near the ground "
         "(within 2 cm of its floor, weight falling to 0 at 4 cm), summed: the artifact "
         "report's foot skating as a cost, whatever the reference's foot does",
+    )
+    swing_clearance: float = Field(
+        0.0,
+        ge=0,
+        le=0.2,
+        description="m; above 0 the clip is planned against a reference whose swing feet "
+        "are lifted by up to this much (:func:`intermimic.motion.footlift.lift_swing_feet`: "
+        "a smooth bump where a foot moves while the other stands, the foot's orientation "
+        "kept): the captured feet glide near the floor in their steps, and PD targets that "
+        "follow them drag the simulated feet (foot skating). Errors are then measured "
+        "against the lifted reference",
     )
     grasp_weight: float = Field(
         0.0,

@@ -11,7 +11,9 @@ import torch
 
 from intermimic.env.settings import TerminationSettings
 from intermimic.env.termination import REASONS
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.motion.footlift import lift_swing_feet
+from intermimic.motion.skeleton import SMPLX_BODY_NAMES
+from intermimic.motion.synthetic import stepping_clip, synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import PlanCost, foot_bodies
@@ -221,9 +223,14 @@ def test_settings_hash_and_validation() -> None:
     # one committed step per call is what plans were made with before the field
     assert PlannerSettings(commit_steps=1).sha256() == a.sha256()
     assert PlannerSettings(commit_steps=3).sha256() != a.sha256()
-    for term in ("foot_height_weight", "foot_slide_weight", "object_velocity_weight"):
+    for term in (
+        "foot_height_weight",
+        "foot_slide_weight",
+        "object_velocity_weight",
+        "swing_clearance",
+    ):
         assert PlannerSettings(**{term: 0.0}).sha256() == a.sha256()
-        assert PlannerSettings(**{term: 4.0}).sha256() != a.sha256()
+        assert PlannerSettings(**{term: 0.04}).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -470,6 +477,33 @@ def test_base_plan_is_replayed_by_the_noiseless_nominal(clipset: object) -> None
     np.testing.assert_array_equal(again.arrays["qpos"], first.arrays["qpos"])
     ref = plan_clip(clip, scene, SETTINGS, still, max_frames=4).rollout
     assert not np.array_equal(ref.arrays["actions"], first.arrays["actions"])
+
+
+def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> None:
+    """With swing_clearance the planner tracks the clip with its swing feet lifted
+    (lift_swing_feet over the reference's own tree): the same plan as the lifted clip
+    given outright, and another than the captured clip's."""
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    clip = stepping_clip(20)
+    cs = prepare_clips([clip], objects, SETTINGS)
+    scene = next(iter(cs.scenes.values()))
+    tree = scene.embodiment.reference_tree(scene.model, scene.humanoid_body_ids)
+    lifted = lift_swing_feet(cs.clips[0], tree, SMPLX_BODY_NAMES, clearance=0.05)
+    assert lifted.lift[:4, 0].max() > 0.01  # the left foot swings from the start
+    plan = TINY_PLAN.model_copy(update={"sigma": 0.0, "finger_sigma": 0.0})
+    up = plan.model_copy(update={"swing_clearance": 0.05})
+    a = plan_clip(cs.clips[0], scene, SETTINGS, up, max_frames=3).rollout
+    b = plan_clip(lifted.clip, scene, SETTINGS, plan, max_frames=3).rollout
+    c = plan_clip(cs.clips[0], scene, SETTINGS, plan, max_frames=3).rollout
+    np.testing.assert_array_equal(a.arrays["actions"], b.arrays["actions"])
+    # noiseless, the committed actions are the reference's PD targets: only the
+    # lifted left leg's differ
+    model = scene.model
+    names = [model.actuator(i).name for i in range(model.nu)]
+    moved = {names[i] for i in np.flatnonzero((a.arrays["actions"] != c.arrays["actions"]).any(0))}
+    assert moved and all(
+        n.split("_")[:2] in (["L", "Hip"], ["L", "Knee"], ["L", "Ankle"]) for n in moved
+    ), moved
 
 
 def test_mppi_step_from_any_state_labels_it(clipset: object) -> None:

@@ -1,0 +1,210 @@
+"""Lift the capture's swing feet: a reference that steps where the MoCap shuffles.
+
+Captured feet often glide a few centimetres above the floor while they move (the toe
+barely leaves it, 1-2 m/s horizontally): a tracker that follows that reference drags its
+feet, which the artifact report counts as foot skating. :func:`lift_swing_feet` raises
+each swinging foot by up to ``clearance`` (a smooth bump over the swing) with the foot's
+world orientation kept, solving the leg's hip, knee and ankle angles by damped
+Gauss-Newton on forward kinematics; stance feet, the rest of the body and the object are
+left as captured.
+
+A foot swings where its ankle's horizontal speed exceeds ``swing_speed`` (full lift at
+``full_speed``) while the other foot stands (its ankle slower than ``stance_speed``),
+so a step is lifted and a double-support shuffle or a jump is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import uniform_filter1d
+from scipy.spatial.transform import Rotation
+
+from intermimic.motion.clip import HOIClip
+from intermimic.motion.kinematics import (
+    KinematicTree,
+    clip_to_qpos,
+    euler_xyz_to_rotvec,
+    fk,
+)
+
+F64 = NDArray[np.float64]
+
+#: The leg chain of each side: the bodies whose angles the lift solves, foot last.
+LEGS: dict[str, tuple[str, str, str]] = {
+    "L": ("L_Hip", "L_Knee", "L_Ankle"),
+    "R": ("R_Hip", "R_Knee", "R_Ankle"),
+}
+
+
+@dataclass(frozen=True)
+class FootLift:
+    """A lifted clip and what was done: ``lift [T, 2]`` the height (m) added to the left
+    and right foot per frame, ``residual [T, 2]`` the IK's remaining ankle position error
+    (m) where it lifted (0 elsewhere)."""
+
+    clip: HOIClip
+    lift: F64
+    residual: F64
+
+
+def swing_lift(
+    ankle_pos: F64,
+    fps: float,
+    *,
+    clearance: float,
+    swing_speed: float = 0.15,
+    full_speed: float = 0.5,
+    stance_speed: float = 0.2,
+    smooth_frames: int = 5,
+) -> F64:
+    """``[T, 2]`` height to add to each foot from the ankles' positions ``[T, 2, 3]``
+    (left, right): ``clearance`` times a smoothstep of the ankle's horizontal speed
+    between ``swing_speed`` and ``full_speed``, where the other ankle is slower than
+    ``stance_speed``, averaged over ``smooth_frames`` frames so the lift ramps in."""
+    if clearance < 0:
+        raise ValueError(f"clearance={clearance}: a lift cannot be negative")
+    if not 0 <= swing_speed < full_speed:
+        raise ValueError(f"swing_speed={swing_speed} must be in [0, full_speed={full_speed})")
+    t = ankle_pos.shape[0]
+    if t < 2 or clearance == 0:
+        return np.zeros((t, 2))
+    speed = np.linalg.norm(np.gradient(ankle_pos[..., :2], axis=0) * fps, axis=-1)
+    x = np.clip((speed - swing_speed) / (full_speed - swing_speed), 0.0, 1.0)
+    swing = x * x * (3.0 - 2.0 * x)
+    stance = speed[:, ::-1] < stance_speed
+    lift = clearance * swing * stance
+    if smooth_frames > 1:
+        lift = uniform_filter1d(lift, smooth_frames, axis=0, mode="nearest")
+    return lift
+
+
+def _leg_columns(names: Sequence[str], leg: tuple[str, ...]) -> tuple[NDArray[np.int64], int]:
+    """The qpos columns of a leg's hinges and its foot body's index."""
+    try:
+        ids = [list(names).index(n) for n in leg]
+    except ValueError as err:
+        raise ValueError(f"the humanoid has no body {err.args[0].split()[0]}: {leg}") from err
+    if min(ids) < 1:
+        raise ValueError(f"leg {leg} includes the root body")
+    cols = np.concatenate([7 + 3 * (b - 1) + np.arange(3) for b in ids])
+    return cols.astype(np.int64), ids[-1]
+
+
+def _ik(
+    tree: KinematicTree,
+    qpos: F64,
+    cols: NDArray[np.int64],
+    foot: int,
+    target_pos: F64,
+    target_quat: F64,
+    *,
+    iterations: int = 12,
+    rot_scale: float = 0.1,
+    damping: float = 1e-4,
+) -> tuple[F64, F64]:
+    """Damped Gauss-Newton on the hinge columns ``cols`` of ``qpos [n, D]`` so the
+    ``foot`` body reaches ``target_pos [n, 3]`` with orientation ``target_quat [n, 4]``
+    (rotation error weighed ``rot_scale`` m per rad). Returns the solved qpos and the
+    remaining position error per frame. A numerical Jacobian costs ``len(cols) + 1`` FK
+    passes an iteration over all frames at once, milliseconds for a clip: cheaper to
+    write and check than an analytic one, and fast enough to be called once per plan."""
+    q = qpos.copy()
+    eps = 1e-6
+    tq = Rotation.from_quat(target_quat[:, [1, 2, 3, 0]])
+
+    def residual(qq: F64) -> F64:
+        pos, quat = fk(tree, qq)
+        rot = (Rotation.from_quat(quat[:, foot][:, [1, 2, 3, 0]]).inv() * tq).as_rotvec()
+        return np.concatenate([pos[:, foot] - target_pos, rot_scale * rot], axis=1)
+
+    for _ in range(iterations):
+        r = residual(q)
+        jac = np.empty((len(q), r.shape[1], len(cols)))
+        for k, c in enumerate(cols):
+            qk = q.copy()
+            qk[:, c] += eps
+            jac[:, :, k] = (residual(qk) - r) / eps
+        jt = jac.transpose(0, 2, 1)
+        lhs = jt @ jac + damping * np.eye(len(cols))
+        step = np.linalg.solve(lhs, (jt @ r[..., None]))[..., 0]
+        q[:, cols] -= step
+    r = residual(q)
+    return q, np.linalg.norm(r[:, :3], axis=1)
+
+
+def lift_swing_feet(
+    clip: HOIClip,
+    tree: KinematicTree,
+    names: Sequence[str],
+    *,
+    clearance: float = 0.04,
+    swing_speed: float = 0.15,
+    full_speed: float = 0.5,
+    stance_speed: float = 0.2,
+    smooth_frames: int = 5,
+) -> FootLift:
+    """``clip`` with its swing feet lifted by up to ``clearance`` m (module doc).
+
+    ``tree`` and ``names`` are the humanoid whose FK the clip's joint angles drive (body
+    order of ``clip_to_qpos``, e.g. ``Embodiment.reference_tree`` over the SMPL-X
+    bodies); the legs are found by name (``L_Hip``, ``L_Knee``, ``L_Ankle`` and the
+    right's). Only the leg hinges of lifted frames change; ``body_pos`` and
+    ``body_quat`` move with the FK's change, so the clip stays consistent."""
+    q0 = clip_to_qpos(clip)
+    if q0.shape[1] != 7 + 3 * (tree.n_bodies - 1):
+        raise ValueError(
+            f"clip {clip.meta.clip_id}: {q0.shape[1]} qpos columns for a tree of "
+            f"{tree.n_bodies} bodies"
+        )
+    if len(names) != tree.n_bodies:
+        raise ValueError(f"{len(names)} body names for a tree of {tree.n_bodies} bodies")
+    pos0, quat0 = fk(tree, q0)
+    legs = [_leg_columns(names, LEGS[s]) for s in ("L", "R")]
+    ankles = np.stack([pos0[:, foot] for _, foot in legs], axis=1)
+    lift = swing_lift(
+        ankles,
+        float(clip.meta.fps),
+        clearance=clearance,
+        swing_speed=swing_speed,
+        full_speed=full_speed,
+        stance_speed=stance_speed,
+        smooth_frames=smooth_frames,
+    )
+    q = q0.copy()
+    residual = np.zeros_like(lift)
+    for side, (cols, foot) in enumerate(legs):
+        rows = np.flatnonzero(lift[:, side] > 1e-4)
+        if rows.size == 0:
+            continue
+        target = pos0[rows, foot].copy()
+        target[:, 2] += lift[rows, side]
+        solved, err = _ik(tree, q[rows], cols, foot, target, quat0[rows, foot])
+        q[rows[:, None], cols[None, :]] = solved[:, cols]
+        residual[rows, side] = err
+    if not lift.any():
+        return FootLift(clip, lift, residual)
+    pos1, quat1 = fk(tree, q)
+    t = clip.n_frames
+    rotvec = euler_xyz_to_rotvec(q[:, 7:].reshape(t, -1, 3)).astype(np.float32)
+    # the clip's stored bodies move by what the FK moved them (they may be another
+    # skeleton's positions for the same angles, e.g. before the humanoid's fit)
+    body_pos = np.asarray(clip.body_pos, np.float64) + (pos1 - pos0)
+    delta = (
+        Rotation.from_quat(quat1.reshape(-1, 4)[:, [1, 2, 3, 0]])
+        * Rotation.from_quat(quat0.reshape(-1, 4)[:, [1, 2, 3, 0]]).inv()
+    )
+    stored = Rotation.from_quat(
+        np.asarray(clip.body_quat, np.float64).reshape(-1, 4)[:, [1, 2, 3, 0]]
+    )
+    xyzw = (delta * stored).as_quat().reshape(t, -1, 4)
+    body_quat = xyzw[..., [3, 0, 1, 2]]
+    lifted = clip.with_arrays(
+        joint_rotvec=rotvec,
+        body_pos=body_pos.astype(np.float32),
+        body_quat=body_quat.astype(np.float32),
+    )
+    return FootLift(lifted, lift, residual)
