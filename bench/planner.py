@@ -219,6 +219,8 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "physics": {
             "physics_hz": settings.physics_hz,
             "ground_solref": list(settings.ground_solref),
+            "friction_cone": settings.friction_cone,
+            "impratio": settings.impratio,
             "embodiment": settings.embodiment,
         },
         "base": args.base,

@@ -96,6 +96,8 @@ SYSTEM_FIELDS = (
     "physics_hz",
     "ground_timeconst",
     "ground_stiffness",
+    "friction_cone",
+    "impratio",
     "embodiment",
     "fit_skeleton",
     "backend",

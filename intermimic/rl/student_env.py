@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import mujoco
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -381,11 +382,18 @@ def _same_physics(env: TrackingEnv, teacher: TeacherActor, subject: str) -> None
     want = teacher.settings.scene_settings()
     m = env.scene.model
     have = (float(m.opt.timestep), tuple(float(x) for x in m.geom_solref[env.scene.ground_geom_id]))
-    if abs(have[0] - want.timestep) > 1e-9 or not np.allclose(have[1], want.ground_solref):
+    cone = "elliptic" if m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC else "pyramidal"
+    if (
+        abs(have[0] - want.timestep) > 1e-9
+        or not np.allclose(have[1], want.ground_solref)
+        or cone != want.friction_cone
+        or abs(float(m.opt.impratio) - want.impratio) > 1e-9
+    ):
         raise InputError(
             f"teacher of {subject!r} ({teacher.checkpoint}) was trained at "
             f"physics_hz={teacher.settings.physics_hz}, ground solref "
-            f"{teacher.settings.ground_solref}; the student's scene steps at "
-            f"{1.0 / have[0]:g} Hz with ground solref {have[1]}: distil from teachers of "
-            "the default physics"
+            f"{teacher.settings.ground_solref}, {want.friction_cone} friction cone, impratio "
+            f"{want.impratio:g}; the student's scene steps at {1.0 / have[0]:g} Hz with "
+            f"ground solref {have[1]}, {cone} cone, impratio {float(m.opt.impratio):g}: "
+            "distil from teachers of the default physics"
         )

@@ -90,6 +90,15 @@ class TeacherSettings(BaseModel):
         "against 3.3, but E_h 22.6 / E_o 20.9 cm against 8.9 / 8.9), so it stays off. "
         "None: ground_timeconst",
     )
+    friction_cone: Literal["pyramidal", "elliptic"] = Field(
+        "pyramidal", description="MuJoCo's friction cone (SceneSettings.friction_cone)"
+    )
+    impratio: float = Field(
+        1.0,
+        gt=0,
+        description="MuJoCo's frictional to normal impedance ratio (SceneSettings.impratio): "
+        "above 1 with the elliptic cone, contacts slip less below their friction limit",
+    )
     horizon: int | None = Field(None, ge=1, description="policy steps per world per iteration")
     epochs: int | None = Field(None, ge=1, description="PPO epochs per iteration (None: profile)")
     mini_batches: int | None = Field(
@@ -281,9 +290,14 @@ class TeacherSettings(BaseModel):
 
     def scene_settings(self) -> SceneSettings:
         """The physics of this run's scenes: :attr:`physics_hz` and the ground's
-        :attr:`ground_timeconst` or :attr:`ground_stiffness` (everything else the scene's
-        defaults)."""
-        return SceneSettings(timestep=1.0 / self.physics_hz, ground_solref=self.ground_solref)
+        :attr:`ground_timeconst` or :attr:`ground_stiffness`, the friction cone and
+        :attr:`impratio` (everything else the scene's defaults)."""
+        return SceneSettings(
+            timestep=1.0 / self.physics_hz,
+            ground_solref=self.ground_solref,
+            friction_cone=self.friction_cone,
+            impratio=self.impratio,
+        )
 
     @property
     def ground_solref(self) -> tuple[float, float]:

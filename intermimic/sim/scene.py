@@ -122,6 +122,20 @@ class SceneSettings(BaseModel):
             )
         return v
 
+    friction_cone: Literal["pyramidal", "elliptic"] = Field(
+        default="pyramidal",
+        description="MuJoCo's friction cone (option cone): 'pyramidal', MuJoCo's default, "
+        "or 'elliptic', the true Coulomb cone, on which impratio acts",
+    )
+    impratio: float = Field(
+        default=1.0,
+        gt=0,
+        description="MuJoCo's ratio of frictional to normal constraint impedance (option "
+        "impratio): MuJoCo's soft friction lets a contact below its friction limit creep "
+        "(a standing foot slides slowly); above 1, with the elliptic cone, friction holds "
+        "harder. 1 is MuJoCo's default",
+    )
+
     offscreen_width: int = Field(default=1920, gt=0, description="largest render width (pixels)")
     offscreen_height: int = Field(default=1080, gt=0, description="largest render height (pixels)")
 
@@ -247,6 +261,12 @@ def build_scene(
     humanoid_friction = _humanoid_friction(spec) if s.friction_combine == "average" else None
     _add_ground(spec, s)
     spec.option.timestep = s.timestep
+    spec.option.cone = (
+        mujoco.mjtCone.mjCONE_ELLIPTIC
+        if s.friction_cone == "elliptic"
+        else mujoco.mjtCone.mjCONE_PYRAMIDAL
+    )
+    spec.option.impratio = s.impratio
     spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, s.offscreen_width)
     spec.visual.global_.offheight = max(spec.visual.global_.offheight, s.offscreen_height)
     if obj is not None:

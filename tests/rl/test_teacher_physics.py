@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -164,5 +165,11 @@ def test_student_refuses_a_teacher_of_other_physics(objects: ObjectLibrary) -> N
         _same_physics(e, _Teacher(SOFT), "s1")  # type: ignore[arg-type]
         with pytest.raises(InputError, match="physics_hz=240"):
             _same_physics(e, _Teacher(STIFF), "s1")  # type: ignore[arg-type]
+        hard = SOFT.model_copy(update={"friction_cone": "elliptic", "impratio": 10.0})
+        with pytest.raises(InputError, match="elliptic friction cone, impratio 10"):
+            _same_physics(e, _Teacher(hard), "s1")  # type: ignore[arg-type]
     finally:
         env.close()
+    # the cone and impratio of a run reach its scenes
+    m = next(iter(_clipset(objects, hard).scenes.values())).model
+    assert m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC and m.opt.impratio == 10.0
