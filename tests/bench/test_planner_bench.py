@@ -42,9 +42,11 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
     assert all(r["ended_by"] == ["episode_cap"] for r in runs)  # --frames stopped them
     one = _run("--plan", "seed=1")
     assert one["planner"]["seed"] == 1 and one["e_h_cm"] == runs[1]["e_h_cm"]
-    # the simulated system is in the line: the method's 120 Hz and MuJoCo's 20 ms ground
+    # the simulated system is in the line: the method's 120 Hz, MuJoCo's 20 ms ground and
+    # its friction (pyramidal cone, impratio 1)
     assert one["physics"] == {
-        "physics_hz": 120, "ground_solref": [0.02, 1.0], "embodiment": "smplx"
+        "physics_hz": 120, "ground_solref": [0.02, 1.0], "friction_cone": "pyramidal",
+        "impratio": 1.0, "embodiment": "smplx",
     }  # fmt: skip
     # 4 frames (the start and 3 committed): one segment of each per-30 series
     assert one["e_h_cm_per_30"] == [pytest.approx(one["e_h_cm"], abs=0.01)]
