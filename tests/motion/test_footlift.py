@@ -80,8 +80,13 @@ def test_lift_raises_the_swing_foot_and_nothing_else() -> None:
     )
     np.testing.assert_allclose(out.clip.body_pos, pos2, atol=1e-5)
     np.testing.assert_allclose(np.abs((out.clip.body_quat * quat2).sum(-1)), 1.0, atol=1e-5)
-    # frames without a lift keep their angles exactly; the object and labels are untouched
+    # frames without a lift, and every joint but the lifted leg's, keep their rotation
+    # vectors bit for bit; the object and labels are untouched
     np.testing.assert_array_equal(out.clip.joint_rotvec[~lifted], clip.joint_rotvec[~lifted])
+    leg = [NAMES.index(n) - 1 for n in ("L_Hip", "L_Knee", "L_Ankle")]
+    rest = [j for j in range(51) if j not in leg]
+    np.testing.assert_array_equal(out.clip.joint_rotvec[:, rest], clip.joint_rotvec[:, rest])
+    assert not np.array_equal(out.clip.joint_rotvec[:, leg], clip.joint_rotvec[:, leg])
     np.testing.assert_array_equal(out.clip.obj_pos, clip.obj_pos)
     np.testing.assert_array_equal(out.clip.contact, clip.contact)
 
