@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import uniform_filter1d
-from scipy.spatial.transform import Rotation
 
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.kinematics import (
@@ -36,6 +35,7 @@ from intermimic.motion.kinematics import (
     euler_xyz_to_rotvec,
     fk,
 )
+from intermimic.motion.quat import normalize, quat_conj, quat_mul, quat_to_rotvec
 
 F64 = NDArray[np.float64]
 
@@ -120,11 +120,10 @@ def _ik(
     write and check than an analytic one, and fast enough to be called once per plan."""
     q = qpos.copy()
     eps = 1e-6
-    tq = Rotation.from_quat(target_quat[:, [1, 2, 3, 0]])
 
     def residual(qq: F64) -> F64:
         pos, quat = fk(tree, qq)
-        rot = (Rotation.from_quat(quat[:, foot][:, [1, 2, 3, 0]]).inv() * tq).as_rotvec()
+        rot = quat_to_rotvec(quat_mul(quat_conj(quat[:, foot]), target_quat))
         return np.concatenate([pos[:, foot] - target_pos, rot_scale * rot], axis=1)
 
     for _ in range(iterations):
@@ -200,19 +199,11 @@ def lift_swing_feet(
     if not lift.any():
         return FootLift(clip, lift, residual)
     pos1, quat1 = fk(tree, q)
-    t = clip.n_frames
     # the clip's stored bodies move by what the FK moved them (they may be another
     # skeleton's positions for the same angles, e.g. before the humanoid's fit)
     body_pos = np.asarray(clip.body_pos, np.float64) + (pos1 - pos0)
-    delta = (
-        Rotation.from_quat(quat1.reshape(-1, 4)[:, [1, 2, 3, 0]])
-        * Rotation.from_quat(quat0.reshape(-1, 4)[:, [1, 2, 3, 0]]).inv()
-    )
-    stored = Rotation.from_quat(
-        np.asarray(clip.body_quat, np.float64).reshape(-1, 4)[:, [1, 2, 3, 0]]
-    )
-    xyzw = (delta * stored).as_quat().reshape(t, -1, 4)
-    body_quat = xyzw[..., [3, 0, 1, 2]]
+    delta = quat_mul(quat1, quat_conj(quat0))  # world-frame turn of each body
+    body_quat = normalize(quat_mul(delta, np.asarray(clip.body_quat, np.float64)))
     lifted = clip.with_arrays(
         joint_rotvec=rotvec,
         body_pos=body_pos.astype(np.float32),
