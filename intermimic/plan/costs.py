@@ -51,6 +51,13 @@ def finger_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
     return np.array([any(w in n for w in FINGER_WORDS) for n in names], bool)
 
 
+def foot_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
+    """``[nu]`` whether each actuator of ``model`` drives a foot hinge (ankle, toe): the
+    noise's ``foot_noise``."""
+    names = [model.actuator(i).name.lower() for i in range(model.nu)]
+    return np.array([any(w in n for w in FOOT_WORDS) for n in names], bool)
+
+
 def foot_bodies(names: tuple[str, ...] | list[str]) -> NDArray[np.int64]:
     """Indices of the bodies whose names say they are feet (ankles, toes)."""
     return np.array(

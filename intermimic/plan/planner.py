@@ -9,7 +9,8 @@ Per committed frame ``t`` (from the clip's MoCap start):
 * a plan is ``knots`` residual knots spanning ``horizon`` policy steps, linearly
   interpolated, added to the actions whose PD targets are the next reference pose;
   sample 0 is the nominal plan, the others the nominal plus Gaussian noise (``sigma`` on
-  body hinges, ``finger_sigma`` on finger hinges, times ``anneal`` per iteration);
+  body hinges, times ``foot_noise`` on ankle and toe hinges, ``finger_sigma`` on finger
+  hinges, times ``anneal`` per iteration);
 * a sample's cost is the sum over its steps of ``-log(reward)`` (the environment's
   product reward) plus :class:`~intermimic.plan.costs.PlanCost`'s terms, plus
   ``termination_cost`` per remaining step when it terminates;
@@ -54,7 +55,7 @@ from numpy.typing import NDArray
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.footlift import lift_swing_feet
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
-from intermimic.plan.costs import PlanCost, finger_actuators
+from intermimic.plan.costs import PlanCost, finger_actuators, foot_actuators
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
@@ -171,7 +172,9 @@ class MppiStep:
         self.env, self.recorder, self.p, self.rng = env, recorder, planner, rng
         self.cost_fn = PlanCost(env, planner)
         finger = finger_actuators(env.scene.model)
-        self.scale = np.where(finger, planner.finger_sigma, planner.sigma)
+        self.foot = foot_actuators(env.scene.model) & ~finger
+        body_scale = np.where(self.foot, planner.sigma * planner.foot_noise, planner.sigma)
+        self.scale = np.where(finger, planner.finger_sigma, body_scale)
         self.body = np.flatnonzero(~finger)
         self.basis = _motion_basis(env, self.body, planner.noise_basis)
         """``[d, body hinges]`` orthonormal directions of the body noise (None: all)."""
@@ -195,6 +198,7 @@ class MppiStep:
                 d, n_body = self.basis.shape
                 z = self.rng.standard_normal((*shape[:2], d))
                 noise[..., self.body] = (z @ self.basis) * (p.sigma * np.sqrt(n_body / d) * sigma)
+                noise[..., self.foot] *= p.foot_noise
             noise[:, 0] *= p.first_knot_noise
             noise[0] = 0.0
             plans = nominal[None] + noise

@@ -24,6 +24,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "foot_slide_weight": 0,
     "object_velocity_weight": 0,
     "swing_clearance": 0,
+    "foot_noise": 1,
 }
 
 
@@ -69,6 +70,17 @@ class PlannerSettings(BaseModel):
         "body-hinge error 0.41-0.60 rad over the last 30 frames, against 0.93)",
     )
     finger_sigma: float = Field(0.025, ge=0, description="noise std of finger hinges")
+    foot_noise: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="factor of sigma on the ankle and toe hinges (their actuators' names "
+        "say ankle or toe). The SMPL-X humanoid's foot hinges span -pi..pi, so sigma 0.05 "
+        "moves their PD targets by 9 degrees: a standing foot rocks on its sole (on "
+        "sub2_largetable_000 its bodies turn at 1.3-1.5 rad/s where the captured ones "
+        "turn at 0.5) and its origin moves 0.05-0.2 m/s, which the artifact report counts "
+        "as foot skating",
+    )
     noise_basis: int = Field(
         0,
         ge=0,
