@@ -66,13 +66,20 @@ def swing_lift(
     full_speed: float = 0.5,
     stance_speed: float = 0.2,
     smooth_frames: int = 5,
+    lead_frames: int = 0,
 ) -> F64:
     """``[T, 2]`` height to add to each foot from the ankles' positions ``[T, 2, 3]``
     (left, right): ``clearance`` times a smoothstep of the ankle's horizontal speed
     between ``swing_speed`` and ``full_speed``, where the other ankle is slower than
-    ``stance_speed``, averaged over ``smooth_frames`` frames so the lift ramps in."""
+    ``stance_speed``; each frame then takes the largest lift of itself and the
+    ``lead_frames`` frames after it where the other foot is not lifted (the foot rises
+    that many frames before it moves, unless the other is still landing; it lands as
+    before), and the result is averaged over ``smooth_frames`` frames so
+    the lift ramps in."""
     if clearance < 0:
         raise ValueError(f"clearance={clearance}: a lift cannot be negative")
+    if lead_frames < 0:
+        raise ValueError(f"lead_frames={lead_frames}: a lift cannot start after its step")
     if not 0 <= swing_speed < full_speed:
         raise ValueError(f"swing_speed={swing_speed} must be in [0, full_speed={full_speed})")
     t = ankle_pos.shape[0]
@@ -83,6 +90,13 @@ def swing_lift(
     swing = x * x * (3.0 - 2.0 * x)
     stance = speed[:, ::-1] < stance_speed
     lift = clearance * swing * stance
+    # a tracker's foot lags its PD targets and must unload before it can rise: a lift
+    # that starts with the horizontal motion leaves the first frames of a step dragging
+    ahead = lift.copy()
+    for k in range(1, min(lead_frames, t - 1) + 1):
+        ahead[:-k] = np.maximum(ahead[:-k], lift[k:])
+    # never while the other foot is still up: the early lift would leave both in the air
+    lift = np.where(lift[:, ::-1] > 0, lift, ahead)
     if smooth_frames > 1:
         lift = uniform_filter1d(lift, smooth_frames, axis=0, mode="nearest")
     return lift
@@ -151,6 +165,7 @@ def lift_swing_feet(
     full_speed: float = 0.5,
     stance_speed: float = 0.2,
     smooth_frames: int = 5,
+    lead_frames: int = 0,
 ) -> FootLift:
     """``clip`` with its swing feet lifted by up to ``clearance`` m (module doc).
 
@@ -178,6 +193,7 @@ def lift_swing_feet(
         full_speed=full_speed,
         stance_speed=stance_speed,
         smooth_frames=smooth_frames,
+        lead_frames=lead_frames,
     )
     q = q0.copy()
     residual = np.zeros_like(lift)

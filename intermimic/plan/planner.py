@@ -272,7 +272,9 @@ def _plan_clip(
     rng = np.random.default_rng(p.seed)
     if p.swing_clearance > 0:
         tree = scene.embodiment.reference_tree(scene.model, scene.humanoid_body_ids)
-        clip = lift_swing_feet(clip, tree, SMPLX_BODY_NAMES, clearance=p.swing_clearance).clip
+        clip = lift_swing_feet(
+            clip, tree, SMPLX_BODY_NAMES, clearance=p.swing_clearance, lead_frames=p.swing_lead
+        ).clip
     name = clip.meta.object_name
     clipset = ClipSet({name: [clip]}, {name: scene})
     tenv = build_teacher_env_exact(clipset, settings, {name: p.samples}, psi=False)

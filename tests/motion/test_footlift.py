@@ -44,6 +44,29 @@ def test_swing_lift_against_hand_computed_values() -> None:
     ramp = swing_lift(step, FPS, clearance=0.03, smooth_frames=3)[:, 0]
     np.testing.assert_allclose(ramp[[3, 4, 5, 6, 7, 8]], [0.0, 0.01, 0.02, 0.02, 0.01, 0.0])
     assert not swing_lift(step, FPS, clearance=0.0).any()
+    # the step's speed (central differences) is 1.5 m/s at frames 5 and 6: lifted there;
+    # a lead of 2 frames starts the lift at frame 3 and lands it where it landed
+    np.testing.assert_array_equal(
+        np.flatnonzero(swing_lift(step, FPS, clearance=0.03, smooth_frames=1)[:, 0]), [5, 6]
+    )
+    led = swing_lift(step, FPS, clearance=0.03, smooth_frames=1, lead_frames=2)
+    np.testing.assert_allclose(led[:, 0], [0, 0, 0, 0.03, 0.03, 0.03, 0.03, 0, 0, 0, 0, 0])
+    assert not led[:, 1].any()
+    # a lead longer than the clip is the whole clip's look-ahead, no error
+    assert swing_lift(step, FPS, clearance=0.03, smooth_frames=1, lead_frames=50)[0, 0] == 0.03
+    # alternating steps: the right foot moves at frames 5-6, the left at 8-9; the left's
+    # lead would start at frame 6 but waits until the right is down (frame 7)
+    steps = np.zeros((14, 2, 3))
+    steps[6:, 1, 0] = 0.1
+    steps[9:, 0, 0] = 0.1
+    both = swing_lift(steps, FPS, clearance=0.03, smooth_frames=1, lead_frames=3)
+    np.testing.assert_allclose(
+        both[:, 1], [0, 0, 0.03, 0.03, 0.03, 0.03, 0.03, 0, 0, 0, 0, 0, 0, 0]
+    )
+    np.testing.assert_allclose(both[:, 0], [0, 0, 0, 0, 0, 0, 0, 0.03, 0.03, 0.03, 0, 0, 0, 0])
+    assert not (both > 0).all(axis=1).any()
+    with pytest.raises(ValueError, match="lead_frames"):
+        swing_lift(step, FPS, clearance=0.01, lead_frames=-1)
     with pytest.raises(ValueError, match="negative"):
         swing_lift(step, FPS, clearance=-0.01)
     with pytest.raises(ValueError, match="swing_speed"):

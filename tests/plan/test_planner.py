@@ -236,6 +236,14 @@ def test_settings_hash_and_validation() -> None:
     assert PlannerSettings(foot_noise=0.5).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(foot_noise=1.5)
+    assert PlannerSettings(swing_clearance=0.04, swing_lead=0).sha256() == (
+        PlannerSettings(swing_clearance=0.04).sha256()
+    )
+    assert PlannerSettings(swing_clearance=0.04, swing_lead=3).sha256() != (
+        PlannerSettings(swing_clearance=0.04).sha256()
+    )
+    with pytest.raises(ValueError, match="swing_lead"):
+        PlannerSettings(swing_lead=3)
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -501,6 +509,13 @@ def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> N
     b = plan_clip(lifted.clip, scene, SETTINGS, plan, max_frames=3).rollout
     c = plan_clip(cs.clips[0], scene, SETTINGS, plan, max_frames=3).rollout
     np.testing.assert_array_equal(a.arrays["actions"], b.arrays["actions"])
+    # swing_lead reaches the lift: the planner tracks the clip lifted with that lead
+    led = lift_swing_feet(cs.clips[0], tree, SMPLX_BODY_NAMES, clearance=0.05, lead_frames=3)
+    assert not np.array_equal(led.lift, lifted.lift)
+    ahead = up.model_copy(update={"swing_lead": 3})
+    d = plan_clip(cs.clips[0], scene, SETTINGS, ahead, max_frames=3).rollout
+    e = plan_clip(led.clip, scene, SETTINGS, plan, max_frames=3).rollout
+    np.testing.assert_array_equal(d.arrays["actions"], e.arrays["actions"])
     # noiseless, the committed actions are the reference's PD targets: only the
     # lifted left leg's differ
     model = scene.model
