@@ -45,17 +45,21 @@ FOOT_LOW: float = ContactSettings.model_fields["foot_contact_height"].default
 FINGER_WORDS = ("index", "middle", "ring", "pinky", "thumb")
 
 
+def _actuators_named(model: mujoco.MjModel, words: tuple[str, ...]) -> NDArray[np.bool_]:
+    """``[nu]`` whether each actuator's name (lower case) contains one of ``words``."""
+    names = [model.actuator(i).name.lower() for i in range(model.nu)]
+    return np.array([any(w in n for w in words) for n in names], bool)
+
+
 def finger_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
     """``[nu]`` whether each actuator of ``model`` drives a finger hinge."""
-    names = [model.actuator(i).name.lower() for i in range(model.nu)]
-    return np.array([any(w in n for w in FINGER_WORDS) for n in names], bool)
+    return _actuators_named(model, FINGER_WORDS)
 
 
 def foot_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
     """``[nu]`` whether each actuator of ``model`` drives a foot hinge (ankle, toe): the
     noise's ``foot_noise``."""
-    names = [model.actuator(i).name.lower() for i in range(model.nu)]
-    return np.array([any(w in n for w in FOOT_WORDS) for n in names], bool)
+    return _actuators_named(model, FOOT_WORDS)
 
 
 def foot_bodies(names: tuple[str, ...] | list[str]) -> NDArray[np.int64]:
