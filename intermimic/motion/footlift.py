@@ -2,8 +2,8 @@
 
 Captured feet often glide a few centimetres above the floor while they move (the toe
 barely leaves it, 1-2 m/s horizontally): a tracker that follows that reference drags its
-feet near the floor. :func:`lift_swing_feet` raises
-each swinging foot by up to ``clearance`` (a smooth bump over the swing) with the foot's
+feet near the floor. :func:`lift_swing_feet` raises each swinging foot by up to
+``clearance`` (a smooth bump over the swing) with the foot's
 world orientation kept, solving the leg's hip, knee and ankle angles by damped
 Gauss-Newton on forward kinematics; stance feet, the rest of the body and the object are
 left as captured.
@@ -77,8 +77,8 @@ def swing_lift(
     ``stance_speed``; each frame then takes the largest lift of itself and the
     ``lead_frames`` frames after it where the other foot is not lifted (the foot rises
     that many frames before it moves, unless the other is still landing; it lands as
-    before), and the result is averaged over ``smooth_frames`` frames so
-    the lift ramps in."""
+    before), and the result is averaged over ``smooth_frames`` frames so the lift ramps
+    in."""
     if clearance < 0:
         raise ValueError(f"clearance={clearance}: a lift cannot be negative")
     if lead_frames < 0:
