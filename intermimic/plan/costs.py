@@ -35,6 +35,9 @@ STANDING_SPEED = 0.2
 #: (sub2_largetable_000's raw object penetration, 4.4 cm), where no simulated hand can be.
 HAND_OBJECT_SLACK = 0.05
 FOOT_WORDS = ("ankle", "toe", "foot")
+#: The arms' hinges by name: SMPL-X's collar (thorax), shoulder, elbow and wrist; the
+#: G1's shoulder, elbow and wrist joints.
+ARM_WORDS = ("thorax", "shoulder", "elbow", "wrist")
 #: A foot body within this of its floor level (m, its origin's height) is on the ground
 #: for ``foot_slide_weight``; the weight falls linearly to 0 at twice this height: the
 #: artifact report's contact height (:mod:`intermimic.contact.artifacts`), so the cost
@@ -60,6 +63,12 @@ def foot_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
     """``[nu]`` whether each actuator of ``model`` drives a foot hinge (ankle, toe): the
     noise's ``foot_noise``."""
     return _actuators_named(model, FOOT_WORDS)
+
+
+def arm_actuators(model: mujoco.MjModel) -> NDArray[np.bool_]:
+    """``[nu]`` whether each actuator of ``model`` drives an arm hinge (collar, shoulder,
+    elbow, wrist): the noise's ``arm_noise``."""
+    return _actuators_named(model, ARM_WORDS)
 
 
 def foot_bodies(names: tuple[str, ...] | list[str]) -> NDArray[np.int64]:

@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.footlift import lift_swing_feet
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
-from intermimic.plan.costs import PlanCost, finger_actuators, foot_actuators
+from intermimic.plan.costs import PlanCost, arm_actuators, finger_actuators, foot_actuators
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
@@ -171,10 +171,13 @@ class MppiStep:
     ) -> None:
         self.env, self.recorder, self.p, self.rng = env, recorder, planner, rng
         self.cost_fn = PlanCost(env, planner)
-        finger = finger_actuators(env.scene.model)
-        self.foot = foot_actuators(env.scene.model) & ~finger
-        body_scale = np.where(self.foot, planner.sigma * planner.foot_noise, planner.sigma)
-        self.scale = np.where(finger, planner.finger_sigma, body_scale)
+        model = env.scene.model
+        finger = finger_actuators(model)
+        # sigma's factor per body hinge: foot_noise on the feet, arm_noise on the arms
+        self.factor = np.ones(env.action_dim)
+        self.factor[foot_actuators(model) & ~finger] = planner.foot_noise
+        self.factor[arm_actuators(model) & ~finger] = planner.arm_noise
+        self.scale = np.where(finger, planner.finger_sigma, planner.sigma * self.factor)
         self.body = np.flatnonzero(~finger)
         self.basis = _motion_basis(env, self.body, planner.noise_basis)
         """``[d, body hinges]`` orthonormal directions of the body noise (None: all)."""
@@ -198,7 +201,7 @@ class MppiStep:
                 d, n_body = self.basis.shape
                 z = self.rng.standard_normal((*shape[:2], d))
                 noise[..., self.body] = (z @ self.basis) * (p.sigma * np.sqrt(n_body / d) * sigma)
-                noise[..., self.foot] *= p.foot_noise
+                noise[..., self.body] *= self.factor[self.body]
             noise[:, 0] *= p.first_knot_noise
             noise[0] = 0.0
             plans = nominal[None] + noise

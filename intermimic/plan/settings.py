@@ -25,6 +25,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "object_velocity_weight": 0,
     "swing_clearance": 0,
     "foot_noise": 1,
+    "arm_noise": 1,
     "swing_lead": 0,
 }
 
@@ -85,6 +86,16 @@ class PlannerSettings(BaseModel):
         "swing_lead 3 tracked 152 frames at E_h 7.6 / E_o 4.9 cm, skating 0.122 m/s, no "
         "floating contact: every figure of the quality rule but object jitter (README, "
         "'Quiet feet, early lifts'). One run, so the default stays 1",
+    )
+    arm_noise: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="factor of sigma on the arm hinges (actuators named thorax, shoulder, "
+        "elbow or wrist), as foot_noise on the feet: the arms carry the object, and a "
+        "committed kick of their PD targets (9 degrees at sigma 0.05 on the SMPL-X "
+        "humanoid's +-pi hinges) shakes what they hold (the artifact report's object "
+        "jitter)",
     )
     noise_basis: int = Field(
         0,

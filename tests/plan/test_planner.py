@@ -234,8 +234,12 @@ def test_settings_hash_and_validation() -> None:
     # the feet's noise as the other hinges' is what plans were made with before the field
     assert PlannerSettings(foot_noise=1.0).sha256() == a.sha256()
     assert PlannerSettings(foot_noise=0.5).sha256() != a.sha256()
+    assert PlannerSettings(arm_noise=1.0).sha256() == a.sha256()
+    assert PlannerSettings(arm_noise=0.5).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(foot_noise=1.5)
+    with pytest.raises(ValueError):
+        PlannerSettings(arm_noise=-0.1)
     assert PlannerSettings(swing_clearance=0.04, swing_lead=0).sha256() == (
         PlannerSettings(swing_clearance=0.04).sha256()
     )
@@ -634,12 +638,13 @@ def test_noise_basis_keeps_the_body_residual_in_the_motions_principal_directions
 
 
 @pytest.mark.parametrize("basis", [0, 3])
-def test_foot_noise_scales_the_ankle_and_toe_hinges_noise(clipset: object, basis: int) -> None:
+def test_foot_and_arm_noise_scale_their_hinges_noise(clipset: object, basis: int) -> None:
     """``foot_noise`` multiplies sigma on the hinges whose actuators are named after the
-    ankles and toes (named here by hand, not by the library's test): at 0 the committed
-    residual leaves them at the reference's PD targets while every other hinge moves, with
-    independent noise and with the motion-basis noise alike; at 0.5 their noise scale is
-    half the other body hinges'."""
+    ankles and toes, ``arm_noise`` on the collars', shoulders', elbows' and wrists' (named
+    here by hand, not by the library's test): at 0 the committed residual leaves them at
+    the reference's PD targets while every other hinge moves, with independent noise and
+    with the motion-basis noise alike; at 0.5 and 0.25 their noise scales are that part of
+    the other body hinges'."""
     tenv = _env(clipset, TINY_PLAN.samples)
     env = tenv.envs[0]
     try:
@@ -648,17 +653,27 @@ def test_foot_noise_scales_the_ankle_and_toe_hinges_noise(clipset: object, basis
         model = env.scene.model
         names = [model.actuator(i).name for i in range(model.nu)]
         feet = np.array([n.split("_")[1] in ("Ankle", "Toe") for n in names])
+        arms = np.array(
+            [n.split("_")[1] in ("Thorax", "Shoulder", "Elbow", "Wrist") for n in names]
+        )
         assert feet.sum() == 12  # 2 ankles + 2 toes, 3 hinges each
+        assert arms.sum() == 24  # 2 x (collar, shoulder, elbow, wrist), 3 hinges each
         body = np.zeros(len(names), bool)
         body[_body_actuators(model)] = True
-        half = TINY_PLAN.model_copy(update={"foot_noise": 0.5, "noise_basis": basis})
+        rest = body & ~feet & ~arms
+        half = TINY_PLAN.model_copy(
+            update={"foot_noise": 0.5, "arm_noise": 0.25, "noise_basis": basis}
+        )
         step = MppiStep(env, recorder, half, np.random.default_rng(0))
         np.testing.assert_array_equal(step.scale[feet], 0.5 * half.sigma)
-        np.testing.assert_array_equal(step.scale[body & ~feet], half.sigma)
+        np.testing.assert_array_equal(step.scale[arms], 0.25 * half.sigma)
+        np.testing.assert_array_equal(step.scale[rest], half.sigma)
         np.testing.assert_array_equal(step.scale[~body], half.finger_sigma)
         # committing the MPPI average of the first iteration's samples (the last
         # iteration's sample 0): a mix of every noisy sample
-        still = half.model_copy(update={"foot_noise": 0.0, "iterations": 2, "commit": "mean"})
+        still = half.model_copy(
+            update={"foot_noise": 0.0, "arm_noise": 0.0, "iterations": 2, "commit": "mean"}
+        )
         step = MppiStep(env, recorder, still, np.random.default_rng(0))
         frame, state = 3, env.ref.states()[3]
         env.reset_to(np.full(still.samples, frame), np.repeat(state[None], still.samples, 0))
@@ -666,8 +681,8 @@ def test_foot_noise_scales_the_ankle_and_toe_hinges_noise(clipset: object, basis
         best, _ = step(frame, state, np.zeros(2, np.int64), None)
         assert best["survived"] > 0
         residual = best["action"] - np.clip(base, -1, 1)
-        assert np.abs(residual[feet]).max() == 0.0
-        assert (np.abs(residual[body & ~feet]) > 0).mean() > 0.9
+        assert np.abs(residual[feet | arms]).max() == 0.0
+        assert (np.abs(residual[rest]) > 0).mean() > 0.9
     finally:
         tenv.close()
 
