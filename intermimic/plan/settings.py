@@ -98,8 +98,9 @@ class PlannerSettings(BaseModel):
         "jitter). On sub2_largetable_000 (240 Hz, the feet settings, "
         "object_velocity_weight 2, action_rate_weight 500, backtrack 10; 2026-12-05) 0.5 "
         "took seed 1's object jitter from 0.68 to 0.52 mm and body jitter from 1.42 to "
-        "1.11 mm, but its foot skating from 0.115 to 0.170 m/s; seed 0 needed 8 rewinds "
-        "(README, 'Object jitter'). Two runs, so the default stays 1",
+        "1.11 mm, but its foot skating from 0.115 to 0.170 m/s; seeds 0, 2 and 3 needed "
+        "8-15 rewinds and failed four figures (README, 'Object jitter'), so the default "
+        "stays 1",
     )
     noise_basis: int = Field(
         0,
