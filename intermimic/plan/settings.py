@@ -249,7 +249,7 @@ class PlannerSettings(BaseModel):
         "from one step to the next, the first step from the last committed action: "
         "smooth targets, less body jitter. On sub2_largetable_000 (240 Hz, the feet "
         "settings, object_velocity_weight 2, seed 1; 2026-12-05) 500 gave object jitter "
-        "0.68 mm (0 before: 0.71) and skating 0.115 m/s, 2000 tracked looser (E_h 14.8 "
+        "0.68 mm (at 0: 0.71) and skating 0.115 m/s, 2000 tracked looser (E_h 14.8 "
         "against 8.8 cm) and skated 0.161; seed 0 with 500 needed 9 rewinds (README, "
         "'Object jitter'), so the default stays 0",
     )
