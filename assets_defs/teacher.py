@@ -227,6 +227,7 @@ def refined_rollouts(
         "tracking": dg.MetadataValue.md(tracking_markdown(rep)),
         "artifacts_before_after": dg.MetadataValue.md(comparison_markdown(rep)),
         "quality": dg.MetadataValue.md(quality_markdown(rep)),
+        **({"tries": dg.MetadataValue.md(markdown_table(*rep.tries_table()))} if rep.tries else {}),
         **{f"clips_{v}": n for v, n in rep.verdict_counts().items()},
         "intermimic_reference": rep.reference_dir or "none",
         "clips_with_intermimic": rep.intermimic_coverage()[0],

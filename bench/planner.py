@@ -25,11 +25,13 @@ to stderr every 10 frames.
 
 ``--seeds 0,1,2,3`` plans the clip once per planner seed and prints one JSON line
 (``bench: planner_seeds``) with each run's line under ``runs`` and their ``summary``
-(mean, min and max of frames, E_h, E_o and the artifact figures, and the verdicts
-counted): single runs of the same settings differ by about 5 cm of E_h, more than any
-setting tried, so settings are compared over seeds. ``--workers W`` runs W seeds at
-once in separate processes (each with ``sim_threads`` = cores / W unless ``--set`` gives
-it); ``--save`` then names one file per seed (``plan.npz`` -> ``plan_s3.npz``).
+(mean, min and max of frames, E_h, E_o and the artifact figures, the verdicts
+counted, and ``kept``: the run the refine stage would keep of them as
+``--plan tries=N``, by the quality rule): single runs of the same settings differ by
+about 5 cm of E_h, more than any setting tried, so settings are compared over seeds.
+``--workers W`` runs W seeds at once in separate processes (each with ``sim_threads`` =
+cores / W unless ``--set`` gives it); ``--save`` then names one file per seed
+(``plan.npz`` -> ``plan_s3.npz``).
 
 For comparison, InterMimic's refinement itself differs from the raw MoCap by 9.5 cm of
 mean key-body position on ``sub2_largetable_000`` and 8.8 cm on ``sub2_woodchair_003``
@@ -145,7 +147,33 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     verdicts = [r["quality"]["verdict"]["verdict"] if "quality" in r else "none" for r in runs]
     out["verdicts"] = {v: verdicts.count(v) for v in sorted(set(verdicts))}
     out["success"] = sum(bool(r["success"]) for r in runs)
+    out["kept"] = kept(runs)
     return out
+
+
+def kept(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run the refine stage would keep of these as tries (``PlannerSettings.tries``,
+    :class:`stages.refine_choice.TryRecord`'s rank), as its ``to_json``."""
+    from stages.refine_choice import TryRecord
+    from stages.refine_quality import Verdict, quality_verdict
+
+    def verdict(r: dict[str, Any]) -> Verdict:
+        if "quality" in r:
+            return Verdict.from_json(r["quality"]["verdict"])
+        return quality_verdict(bool(r["success"]), None, None)
+
+    records = [
+        TryRecord(
+            int(r["planner"]["seed"]),
+            int(r["frames"]),
+            bool(r["success"]),
+            float(r["e_h_cm"]),
+            float(r["e_o_cm"]),
+            verdict(r),
+        )
+        for r in runs
+    ]
+    return min(records, key=TryRecord.rank).to_json(kept=True)
 
 
 def _per_30(series: Any) -> list[float]:

@@ -250,6 +250,17 @@ def refine_cmd(
     for row in rows:
         table.add_row(*row)
     out.print(table)
+    if rep.tries:
+        tries_table = Table(title="planner tries (the quality rule keeps one per clip)")
+        header, rows = rep.tries_table()
+        for col in header:
+            tries_table.add_column(
+                col, justify="left" if col in ("clip", "verdict", "failing") else "right",
+                overflow="fold",
+            )  # fmt: skip
+        for row in rows:
+            tries_table.add_row(*row)
+        out.print(tries_table)
     cmp_table = Table(title="artifacts, mean over clips (SI units)")
     header, rows = rep.comparison_table()
     for col in header:

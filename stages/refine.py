@@ -51,6 +51,7 @@ from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_env import saved_feedforward
 from intermimic.rl.teacher_settings import TeacherSettings
+from stages.refine_choice import QualityChoice
 from stages.refine_quality import (
     INTERMIMIC_STAGE_SUFFIX,
     ReferenceSettings,
@@ -112,10 +113,13 @@ class RefineReport:
     reference_dir: str | None = None
     """where InterMimic's refined clips were looked for; None: not compared."""
     reference_notes: dict[str, str] = field(default_factory=dict)
+    """clip -> why a file of InterMimic's was there but not compared."""
     plan_frames: dict[str, int] = field(default_factory=dict)
     """clip -> frames its plan tracked, for a ``planner_ff`` teacher (the plan it trained
     around; :meth:`tracking_table` shows it beside the teacher's duration)."""
-    """clip -> why a file of InterMimic's was there but not compared."""
+    tries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """clip -> the planner's tries, judged, the one kept marked
+    (:meth:`~stages.refine_choice.QualityChoice.to_json`; ``PlannerSettings.tries`` > 1)."""
 
     def comparison(
         self, figures: tuple[str, ...] = ARTIFACT_FIGURES
@@ -175,6 +179,26 @@ class RefineReport:
             rows.append(row)
         return header, rows
 
+    def tries_table(self) -> tuple[list[str], list[list[str]]]:
+        """``(header, rows)`` of :attr:`tries`, one row per try of each clip: seed, frames,
+        E_h and E_o (cm), verdict, the failed comparisons, and ``yes`` on the one kept."""
+        header = ["clip", "seed", "frames", "E_h cm", "E_o cm", "verdict", "failing", "kept"]
+        rows = [
+            [
+                cid,
+                str(t["seed"]),
+                str(t["frames"]),
+                f"{t['e_h_cm']:.1f}",
+                f"{t['e_o_cm']:.1f}",
+                t["verdict"],
+                ", ".join(t["failing"]) or "-",
+                "yes" if t["kept"] else "",
+            ]
+            for cid, tries in sorted(self.tries.items())
+            for t in tries
+        ]
+        return header, rows
+
     def comparison_table(self) -> tuple[list[str], list[list[str]]]:
         """``(header, rows)`` of :meth:`comparison`: figure, raw, refined, InterMimic
         (SI units; ``-`` where no clip has InterMimic's refinement, and the header says
@@ -208,6 +232,8 @@ class _Produced:
     source_sha256: str
     plan_frames: dict[str, int] = field(default_factory=dict)
     """clip -> frames the plan under a ``planner_ff`` teacher tracked (its feed-forward)."""
+    tries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """clip -> the planner's tries, judged (``PlannerSettings.tries`` > 1 only)."""
 
 
 def _select(
@@ -266,6 +292,7 @@ def _by_planner(
     store: Store, dataset: str, subject: str, settings: TeacherSettings | None,
     objects: Any, clips: Sequence[str] | None, max_clips: int | None,
     planner: PlannerSettings | None, on_clip: Callable[[str], None] | None,
+    contact_settings: Any, reference_dir: Path | None,
 ) -> _Produced:  # fmt: skip
     from intermimic.plan.seeds import plan_clips
 
@@ -283,13 +310,19 @@ def _by_planner(
         if on_clip is not None and i < len(order):
             on_clip(order[i])
 
-    plans = plan_clips(clipset, s, p, cache_dir=run_dir / "rollouts", on_clip=next_clip)
+    # of several tries, the one the quality rule judges best (a robot's by tracking alone)
+    choice = QualityChoice(contact_settings, reference_dir, measure=s.embodiment == "smplx")
+    plans = plan_clips(
+        clipset, s, p, cache_dir=run_dir / "rollouts", on_clip=next_clip, choose=choice
+    )
     best = {cid: pc.rollout for cid, pc in plans.items()}
     sha = p.sha256()
     write_text_atomic(
         run_dir / "planner_settings.json", json.dumps({"settings": p.model_dump()}, indent=1)
     )
-    return _Produced(s, clipset, best, run_dir, f"planner:{sha[:16]}", sha)
+    made = _Produced(s, clipset, best, run_dir, f"planner:{sha[:16]}", sha)
+    made.tries = choice.to_json()
+    return made
 
 
 def refine_subject(
@@ -328,8 +361,9 @@ def refine_subject(
     ref_dir = (reference or ReferenceSettings()).resolved_dir()
     if method == "planner":
         made = _by_planner(
-            store, dataset, subject, settings, objects, clips, max_clips, planner, on_clip
-        )
+            store, dataset, subject, settings, objects, clips, max_clips, planner, on_clip,
+            cs, ref_dir,
+        )  # fmt: skip
     elif method == "teacher":
         made = _by_teacher(store, dataset, subject, settings, objects, clips, max_clips)
     else:
@@ -340,6 +374,7 @@ def refine_subject(
     robot = s.embodiment != "smplx"
     report = RefineReport(dataset, subject, out_ds, source_path, source_sha, method=method)
     report.plan_frames = made.plan_frames
+    report.tries = made.tries
     report.reference_dir = str(ref_dir) if ref_dir is not None else None
     report.failed.update(clipset.rejected)
     raw_by_id = {c.meta.clip_id: c for c in clipset.clips}
@@ -416,6 +451,7 @@ def refine_subject(
             "method": method,
             "tracking": report.tracking,
             "ended_by": report.ended_by,
+            **({"tries": report.tries} if report.tries else {}),
             # the judgement travels with the clips it judges (publishing reads it here)
             "quality": report.quality_records(),
             **scene0.embodiment.describe(),
@@ -453,6 +489,7 @@ def refine_subject(
                 "clips": report.quality_records(),
                 "reference_notes": report.reference_notes,
                 "plan_frames": report.plan_frames,
+                "tries": report.tries,
                 "failed": report.failed,
                 "seconds": round(report.seconds, 2),
             },

@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from intermimic.atomic import write_bytes_atomic
+from intermimic.motion.clip import HOIClip
 from intermimic.plan.planner import plan_clip
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.rollout import Rollout
 from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.sim.scene import Scene
 
 log = logging.getLogger(__name__)
 F64 = NDArray[np.float64]
@@ -45,6 +47,8 @@ class PlannedClip:
 
     rollout: Rollout
     seconds: float
+    seed: int = 0
+    """The planner seed that made it (with ``tries`` > 1, the try kept)."""
 
     @property
     def states(self) -> F64:
@@ -76,7 +80,7 @@ def _save(path: Path, planned: PlannedClip) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _load(path: Path) -> PlannedClip:
+def _load(path: Path, seed: int) -> PlannedClip:
     with np.load(path) as z:
         meta = json.loads(str(z["__meta__"]))
         arrays = {k: np.asarray(z[k]) for k in z.files if k != "__meta__"}
@@ -86,7 +90,7 @@ def _load(path: Path) -> PlannedClip:
         clip_frames=int(meta["clip_frames"]), arrays=arrays,
         ended_by=tuple(meta.get("ended_by", ())),  # not in plans cached before it was kept
     )  # fmt: skip
-    return PlannedClip(rollout, float(meta["seconds"]))
+    return PlannedClip(rollout, float(meta["seconds"]), seed)
 
 
 #: TeacherSettings fields that change the simulated system beyond its EnvSettings (the
@@ -120,6 +124,22 @@ def _key(planner: PlannerSettings, settings: TeacherSettings, source: str) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: ``choose(clip, scene, candidates)`` -> the index of the plan to keep among a clip's
+#: tries (:attr:`~intermimic.plan.settings.PlannerSettings.tries`), in seed order.
+Choose = Callable[[HOIClip, Scene, Sequence[PlannedClip]], int]
+
+
+def furthest_tracked(clip: HOIClip, scene: Scene, candidates: Sequence[PlannedClip]) -> int:
+    """The default :data:`Choose`: the plan that reached the clip's end, else tracked the
+    most frames; among equals the lowest E_h, then the first."""
+
+    def key(i: int) -> tuple[bool, int, float, int]:
+        r = candidates[i].rollout
+        return (not r.success, -r.duration, r.e_h, i)
+
+    return min(range(len(candidates)), key=key)
+
+
 def plan_clips(
     clipset: ClipSet,
     settings: TeacherSettings,
@@ -127,33 +147,57 @@ def plan_clips(
     *,
     cache_dir: Path | None = None,
     on_clip: Callable[[str, int, int], None] | None = None,
+    choose: Choose | None = None,
 ) -> dict[str, PlannedClip]:
-    """Clip id -> its :class:`PlannedClip`. ``on_clip(clip_id, frames, clip_frames)`` is
-    called after each clip (cached ones included)."""
+    """Clip id -> its :class:`PlannedClip`. With ``planner.tries`` > 1 each clip is planned
+    once per seed (:meth:`~intermimic.plan.settings.PlannerSettings.try_settings`, each
+    cached on its own) and ``choose`` (default :func:`furthest_tracked`) picks the one
+    kept. ``on_clip(clip_id, frames, clip_frames)`` is called after each clip (cached
+    ones included)."""
     p = planner or PlannerSettings()
+    pick = choose or furthest_tracked
     out: dict[str, PlannedClip] = {}
     for name, clips in clipset.groups.items():
+        scene = clipset.scenes[name]
         for clip in clips:
             cid = clip.meta.clip_id
-            path = None
-            if cache_dir is not None:
-                key = _key(p, settings, clip.meta.source_sha256 or cid)
-                path = Path(cache_dir) / f"{cid}.{key}.npz"
-            if path is not None and path.exists():
-                out[cid] = _load(path)
-            else:
-                res = plan_clip(clip, clipset.scenes[name], settings, p)
-                out[cid] = PlannedClip(res.rollout, res.seconds)
-                log.info(
-                    "planned %s: %d of %d frames in %.0f s (%d rewinds)",
-                    cid, res.rollout.duration, res.rollout.clip_frames - 1, res.seconds,
-                    res.rewinds,
-                )  # fmt: skip
-                if path is not None:
-                    _save(path, out[cid])
+            candidates = [
+                _plan_or_load(clip, scene, settings, one, cache_dir) for one in p.try_settings()
+            ]
+            i = pick(clip, scene, candidates) if len(candidates) > 1 else 0
+            if not 0 <= i < len(candidates):
+                raise ValueError(f"{cid}: choose returned {i} of {len(candidates)} tries")
+            out[cid] = candidates[i]
             if on_clip is not None:
                 on_clip(cid, out[cid].frames, clip.n_frames)
     return out
+
+
+def _plan_or_load(
+    clip: HOIClip,
+    scene: Scene,
+    settings: TeacherSettings,
+    planner: PlannerSettings,
+    cache_dir: Path | None,
+) -> PlannedClip:
+    """``clip`` planned once by ``planner`` (a single try), from ``cache_dir`` when there."""
+    cid = clip.meta.clip_id
+    path = None
+    if cache_dir is not None:
+        key = _key(planner, settings, clip.meta.source_sha256 or cid)
+        path = Path(cache_dir) / f"{cid}.{key}.npz"
+    if path is not None and path.exists():
+        return _load(path, planner.seed)
+    res = plan_clip(clip, scene, settings, planner)
+    planned = PlannedClip(res.rollout, res.seconds, planner.seed)
+    log.info(
+        "planned %s (seed %d): %d of %d frames in %.0f s (%d rewinds)",
+        cid, planner.seed, res.rollout.duration, res.rollout.clip_frames - 1, res.seconds,
+        res.rewinds,
+    )  # fmt: skip
+    if path is not None:
+        _save(path, planned)
+    return planned
 
 
 def psi_seeds(plans: Mapping[str, PlannedClip]) -> dict[str, F64]:

@@ -27,6 +27,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "foot_noise": 1,
     "arm_noise": 1,
     "swing_lead": 0,
+    "tries": 1,
 }
 
 
@@ -288,6 +289,25 @@ class PlannerSettings(BaseModel):
     )
     retries: int = Field(20, ge=0, description="rewinds allowed per clip (with backtrack > 0)")
     seed: int = 0
+    tries: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="plans per clip, with the seeds seed, seed + 1, ..., seed + tries - 1 "
+        "(each cached as that seed's single plan); plan_clips keeps the one that tracks "
+        "furthest (then the lowest E_h), the refine stage the one the quality rule judges "
+        "best (stages.refine_choice). Why: on sub2_largetable_000 one setting's seeds differ "
+        "more than settings do (E_h 7.9-16.1 cm, 0-15 rewinds, 1-4 failing figures; "
+        "2026-12-05), and the tries are independent, the shape of work a GPU does at once. "
+        "Costs tries times the planning time",
+    )
+
+    def try_settings(self) -> list[PlannerSettings]:
+        """One single-plan settings per try: this with ``seed + k`` and ``tries`` 1, for
+        ``k < tries`` (try 0 is the plan ``tries`` 1 makes, same hash and cache)."""
+        return [
+            self.model_copy(update={"seed": self.seed + k, "tries": 1}) for k in range(self.tries)
+        ]
 
     @model_validator(mode="after")
     def _commit_within_horizon(self) -> PlannerSettings:

@@ -114,3 +114,21 @@ def test_subject_without_ok_clips_fails_alone(env: tuple[dg.DagsterInstance, dic
         run_config=CONFIG,
     )  # fmt: skip
     assert result.success
+
+
+def test_refine_by_the_planner_with_tries(env: tuple[dg.DagsterInstance, dict, Store]) -> None:
+    """``method: planner`` with ``tries`` 2: no teacher, each try in the metadata."""
+    instance, resources, store = env
+    plan = {"samples": 4, "horizon": 3, "knots": 2, "iterations": 1, "tries": 2}
+    config = {"worlds": 4, "sim_threads": 1, "method": "planner", "planner": plan}
+    result = dg.materialize(
+        [refined_rollouts], partition_key="s1", instance=instance, resources=resources,
+        run_config=dg.RunConfig(ops={"refined_rollouts": {"config": config}}),
+    )  # fmt: skip
+    assert result.success
+    md = result.asset_materializations_for_node("refined_rollouts")[0].metadata
+    assert md["method"].value == "planner" and md["clips_refined"].value == 1
+    rows = [r for r in md["tries"].value.splitlines() if r.startswith("| s1_box_000")]
+    assert [r.split("|")[2].strip() for r in rows] == ["0", "1"]  # the seeds tried
+    assert sum(r.rstrip(" |").endswith("yes") for r in rows) == 1  # one kept
+    assert not teacher_dir(store, "lab", "s1").exists()

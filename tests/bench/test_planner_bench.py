@@ -65,19 +65,34 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
 
 
 def test_summary_of_hand_made_runs() -> None:
-    def run(frames: int, e_h: float, verdict: str | None) -> dict:
-        r = {"frames": frames, "e_h_cm": e_h, "e_o_cm": 1.0, "seconds": 2.0, "success": False}
+    def run(frames: int, e_h: float, verdict: str | None, seed: int = 0, failing: int = 0) -> dict:
+        r = {"frames": frames, "e_h_cm": e_h, "e_o_cm": 1.0, "seconds": 2.0, "success": False,
+             "planner": {"seed": seed}}  # fmt: skip
         if verdict is not None:
-            r["quality"] = {"verdict": {"verdict": verdict}, "planned": {"jitter_body": e_h}}
+            bad = {"figure": "jitter_body", "against": "intermimic", "refined": 2.0,
+                   "reference": 1.0, "tolerance": 0.0}  # fmt: skip
+            r["quality"] = {
+                "verdict": {"verdict": verdict, "failing": [bad] * failing},
+                "planned": {"jitter_body": e_h},
+            }
+            r["success"] = verdict != "partial"
         return r
 
-    s = bench_planner.summarise([run(10, 4.0, "worse"), run(20, 8.0, "worse")])
+    s = bench_planner.summarise([run(10, 4.0, "worse"), run(20, 8.0, "worse", seed=3)])
     assert s["frames"] == {"mean": 15.0, "min": 10.0, "max": 20.0}
     assert s["jitter_body"] == {"mean": 6.0, "min": 4.0, "max": 8.0}
-    assert s["verdicts"] == {"worse": 2} and s["success"] == 0
+    assert s["verdicts"] == {"worse": 2} and s["success"] == 2
+    # what tries=2 would keep: the run further along (seed 3)
+    assert s["kept"]["seed"] == 3 and s["kept"]["kept"]
+    # of two runs to the end, the one with fewer failing comparisons, whatever its E_h
+    s = bench_planner.summarise(
+        [run(20, 4.0, "worse", seed=1, failing=2), run(20, 9.0, "worse", seed=2, failing=1)]
+    )
+    assert s["kept"]["seed"] == 2 and s["kept"]["failing"] == ["jitter_body > InterMimic"]
     # a run too short to judge has no artifact figures: they are left out, not guessed
-    s = bench_planner.summarise([run(10, 4.0, "worse"), run(1, 8.0, None)])
+    s = bench_planner.summarise([run(10, 4.0, "worse"), run(1, 8.0, None, seed=4)])
     assert "jitter_body" not in s and s["verdicts"] == {"none": 1, "worse": 1}
+    assert s["kept"]["seed"] == 0
 
 
 @pytest.mark.parametrize("seeds", ["0,x", "1,1", ","])

@@ -1,0 +1,140 @@
+"""The refine stage's choice among planner tries (``PlannerSettings.tries``): the quality
+rule's ranking by hand, then ``refine_subject`` and ``intermimic refine`` with two tries
+on synthetic clips (real plans, real quality reports)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import cli.teacher  # noqa: F401  (registers the commands)
+from cli import app
+from data_catalog import Store
+from data_catalog.refined_layout import ROLLOUT
+from data_catalog.runs import REFINE_FILE, planner_dir
+from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.objects import ObjectLibrary
+from intermimic.plan import PlannerSettings
+from intermimic.rl.rollout import refined_clip
+from intermimic.rl.teacher_settings import TeacherSettings
+from stages.refine import refine_subject
+from stages.refine_choice import TryRecord, shortfall
+from stages.refine_quality import Failure, Verdict, clip_quality
+
+SETTINGS = TeacherSettings(worlds=4, sim_threads=1)
+TWO = PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=7, tries=2)
+
+
+def test_shortfall_and_rank_by_hand() -> None:
+    jitter = Failure("jitter_object", "intermimic", 0.000683, 0.000578, 0.0001)
+    skate = Failure("foot_skate_speed_mean", "intermimic", 0.170, 0.080, 0.05)
+    # (0.683 - 0.678) / 0.678 and (0.170 - 0.130) / 0.130
+    assert shortfall([jitter]) == pytest.approx(0.005 / 0.678, rel=1e-6)
+    assert shortfall([jitter, skate]) == pytest.approx(0.005 / 0.678 + 0.04 / 0.13, rel=1e-6)
+    assert shortfall([Failure("x", "raw", 0.3, 0.0, 0.0)]) == pytest.approx(0.3)
+    assert shortfall([]) == 0.0
+
+    def rec(seed: int, ok: bool, frames: int, e_h: float, *failing: Failure) -> TryRecord:
+        name = "partial" if not ok else ("worse" if failing else "full")
+        return TryRecord(seed, frames, ok, e_h, 1.0, Verdict(name, failing))  # type: ignore[arg-type]
+
+    near = rec(0, True, 152, 8.8, jitter)  # misses one bar by a hair
+    far = rec(1, True, 152, 7.9, skate)  # misses one bar by 30 %
+    two = rec(2, True, 152, 5.0, jitter, skate)
+    clean = rec(3, True, 152, 14.8)
+    fell = rec(4, False, 151, 3.0)
+    fell_early = rec(5, False, 90, 2.0)
+    order = sorted([fell_early, two, far, fell, near, clean], key=TryRecord.rank)
+    assert [r.seed for r in order] == [3, 0, 1, 2, 4, 5]
+    # equals: the lower E_h, then the lower seed
+    assert rec(6, True, 152, 8.0).rank() < rec(7, True, 152, 9.0).rank()
+    assert rec(6, True, 152, 8.0).rank() < rec(8, True, 152, 8.0).rank()
+    j = near.to_json(kept=True)
+    assert j["failing"] == ["jitter_object > InterMimic"] and j["kept"] and j["seed"] == 0
+    assert j["verdict"] == "worse" and j["shortfall"] == pytest.approx(0.00737, abs=1e-5)
+
+
+def _store(root: Path) -> Store:
+    store = Store(root)
+    clips = [
+        synthetic_clip("s1", "box", i, 24 + 4 * i, seed=i, dataset="lab").with_meta(
+            source_sha256=f"{i:064x}"
+        )
+        for i in range(2)
+    ]
+    store.upsert_clips("lab", "s1", clips)
+    return store
+
+
+def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path) -> None:
+    from intermimic.plan.seeds import plan_clips
+    from intermimic.rl.teacher_env import prepare_clips
+
+    store = _store(tmp_path / "store")
+    lib = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    rep = refine_subject(store, "lab", "s1", SETTINGS, lib, method="planner", planner=TWO)
+    assert rep.teacher_sha256 == TWO.sha256() != TWO.try_settings()[0].sha256()
+    assert set(rep.tries) == {"s1_box_000", "s1_box_001"}
+    run = planner_dir(store, "lab", "s1")
+    assert len(list((run / "rollouts").glob("*.npz"))) == 4  # two seeds x two clips
+    for cid, tries in rep.tries.items():
+        assert [t["seed"] for t in tries] == [7, 8]
+        (kept,) = [t for t in tries if t["kept"]]
+        raw = store.read_clip("lab", "s1", cid)
+        clipset = prepare_clips([raw], lib, SETTINGS)
+        scene = next(iter(clipset.scenes.values()))
+        # every try judged as the rule judges a refinement, independently of the choice
+        records = []
+        for t in tries:
+            one = TWO.model_copy(update={"seed": t["seed"], "tries": 1})
+            r = plan_clips(clipset, SETTINGS, one, cache_dir=run / "rollouts")[cid].rollout
+            assert t["frames"] == r.duration and t["e_h_cm"] == pytest.approx(100 * r.e_h, abs=1e-3)
+            q = clip_quality(raw, refined_clip(r, raw, scene, dataset="x", source_sha256="0" * 64),
+                             scene, None, bool(r.success), reference_dir=None)  # fmt: skip
+            assert t["verdict"] == q.verdict.name
+            assert t["failing"] == [f.label for f in q.verdict.failing]
+            records.append(TryRecord(t["seed"], r.duration, bool(r.success), 100 * r.e_h,
+                                     100 * r.e_o, q.verdict))  # fmt: skip
+            if t["kept"]:
+                # the stored refinement is the kept try's motion
+                assert rep.tracking[cid]["duration"] == r.duration
+                assert rep.tracking[cid]["e_h_cm"] == pytest.approx(100 * r.e_h)
+                series = store.read_series("lab-refined", "s1", ROLLOUT, cid)
+                np.testing.assert_allclose(series["actions"], r.arrays["actions"], atol=1e-6)
+        assert kept["seed"] == min(records, key=TryRecord.rank).seed
+    doc = json.loads((run / REFINE_FILE).read_text())
+    assert doc["tries"] == rep.tries
+    assert store.series_attrs("lab-refined", "s1", ROLLOUT)["tries"] == rep.tries
+    header, rows = rep.tries_table()
+    assert header[:3] == ["clip", "seed", "frames"] and len(rows) == 4
+    assert sum(r[-1] == "yes" for r in rows) == 2
+    # one try: no tries recorded, the plain record as before
+    one = refine_subject(
+        store, "lab", "s1", SETTINGS, lib, method="planner", planner=TWO.try_settings()[1]
+    )
+    assert (
+        one.tries == {}
+        and one.teacher_sha256
+        == PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=8).sha256()
+    )
+    assert "tries" not in store.series_attrs("lab-refined", "s1", ROLLOUT)
+
+
+def test_cli_refine_with_planner_tries(tmp_path: Path) -> None:
+    store = _store(tmp_path / "store")
+    objects = write_synthetic_objects(tmp_path / "objects")
+    common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
+    plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
+            "--plan", "iterations=1", "--set", "worlds=4", "--set", "sim_threads=1"]  # fmt: skip
+    runner = CliRunner()
+    r = runner.invoke(
+        app, [*common, "--method", "planner", "--clip", "s1_box_000", *plan, "--plan", "tries=2"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "planner tries" in r.output and "kept" in r.output
+    r = runner.invoke(app, [*common, "--method", "planner", *plan, "--plan", "tries=0"])
+    assert r.exit_code == 2 and "tries" in r.output
