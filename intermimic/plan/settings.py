@@ -297,9 +297,10 @@ class PlannerSettings(BaseModel):
         "(each cached as that seed's single plan); plan_clips keeps the one that tracks "
         "furthest (then the lowest E_h), the refine stage the one the quality rule judges "
         "best (stages.refine_choice). Why: on sub2_largetable_000 one setting's seeds differ "
-        "more than settings do (E_h 7.9-16.1 cm, 0-15 rewinds, 1-4 failing figures; "
-        "2026-12-05), and the tries are independent, the shape of work a GPU does at once. "
-        "Costs tries times the planning time",
+        "more than settings do (nine seeds, 2026-12-05: E_h 8.8-20.7 cm, 0-9 rewinds, 1-4 "
+        "failing figures; tries 4 from seed 0 keeps seed 1, one bar short by 0.005 mm of "
+        "object jitter), and the tries are independent, the shape of work a GPU does at "
+        "once. Costs tries times the planning time",
     )
 
     def try_settings(self) -> list[PlannerSettings]:
