@@ -3,7 +3,7 @@ metadata both render: rows from a hand-built report, checked cell by cell."""
 
 from __future__ import annotations
 
-from stages.refine import RefineReport
+from stages.refine_report import RefineReport
 
 
 def _report() -> RefineReport:
