@@ -21,16 +21,10 @@ from intermimic.plan.planner import _interpolation, _Rewind, _rollout
 from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
 from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
+from tests.plan.box_clip import PLAN_SETTINGS
 
-SETTINGS = TeacherSettings(worlds=4, sim_threads=1, residual_actions=True)
+SETTINGS = PLAN_SETTINGS
 TINY_PLAN = PlannerSettings(samples=4, horizon=3, knots=2, iterations=2, seed=3)
-
-
-@pytest.fixture(scope="module")
-def clipset(tmp_path_factory: pytest.TempPathFactory) -> object:
-    objects = ObjectLibrary(write_synthetic_objects(tmp_path_factory.mktemp("plan_objects")))
-    clip = synthetic_clip("s1", "box", 0, 20, seed=0, dataset="lab")
-    return prepare_clips([clip], objects, SETTINGS)
 
 
 def _env(clipset: object, worlds: int) -> object:

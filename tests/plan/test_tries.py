@@ -7,23 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
-from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings
 from intermimic.plan.seeds import PlannedClip, furthest_tracked, plan_clips
 from intermimic.rl.rollout import Rollout
-from intermimic.rl.teacher_env import prepare_clips
-from intermimic.rl.teacher_settings import TeacherSettings
+from tests.plan.box_clip import PLAN_SETTINGS
 
-SETTINGS = TeacherSettings(worlds=4, sim_threads=1, residual_actions=True)
+SETTINGS = PLAN_SETTINGS
 TINY = PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=5)
-
-
-@pytest.fixture(scope="module")
-def clipset(tmp_path_factory: pytest.TempPathFactory) -> object:
-    objects = ObjectLibrary(write_synthetic_objects(tmp_path_factory.mktemp("tries_objects")))
-    clip = synthetic_clip("s1", "box", 0, 18, seed=0, dataset="lab")
-    return prepare_clips([clip], objects, SETTINGS)
 
 
 def test_tries_settings_and_hash() -> None:

@@ -16,7 +16,7 @@ from cli import app
 from data_catalog import Store
 from data_catalog.refined_layout import ROLLOUT
 from data_catalog.runs import REFINE_FILE, planner_dir
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings
 from intermimic.rl.rollout import refined_clip
@@ -58,23 +58,10 @@ def test_shortfall_and_rank_by_hand() -> None:
     assert j["verdict"] == "worse" and j["shortfall"] == pytest.approx(0.00737, abs=1e-5)
 
 
-def _store(root: Path) -> Store:
-    store = Store(root)
-    clips = [
-        synthetic_clip("s1", "box", i, 24 + 4 * i, seed=i, dataset="lab").with_meta(
-            source_sha256=f"{i:064x}"
-        )
-        for i in range(2)
-    ]
-    store.upsert_clips("lab", "s1", clips)
-    return store
-
-
-def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path) -> None:
+def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path, store: Store) -> None:
     from intermimic.plan.seeds import plan_clips
     from intermimic.rl.teacher_env import prepare_clips
 
-    store = _store(tmp_path / "store")
     lib = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     rep = refine_subject(store, "lab", "s1", SETTINGS, lib, method="planner", planner=TWO)
     assert rep.teacher_sha256 == TWO.sha256() != TWO.try_settings()[0].sha256()
@@ -124,8 +111,7 @@ def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path) -> Non
     assert "tries" not in store.series_attrs("lab-refined", "s1", ROLLOUT)
 
 
-def test_cli_refine_with_planner_tries(tmp_path: Path) -> None:
-    store = _store(tmp_path / "store")
+def test_cli_refine_with_planner_tries(tmp_path: Path, store: Store) -> None:
     objects = write_synthetic_objects(tmp_path / "objects")
     common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
     plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",

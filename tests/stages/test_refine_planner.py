@@ -16,7 +16,7 @@ from data_catalog import Catalog, Store
 from data_catalog.refined_layout import ROLLOUT, refined_sha256
 from data_catalog.runs import REFINE_FILE, planner_dir, teacher_dir
 from intermimic.errors import InputError
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -26,20 +26,9 @@ SETTINGS = TeacherSettings(worlds=4, sim_threads=1)
 TINY = PlannerSettings(samples=4, horizon=3, knots=2, iterations=1)
 
 
-def _store(root: Path) -> Store:
-    store = Store(root)
-    clips = [
-        synthetic_clip("s1", "box", i, 24 + 4 * i, seed=i, dataset="lab").with_meta(
-            source_sha256=f"{i:064x}"
-        )
-        for i in range(2)
-    ]
-    store.upsert_clips("lab", "s1", clips)
-    return store
-
-
-def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(tmp_path: Path) -> None:
-    store = _store(tmp_path / "store")
+def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(
+    tmp_path: Path, store: Store
+) -> None:
     objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     seen: list[str] = []
     rep = refine_subject(
@@ -90,8 +79,7 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(tmp_path: 
     assert set(first.tracking) == {"s1_box_000"}
 
 
-def test_planner_refine_bad_input(tmp_path: Path) -> None:
-    store = _store(tmp_path / "store")
+def test_planner_refine_bad_input(tmp_path: Path, store: Store) -> None:
     objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     with pytest.raises(InputError, match="no trackable clip.*s1_ghost.*have: s1_box_000"):
         refine_subject(
@@ -103,9 +91,8 @@ def test_planner_refine_bad_input(tmp_path: Path) -> None:
     assert ("lab-refined", "s1") not in store.subjects()
 
 
-def test_cli_refine_with_the_planner(tmp_path: Path) -> None:
+def test_cli_refine_with_the_planner(tmp_path: Path, store: Store) -> None:
     runner = CliRunner()
-    store = _store(tmp_path / "store")
     objects = write_synthetic_objects(tmp_path / "objects")
     common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
     plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
