@@ -266,6 +266,10 @@ class ReferenceMotion:
         frame = np.arange(self.n_frames) - np.repeat(self.clip_start, self.clip_len)
         self.frame_in_clip = frame.astype(np.int64)
         self.clip_of_frame = np.repeat(np.arange(len(clips)), self.clip_len).astype(np.int64)
+        #: ``[F]`` frames that repeat their clip's last captured one (``hold_last_frame``).
+        self.held = frame >= np.repeat(
+            self.clip_len - np.array([c.held_frames for c in clips], np.int64), self.clip_len
+        )
         # An episode can start anywhere but at a clip's last frame (nothing to track).
         self.startable = frame < np.repeat(self.clip_len - 1, self.clip_len)
 
@@ -299,7 +303,9 @@ class ReferenceMotion:
             body_quat = np.asarray(clip.body_quat, np.float64)
         body_pos, body_quat = emb.map_reference(body_pos, body_quat)
         if self.ground:
-            off = ground_offset(scene, hq, self.ground_percentile)
+            # measured on the captured frames: a held tail (hold_last_frame) is no motion
+            real = max(clip.n_frames - clip.held_frames, 1)
+            off = ground_offset(scene, hq[:real], self.ground_percentile)
             hq = hq.copy()
             hq[:, 2] -= off
             body_pos = body_pos.copy()

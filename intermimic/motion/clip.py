@@ -159,6 +159,12 @@ class HOIClip:
         """Frames ``[start, stop)`` as a new clip (views, not copies)."""
         return self.with_arrays(**{k: v[start:stop] for k, v in self.arrays().items()})
 
+    @property
+    def held_frames(self) -> int:
+        """Frames at the clip's end that repeat its last captured one
+        (:func:`hold_last_frame`): not motion, so clip-wide measures leave them out."""
+        return int(self.extra.get(HELD_FRAMES, 0))
+
     @classmethod
     def from_arrays(cls, meta: ClipMeta, arrays: Mapping[str, np.ndarray]) -> HOIClip:
         missing = [k for k in FIELDS if k not in arrays]
@@ -166,3 +172,21 @@ class HOIClip:
             raise KeyError(f"missing fields: {', '.join(missing)}")
         fields: dict[str, Any] = {k: arrays[k] for k in FIELDS}
         return cls(meta=meta, **fields)
+
+
+#: ``HOIClip.extra`` key: how many frames at the end :func:`hold_last_frame` appended.
+HELD_FRAMES = "held_frames"
+
+
+def hold_last_frame(clip: HOIClip, frames: int) -> HOIClip:
+    """``clip`` with its last frame repeated ``frames`` more times (at rest), marked in
+    ``extra`` (:attr:`HOIClip.held_frames`) so that clip-wide measures (the reference's
+    grounding, the planner's floor) stay those of the captured frames: a horizon that
+    runs past the clip's end follows a reference that stays where the clip ends."""
+    if frames < 0:
+        raise ValueError(f"frames to hold must be >= 0, got {frames}")
+    arrays = {
+        k: np.concatenate([v, np.repeat(v[-1:], frames, axis=0)]) for k, v in clip.arrays().items()
+    }
+    held = replace(clip, extra={**clip.extra, HELD_FRAMES: clip.held_frames + frames})
+    return held.with_arrays(**arrays)

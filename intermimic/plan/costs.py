@@ -111,9 +111,10 @@ class PlanCost:
             else np.zeros((ref.n_frames, 0), bool)
         )
         # each foot body's reference origin height [F, f], and its floor level [f]: the
-        # 5th percentile over the clip, as the artifact report's floor
+        # 5th percentile over the clip's captured frames (not a held tail), as the
+        # artifact report's floor
         self.ref_foot_z = np.asarray(ref.body_pos, np.float64)[:, self.feet, 2]
-        self.foot_floor = np.percentile(self.ref_foot_z, 5, axis=0)
+        self.foot_floor = np.percentile(self.ref_foot_z[~ref.held], 5, axis=0)
 
     @staticmethod
     def _in_object_frame(pos: F64, obj_pos: F64, obj_rot: F64) -> F64:

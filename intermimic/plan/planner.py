@@ -12,8 +12,13 @@ Per committed frame ``t`` (from the clip's MoCap start):
   body hinges, times ``foot_noise`` on ankle and toe hinges, ``finger_sigma`` on finger
   hinges, times ``anneal`` per iteration);
 * a sample's cost is the sum over its steps of ``-log(reward)`` (the environment's
-  product reward) plus :class:`~intermimic.plan.costs.PlanCost`'s terms, plus
-  ``termination_cost`` per remaining step when it terminates;
+  product reward) plus :class:`~intermimic.plan.costs.PlanCost`'s terms, the terms that
+  reach across steps (``action_rate_weight`` on the PD targets' change from the last
+  committed action, ``object_jerk_weight`` on the object's third difference of position
+  from the last three committed frames on), plus ``termination_cost`` per remaining step
+  when it terminates; near the clip's end the horizon is cut there, or with
+  ``end_hold`` runs on against the clip's last frame held
+  (:func:`~intermimic.motion.clip.hold_last_frame`);
 * after each of ``iterations`` rollouts the nominal becomes the MPPI average of the
   samples (weights ``exp(-(c - c_min) / (temperature * spread))``);
 * the committed sample (``commit="mean"``: the last iteration's sample 0, i.e. the MPPI
@@ -52,7 +57,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from intermimic.motion.clip import HOIClip
+from intermimic.motion.clip import HOIClip, hold_last_frame
 from intermimic.motion.footlift import lift_swing_feet
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.plan.costs import PlanCost, arm_actuators, finger_actuators, foot_actuators
@@ -134,7 +139,8 @@ def _motion_basis(env: Any, body: NDArray[np.int64], d: int) -> F64 | None:
         return None
     if d > len(body):
         raise ValueError(f"noise_basis={d}: only {len(body)} body hinges")
-    moves = np.diff(np.asarray(env.reference_base)[:, body], axis=0)
+    captured = ~np.asarray(env.ref.held)  # a held tail is no motion
+    moves = np.diff(np.asarray(env.reference_base)[captured][:, body], axis=0)
     if len(moves) < d:
         raise ValueError(f"noise_basis={d}: the reference has only {len(moves) + 1} frames")
     _, _, vt = np.linalg.svd(moves - moves.mean(axis=0), full_matrices=False)
@@ -186,10 +192,17 @@ class MppiStep:
         """``[P, A]`` the warm-started residual knots of the next call."""
 
     def __call__(
-        self, frame: int, state: F64, missing: NDArray[np.int64], last_action: F64 | None
+        self,
+        frame: int,
+        state: F64,
+        missing: NDArray[np.int64],
+        last_action: F64 | None,
+        obj_past: F64 | None = None,
     ) -> tuple[dict[str, Any], int]:
         """The committed sample from ``state`` (``[nq + nv]``) at clip ``frame`` with hand
-        counters ``missing [2]``, and the world-steps it took."""
+        counters ``missing [2]``, and the world-steps it took. ``obj_past [3, 3]``: the
+        object's positions at frames ``frame - 2 .. frame`` (oldest first), for
+        ``object_jerk_weight``; without them the term starts at a sample's third step."""
         p, k_samples = self.p, self.p.samples
         sigma, steps = 1.0, 0
         nominal = self.nominal
@@ -207,7 +220,7 @@ class MppiStep:
             plans = nominal[None] + noise
             out = _rollout(
                 self.env, self.recorder, self.cost_fn, p, plans, self.interp,
-                frame, state, missing, last_action,
+                frame, state, missing, last_action, obj_past,
             )  # fmt: skip
             steps += out["steps"]
             cost = out["cost"]
@@ -278,15 +291,17 @@ def _plan_clip(
         clip = lift_swing_feet(
             clip, tree, SMPLX_BODY_NAMES, clearance=p.swing_clearance, lead_frames=p.swing_lead
         ).clip
+    length = clip.n_frames
+    if p.end_hold > 0:
+        clip = hold_last_frame(clip, p.end_hold)
     name = clip.meta.object_name
     clipset = ClipSet({name: [clip]}, {name: scene})
     tenv = build_teacher_env_exact(clipset, settings, {name: p.samples}, psi=False)
     env = tenv.envs[0]
     try:
-        length = int(env.ref.clip_len[0])
         env.settings = env.settings.model_copy(
             update={
-                "rollout_length": length + 2,
+                "rollout_length": int(env.ref.clip_len[0]) + 2,
                 "termination": p.termination(env.settings.termination),
             }
         )
@@ -319,7 +334,7 @@ def _plan_clip(
             for f in [f for f in history if f >= frame]:
                 del history[f]
             history[frame] = (state, missing, last_action, mppi.nominal.copy())
-            best, n = mppi(frame, state, missing, last_action)
+            best, n = mppi(frame, state, missing, last_action, _object_past(records))
             steps += n
             if best["survived"] == 0:
                 back = rewind(frame)
@@ -374,6 +389,13 @@ def _plan_clip(
     )
 
 
+def _object_past(records: list[dict[str, Any]]) -> F64:
+    """``[3, 3]`` the object's positions at the last three committed frames, oldest
+    first; before the clip's first frame its first position (at rest there)."""
+    past = [r["obj_pos"][0] for r in records[-3:]]
+    return np.asarray([past[0]] * (3 - len(past)) + past, np.float64)
+
+
 class _Rewind:
     """Where to plan again from after a failure at a frame (``None``: give up).
 
@@ -407,12 +429,15 @@ def _rollout(
     state: F64,
     missing: NDArray[np.int64],
     last_action: F64 | None,
+    obj_past: F64 | None = None,
 ) -> dict[str, Any]:
     """Every sample of ``plans [K, P, A]`` from the committed ``state`` at ``frame``:
     ``cost [K]``, ``survived [K]`` steps, the first step's termination ``reasons``, and
     ``record``, per step of the first ``commit_steps`` (all worlds): its ``snap``,
     ``actions [K, A]`` and hand counters ``missing [K, 2]``. ``last_action [A]`` is the
-    action committed at the frame before (None at the start)."""
+    action committed at the frame before (None at the start); ``obj_past [3, 3]`` the
+    object's committed positions at frames ``frame - 2 .. frame`` (see
+    :class:`MppiStep`)."""
     k_samples = plans.shape[0]
     length = int(env.ref.clip_len[0])
     g = int(env.ref.clip_start[0]) + frame
@@ -428,6 +453,7 @@ def _rollout(
     survived = np.zeros(k_samples, np.int64)
     out: dict[str, Any] = {"steps": 0, "record": []}
     prev = None if last_action is None else last_action[None]
+    jerk = _ObjectJerk(env.ref.obj_pos, int(env.ref.clip_start[0]), g, obj_past, k_samples)
     for h in range(p.horizon):
         f = frame + h + 1
         if f > length - 1:
@@ -449,6 +475,8 @@ def _rollout(
         step_cost += cost_fn(snap["bs"], idx, snap["forces"], snap["qpos"])
         if rate is not None and p.action_rate_weight > 0:
             step_cost += p.action_rate_weight * rate
+        if p.object_jerk_weight > 0:
+            step_cost += p.object_jerk_weight * jerk(np.asarray(snap["bs"].obj_pos, np.float64))
         if p.residual_weight > 0:
             step_cost += p.residual_weight * np.mean(seq[:, h] ** 2, axis=1)
         cost += np.where(alive, step_cost, 0.0)
@@ -459,3 +487,27 @@ def _rollout(
             break
     out["cost"], out["survived"] = cost, survived
     return out
+
+
+class _ObjectJerk:
+    """Per step of a rollout, ``[K]`` the norm of the object's third difference of
+    position (this step's, the three before it) less the reference's over the same
+    frames (clamped to the clip's ``start``): ``object_jerk_weight``'s term. The samples
+    share the committed past ``past [3, 3]`` (None: unknown, so the term waits until the
+    rollout has made three positions of its own)."""
+
+    def __init__(self, ref_pos: F64, start: int, g: int, past: F64 | None, k: int) -> None:
+        self.ref = np.asarray(ref_pos, np.float64)
+        self.start, self.g = start, g
+        self.hist = [] if past is None else [np.repeat(p[None], k, 0) for p in past]
+
+    def __call__(self, pos: F64) -> F64:
+        self.hist = [*self.hist[-3:], pos]
+        self.g += 1
+        if len(self.hist) < 4:
+            return np.zeros(len(pos))
+        h0, h1, h2, h3 = self.hist
+        i = np.maximum(self.g - np.arange(3, -1, -1), self.start)
+        r = self.ref[i]
+        want = r[3] - 3.0 * r[2] + 3.0 * r[1] - r[0]
+        return np.linalg.norm(h3 - 3.0 * h2 + 3.0 * h1 - h0 - want, axis=-1)

@@ -28,6 +28,8 @@ DEFAULT_BEFORE: dict[str, float] = {
     "arm_noise": 1,
     "swing_lead": 0,
     "tries": 1,
+    "end_hold": 0,
+    "object_jerk_weight": 0,
 }
 
 
@@ -57,6 +59,17 @@ class PlannerSettings(BaseModel):
         64, ge=2, description="worlds, one plan sample each (sample 0 is the nominal)"
     )
     horizon: int = Field(20, ge=1, description="policy steps each sample is rolled out")
+    end_hold: int = Field(
+        0,
+        ge=0,
+        le=600,
+        description="frames the clip's last reference frame is held past its end while "
+        "planning (the committed motion still ends at the clip's last frame): without it "
+        "the horizon shrinks to nothing over the last `horizon` frames and they are "
+        "planned ever more myopically (sub2_largetable_000, seed 7 of the feet settings: "
+        "E_h 31 -> 36 cm and most of the clip's foot skating over its last frames). "
+        "Set it to the horizon to keep the whole horizon to the end",
+    )
     knots: int = Field(
         5, ge=1, description="residual knots over the horizon, linearly interpolated"
     )
@@ -242,6 +255,14 @@ class PlannerSettings(BaseModel):
     )
     grasp_force: float = Field(
         20.0, gt=0, description="normal force (N) on the object a holding hand should reach"
+    )
+    object_jerk_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m of the object's third difference of position over four frames "
+        "(the step's and the three before it, committed or sampled) beyond the reference's "
+        "own: the motion the quality rule's object jitter measures (third differences at "
+        "the clip's rate, intermimic.contact.artifacts), charged where it arises",
     )
     action_rate_weight: float = Field(
         0.0,

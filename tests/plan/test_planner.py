@@ -11,15 +11,27 @@ import torch
 
 from intermimic.env.settings import TerminationSettings
 from intermimic.env.termination import REASONS
+from intermimic.motion.clip import hold_last_frame
 from intermimic.motion.footlift import lift_swing_feet
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
-from intermimic.motion.synthetic import stepping_clip, synthetic_clip, write_synthetic_objects
+from intermimic.motion.synthetic import (
+    BOX_EXTENTS,
+    stepping_clip,
+    synthetic_clip,
+    write_synthetic_objects,
+)
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import PlanCost, foot_bodies
-from intermimic.plan.planner import _interpolation, _Rewind, _rollout
+from intermimic.plan.planner import (
+    _interpolation,
+    _object_past,
+    _ObjectJerk,
+    _Rewind,
+    _rollout,
+)
 from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
-from intermimic.rl.teacher_env import build_teacher_env_exact, prepare_clips
+from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
 from tests.plan.box_clip import PLAN_SETTINGS
 
@@ -242,6 +254,13 @@ def test_settings_hash_and_validation() -> None:
     )
     with pytest.raises(ValueError, match="swing_lead"):
         PlannerSettings(swing_lead=3)
+    # holding the last frame past the clip's end is how plans were made before the field
+    assert PlannerSettings(end_hold=0).sha256() == a.sha256()
+    assert PlannerSettings(end_hold=20).sha256() != a.sha256()
+    assert PlannerSettings(object_jerk_weight=0.0).sha256() == a.sha256()
+    assert PlannerSettings(object_jerk_weight=50.0).sha256() != a.sha256()
+    with pytest.raises(ValueError):
+        PlannerSettings(end_hold=-1)
     with pytest.raises(ValueError):
         PlannerSettings(samples=1)
     with pytest.raises(ValueError):
@@ -524,6 +543,85 @@ def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> N
     ), moved
 
 
+def _standing_clip(clipset: object, frames: int) -> object:
+    """The box clip's first pose held ``frames`` frames, the box at rest on the floor
+    a metre ahead and no contact labels: a clip the tiny planner tracks to its end."""
+    clip = clipset.clips[0].slice(0, 1)  # type: ignore[attr-defined]
+    still = clip.with_arrays(
+        obj_pos=np.array([[1.0, 0.0, BOX_EXTENTS[2] / 2]], np.float32),
+        obj_quat=np.array([[1.0, 0.0, 0.0, 0.0]], np.float32),
+        contact=np.zeros_like(clip.contact),
+        obj_contact=np.zeros_like(clip.obj_contact),
+    )
+    return still.with_arrays(**{k: np.repeat(v, frames, axis=0) for k, v in still.arrays().items()})
+
+
+def test_hold_last_frame_repeats_every_field_and_says_so() -> None:
+    clip = synthetic_clip("s1", "box", 0, 18, seed=0, dataset="lab")
+    held = hold_last_frame(clip, 5)
+    assert held.n_frames == 23 and held.meta == clip.meta and clip.n_frames == 18
+    assert held.held_frames == 5 and clip.held_frames == 0 and "held_frames" not in clip.extra
+    assert hold_last_frame(held, 2).held_frames == 7
+    for key, v in held.arrays().items():
+        np.testing.assert_array_equal(v[:18], getattr(clip, key), err_msg=key)
+        np.testing.assert_array_equal(v[18:], np.repeat(v[17:18], 5, axis=0), err_msg=key)
+    with pytest.raises(ValueError, match="hold"):
+        hold_last_frame(clip, -1)
+
+
+def test_a_held_tail_leaves_the_clip_wide_measures_as_they_were(clipset: object) -> None:
+    """The reference's grounding and the planner's floor are measured on the captured
+    frames: a clip with its last frame held has the same reference over those frames
+    (the last one's velocities aside: its central difference now reaches the hold)."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    name = clip.meta.object_name
+    refs, costs = [], []
+    for c in (clip, hold_last_frame(clip, 12)):
+        cs = ClipSet({name: [c]}, {name: scene})
+        tenv = build_teacher_env_exact(cs, SETTINGS, {name: 1})  # type: ignore[arg-type]
+        try:
+            env = tenv.envs[0]
+            refs.append(env.ref)
+            costs.append(PlanCost(env, PlannerSettings()))
+        finally:
+            tenv.close()
+    plain, held = refs
+    n = clip.n_frames
+    assert held.n_frames == n + 12 and held.held.sum() == 12 and not plain.held.any()
+    assert held.held[n:].all() and held.ground_offsets == plain.ground_offsets
+    np.testing.assert_array_equal(held.body_pos[:n], plain.body_pos)
+    np.testing.assert_array_equal(held.qpos[:n], plain.qpos)
+    np.testing.assert_array_equal(held.body_linvel[: n - 1], plain.body_linvel[: n - 1])
+    np.testing.assert_array_equal(held.body_linvel[n:], 0.0)
+    np.testing.assert_array_equal(costs[1].foot_floor, costs[0].foot_floor)
+
+
+def test_end_hold_keeps_the_whole_horizon_to_the_clips_end(clipset: object) -> None:
+    """With end_hold the last frames are planned with the whole horizon (against the
+    last frame held): the same plan up to the first frame whose horizon reaches the
+    clip's end, another after it, every rollout simulated to its full horizon, and the
+    committed motion still ends at the clip's last frame."""
+    clip = _standing_clip(clipset, 20)
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    p = TINY_PLAN  # horizon 3, 4 samples, 2 iterations
+    a = plan_clip(clip, scene, SETTINGS, p)  # type: ignore[arg-type]
+    b = plan_clip(clip, scene, SETTINGS, p.model_copy(update={"end_hold": 3}))  # type: ignore[arg-type]
+    for r in (a.rollout, b.rollout):
+        assert r.success and r.duration == 19 and r.clip_frames == 20
+        assert r.ended_by == ("clip_end",) and len(r.arrays["qpos"]) == 20
+    # frames 0..16 reach at most frame 19: planned alike; 17 and 18 see past the end
+    act_a, act_b = a.rollout.arrays["actions"], b.rollout.arrays["actions"]
+    np.testing.assert_array_equal(act_a[:17], act_b[:17])
+    assert not np.array_equal(act_a[17:19], act_b[17:19])
+    # without the hold frame 17's rollouts stop 1 step short, frame 18's 2: per step
+    # 4 samples in each of 2 iterations
+    assert b.env_steps - a.env_steps == (1 + 2) * 4 * 2
+    # a hold longer than the horizon plans as one of the horizon does
+    c = plan_clip(clip, scene, SETTINGS, p.model_copy(update={"end_hold": 10}))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(c.rollout.arrays["actions"], act_b)
+
+
 def test_mppi_step_from_any_state_labels_it(clipset: object) -> None:
     """``MppiStep`` plans from a given state: noiseless, its committed action is the
     base (the reference's PD targets) of that frame; its warm start shifts the plan."""
@@ -584,6 +682,68 @@ def test_residual_cost_is_the_mean_squared_residual_of_every_step(clipset: objec
         assert want[0] == 0.0 and (want[1:] > 0).all()
     finally:
         tenv.close()
+
+
+def test_object_jerk_cost_is_the_third_difference_beyond_the_references(
+    clipset: object,
+) -> None:
+    """``object_jerk_weight`` x the norm of the object's third difference (committed
+    past, then the sample's steps) less the reference's, summed over the steps: the same
+    samples cost exactly that more, computed here from the recorded positions; without
+    the past the term starts at the third step."""
+    tenv = _env(clipset, 3)
+    env = tenv.envs[0]
+    try:
+        recorder = RecordingBackend(env.backend)
+        env.backend = recorder
+        plain = PlannerSettings(samples=3, horizon=4, knots=2, commit_steps=4, termination_cost=0.0)
+        priced = plain.model_copy(update={"object_jerk_weight": 40.0})
+        interp, _ = _interpolation(plain.horizon, plain.knots)
+        plans = np.random.default_rng(0).normal(0.0, 0.02, (3, plain.knots, env.action_dim))
+        frame, state = 2, env.ref.states()[2]
+        ref = np.asarray(env.ref.obj_pos, np.float64)
+        past = ref[[0, 1, 2]] + np.array([[0.0, 0.0, 0.0], [0.001, 0.0, 0.0], [0.0, 0.002, 0.0]])
+        out = {}
+        for p, given in ((plain, past), (priced, past), (priced, None)):
+            out[p.object_jerk_weight, given is None] = _rollout(
+                env, recorder, PlanCost(env, p), p, plans, interp,
+                frame, state, np.zeros(2, np.int64), None, given,
+            )  # fmt: skip
+        base = out[0.0, False]
+        assert (base["survived"] == plain.horizon).all()
+        sim = np.stack([step["snap"]["bs"].obj_pos for step in base["record"]], axis=1)
+        # positions [K, 3 + 4, 3]: the committed past, then the four steps
+        x = np.concatenate([np.repeat(past[None], 3, 0), sim], axis=1)
+        r = ref[:7]  # the reference at frames 0..6
+        d3 = x[:, 3:] - 3 * x[:, 2:-1] + 3 * x[:, 1:-2] - x[:, :-3]
+        r3 = r[3:] - 3 * r[2:-1] + 3 * r[1:-2] - r[:-3]
+        each = np.linalg.norm(d3 - r3[None], axis=-1)  # [K, 4]
+        want = 40.0 * each.sum(axis=1)
+        np.testing.assert_allclose(out[40.0, False]["cost"] - base["cost"], want, rtol=1e-9)
+        assert (want > 0).all()
+        # no past: only the steps with three of the rollout's own positions before them
+        np.testing.assert_allclose(
+            out[40.0, True]["cost"] - base["cost"], 40.0 * each[:, 3], rtol=1e-9
+        )
+    finally:
+        tenv.close()
+
+
+def test_object_jerk_holds_the_reference_at_the_clip_start() -> None:
+    """At the clip's first frames the reference's frames before it are its first."""
+    ref = np.array([[0.0, 0, 0], [1.0, 0, 0], [3.0, 0, 0], [7.0, 0, 0]])
+    jerk = _ObjectJerk(ref, 0, 0, np.zeros((3, 3)), 1)
+    # sim 0, 0, 0, 2: d3 = 2; the reference over frames 0, 0, 0, 1: d3 = 1
+    assert jerk(np.array([[2.0, 0.0, 0.0]]))[0] == pytest.approx(1.0)
+    # sim 0, 0, 2, 2: d3 = -4; the reference over 0, 0, 1, 3: d3 = 0
+    assert jerk(np.array([[2.0, 0.0, 0.0]]))[0] == pytest.approx(4.0)
+
+
+def test_object_past_pads_the_clip_start_with_the_first_position() -> None:
+    rec = [{"obj_pos": np.array([[float(i), 0.0, 1.0]])} for i in range(5)]
+    np.testing.assert_array_equal(_object_past(rec[:1])[:, 0], [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(_object_past(rec[:2])[:, 0], [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(_object_past(rec)[:, 0], [2.0, 3.0, 4.0])
 
 
 def test_noise_basis_keeps_the_body_residual_in_the_motions_principal_directions(
