@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from intermimic.env.grounding import lowest_clearance
 from intermimic.env.settings import TerminationSettings
 from intermimic.env.termination import REASONS
 from intermimic.motion.clip import hold_last_frame
@@ -22,7 +23,7 @@ from intermimic.motion.synthetic import (
 )
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import MppiStep, PlannerSettings, plan_clip
-from intermimic.plan.costs import PlanCost, foot_bodies
+from intermimic.plan.costs import GROUND_SLACK, PlanCost, foot_bodies
 from intermimic.plan.planner import (
     _interpolation,
     _object_past,
@@ -259,6 +260,8 @@ def test_settings_hash_and_validation() -> None:
     assert PlannerSettings(end_hold=20).sha256() != a.sha256()
     assert PlannerSettings(object_jerk_weight=0.0).sha256() == a.sha256()
     assert PlannerSettings(object_jerk_weight=50.0).sha256() != a.sha256()
+    assert PlannerSettings(ground_depth_weight=0.0).sha256() == a.sha256()
+    assert PlannerSettings(ground_depth_weight=500.0).sha256() != a.sha256()
     with pytest.raises(ValueError):
         PlannerSettings(end_hold=-1)
     with pytest.raises(ValueError):
@@ -327,6 +330,34 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         bs.obj_linvel[:] = ovel.env.ref.obj_linvel[3]
         bs.obj_linvel[1] += np.array([0.3, 0.0, 0.4])
         np.testing.assert_allclose(ovel(bs, frames), [0.0, 4.0 * 0.5], atol=1e-9)
+    finally:
+        tenv.close()
+
+
+def test_ground_depth_cost_is_the_deepest_geom_below_the_ground(clipset: object) -> None:
+    """``ground_depth_weight`` pays the depth of the lowest humanoid geom below the
+    ground beyond GROUND_SLACK; the depth agrees with MuJoCo's own geom-ground distance
+    (an independent path) on the reference's poses lowered into the ground."""
+    tenv = _env(clipset, 4)
+    env = tenv.envs[0]
+    try:
+        frames = np.array([2, 2, 2, 2])
+        states = env.ref.states()[frames].copy()
+        scene = env.scene
+        adr = scene.humanoid_qpos_adr
+        # lower the pose by its clearance and then some: 5 cm above, 2, 6 and 20 mm in
+        clear = lowest_clearance(scene, states[:1, adr])[0]
+        states[:, 2] -= clear + np.array([-0.05, 0.002, 0.006, 0.02])
+        env.reset_to(frames, states)
+        bs = env.backend.body_states()
+        mujoco_depth = -np.minimum(lowest_clearance(scene, states[:, adr]), 0.0)
+        cost = PlanCost(env, PlannerSettings(ground_depth_weight=100.0))
+        depth = cost.ground_depth(bs.pos, bs.quat)
+        np.testing.assert_allclose(depth, mujoco_depth, atol=1e-6)
+        np.testing.assert_allclose(depth, [0.0, 0.002, 0.006, 0.02], atol=1e-6)
+        plain = PlanCost(env, PlannerSettings())
+        extra = cost(bs, frames) - plain(bs, frames)
+        np.testing.assert_allclose(extra, 100.0 * np.maximum(depth - GROUND_SLACK, 0.0), atol=1e-9)
     finally:
         tenv.close()
 
