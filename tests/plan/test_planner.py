@@ -24,13 +24,8 @@ from intermimic.motion.synthetic import (
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import GROUND_SLACK, PlanCost, foot_bodies
-from intermimic.plan.planner import (
-    _interpolation,
-    _object_past,
-    _ObjectJerk,
-    _Rewind,
-    _rollout,
-)
+from intermimic.plan.mppi import _interpolation, _ObjectJerk, _rollout
+from intermimic.plan.planner import _object_past, _Rewind
 from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
