@@ -120,8 +120,9 @@ class PlanCost:
         # artifact report's floor
         self.ref_foot_z = np.asarray(ref.body_pos, np.float64)[:, self.feet, 2]
         self.foot_floor = np.percentile(self.ref_foot_z[~ref.held], 5, axis=0)
-        # the humanoid's collision geoms in their bodies' frames (ground_depth_weight)
-        self.geoms = HumanoidGeoms.from_scene(scene) if settings.ground_depth_weight > 0 else None
+        # the humanoid's collision geoms in their bodies' frames, built on first use
+        # (ground_depth): a G1's mesh geoms have no analytic lowest point
+        self.geoms: HumanoidGeoms | None = None
 
     @staticmethod
     def _in_object_frame(pos: F64, obj_pos: F64, obj_rot: F64) -> F64:
@@ -204,7 +205,7 @@ class PlanCost:
         if s.foot_height_weight > 0 and len(self.feet):
             dz = np.abs(bs.pos[:, self.feet, 2] - self.ref_foot_z[idx])
             cost += s.foot_height_weight * dz.sum(axis=1)
-        if self.geoms is not None:
+        if s.ground_depth_weight > 0:
             excess = self.ground_depth(bs.pos, bs.quat) - GROUND_SLACK
             cost += s.ground_depth_weight * np.maximum(excess, 0.0)
         if s.foot_slide_weight > 0 and len(self.feet):

@@ -214,7 +214,11 @@ def _rollout(
     survived = np.zeros(k_samples, np.int64)
     out: dict[str, Any] = {"steps": 0, "record": []}
     prev = None if last_action is None else last_action[None]
-    jerk = _ObjectJerk(env.ref.obj_pos, int(env.ref.clip_start[0]), g, obj_past, k_samples)
+    jerk = (
+        _ObjectJerk(env.ref.obj_pos, int(env.ref.clip_start[0]), g, obj_past, k_samples)
+        if p.object_jerk_weight > 0
+        else None
+    )
     for h in range(p.horizon):
         f = frame + h + 1
         if f > length - 1:
@@ -236,7 +240,7 @@ def _rollout(
         step_cost += cost_fn(snap["bs"], idx, snap["forces"], snap["qpos"])
         if rate is not None and p.action_rate_weight > 0:
             step_cost += p.action_rate_weight * rate
-        if p.object_jerk_weight > 0:
+        if jerk is not None:
             step_cost += p.object_jerk_weight * jerk(np.asarray(snap["bs"].obj_pos, np.float64))
         if p.residual_weight > 0:
             step_cost += p.residual_weight * np.mean(seq[:, h] ** 2, axis=1)
