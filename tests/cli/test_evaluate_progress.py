@@ -9,28 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from data_catalog import Store
 from data_catalog.runs import student_dir
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_settings import TeacherSettings
 from stages.student import distill_student
 from stages.teacher import train_subject_teacher
+from tests.synthetic_store import two_clip_store
 
 EXE = Path(sys.executable).parent / "intermimic"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def test_evaluate_shows_a_bar_per_policy(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
-    clips = [
-        synthetic_clip("s1", "box", i, 30 + 4 * i, seed=i, dataset="lab").with_meta(
-            source_sha256=f"{i:064x}"
-        )
-        for i in range(2)
-    ]
-    store.upsert_clips("lab", "s1", clips)
+    store, clips = two_clip_store(tmp_path / "store", frames=30)
     store.upsert_clips("lab-refined", "s1", [c.with_meta(dataset="lab-refined") for c in clips])
     objects_dir = write_synthetic_objects(tmp_path / "objects")
     lib = ObjectLibrary(objects_dir)

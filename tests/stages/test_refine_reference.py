@@ -16,13 +16,14 @@ from data_catalog.refined_layout import ROLLOUT
 from data_catalog.runs import REFINE_FILE, teacher_dir
 from intermimic.contact.artifacts import ARTIFACT_FIGURES
 from intermimic.motion.formats.interact_pt import encode
-from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl.teacher_settings import TeacherSettings
 from stages.publish import CHECK_QUALITY, PublishSettings, publish_refined
 from stages.refine import REFINED_STAGE, refine_subject
 from stages.refine_quality import INTERMIMIC_STAGE_SUFFIX, ReferenceSettings, quality_verdict
 from stages.teacher import train_subject_teacher
+from tests.synthetic_store import two_clip_store
 
 TINY = TeacherSettings(
     env_steps=2 * 4 * 8,
@@ -48,14 +49,7 @@ def _write_reference(folder: Path, clip_id: str, store: Store) -> None:
 
 
 def test_refine_records_intermimic_figures_and_verdicts(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
-    clips = [
-        synthetic_clip("s1", "box", i, 30 + 4 * i, seed=i, dataset="lab").with_meta(
-            source_sha256=f"{i:064x}"
-        )
-        for i in range(2)
-    ]
-    store.upsert_clips("lab", "s1", clips)
+    store, _ = two_clip_store(tmp_path / "store", frames=30)
     objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     ref_dir = tmp_path / "refined_by_intermimic"
     _write_reference(ref_dir, JUDGED, store)
