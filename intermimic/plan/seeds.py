@@ -100,6 +100,7 @@ SYSTEM_FIELDS = (
     "physics_hz",
     "ground_timeconst",
     "ground_stiffness",
+    "object_timeconst",
     "friction_cone",
     "impratio",
     "embodiment",

@@ -380,20 +380,26 @@ def _same_physics(env: TrackingEnv, teacher: TeacherActor, subject: str) -> None
     """Refuse a teacher trained on other physics than the student env's scene: its
     actions would drive another simulation than the one they were learned in."""
     want = teacher.settings.scene_settings()
-    m = env.scene.model
-    have = (float(m.opt.timestep), tuple(float(x) for x in m.geom_solref[env.scene.ground_geom_id]))
+    scene = env.scene
+    m = scene.model
+    have = (float(m.opt.timestep), tuple(float(x) for x in m.geom_solref[scene.ground_geom_id]))
+    # the hands' grip: the object's collision geoms carry it (SceneSettings.object_solref)
+    parts = [g for g in scene.object_geom_ids if m.geom_contype[g] or m.geom_conaffinity[g]]
+    grip = tuple(float(x) for x in m.geom_solref[parts[0]]) if parts else want.object_solref
     cone = "elliptic" if m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC else "pyramidal"
     if (
         abs(have[0] - want.timestep) > 1e-9
         or not np.allclose(have[1], want.ground_solref)
+        or not np.allclose(grip, want.object_solref)
         or cone != want.friction_cone
         or abs(float(m.opt.impratio) - want.impratio) > 1e-9
     ):
         raise InputError(
             f"teacher of {subject!r} ({teacher.checkpoint}) was trained at "
             f"physics_hz={teacher.settings.physics_hz}, ground solref "
-            f"{teacher.settings.ground_solref}, {want.friction_cone} friction cone, impratio "
-            f"{want.impratio:g}; the student's scene steps at {1.0 / have[0]:g} Hz with "
-            f"ground solref {have[1]}, {cone} cone, impratio {float(m.opt.impratio):g}: "
-            "distil from teachers of the default physics"
+            f"{teacher.settings.ground_solref}, object solref {want.object_solref}, "
+            f"{want.friction_cone} friction cone, impratio {want.impratio:g}; the student's "
+            f"scene steps at {1.0 / have[0]:g} Hz with ground solref {have[1]}, object "
+            f"solref {grip}, {cone} cone, impratio {float(m.opt.impratio):g}: distil from "
+            "teachers of the default physics"
         )

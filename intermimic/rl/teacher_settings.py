@@ -90,6 +90,13 @@ class TeacherSettings(BaseModel):
         "against 3.3, but E_h 22.6 / E_o 20.9 cm against 8.9 / 8.9), so it stays off. "
         "None: ground_timeconst",
     )
+    object_timeconst: float = Field(
+        0.02,
+        gt=0,
+        description="time constant (s) of the hands' contacts with the object "
+        "(SceneSettings.object_solref, damping ratio 1; object-ground contacts take the "
+        "ground's); at least 2 physics steps. MuJoCo's default 0.02",
+    )
     friction_cone: Literal["pyramidal", "elliptic"] = Field(
         "pyramidal", description="MuJoCo's friction cone (SceneSettings.friction_cone)"
     )
@@ -241,6 +248,12 @@ class TeacherSettings(BaseModel):
                 f"physics_hz={self.physics_hz} ({2.0 / self.physics_hz:.4f} s), which MuJoCo "
                 "would raise it to: use a larger one or a higher physics_hz"
             )
+        if self.object_timeconst < 2.0 / self.physics_hz - 1e-9:
+            raise ValueError(
+                f"object_timeconst={self.object_timeconst:g} s is below 2 physics steps at "
+                f"physics_hz={self.physics_hz} ({2.0 / self.physics_hz:.4f} s), which MuJoCo "
+                "would raise it to: use a larger one or a higher physics_hz"
+            )
         return self
 
     @model_validator(mode="after")
@@ -290,11 +303,13 @@ class TeacherSettings(BaseModel):
 
     def scene_settings(self) -> SceneSettings:
         """The physics of this run's scenes: :attr:`physics_hz` and the ground's
-        :attr:`ground_timeconst` or :attr:`ground_stiffness`, the friction cone and
-        :attr:`impratio` (everything else the scene's defaults)."""
+        :attr:`ground_timeconst` or :attr:`ground_stiffness`, the hands' grip
+        :attr:`object_timeconst`, the friction cone and :attr:`impratio` (everything else
+        the scene's defaults)."""
         return SceneSettings(
             timestep=1.0 / self.physics_hz,
             ground_solref=self.ground_solref,
+            object_solref=(self.object_timeconst, 1.0),
             friction_cone=self.friction_cone,
             impratio=self.impratio,
         )

@@ -28,9 +28,11 @@ materials; :func:`pair_friction` gives the coefficient MuJoCo uses for any two g
 humanoid's colliding geoms must share one friction (they do for the SMPL-X humanoid, the
 reference MJCF and the G1). A priority also hands the higher geom's ``condim``, ``solref``
 and ``solimp`` to the pair instead of mixing them; condim (3) and solimp are MuJoCo's
-defaults on every geom here and the ground's solref is
-:attr:`SceneSettings.ground_solref` (MuJoCo's default unless changed), which the
-ground's priority hands to every humanoid contact with it.
+defaults on every geom here. The ground's solref is :attr:`SceneSettings.ground_solref`,
+which the ground's priority hands to every humanoid contact with it; the object's
+collision geoms carry :attr:`SceneSettings.object_solref`, which the object's priority
+hands to every humanoid-object contact (the grip); both are MuJoCo's default unless
+changed.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Literal
 import mujoco
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from intermimic.errors import InputError
 from intermimic.humanoid.embodiment import SMPLX_KEY_BODIES, Embodiment, SmplxEmbodiment
@@ -110,15 +112,25 @@ class SceneSettings(BaseModel):
         "-damping), which no step-count floor applies to (TeacherSettings.ground_stiffness)",
     )
 
-    @field_validator("ground_solref")
+    object_solref: tuple[float, float] = Field(
+        default=(0.02, 1.0),
+        description="MuJoCo solref of the object's collision geoms. With "
+        "friction_combine='average' the object's priority hands it to every humanoid-object "
+        "contact (the hands' grip), while object-ground pairs state the ground's; with "
+        "'max' MuJoCo mixes it with the humanoid geom's. MuJoCo's default (0.02, 1). A soft "
+        "grip lets a carried object move against the hands that squeeze it (see "
+        "TeacherSettings.object_timeconst)",
+    )
+
+    @field_validator("ground_solref", "object_solref")
     @classmethod
-    def _positive_solref(cls, v: tuple[float, float]) -> tuple[float, float]:
+    def _positive_solref(cls, v: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
         # MuJoCo reads (timeconst, dampratio) when both are positive and (-stiffness,
         # -damping) when both are negative; a mixed or zero pair means neither
         if not ((v[0] > 0 and v[1] > 0) or (v[0] < 0 and v[1] < 0)):
             raise ValueError(
-                "ground_solref needs a positive time constant and ratio, or MuJoCo's direct "
-                f"format (-stiffness, -damping), both negative; got {v}"
+                f"{info.field_name} needs a positive time constant and ratio, or MuJoCo's "
+                f"direct format (-stiffness, -damping), both negative; got {v}"
             )
         return v
 
@@ -270,7 +282,10 @@ def build_scene(
     spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, s.offscreen_width)
     spec.visual.global_.offheight = max(spec.visual.global_.offheight, s.offscreen_height)
     if obj is not None:
-        add_object(spec, obj, body_name=obj.name)
+        body = add_object(spec, obj, body_name=obj.name)
+        for part in body.geoms:
+            if _collides(part):
+                part.solref = list(s.object_solref)
     if s.friction_combine == "average":
         _average_frictions(spec, humanoid_friction, obj.name if obj is not None else None)
     try:

@@ -986,6 +986,7 @@ def test_plan_cache_key_names_the_simulated_system() -> None:
         "physics_hz": 240,
         "ground_timeconst": 0.03,
         "ground_stiffness": 2e4,
+        "object_timeconst": 0.03,
         "friction_cone": "elliptic",
         "impratio": 10.0,
         "embodiment": "g1",

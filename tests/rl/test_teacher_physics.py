@@ -83,6 +83,42 @@ def test_a_time_constant_below_two_steps_is_refused() -> None:
     TeacherSettings(physics_hz=480, ground_timeconst=0.005)
     with pytest.raises(ValidationError, match="positive"):
         SceneSettings(ground_solref=(0.0, 1.0))
+    with pytest.raises(ValidationError, match="object_timeconst=0.01 s is below 2"):
+        TeacherSettings(object_timeconst=0.01)
+    TeacherSettings(physics_hz=240, object_timeconst=0.0085)
+    with pytest.raises(ValidationError, match="object_solref needs a positive"):
+        SceneSettings(object_solref=(0.01, 0.0))
+
+
+def test_the_grip_reaches_hand_object_contacts_and_not_the_ground(
+    objects: ObjectLibrary,
+) -> None:
+    """object_timeconst sets the solref MuJoCo gives every humanoid-object contact (the
+    object's priority hands it over); the object's contacts with the ground keep the
+    ground's (their explicit pairs state it)."""
+    s = STIFF.model_copy(update={"object_timeconst": 0.01})
+    scene = next(iter(_clipset(objects, s).scenes.values()))
+    m = scene.model
+    parts = [int(g) for g in scene.object_geom_ids if m.geom_contype[g] or m.geom_conaffinity[g]]
+    assert parts
+    np.testing.assert_allclose(m.geom_solref[parts], [[0.01, 1.0]] * len(parts))
+    np.testing.assert_allclose(m.pair_solref, np.tile([0.0085, 1.0], (m.npair, 1)))
+    # a hand pushed into the object: the contact MuJoCo makes carries the grip's solref
+    d = mujoco.MjData(m)
+    mujoco.mj_forward(m, d)
+    hand = int(scene.right_hand_body_ids[0])
+    d.qpos[scene.object_qpos_adr[:3]] = d.xpos[hand]
+    mujoco.mj_forward(m, d)
+    found = []
+    for c in d.contact[: d.ncon]:
+        bodies = {int(m.geom_bodyid[c.geom1]), int(m.geom_bodyid[c.geom2])}
+        if scene.object_body_id in bodies and bodies & set(scene.humanoid_body_ids.tolist()):
+            found.append(np.array(c.solref))
+    assert found, "no humanoid-object contact"
+    np.testing.assert_allclose(np.array(found), [[0.01, 1.0]] * len(found))
+    # and at the default, MuJoCo's
+    base = next(iter(_clipset(objects, STIFF).scenes.values())).model
+    np.testing.assert_allclose(base.geom_solref[parts], [[0.02, 1.0]] * len(parts))
 
 
 def _foot_penetration(objects: ObjectLibrary, s: TeacherSettings) -> np.ndarray:
@@ -168,6 +204,9 @@ def test_student_refuses_a_teacher_of_other_physics(objects: ObjectLibrary) -> N
         hard = SOFT.model_copy(update={"friction_cone": "elliptic", "impratio": 10.0})
         with pytest.raises(InputError, match="elliptic friction cone, impratio 10"):
             _same_physics(e, _Teacher(hard), "s1")  # type: ignore[arg-type]
+        grip = SOFT.model_copy(update={"object_timeconst": 0.03})
+        with pytest.raises(InputError, match=r"object solref \(0.03, 1.0\)"):
+            _same_physics(e, _Teacher(grip), "s1")  # type: ignore[arg-type]
     finally:
         env.close()
     # the cone and impratio of a run reach its scenes
