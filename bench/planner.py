@@ -5,7 +5,9 @@ Plans ``--clip`` (default ``sub2_largetable_000``) with
 change one) from its MoCap start and prints: ``frames`` tracked of ``clip_frames - 1``,
 ``success``, ``ended_by`` (what stopped it: ``clip_end``, the environment's
 termination reasons, or ``episode_cap`` for ``--frames``), ``rewinds`` (times it
-planned frames again, ``--plan backtrack=N``), ``plan_calls`` (planning calls kept:
+planned frames again, ``--plan backtrack=N``), ``window_attempts`` (plans of each
+window with ``--plan window=N --plan window_tries=K``, judged by the refine stage's
+quality rule), ``plan_calls`` (planning calls kept:
 the frames, or fewer with ``--plan commit_steps=N``), ``seconds``, ``env_steps`` (world-steps
 simulated) and their rate, ``e_h_cm``
 (mean key-body error) and ``e_o_cm`` (mean object-point error) over the committed frames,
@@ -191,6 +193,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
     from intermimic.paths import sample_refined_dir
     from intermimic.plan import plan_clip
     from intermimic.rl.rollout import refined_clip
+    from stages.refine_choice import QualityChoice
     from stages.refine_quality import clip_quality
 
     torch.set_num_threads(1)
@@ -222,6 +225,8 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         max_frames=args.frames or None,
         base=base,
         on_frame=progress,
+        # windows (--plan window=N) are judged as the refine stage judges them
+        judge=QualityChoice(None, sample_refined_dir()).judge(clip, scene),
     )
     r = res.rollout
     seconds = time.perf_counter() - t0
@@ -233,6 +238,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "success": r.success,
         "ended_by": list(r.ended_by),
         "rewinds": res.rewinds,
+        "window_attempts": list(res.window_attempts),
         "plan_calls": len(res.plan_frames),
         "seconds": round(seconds, 1),
         "env_steps": res.env_steps,

@@ -174,7 +174,13 @@ def _by_planner(
     # of several tries, the one the quality rule judges best (a robot's by tracking alone)
     choice = QualityChoice(contact_settings, reference_dir, measure=s.embodiment == "smplx")
     plans = plan_clips(
-        clipset, s, p, cache_dir=run_dir / "rollouts", on_clip=next_clip, choose=choice
+        clipset,
+        s,
+        p,
+        cache_dir=run_dir / "rollouts",
+        on_clip=next_clip,
+        choose=choice,
+        judge_for=choice.judge,
     )
     best = {cid: pc.rollout for cid, pc in plans.items()}
     sha = p.sha256()

@@ -21,6 +21,7 @@ doing as the settings', and independent tries are what a GPU runs at once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ from intermimic.contact.settings import ContactSettings
 from intermimic.errors import InputError
 from intermimic.motion.clip import HOIClip
 from intermimic.plan.seeds import PlannedClip
+from intermimic.plan.windows import Judge, tracking_judge
+from intermimic.rl.rollout import Rollout, refined_clip
 from intermimic.sim.scene import Scene
 from stages.refine_quality import Failure, Verdict, clip_quality, quality_verdict
 
@@ -103,26 +106,43 @@ class QualityChoice:
         return best
 
     def _judge(self, clip: HOIClip, scene: Scene, planned: PlannedClip) -> TryRecord:
-        from intermimic.rl.rollout import refined_clip
-
         r = planned.rollout
         verdict = quality_verdict(bool(r.success), None, None)
         if self.measure and r.duration >= 2:
-            try:
-                refined = refined_clip(r, clip, scene, dataset="tries", source_sha256="0" * 64)
-                verdict = clip_quality(
-                    clip,
-                    refined,
-                    scene,
-                    self.contact_settings,
-                    bool(r.success),
-                    reference_dir=self.reference_dir,
-                ).verdict
-            except (InputError, ValueError, IndexError):
-                pass  # unmeasurable: ranked by tracking, as the stage records it anyway
+            # unmeasurable: ranked by tracking, as the stage records it anyway
+            with contextlib.suppress(InputError, ValueError, IndexError):
+                verdict = self._verdict(clip, scene, r)
         return TryRecord(
             planned.seed, r.duration, bool(r.success), 100 * r.e_h, 100 * r.e_o, verdict
         )
+
+    def judge(self, clip: HOIClip, scene: Scene) -> Judge:
+        """The :data:`~intermimic.plan.windows.Judge` of ``clip``'s windows
+        (``PlannerSettings.window``): the quality rule over the frames planned so far,
+        ``(failed comparisons, shortfall)``; by tracking alone where it is not measured
+        (a robot, or a prefix the report cannot measure)."""
+
+        def judge(prefix: Rollout) -> tuple[float, float]:
+            if self.measure and prefix.duration >= 2:
+                try:
+                    verdict = self._verdict(clip, scene, prefix)
+                except (InputError, ValueError, IndexError):
+                    return tracking_judge(prefix)
+                return (float(len(verdict.failing)), shortfall(verdict.failing))
+            return tracking_judge(prefix)
+
+        return judge
+
+    def _verdict(self, clip: HOIClip, scene: Scene, r: Rollout) -> Verdict:
+        refined = refined_clip(r, clip, scene, dataset="tries", source_sha256="0" * 64)
+        return clip_quality(
+            clip,
+            refined,
+            scene,
+            self.contact_settings,
+            bool(r.success),
+            reference_dir=self.reference_dir,
+        ).verdict
 
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
         """clip id -> its tries (:meth:`TryRecord.to_json`, ``kept`` marking the one kept)."""

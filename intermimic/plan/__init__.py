@@ -7,11 +7,14 @@ committed motion is a :class:`~intermimic.rl.rollout.Rollout`, the same record a
 replay writes, so refinement, publishing and the student read either. Its ``base`` makes
 it plan around an earlier plan's actions (MPC around a plan), and
 :class:`~intermimic.plan.mppi.MppiStep` is one committed frame from any state (an
-expert's label for a learner).
+expert's label for a learner). With ``PlannerSettings.window`` it plans the clip in
+windows, each several times, and keeps the attempt a :data:`~intermimic.plan.windows.Judge`
+scores best (:mod:`intermimic.plan.windows`).
 """
 
 from intermimic.plan.mppi import MppiStep
 from intermimic.plan.planner import PlanResult, plan_clip
 from intermimic.plan.settings import PlannerSettings
+from intermimic.plan.windows import Judge, tracking_judge
 
-__all__ = ["MppiStep", "PlanResult", "PlannerSettings", "plan_clip"]
+__all__ = ["Judge", "MppiStep", "PlanResult", "PlannerSettings", "plan_clip", "tracking_judge"]

@@ -61,6 +61,7 @@ from intermimic.motion.footlift import lift_swing_feet
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.plan.mppi import MppiStep, snapshot_rows
 from intermimic.plan.settings import PlannerSettings
+from intermimic.plan.windows import History, Judge, Planned, Windows, tracking_judge
 from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -85,6 +86,8 @@ class PlanResult:
     plan_frames: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     """The committed frames each kept planning call started from (every frame with
     ``commit_steps`` 1): a segment of frames from one call is one continuous simulation."""
+    window_attempts: tuple[int, ...] = ()
+    """Plans of each window, in order (``PlannerSettings.window``; empty without)."""
     hinge_error: F64 = field(default_factory=lambda: np.zeros(0))
     """``[duration + 1]`` RMS over the body hinges of the committed state's angle less the
     reference's at each frame (rad, wrapped): how far the pose has drifted in joint
@@ -104,6 +107,7 @@ def plan_clip(
     max_frames: int | None = None,
     on_frame: Callable[[int, int], None] | None = None,
     base: F64 | None = None,
+    judge: Judge | None = None,
 ) -> PlanResult:
     """Track ``clip`` (with its ``scene``) from its MoCap start; see the module doc.
 
@@ -113,12 +117,14 @@ def plan_clip(
     ``base`` (``[n, A]``, e.g. an earlier plan's actions at frames ``0..n-1``) replaces
     the reference's PD targets as the base of the residual knots there, so the nominal
     residual 0 replays it: MPC around a plan (its frames beyond the clip are cut).
+    ``judge`` scores the committed motion at each window's end
+    (``PlannerSettings.window``; default :func:`tracking_judge`).
 
     The environment's torch work runs on one thread (as a teacher's rollouts do, see
     :func:`~intermimic.rl.train.torch_threads`): MuJoCo's rollout threads take the cores
     (2 threads: 122 world-steps/s against 153 on 1, with another process busy)."""
     with torch_threads(1):
-        return _plan_clip(clip, scene, settings, planner, max_frames, on_frame, base)
+        return _plan_clip(clip, scene, settings, planner, max_frames, on_frame, base, judge)
 
 
 def _plan_clip(
@@ -129,6 +135,7 @@ def _plan_clip(
     max_frames: int | None,
     on_frame: Callable[[int, int], None] | None,
     base: F64 | None,
+    judge: Judge | None,
 ) -> PlanResult:
     p = planner or PlannerSettings()
     rng = np.random.default_rng(p.seed)
@@ -174,41 +181,70 @@ def _plan_clip(
         steps = 0
         ended_by: tuple[str, ...] = ("episode_cap",)  # max_frames stopped it
         # what the planner needs to plan frame f again, for each frame f it planned from
-        history: dict[int, tuple[F64, NDArray[np.int64], F64 | None, F64]] = {}
+        history: History = {}
         rewind = _Rewind(p)
-        while frame < end:
-            for f in [f for f in history if f >= frame]:
-                del history[f]
-            history[frame] = (state, missing, last_action, mppi.nominal.copy())
-            best, n = mppi(frame, state, missing, last_action, _object_past(records))
-            steps += n
-            if best["survived"] == 0:
-                back = rewind(frame)
-                if back is None:
-                    # every sample terminates on its first step: the best one's reasons
-                    ended_by = end_reasons(True, False, best["reasons"])
-                    break
-                # the last frame planned from at or before it (frame 0 always is)
-                frame = max(f for f in history if f <= back)
-                state, missing, last_action, nominal = history[frame]
-                mppi.nominal = nominal.copy()
-                del records[frame + 1 :], costs[frame:]
+        start = Planned.of(0, False, ended_by, records, costs, history, state, missing,
+                            last_action, mppi.nominal)  # fmt: skip
+        windows = Windows(p, end, judge or tracking_judge, (clip.meta.clip_id, name, length), start)
+        while True:
+            # plan up to the window's end (the clip's end without windows)
+            failed = False
+            while frame < windows.stop:
+                for f in [f for f in history if f >= frame]:
+                    del history[f]
+                history[frame] = (state, missing, last_action, mppi.nominal.copy())
+                best, n = mppi(frame, state, missing, last_action, _object_past(records))
+                steps += n
+                if best["survived"] == 0:
+                    back = rewind(frame)
+                    if back is None:
+                        # every sample terminates on its first step: the best one's reasons
+                        ended_by = end_reasons(True, False, best["reasons"])
+                        failed = True
+                        break
+                    # the last frame planned from at or before it (frame 0 always is), not
+                    # before the window's start: the frames before it are chosen
+                    frame = max(
+                        f for f in history if windows.start <= f <= max(back, windows.start)
+                    )
+                    state, missing, last_action, nominal = history[frame]
+                    mppi.nominal = nominal.copy()
+                    del records[frame + 1 :], costs[frame:]
+                    continue
+                segment = best["segment"][: windows.stop - frame]
+                for step in segment:
+                    records[-1]["actions"] = step["action"][None]
+                    frame += 1
+                    records.append(
+                        frame_record(
+                            env, step["snap"], np.array([g0 + frame]), np.zeros((1, n_act))
+                        )
+                    )
+                    costs.append(best["cost"])
+                    if on_frame is not None:
+                        on_frame(frame, length)
+                snap = segment[-1]["snap"]
+                last_action = segment[-1]["action"]
+                state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
+                missing = segment[-1]["missing"]
+                mppi.advance(best, len(segment))
+            if not windows.on:
+                break
+            now = Planned.of(frame, failed, ended_by, records, costs, history, state, missing,
+                              last_action, mppi.nominal)  # fmt: skip
+            kept = windows.attempt(now)
+            if kept is None:  # plan the window again from its start, with fresh noise
+                back_to = windows.begin
+                frame, records, costs, history = back_to.restore()
+                state, missing, last_action = back_to.state, back_to.missing, back_to.last_action
+                mppi.nominal = back_to.nominal.copy()
                 continue
-            segment = best["segment"][: end - frame]
-            for step in segment:
-                records[-1]["actions"] = step["action"][None]
-                frame += 1
-                records.append(
-                    frame_record(env, step["snap"], np.array([g0 + frame]), np.zeros((1, n_act)))
-                )
-                costs.append(best["cost"])
-                if on_frame is not None:
-                    on_frame(frame, length)
-            snap = segment[-1]["snap"]
-            last_action = segment[-1]["action"]
-            state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
-            missing = segment[-1]["missing"]
-            mppi.advance(best, len(segment))
+            frame, records, costs, history = kept.restore()
+            state, missing, last_action = kept.state, kept.missing, kept.last_action
+            mppi.nominal, ended_by, failed = kept.nominal.copy(), kept.ended_by, kept.failed
+            if failed or frame >= end:
+                break
+            windows.next(kept)
         seconds = time.perf_counter() - t0
     finally:
         tenv.close()
@@ -230,6 +266,7 @@ def _plan_clip(
         steps,
         np.asarray(costs, np.float64),
         rewinds=rewind.used,
+        window_attempts=tuple(windows.used),
         plan_frames=np.array(sorted(f for f in history if f < frame), np.int64),
         hinge_error=np.sqrt((hinge**2).mean(axis=1)),
     )

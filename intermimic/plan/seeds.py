@@ -30,6 +30,7 @@ from intermimic.atomic import write_bytes_atomic
 from intermimic.motion.clip import HOIClip
 from intermimic.plan.planner import plan_clip
 from intermimic.plan.settings import PlannerSettings
+from intermimic.plan.windows import Judge
 from intermimic.rl.rollout import Rollout
 from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -109,9 +110,11 @@ SYSTEM_FIELDS = (
 )
 
 
-def _key(planner: PlannerSettings, settings: TeacherSettings, source: str) -> str:
+def _key(planner: PlannerSettings, settings: TeacherSettings, source: str, judge: str = "") -> str:
     env = settings.env_settings(psi=False).model_dump_json()
     text = f"{planner.sha256()}|{env}|{settings.hands}|{source}"
+    if judge:  # windows judged by another than the library's tracking_judge
+        text += f"|judge={judge}"
     # At their defaults the system fields stay out of the text: plans cached before they
     # counted keep their names.
     default = TeacherSettings()
@@ -124,6 +127,10 @@ def _key(planner: PlannerSettings, settings: TeacherSettings, source: str) -> st
         text += "|" + json.dumps(system, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
+#: ``judge_for(clip, scene)`` -> the :data:`~intermimic.plan.windows.Judge` of that clip's
+#: windows (:attr:`~intermimic.plan.settings.PlannerSettings.window`).
+JudgeFor = Callable[[HOIClip, Scene], Judge]
 
 #: ``choose(clip, scene, candidates)`` -> the index of the plan to keep among a clip's
 #: tries (:attr:`~intermimic.plan.settings.PlannerSettings.tries`), in seed order.
@@ -149,12 +156,15 @@ def plan_clips(
     cache_dir: Path | None = None,
     on_clip: Callable[[str, int, int], None] | None = None,
     choose: Choose | None = None,
+    judge_for: JudgeFor | None = None,
 ) -> dict[str, PlannedClip]:
     """Clip id -> its :class:`PlannedClip`. With ``planner.tries`` > 1 each clip is planned
     once per seed (:meth:`~intermimic.plan.settings.PlannerSettings.try_settings`, each
     cached on its own) and ``choose`` (default :func:`furthest_tracked`) picks the one
     kept. ``on_clip(clip_id, frames, clip_frames)`` is called after each clip (cached
-    ones included)."""
+    ones included). ``judge_for(clip, scene)`` gives the judge of a clip's windows
+    (``planner.window``; default :func:`~intermimic.plan.windows.tracking_judge`); with
+    windows its qualified name is part of the cache key."""
     p = planner or PlannerSettings()
     pick = choose or furthest_tracked
     out: dict[str, PlannedClip] = {}
@@ -163,7 +173,8 @@ def plan_clips(
         for clip in clips:
             cid = clip.meta.clip_id
             candidates = [
-                _plan_or_load(clip, scene, settings, one, cache_dir) for one in p.try_settings()
+                _plan_or_load(clip, scene, settings, one, cache_dir, judge_for)
+                for one in p.try_settings()
             ]
             i = pick(clip, scene, candidates) if len(candidates) > 1 else 0
             if not 0 <= i < len(candidates):
@@ -180,16 +191,20 @@ def _plan_or_load(
     settings: TeacherSettings,
     planner: PlannerSettings,
     cache_dir: Path | None,
+    judge_for: JudgeFor | None = None,
 ) -> PlannedClip:
     """``clip`` planned once by ``planner`` (a single try), from ``cache_dir`` when there."""
     cid = clip.meta.clip_id
     path = None
+    judged = judge_for is not None and planner.window > 0
     if cache_dir is not None:
-        key = _key(planner, settings, clip.meta.source_sha256 or cid)
+        judge_name = getattr(judge_for, "__qualname__", type(judge_for).__name__) if judged else ""
+        key = _key(planner, settings, clip.meta.source_sha256 or cid, judge_name)
         path = Path(cache_dir) / f"{cid}.{key}.npz"
     if path is not None and path.exists():
         return _load(path, planner.seed)
-    res = plan_clip(clip, scene, settings, planner)
+    judge = judge_for(clip, scene) if judge_for is not None and judged else None
+    res = plan_clip(clip, scene, settings, planner, judge=judge)
     planned = PlannedClip(res.rollout, res.seconds, planner.seed)
     log.info(
         "planned %s (seed %d): %d of %d frames in %.0f s (%d rewinds)",

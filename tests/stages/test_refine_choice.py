@@ -124,3 +124,39 @@ def test_cli_refine_with_planner_tries(tmp_path: Path, store: Store) -> None:
     assert "planner tries" in r.output and "kept" in r.output
     r = runner.invoke(app, [*common, "--method", "planner", *plan, "--plan", "tries=0"])
     assert r.exit_code == 2 and "tries" in r.output
+
+
+def test_windows_are_judged_by_the_quality_rule(tmp_path: Path, store: Store) -> None:
+    """The stage's judge of a window is the rule over the frames planned so far:
+    ``(failed comparisons, shortfall)`` as :func:`clip_quality` gives them for that
+    prefix; by tracking where nothing is measured. ``refine_subject`` plans windows with
+    it (the stored refinement is the plan the quality judge makes)."""
+    from intermimic.plan import plan_clip, tracking_judge
+    from intermimic.rl.teacher_env import prepare_clips
+    from stages.refine_choice import QualityChoice
+
+    lib = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    raw = store.read_clip("lab", "s1", "s1_box_000")
+    clipset = prepare_clips([raw], lib, SETTINGS)
+    clip, scene = clipset.clips[0], next(iter(clipset.scenes.values()))
+    single = TWO.try_settings()[0]
+    r = plan_clip(clip, scene, SETTINGS, single, max_frames=4).rollout
+    judge = QualityChoice().judge(raw, scene)
+    q = clip_quality(raw, refined_clip(r, raw, scene, dataset="x", source_sha256="0" * 64),
+                     scene, None, bool(r.success), reference_dir=None)  # fmt: skip
+    assert q.verdict.failing  # the tiny plan breaks some rule: the score is not trivially 0
+    assert judge(r) == (float(len(q.verdict.failing)), shortfall(q.verdict.failing))
+    # a robot's (not measured) and a prefix too short to measure: by tracking
+    assert QualityChoice(measure=False).judge(raw, scene)(r) == tracking_judge(r)
+    short = plan_clip(clip, scene, SETTINGS, single, max_frames=1).rollout
+    assert judge(short) == tracking_judge(short)
+    # the stage plans windows with that judge
+    windows = single.model_copy(update={"window": 2, "window_tries": 2})
+    rep = refine_subject(
+        store, "lab", "s1", SETTINGS, lib, method="planner", planner=windows,
+        clips=["s1_box_000"],
+    )  # fmt: skip
+    want = plan_clip(clip, scene, SETTINGS, windows, judge=QualityChoice().judge(raw, scene))
+    assert want.window_attempts and rep.tracking["s1_box_000"]["duration"] == want.rollout.duration
+    series = store.read_series("lab-refined", "s1", ROLLOUT, "s1_box_000")
+    np.testing.assert_allclose(series["actions"], want.rollout.arrays["actions"], atol=1e-6)

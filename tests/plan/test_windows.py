@@ -1,0 +1,178 @@
+"""Windows of a planned clip, each planned several times (``PlannerSettings.window``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intermimic.env.termination import REASONS
+from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
+from intermimic.objects import ObjectLibrary
+from intermimic.plan import PlannerSettings, plan_clip, tracking_judge
+from intermimic.plan.seeds import _key, plan_clips
+from intermimic.plan.settings import DEFAULT_BEFORE
+from intermimic.rl.rollout import Rollout
+from intermimic.rl.teacher_env import ClipSet, prepare_clips
+from intermimic.rl.teacher_settings import TeacherSettings
+from tests.plan.box_clip import PLAN_SETTINGS
+from tests.plan.test_planner import _replay_segments
+
+SETTINGS = PLAN_SETTINGS
+TINY = PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=5)
+
+
+@pytest.fixture(scope="module")
+def carried(tmp_path_factory: pytest.TempPathFactory) -> ClipSet:
+    """Seed 1's synthetic box, which the hands carry for 7 frames (seed 0's falls by 2)."""
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path_factory.mktemp("win_objects")))
+    return prepare_clips([synthetic_clip("s1", "box", 0, 20, seed=1)], objects, SETTINGS)
+
+
+class _Recorder:
+    """A judge that scores a prefix by its last frame's key-body error (so attempts
+    differ) and remembers what it saw; it passes prefixes listed in ``passes``."""
+
+    def __init__(self, passes: bool = False) -> None:
+        self.passes = passes
+        self.seen: list[tuple[int, float, np.ndarray]] = []
+
+    def __call__(self, prefix: Rollout) -> tuple[float, float]:
+        err = float(prefix.arrays["key_body_error"][-1])
+        self.seen.append((prefix.duration, err, prefix.arrays["qpos"][-1].copy()))
+        assert len(prefix.arrays["qpos"]) == prefix.duration + 1
+        return (0.0 if self.passes else 1.0, err)
+
+
+def test_each_window_keeps_the_judges_best_attempt(carried: ClipSet) -> None:
+    """Windows of 2 frames, 3 attempts each (the judge never passes): the judge sees every
+    attempt's prefix from the clip's first frame, the motion kept at each window's end
+    is the attempt it scored lowest, later windows start from there, and the result is
+    still one physics step per frame (replayed exactly)."""
+    clip = carried.clips[0]
+    scene = next(iter(carried.scenes.values()))
+    judge = _Recorder()
+    p = TINY.model_copy(update={"window": 2, "window_tries": 3})
+    res = plan_clip(clip, scene, SETTINGS, p, max_frames=6, judge=judge)
+    r = res.rollout
+    assert r.duration == 6 and res.window_attempts == (3, 3, 3)
+    assert [d for d, _, _ in judge.seen] == [2, 2, 2, 4, 4, 4, 6, 6, 6]
+    for w, end in enumerate((2, 4, 6)):
+        attempts = judge.seen[3 * w : 3 * w + 3]
+        # the attempts differ (fresh noise), and the lowest score's state is the kept one
+        assert len({e for _, e, _ in attempts}) == 3
+        best = min(attempts, key=lambda a: a[1])
+        np.testing.assert_array_equal(r.arrays["qpos"][end], best[2])
+    assert len(res.costs) == 6 and res.plan_frames.tolist() == list(range(6))
+    _replay_segments(carried, r, range(r.duration))
+    # reproducible: the same seed plans the same windows
+    again = plan_clip(clip, scene, SETTINGS, p, max_frames=6, judge=_Recorder())
+    np.testing.assert_array_equal(again.rollout.arrays["qpos"], r.arrays["qpos"])
+
+
+def test_a_judge_that_passes_plans_as_without_windows(carried: ClipSet) -> None:
+    """A window the judge passes is kept at once: every window planned once, and the clip
+    bit-identical to the plan without windows (the same noise draws, in order)."""
+    clip = carried.clips[0]
+    scene = next(iter(carried.scenes.values()))
+    p = TINY.model_copy(update={"window": 2, "window_tries": 3})
+    res = plan_clip(clip, scene, SETTINGS, p, max_frames=5, judge=_Recorder(passes=True))
+    plain = plan_clip(clip, scene, SETTINGS, TINY, max_frames=5)
+    assert res.window_attempts == (1, 1, 1) and plain.window_attempts == ()
+    for key, v in plain.rollout.arrays.items():
+        np.testing.assert_array_equal(res.rollout.arrays[key], v, err_msg=key)
+    np.testing.assert_array_equal(res.costs, plain.costs)
+    assert res.rollout.ended_by == plain.rollout.ended_by == ("episode_cap",)
+
+
+def test_the_default_judge_keeps_the_closest_tracking(carried: ClipSet) -> None:
+    """Without a judge (:func:`tracking_judge`) no window passes: each is planned
+    ``window_tries`` times and the kept prefix tracks no worse than the first attempt."""
+    clip = carried.clips[0]
+    scene = next(iter(carried.scenes.values()))
+    p = TINY.model_copy(update={"window": 3, "window_tries": 2})
+    res = plan_clip(clip, scene, SETTINGS, p, max_frames=3)
+    assert res.window_attempts == (2,)
+    first = plan_clip(clip, scene, SETTINGS, TINY, max_frames=3).rollout
+    r = res.rollout
+    assert tracking_judge(r) <= tracking_judge(first)
+    assert tracking_judge(r)[0] == 1.0  # never passes
+    assert tracking_judge(r)[1] == pytest.approx(r.e_h + r.e_o)
+
+
+def test_falling_attempts_keep_the_furthest_and_stop(clipset: object) -> None:
+    """The fixture's box falls by frame 2 whatever the plan: every attempt of the first
+    window fails, the one planned furthest is kept, and planning stops there with the
+    environment's reasons."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    judge = _Recorder()
+    p = TINY.model_copy(update={"window": 5, "window_tries": 2})
+    res = plan_clip(clip, scene, SETTINGS, p, judge=judge)
+    r = res.rollout
+    assert res.window_attempts == (2,) and not r.success
+    assert r.duration == max(d for d, _, _ in judge.seen) < 5
+    assert r.ended_by and set(r.ended_by) <= {*REASONS, "non_finite"}
+    assert len(res.costs) == r.duration
+    for key, v in r.arrays.items():
+        assert v.shape[0] == r.duration + 1, key
+
+
+def test_rewinds_stay_within_the_window(clipset: object) -> None:
+    """With ``backtrack`` a rewind never goes before the window's start: the frames of
+    windows already kept stay as they were."""
+    clip = clipset.clips[0]  # type: ignore[attr-defined]
+    scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
+    plain = TINY.model_copy(update={"window": 1, "window_tries": 1})
+    first = plan_clip(clip, scene, SETTINGS, plain, max_frames=1).rollout
+    p = plain.model_copy(update={"backtrack": 4, "retries": 3})
+    res = plan_clip(clip, scene, SETTINGS, p)
+    r = res.rollout
+    assert res.rewinds == 3 and not r.success and r.duration >= 1
+    # frame 1 was window 0's, kept before any rewind: every rewind went back to frame 1
+    np.testing.assert_array_equal(r.arrays["qpos"][:2], first.arrays["qpos"])
+    _replay_segments(clipset, r, range(r.duration))
+
+
+def test_window_settings_hash_and_validation() -> None:
+    assert DEFAULT_BEFORE["window"] == 0 and DEFAULT_BEFORE["window_tries"] == 1
+    base = PlannerSettings()
+    # off: the hash plans had before the fields existed
+    assert PlannerSettings(window=0, window_tries=1).sha256() == base.sha256()
+    a, b = PlannerSettings(window=30), PlannerSettings(window=30, window_tries=3)
+    assert len({base.sha256(), a.sha256(), b.sha256()}) == 3
+    with pytest.raises(ValueError, match="window_tries=3 without a window"):
+        PlannerSettings(window_tries=3)
+    for bad in ({"window": -1}, {"window_tries": 0}, {"window": 30, "window_tries": 17}):
+        with pytest.raises(ValueError):
+            PlannerSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_the_cache_key_names_the_judge_of_windows(tmp_path: Path, carried: ClipSet) -> None:
+    """Windows judged by another judge are another plan: the cache key names the judge
+    (by its qualified name) only where windows are judged, so other plans keep theirs;
+    plan_clips hands each clip its judge."""
+    s = TeacherSettings()
+    off, on = TINY, TINY.model_copy(update={"window": 2, "window_tries": 2})
+    assert _key(off, s, "src") == _key(off, s, "src", "")
+    assert _key(on, s, "src", "QualityChoice.judge") != _key(on, s, "src")
+    made: list[str] = []
+
+    def judge_for(clip: object, scene: object) -> object:
+        made.append(clip.meta.clip_id)  # type: ignore[attr-defined]
+        return _Recorder()
+
+    plans = plan_clips(carried, SETTINGS, on.model_copy(update={"backtrack": 0}),
+                       cache_dir=tmp_path, judge_for=judge_for)  # type: ignore[arg-type]  # fmt: skip
+    assert made == [c.meta.clip_id for c in carried.clips] and len(plans) == 1
+    names = sorted(f.name for f in tmp_path.glob("*.npz"))
+    # the same settings with the default judge are cached under another name
+    plan_clips(carried, SETTINGS, on, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2 and names[0] in {
+        f.name for f in tmp_path.glob("*.npz")
+    }
+    # without windows the judge is not asked for
+    made.clear()
+    plan_clips(carried, SETTINGS, off, cache_dir=tmp_path, judge_for=judge_for)  # type: ignore[arg-type]
+    assert made == []
