@@ -207,9 +207,10 @@ def _plan_or_load(
     res = plan_clip(clip, scene, settings, planner, judge=judge)
     planned = PlannedClip(res.rollout, res.seconds, planner.seed)
     log.info(
-        "planned %s (seed %d): %d of %d frames in %.0f s (%d rewinds)",
+        "planned %s (seed %d): %d of %d frames in %.0f s (%d rewinds%s)",
         cid, planner.seed, res.rollout.duration, res.rollout.clip_frames - 1, res.seconds,
         res.rewinds,
+        f"; plans per window {list(res.window_attempts)}" if res.window_attempts else "",
     )  # fmt: skip
     if path is not None:
         _save(path, planned)

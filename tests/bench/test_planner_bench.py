@@ -102,3 +102,31 @@ def test_bad_seeds_are_refused(seeds: str) -> None:
         capture_output=True, text=True, timeout=120, cwd=REPO,
     )  # fmt: skip
     assert proc.returncode == 2 and "--seeds" in proc.stderr
+
+
+def test_replay_physics_reproduces_the_plan_then_varies_it(
+    sample_raw: Path, tmp_path: Path
+) -> None:
+    """``bench/replay_physics.py``: a saved plan replayed in its own physics is the plan
+    (0 mm apart, the same jitter); on a softer ground it is another motion."""
+    save = tmp_path / "plan.npz"
+    run = _run("--frames", "8", "--save", str(save))
+    assert run["frames"] == 8 and save.is_file()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "replay_physics.py"), "--plan-file", str(save),
+         "--starts", "2,4", "--frames", "3", "--vary", "ground_timeconst=0.05"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["bench"] == "replay_physics" and [r["start"] for r in out["starts"]] == [2, 4]
+    for r in out["starts"]:
+        assert r["baseline_max_dev_mm"] == 0.0
+        assert r["jitter_baseline_mm"] == r["jitter_plan_mm"]
+    assert any(r["max_dev_mm"] > 0 for r in out["starts"])
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "replay_physics.py"), "--plan-file", str(save),
+         "--starts", "1"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--starts must lie in 2..7" in bad.stderr
