@@ -233,16 +233,15 @@ def _plan_clip(
             now = Planned.of(frame, failed, ended_by, records, costs, history, state, missing,
                               last_action, mppi.nominal)  # fmt: skip
             kept = windows.attempt(now)
-            if kept is None:  # plan the window again from its start, with fresh noise
-                back_to = windows.begin
-                frame, records, costs, history = back_to.restore()
-                state, missing, last_action = back_to.state, back_to.missing, back_to.last_action
-                mppi.nominal = back_to.nominal.copy()
+            # go on from the kept attempt, or plan the window again from its start (with
+            # fresh noise: the generator goes on)
+            go_on = windows.begin if kept is None else kept
+            frame, records, costs, history = go_on.restore()
+            state, missing, last_action = go_on.state, go_on.missing, go_on.last_action
+            mppi.nominal, ended_by = go_on.nominal.copy(), go_on.ended_by
+            if kept is None:
                 continue
-            frame, records, costs, history = kept.restore()
-            state, missing, last_action = kept.state, kept.missing, kept.last_action
-            mppi.nominal, ended_by, failed = kept.nominal.copy(), kept.ended_by, kept.failed
-            if failed or frame >= end:
+            if kept.failed or frame >= end:
                 break
             windows.next(kept)
         seconds = time.perf_counter() - t0
