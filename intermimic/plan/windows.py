@@ -75,14 +75,7 @@ class Planned:
         return cls(frame, failed, ended_by, [dict(r) for r in records], list(costs),
                    dict(history), state, missing, last_action, nominal.copy())  # fmt: skip
 
-    def restore(
-        self,
-    ) -> tuple[
-        int,
-        list[dict[str, Any]],
-        list[float],
-        History,
-    ]:
+    def restore(self) -> tuple[int, list[dict[str, Any]], list[float], History]:
         """Fresh copies of ``(frame, records, costs, history)`` to plan on from."""
         return self.frame, [dict(r) for r in self.records], list(self.costs), dict(self.history)
 
@@ -133,7 +126,8 @@ class Windows:
                 success=planned.frame >= self.length - 1, duration=planned.frame,
                 clip_frames=self.length, arrays=arrays, ended_by=planned.ended_by,
             )  # fmt: skip
-            planned.score = tuple(float(x) for x in self.judge(prefix))  # type: ignore[assignment]
+            failing, excess = self.judge(prefix)
+            planned.score = (float(failing), float(excess))
         self.attempts.append(planned)
         done = not planned.failed and planned.frame >= self.stop and planned.score[0] == 0
         if not done and len(self.attempts) < self.tries:
