@@ -196,14 +196,19 @@ def _plan_or_load(
     """``clip`` planned once by ``planner`` (a single try), from ``cache_dir`` when there."""
     cid = clip.meta.clip_id
     path = None
-    judged = judge_for is not None and planner.window > 0
+    if planner.window == 0:
+        judge_for = None  # nothing to judge
     if cache_dir is not None:
-        judge_name = getattr(judge_for, "__qualname__", type(judge_for).__name__) if judged else ""
+        judge_name = (
+            ""
+            if judge_for is None
+            else getattr(judge_for, "__qualname__", type(judge_for).__name__)
+        )
         key = _key(planner, settings, clip.meta.source_sha256 or cid, judge_name)
         path = Path(cache_dir) / f"{cid}.{key}.npz"
     if path is not None and path.exists():
         return _load(path, planner.seed)
-    judge = judge_for(clip, scene) if judge_for is not None and judged else None
+    judge = None if judge_for is None else judge_for(clip, scene)
     res = plan_clip(clip, scene, settings, planner, judge=judge)
     planned = PlannedClip(res.rollout, res.seconds, planner.seed)
     log.info(

@@ -246,18 +246,17 @@ class TeacherSettings(BaseModel):
                 "of a time constant): set one of them"
             )
         # MuJoCo silently raises a time constant below 2 steps to 2 steps: refuse it
-        if self.ground_stiffness is None and self.ground_timeconst < 2.0 / self.physics_hz - 1e-9:
-            raise ValueError(
-                f"ground_timeconst={self.ground_timeconst:g} s is below 2 physics steps at "
-                f"physics_hz={self.physics_hz} ({2.0 / self.physics_hz:.4f} s), which MuJoCo "
-                "would raise it to: use a larger one or a higher physics_hz"
-            )
-        if self.object_timeconst < 2.0 / self.physics_hz - 1e-9:
-            raise ValueError(
-                f"object_timeconst={self.object_timeconst:g} s is below 2 physics steps at "
-                f"physics_hz={self.physics_hz} ({2.0 / self.physics_hz:.4f} s), which MuJoCo "
-                "would raise it to: use a larger one or a higher physics_hz"
-            )
+        floor = 2.0 / self.physics_hz
+        consts = {"object_timeconst": self.object_timeconst}
+        if self.ground_stiffness is None:
+            consts = {"ground_timeconst": self.ground_timeconst, **consts}
+        for name, value in consts.items():
+            if value < floor - 1e-9:
+                raise ValueError(
+                    f"{name}={value:g} s is below 2 physics steps at physics_hz="
+                    f"{self.physics_hz} ({floor:.4f} s), which MuJoCo would raise it to: use a "
+                    "larger one or a higher physics_hz"
+                )
         return self
 
     @model_validator(mode="after")
