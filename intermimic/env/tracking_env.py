@@ -438,6 +438,11 @@ class TrackingEnv:
             self.normalizer.update(raw)
         return self.normalizer.normalize(raw)
 
+    def normalise(self, raw: Tensor) -> Tensor:
+        """Raw observations ``[n, D]`` normalised as this step's own, the statistics
+        left as they are (another state's observation beside the worlds')."""
+        return self._normalise(raw, update=False)
+
     def _compare(
         self, bs: BodyStates, qvel: Tensor, touch: Tensor, forces: Tensor, idx: Tensor
     ) -> tuple[Comparison, Tensor]:

@@ -13,6 +13,10 @@ a mean rounded to bfloat16 (3 significant digits) moves each by ~(rounding / sig
 with sigma = exp(-2.9) that summed noise would be of order one. The module tree and
 ``state_dict`` keys are those of ``MLPModel``, so checkpoints load either way, and exports
 (ONNX, TorchScript) run in float32.
+
+An actor whose observations carry the ``"plan"`` group (recipe ``planner_fb``) outputs the
+difference of its MLP on the world's observation and on the plan's at the same frame
+(:meth:`PrecisionMLPModel.forward`, :mod:`intermimic.rl.plan_feedback`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch.nn as nn
 from rsl_rl.models import MLPModel
 from tensordict import TensorDict
 
+from intermimic.rl.plan_feedback import PLAN_GROUP
 from intermimic.rl.settings import MatmulDtype
 
 
@@ -102,3 +107,36 @@ class PrecisionMLPModel(MLPModel):
         self.matmul_dtype = resolve_matmul_dtype(matmul_dtype, first.device)
         if self.matmul_dtype != torch.float32:
             self.mlp = MixedPrecisionMLP(self.mlp, self.matmul_dtype)
+
+    def forward(
+        self,
+        obs: TensorDict,
+        masks: torch.Tensor | None = None,
+        hidden_state: Any = None,
+        stochastic_output: bool = False,
+    ) -> torch.Tensor:
+        """``MLPModel.forward``; an actor given the ``"plan"`` group (recipe
+        ``planner_fb``) outputs ``f(obs) - covered * f(obs*)``, exactly 0 where the world
+        is on its plan (:mod:`intermimic.rl.plan_feedback`)."""
+        # TensorDict refuses `in` on itself: membership goes through keys()
+        if self.distribution is None or PLAN_GROUP not in obs.keys():  # noqa: SIM118
+            return super().forward(obs, masks, hidden_state, stochastic_output)
+        if masks is not None:
+            raise ValueError("plan feedback: padded (recurrent) observations are not supported")
+        x = self.get_latent(obs, masks, hidden_state)
+        plan = obs[PLAN_GROUP]
+        if plan.shape[-1] != x.shape[-1] + 2:
+            raise ValueError(
+                f"plan feedback: the {PLAN_GROUP!r} group has {plan.shape[-1]} columns, "
+                f"expected the actor's {x.shape[-1]} observations + covered + on_plan"
+            )
+        star = self.obs_normalizer(plan[:, :-2])
+        covered, on_plan = plan[:, -2:-1], plan[:, -1:]
+        out = self.mlp(x) - covered * self.mlp(star)
+        # where the world is on its plan the mean is 0 exactly, not up to rounding: the
+        # replay of an open-loop plan does not survive residuals of 1e-4
+        out = torch.where(on_plan > 0.5, torch.zeros_like(out), out)
+        if stochastic_output:
+            self.distribution.update(out)
+            return self.distribution.sample()
+        return self.distribution.deterministic_output(out)

@@ -36,6 +36,7 @@ from intermimic.env import EnvSettings, TrackingEnv
 from intermimic.env.settings import ObservationSettings, PSISettings
 from intermimic.errors import InputError
 from intermimic.motion.clip import HOIClip
+from intermimic.rl.plan_feedback import plan_group, record_plan_observations
 from intermimic.rl.student_model import ObsLayout
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_actor import TeacherActor
@@ -138,6 +139,14 @@ class StudentEnv:
         self._teacher_ff = [
             None if t is None else t.feedforward_for(e.ref, e.action_dim)
             for e, t in zip(self.envs, self.teachers, strict=True)
+        ]
+        # A planner_fb teacher's mean needs the observations its plans pass through, in
+        # this env (a replay of each plan here; the env's own base stays the reference's).
+        self._teacher_plan_obs = [
+            record_plan_observations(e, ff)
+            if t is not None and ff is not None and t.settings.recipe == "planner_fb"
+            else None
+            for e, t, ff in zip(self.envs, self.teachers, self._teacher_ff, strict=True)
         ]
         self.has_teacher = np.concatenate(
             [
@@ -300,7 +309,12 @@ class StudentEnv:
                 self._teacher_env[sl] = 0.0
                 self._teacher_target[sl] = 0.0
                 continue
-            a_t = t.act(teacher_obs[k])
+            plan = None
+            if t.settings.recipe == "planner_fb":
+                e = self.envs[k]
+                o = torch.as_tensor(np.asarray(teacher_obs[k], np.float32), device=e.device)
+                plan = to_host(plan_group(e, self._teacher_plan_obs[k], o))
+            a_t = t.act(teacher_obs[k], plan)
             s_t = t.residual_scale
             base, ff = ref[sl], self._teacher_ff[k]
             if ff is not None:  # the teacher's own base: its plan where it covers the frame

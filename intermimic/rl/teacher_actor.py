@@ -10,6 +10,8 @@ A teacher trained on a feed-forward base (recipe ``planner_ff``) acts as
 frame (:attr:`TeacherActor.feedforward`, saved in its checkpoint) and the reference's
 next-pose action elsewhere; the student env builds that base per tracking env
 (:meth:`TeacherActor.feedforward_for`). Older checkpoints have none: the reference base.
+A ``planner_fb`` teacher's mean also reads the plan's observation at each world's frame
+(:meth:`TeacherActor.act`'s ``plan``; the student env records them by replaying the plan).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tensordict import TensorDict
 from intermimic.env.feedforward import ClipFrames, FeedForward
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError, checkpoint_sha256
+from intermimic.rl.plan_feedback import PLAN_GROUP
 from intermimic.rl.ppo import rsl_rl_config
 from intermimic.rl.teacher_env import saved_feedforward
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -71,16 +74,28 @@ class TeacherActor:
     def obs_dim(self) -> int:
         return int(self.actor.obs_dim)
 
-    def act(self, obs: NDArray[np.floating]) -> NDArray[np.float64]:
+    def act(
+        self, obs: NDArray[np.floating], plan: NDArray[np.floating] | None = None
+    ) -> NDArray[np.float64]:
         """Action means ``[n, A]`` of normalised teacher observations ``[n, D]``, within
-        the action bound the teacher was trained under.
+        the action bound the teacher was trained under. A ``planner_fb`` teacher also
+        needs ``plan [n, D + 2]``, the ``"plan"`` group of the same worlds
+        (:func:`~intermimic.rl.plan_feedback.plan_group`).
 
         Off its own state distribution (a student driving) a teacher's mean can leave
         that bound; the student's own bound loss forbids following it there, so such a
         target would only fight the bound loss. Inside the bound the mean is unchanged.
         """
         x = torch.as_tensor(np.asarray(obs, np.float32))
-        td = TensorDict({"policy": x}, batch_size=[x.shape[0]])
+        groups = {"policy": x}
+        if self.settings.recipe == "planner_fb":
+            if plan is None:
+                raise ValueError(
+                    f"{self.run_dir}: a planner_fb teacher acts on its plan's observations "
+                    "too (plan=plan_group(...))"
+                )
+            groups[PLAN_GROUP] = torch.as_tensor(np.asarray(plan, np.float32))
+        td = TensorDict(groups, batch_size=[x.shape[0]])
         with torch.inference_mode():
             mean = self.actor(td).numpy().astype(np.float64)
         return np.clip(mean, -self.action_bound, self.action_bound)

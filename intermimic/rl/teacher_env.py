@@ -44,6 +44,12 @@ from intermimic.errors import InputError
 from intermimic.humanoid import fit_skeleton
 from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
 from intermimic.motion.clip import HOIClip
+from intermimic.rl.plan_feedback import (
+    PLAN_GROUP,
+    PlanObservations,
+    plan_group,
+    record_plan_observations,
+)
 from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
 from intermimic.sim.factory import make_backend
 from intermimic.sim.scene import Scene, SceneSettings, embodiment_scene
@@ -90,6 +96,7 @@ class TeacherEnv:
         names: Sequence[str],
         *,
         residual_scale: float | None = None,
+        plan_feedback: bool = False,
     ) -> None:
         if not envs:
             raise ValueError("TeacherEnv needs at least one tracking env")
@@ -116,6 +123,11 @@ class TeacherEnv:
         self.feedforward: dict[str, NDArray[np.float64]] = {}
         """Clip id -> feed-forward actions ``[n, A]`` as given to :meth:`set_feedforward`
         (also those of clips no tracking env holds: they are saved as they came)."""
+        self.plan_feedback = plan_feedback
+        """Whether observations carry the actor's ``"plan"`` group (recipe ``planner_fb``,
+        :mod:`intermimic.rl.plan_feedback`)."""
+        self.plan_obs: list[PlanObservations | None] = [None] * len(self.envs)
+        """Per tracking env: the observations its plans' replays pass through."""
 
     def _critic(self) -> torch.Tensor:
         parts = [
@@ -124,9 +136,19 @@ class TeacherEnv:
         ]
         return torch.cat(parts)[:, None]
 
+    def _groups(self, per_env: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {"policy": torch.cat(list(per_env)), "critic": self._critic()}
+        if self.plan_feedback:
+            out[PLAN_GROUP] = torch.cat(
+                [
+                    plan_group(e, t, o)
+                    for e, t, o in zip(self.envs, self.plan_obs, per_env, strict=True)
+                ]
+            )
+        return out
+
     def reset(self) -> dict[str, torch.Tensor]:
-        obs = torch.cat([e.reset() for e in self.envs])
-        return {"policy": obs, "critic": self._critic()}
+        return self._groups([e.reset() for e in self.envs])
 
     def step(
         self, actions: torch.Tensor | NDArray[np.floating]
@@ -136,7 +158,6 @@ class TeacherEnv:
             a = self.reference_actions() + self.residual_scale * a
         self.last_actions = a
         outs = [e.step(a[s]) for e, s in zip(self.envs, self.slices, strict=True)]
-        obs = torch.cat([o[0] for o in outs])
         reward = torch.cat([o[1] for o in outs])
         terminated = torch.cat([o[2] for o in outs])
         truncated = torch.cat([o[3] for o in outs])
@@ -160,7 +181,7 @@ class TeacherEnv:
             "final": {"clip": clip, "frame": torch.cat([i["frame"] for i in infos])},
             "log": {"nan_resets": nan[0], "nan_action_worlds": nan[1]},
         }
-        return {"policy": obs, "critic": self._critic()}, reward, terminated, truncated, info
+        return self._groups([o[0] for o in outs]), reward, terminated, truncated, info
 
     def reference_actions(self) -> torch.Tensor:
         """``[N, A]`` base actions (float64): those whose PD targets are each world's next
@@ -216,6 +237,9 @@ class TeacherEnv:
                 e.set_feedforward(self.feedforward, truncate=True)
             raise
         self.feedforward = given
+        if self.plan_feedback:
+            self.plan_obs = [record_plan_observations(e) for e in self.envs]
+            log.info("plan observations: %s", [t.frames if t else 0 for t in self.plan_obs])
         return covered
 
     def stateful(self, *, psi: bool = True) -> dict[str, Any]:
@@ -406,4 +430,9 @@ def build_teacher_env_exact(
         backend = make_backend(settings.backend, scene, worlds[name], **opts)
         envs.append(TrackingEnv(scene, clipset.groups[name], backend, settings=env_s))
     scale = settings.residual_scale if settings.residual_actions else None
-    return TeacherEnv(envs, list(clipset.groups), residual_scale=scale)
+    return TeacherEnv(
+        envs,
+        list(clipset.groups),
+        residual_scale=scale,
+        plan_feedback=settings.recipe == "planner_fb",
+    )

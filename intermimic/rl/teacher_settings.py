@@ -150,7 +150,7 @@ class TeacherSettings(BaseModel):
         "and frames a rollout has reached: a curriculum along the clip; see "
         "PSISettings.starts)",
     )
-    recipe: Literal["ppo", "planner_psi", "planner_bc", "planner_ff"] = Field(
+    recipe: Literal["ppo", "planner_psi", "planner_bc", "planner_ff", "planner_fb"] = Field(
         "ppo",
         description="'ppo': PPO as the method has it; 'planner_psi': before training, the "
         "sampling planner (intermimic.plan) tracks each clip from its MoCap start and its "
@@ -162,7 +162,11 @@ class TeacherSettings(BaseModel):
         "instead of the reference pose's PD targets (the reference's beyond a partial "
         "plan), with the actor's mean starting at 0: the untrained policy replays the plan "
         "from the MoCap start and PPO learns the feedback around it; the plans travel in "
-        "the checkpoints. Needs residual_actions=True",
+        "the checkpoints; 'planner_fb': planner_ff with the actor's mean f(obs) - f(obs*), "
+        "obs* the observation the plan passes through at the world's clip frame, so it is "
+        "exactly 0 on the plan and the trained teacher's noiseless attempt still replays "
+        "it, while off the plan f learns the feedback (intermimic.rl.plan_feedback). The "
+        "planner recipes need residual_actions=True",
     )
     obs_layout: ObsLayoutName = Field(
         "compact",
@@ -224,9 +228,9 @@ class TeacherSettings(BaseModel):
     @model_validator(mode="after")
     def _feedforward_is_residual(self) -> TeacherSettings:
         # the plan is the base a residual is added to; absolute actions have no base
-        if self.recipe == "planner_ff" and not self.residual_actions:
+        if self.recipe in ("planner_ff", "planner_fb") and not self.residual_actions:
             raise ValueError(
-                "recipe='planner_ff' adds a learned residual to the planner's actions; it "
+                f"recipe={self.recipe!r} adds a learned residual to the planner's actions; it "
                 "needs residual_actions=True (absolute actions have no base to replace)"
             )
         return self
