@@ -50,7 +50,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import CLIP, add_settings_options, clip_set, load_clip, teacher_settings
+from bench._common import (
+    CLIP,
+    add_settings_options,
+    clip_set,
+    load_clip,
+    planner_settings,
+    teacher_settings,
+)
 
 
 def _curve(rows: list[dict[str, Any]], points: int = 40) -> list[list[float]]:
@@ -98,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         help="checkpoints kept over the budget and evaluated from the MoCap start after "
         "training (tracked_curve); 0: none",
     )  # fmt: skip
-    add_settings_options(p, "any TeacherSettings field, e.g. --set horizon=16")
+    add_settings_options(
+        p, "any TeacherSettings field, e.g. --set horizon=16", plan=True
+    )  # --plan: the planner recipes' PlannerSettings
     args = p.parse_args(argv)
 
     from intermimic.plan.recipes import recipe_inputs
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         # planner recipes: the planner's time counts against the budget, also when its
         # plans come from the cache
         cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
-        recipe = recipe_inputs(clipset, settings, cache)
+        recipe = recipe_inputs(clipset, settings, cache, planner_settings(args))
         seed_s = recipe.planner_seconds
         seeded = {k: v.frames for k, v in recipe.plans.items()}
         budget_s = max(60 * args.budget_minutes - seed_s, 1.0)

@@ -7,7 +7,9 @@ plan_clips`, cached in ``cache_dir``) and seeds the PSI buffers with the planned
 ``planner_psi`` does, makes the planned actions the residual actions' base (``feedforward``,
 :func:`~intermimic.plan.seeds.feedforward_actions`) and zeroes the fresh actor's mean
 (:func:`~intermimic.rl.teacher_training.zero_actor_mean`), so the untrained policy replays
-the plan and PPO learns only the feedback around it.
+the plan and PPO learns only the feedback around it. ``planner_fb`` is ``planner_ff``
+whose actor's mean vanishes on the plan's own observations
+(:mod:`intermimic.rl.plan_feedback`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from intermimic.plan.clone import clone_planner
 from intermimic.plan.seeds import F64, PlannedClip, feedforward_actions, plan_clips, psi_seeds
+from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import zero_actor_mean
@@ -42,13 +45,17 @@ class RecipeInputs:
 
 
 def recipe_inputs(
-    clipset: ClipSet, settings: TeacherSettings, cache_dir: Path | None
+    clipset: ClipSet,
+    settings: TeacherSettings,
+    cache_dir: Path | None,
+    planner: PlannerSettings | None = None,
 ) -> RecipeInputs:
-    """The :class:`RecipeInputs` of ``settings.recipe`` for ``clipset``."""
+    """The :class:`RecipeInputs` of ``settings.recipe`` for ``clipset``, planned with
+    ``planner`` (default: the planner's defaults)."""
     if settings.recipe == "ppo":
         return RecipeInputs()
-    plans = plan_clips(clipset, settings, cache_dir=cache_dir)
-    if settings.recipe == "planner_ff":
+    plans = plan_clips(clipset, settings, planner, cache_dir=cache_dir)
+    if settings.recipe in ("planner_ff", "planner_fb"):
         return RecipeInputs(plans, psi_seeds(plans), zero_actor_mean, feedforward_actions(plans))
     init = (
         functools.partial(clone_planner, plans=plans) if settings.recipe == "planner_bc" else None
