@@ -18,6 +18,11 @@ added to every action, for each ``s`` of ``--noise``, and prints per level:
 For comparison, a PPO teacher explores with std ``residual_scale * exp(init_log_std)``
 (0.25 * exp(-2.9) = 0.014 action units with the CPU profile).
 
+With ``--teacher RUN`` (a ``planner_ff`` or ``planner_fb`` teacher trained on the same
+plan) every level is replayed again with the teacher's residual added before the noise
+(``teacher_levels``): what its learnt feedback adds to the open-loop plan, under the same
+noise and seeds.
+
 Usage: ``python bench/plan_tolerance.py --plan-cache /tmp/plans --noise 0,1e-4,1e-3,1e-2``.
 """
 
@@ -45,12 +50,21 @@ DRIFT_FRAMES = (30, 60, 90, 120)
 
 
 def replay(
-    env: Any, plan_qpos: Any, noise: float, worlds: int, seed: int, *, to_the_end: bool = False
+    env: Any,
+    plan_qpos: Any,
+    noise: float,
+    worlds: int,
+    seed: int,
+    *,
+    to_the_end: bool = False,
+    teacher: Any = None,
 ) -> dict[str, Any]:
     """Replay ``env``'s feed-forward base from its first clip's MoCap start with action
     noise of std ``noise``: frames survived, reasons and the root's drift from the plan.
     It stops once every world has ended, unless ``to_the_end`` (the drift at every
-    reported frame, with the early termination off)."""
+    reported frame, with the early termination off). With ``teacher`` (a
+    ``TeacherPolicy`` on the teacher env holding ``env``) its residual is added to the
+    base before the noise: the plan with the teacher's feedback."""
     import numpy as np
     import torch
 
@@ -58,7 +72,7 @@ def replay(
     length = int(env.ref.clip_len[0])
     g0 = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
     start = np.repeat(env.ref.states()[g0][None], worlds, 0)
-    env.reset_to(np.full(worlds, g0), start)
+    obs = env.reset_to(np.full(worlds, g0), start)
     alive = np.ones(worlds, bool)
     frames = np.zeros(worlds, np.int64)
     reasons: dict[str, int] = {}
@@ -66,8 +80,11 @@ def replay(
     last = np.zeros(worlds)  # each world's root distance from the plan while it ran
     for t in range(min(length - 1, len(plan_qpos) - 1)):
         a = env.reference_actions_tensor()
+        if teacher is not None:
+            mean = teacher.act(teacher.env.groups_of([obs]))
+            a = a + teacher.env.residual_scale * torch.from_numpy(mean.astype(np.float64))
         a = a + torch.from_numpy(rng.standard_normal(tuple(a.shape)) * noise)
-        _, _, term, _, info = env.step(a.clamp(-1.0, 1.0))
+        obs, _, term, _, info = env.step(a.clamp(-1.0, 1.0))
         ended = term.cpu().numpy() & alive
         for w in np.flatnonzero(ended):
             why = ",".join(k for k, v in info["terminated_by"].items() if bool(v[w]))
@@ -102,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of cached plans (plan_clips); without it the clip is planned now "
         "(10-35 minutes on 2 cores)",
     )  # fmt: skip
+    p.add_argument(
+        "--teacher", default=None,
+        help="a planner_ff/planner_fb teacher run trained on this plan: each level is also "
+        "replayed with its feedback (teacher_levels), under the same noise",
+    )  # fmt: skip
     add_settings_options(
         p, "a TeacherSettings field (the environment and physics the plan runs in)", plan=True
     )
@@ -110,12 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     if not levels or min(levels) < 0:
         raise SystemExit(f"--noise {args.noise!r}: give non-negative stds, e.g. 0,1e-3")
 
+    import numpy as np
+
     from intermimic.plan.seeds import feedforward_actions, plan_clips
     from intermimic.rl.teacher_env import build_teacher_env_exact
+    from intermimic.rl.teacher_policy import load_teacher
+    from intermimic.rl.teacher_settings import TeacherSettings
     from intermimic.rl.train import torch_threads
 
     planner = planner_settings(args)
-    settings = teacher_settings(args, recipe="planner_ff")
+    recipe = TeacherSettings.of_run(Path(args.teacher)).recipe if args.teacher else "planner_ff"
+    if recipe not in ("planner_ff", "planner_fb"):
+        raise SystemExit(f"--teacher {args.teacher}: recipe {recipe!r} has no plan to replay")
+    settings = teacher_settings(args, recipe=recipe)
     (clip,), clipset = sample_clipset([args.clip], settings, where=args.clip)
     cache = Path(args.plan_cache) if args.plan_cache else None
     t0 = time.perf_counter()
@@ -137,7 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     tenv = build_teacher_env_exact(clipset, settings, {name: args.worlds}, psi=False)
     try:
         env = tenv.envs[0]
-        env.set_feedforward(feedforward_actions(plans))
+        tenv.set_feedforward(feedforward_actions(plans))
+        teacher = None
+        if args.teacher:
+            teacher = load_teacher(Path(args.teacher), tenv, settings)
+            mine = feedforward_actions(plans)
+            if set(tenv.feedforward) != set(mine) or any(
+                not np.array_equal(tenv.feedforward[k], v) for k, v in mine.items()
+            ):
+                raise SystemExit(
+                    f"--teacher {args.teacher} was trained on another plan than this one "
+                    "(same --plan, --set and --plan-cache as its run?)"
+                )
+            out["teacher"] = str(teacher.checkpoint)
+            out["teacher_levels"] = {}
         length = int(env.ref.clip_len[0])
         env.settings = env.settings.model_copy(update={"rollout_length": length + 2})
         rules = env.settings
@@ -163,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                     env, qpos, s, args.worlds, args.seed, to_the_end=True
                 )["root_drift_cm"]
                 out["levels"][f"{s:g}"] = row
+                if teacher is not None:
+                    env.settings = rules
+                    row = replay(env, qpos, s, args.worlds, args.seed, teacher=teacher)
+                    env.settings = free
+                    row["root_drift_cm"] = replay(
+                        env, qpos, s, args.worlds, args.seed, to_the_end=True, teacher=teacher
+                    )["root_drift_cm"]
+                    out["teacher_levels"][f"{s:g}"] = row
     finally:
         tenv.close()
     out["seconds"] = round(time.perf_counter() - t0, 1)

@@ -136,7 +136,9 @@ class TeacherEnv:
         ]
         return torch.cat(parts)[:, None]
 
-    def _groups(self, per_env: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def groups_of(self, per_env: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The observation groups of the tracking envs' normalised observations
+        ``per_env`` (one ``[n_e, D]`` each, as their ``step``/``reset_to`` return them)."""
         out = {"policy": torch.cat(list(per_env)), "critic": self._critic()}
         if self.plan_feedback:
             out[PLAN_GROUP] = torch.cat(
@@ -148,7 +150,7 @@ class TeacherEnv:
         return out
 
     def reset(self) -> dict[str, torch.Tensor]:
-        return self._groups([e.reset() for e in self.envs])
+        return self.groups_of([e.reset() for e in self.envs])
 
     def step(
         self, actions: torch.Tensor | NDArray[np.floating]
@@ -181,7 +183,7 @@ class TeacherEnv:
             "final": {"clip": clip, "frame": torch.cat([i["frame"] for i in infos])},
             "log": {"nan_resets": nan[0], "nan_action_worlds": nan[1]},
         }
-        return self._groups([o[0] for o in outs]), reward, terminated, truncated, info
+        return self.groups_of([o[0] for o in outs]), reward, terminated, truncated, info
 
     def reference_actions(self) -> torch.Tensor:
         """``[N, A]`` base actions (float64): those whose PD targets are each world's next

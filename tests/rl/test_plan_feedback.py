@@ -170,7 +170,7 @@ def test_feedback_acts_off_the_plan(tmp_path: Path, clipset: ClipSet, plan: Plan
         states = e.ref.states()[g].copy()
         states[1:, e.scene.humanoid_qpos_adr[7:]] += 0.05  # worlds 1.. pushed off the plan
         obs = e.reset_to(g, states)
-        groups = env._groups([obs])
+        groups = env.groups_of([obs])
         on = groups[PLAN_GROUP][:, -1].numpy()
         assert on[0] == 1.0 and not on[1:].any()
         mean = trainer.act_deterministic(groups)
