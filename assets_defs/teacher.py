@@ -71,6 +71,19 @@ class RefineMethodConfig(TeacherConfig):  # type: ignore[misc,valid-type]
 
 
 RefineConfig = config_from_settings(ReferenceSettings, "RefineConfig", base=RefineMethodConfig)
+
+
+class TeacherPolicyConfig(TeacherConfig):  # type: ignore[misc,valid-type]
+    """``teacher_policy``'s run config: the teacher's settings and, for the planner
+    recipes (``recipe: planner_...``), the planner's."""
+
+    planner: PlannerConfig = pydantic.Field(  # type: ignore[valid-type]
+        default_factory=PlannerConfig,
+        description="the planner's settings (recipes planner_psi, planner_bc, planner_ff, "
+        "planner_fb)",
+    )
+
+
 #: Dagster concurrency pool of teacher training runs.
 TEACHER_POOL = "teacher_training"
 
@@ -128,17 +141,20 @@ def comparison_png(rep: RefineReport, path: Path) -> Path | None:
 )
 def teacher_policy(
     context: dg.AssetExecutionContext,
-    config: TeacherConfig,  # type: ignore[valid-type]
+    config: TeacherPolicyConfig,
     store: StoreResource,
     objects: ObjectsResource,
 ) -> dg.MaterializeResult:
     st = store.store()
     dataset, subject = _subject(st, context.partition_key)
-    settings = TeacherSettings(**config.model_dump())  # type: ignore[attr-defined]
+    values = config.model_dump()
+    planner = PlannerSettings(**values.pop("planner"))
+    settings = TeacherSettings(**values)
     try:
         rep = train_subject_teacher(
             st, dataset, subject, settings, objects.library(),
             on_progress=lambda it, total: context.log.info(f"iteration {it}/{total}"),
+            planner=planner,
         )  # fmt: skip
     except InterMimicError as exc:
         raise dg.Failure(f"{dataset}/{subject}: {exc}") from None

@@ -41,6 +41,13 @@ def train_teacher_cmd(
     set_: list[str] = typer.Option(
         [], "--set", metavar="KEY=VALUE", help="teacher setting, e.g. --set worlds=64"
     ),
+    plan: list[str] = typer.Option(
+        [],
+        "--plan",
+        metavar="KEY=VALUE",
+        help="planner setting of the planner recipes (--set recipe=planner_...), e.g. "
+        "--plan backtrack=10",
+    ),
 ) -> None:
     """Train (or resume) the PPO teacher of one subject on all its ok clips.
 
@@ -51,6 +58,7 @@ def train_teacher_cmd(
     require_store(store)
     from data_catalog.store import Store
     from intermimic.objects import ObjectLibrary
+    from intermimic.plan.settings import PlannerSettings
     from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
     from stages.subjects import resolve_subject
     from stages.teacher import train_subject_teacher
@@ -59,6 +67,9 @@ def train_teacher_cmd(
         settings = parse_overrides(
             TeacherSettings, set_, env_steps=env_steps, backend=backend, embodiment=embodiment
         )
+        planner = parse_overrides(PlannerSettings, list(plan))
+        if plan and settings.recipe == "ppo":
+            raise SettingsError("--plan applies to the planner recipes (--set recipe=planner_...)")
         st = Store(store)
         library = ObjectLibrary(objects) if objects else ObjectLibrary()
     except StoreUnavailableError:
@@ -78,6 +89,7 @@ def train_teacher_cmd(
                 max_seconds=None if max_minutes is None else 60 * max_minutes,
                 evaluate=evaluate,
                 on_progress=lambda it, total: progress.update(task, completed=it, total=total),
+                planner=planner,
             )  # fmt: skip
     except NoClipsError as exc:
         console.print(f"[red]error:[/] {exc}")

@@ -3,11 +3,14 @@
 :func:`train_subject_teacher` trains in ``STORE/teachers/<dataset>/<subject>/``
 (:mod:`data_catalog.runs`; ``STORE/teachers-smplx-body/`` with ``hands="body"``,
 ``STORE/teachers-g1/`` for the G1); running it again continues from the last good
-checkpoint. With ``recipe="planner_psi"``, ``"planner_bc"`` or ``"planner_ff"`` the
-sampling planner first tracks every clip and its states seed the PSI buffers (planned
-once, cached in the run's ``psi_seed/``); ``"planner_bc"`` also clones the planned actions
-into the fresh actor, ``"planner_ff"`` makes them the base of the residual actions (saved
-with every checkpoint) and starts the actor's mean at 0.
+checkpoint. With ``recipe="planner_psi"``, ``"planner_bc"``, ``"planner_ff"`` or
+``"planner_fb"`` the sampling planner first tracks every clip and its states seed the PSI
+buffers (planned once, cached in the run's ``psi_seed/``); ``"planner_bc"`` also clones
+the planned actions into the fresh actor, ``"planner_ff"`` makes them the base of the
+residual actions (saved with every checkpoint) and starts the actor's mean at 0, and
+``"planner_fb"`` is that with an actor whose mean is exactly 0 on the plan
+(:mod:`intermimic.rl.plan_feedback`). The planner runs with ``planner`` (default: its
+defaults).
 One run per teacher at a time: a second one fails at once, naming the run folder.
 """
 
@@ -26,6 +29,7 @@ from data_catalog.store import Store
 from intermimic.atomic import lock, write_text_atomic
 from intermimic.errors import StoreError
 from intermimic.plan.recipes import recipe_inputs
+from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import SUMMARY_FILE, TeacherResult, train_teacher
 from intermimic.rl.training_run import load_curve, plot_curve
@@ -56,6 +60,7 @@ def train_subject_teacher(
     max_seconds: float | None = None,
     evaluate: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    planner: PlannerSettings | None = None,
 ) -> TrainReport:
     """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips."""
     from intermimic.rl.rollout import evaluate as run_eval
@@ -79,7 +84,7 @@ def train_subject_teacher(
         # planner recipes: physically valid starts along every clip (and planner_ff's
         # base actions), planned once per clip and settings (cached in the run), before
         # the first iteration
-        recipe = recipe_inputs(clipset, s, run_dir / "psi_seed")
+        recipe = recipe_inputs(clipset, s, run_dir / "psi_seed", planner)
         result = train_teacher(
             clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress,
             psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,

@@ -227,3 +227,37 @@ def test_student_labels_of_a_feedback_teacher(
             teacher.act(obs.numpy())
     finally:
         env.close()
+
+
+def test_stage_plans_with_the_given_planner_and_evaluates(tmp_path: Path) -> None:
+    """``train_subject_teacher(..., planner=)`` plans with those settings (the cache key
+    names them), trains planner_fb and evaluates it; the CLI refuses --plan for ppo."""
+    from typer.testing import CliRunner
+
+    from cli import app
+    from data_catalog import Store
+    from data_catalog.runs import teacher_dir
+    from intermimic.motion.synthetic import synthetic_clip
+    from intermimic.plan.seeds import _key
+    from stages.teacher import train_subject_teacher
+
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    store = Store(tmp_path / "store")
+    clip = synthetic_clip("s1", "box", 0, 20, seed=0, dataset="lab").with_meta(
+        source_sha256="0" * 64
+    )
+    store.upsert_clips("lab", "s1", [clip])
+    planner = PLAN.model_copy(update={"seed": 3})
+    rep = train_subject_teacher(store, "lab", "s1", SETTINGS, objects, planner=planner)
+    run = teacher_dir(store, "lab", "s1")
+    cid = clip.meta.clip_id
+    key = _key(planner, SETTINGS, "0" * 64)
+    assert [p.name for p in (run / "psi_seed").iterdir()] == [f"{cid}.{key}.npz"]
+    assert key != _key(PLAN, SETTINGS, "0" * 64)  # the defaults would be another file
+    assert rep.result.iterations == 1 and rep.evaluation["clips"] == 1.0
+    r = CliRunner().invoke(
+        app,
+        ["train-teacher", "--store", str(tmp_path / "store"), "--subject", "s1",
+         "--plan", "seed=1"],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "--plan applies to the planner recipes" in r.output
