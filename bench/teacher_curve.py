@@ -6,15 +6,16 @@ Trains a teacher (CPU profile, :class:`intermimic.rl.teacher_settings.TeacherSet
 prints:
 
 * ``env_steps``, ``iterations``, ``train_seconds``; with ``--set recipe=planner_psi``
-  (recipe b; also ``planner_bc``, ``planner_ff``) also ``seed_seconds`` (the planner's,
-  taken from the budget) and ``seeded_frames`` (frames the planner tracked per clip);
+  (recipe b; also ``planner_bc``, ``planner_ff``, ``planner_fb``) also ``seed_seconds``
+  (the planner's, taken from the budget) and ``seeded_frames`` (frames the planner
+  tracked per clip);
 * ``curve``: ``[env_steps, seconds, mean_episode_length, success_rate]`` rows over time
   (training episodes, which PSI starts anywhere in the clip);
 * ``tracked_curve``: ``[env_steps, wall seconds (planner included), frames tracked,
   e_h_cm, e_o_cm]`` of ``--curve-points`` checkpoints kept over the budget, each
   evaluated after training by its noiseless attempt from the MoCap start (the figure
-  the issue's goal is stated in); with ``planner_ff`` the first row, at 0 env steps, is
-  the plan itself, which the zero-mean starting policy replays;
+  the issue's goal is stated in); with ``planner_ff``/``planner_fb`` the first row, at 0
+  env steps, is the plan itself, which the zero-mean starting policy replays;
 * ``untrained`` / ``trained``: deterministic rollouts from the clip's MoCap start
   (``--eval-attempts`` attempts, the first noiseless, the best kept; and
   ``*_deterministic``: the noiseless attempt alone): success rate,
@@ -24,6 +25,10 @@ prints:
   ``durations``, their ``mean_duration`` (the mean tracked duration of the goal) and
   ``ended_by`` (why each ended: ``clip_end`` or the early-termination reasons joined
   by ``+``, e.g. ``hand_contact``);
+* ``trained_quality``: the quality rule (:func:`stages.refine_quality.clip_quality`) on
+  the trained teacher's noiseless attempt, its refined clip: the verdict and every
+  artifact figure raw / refined / InterMimic's refinement of the clip;
+* ``planner``: the PlannerSettings of a planner recipe (``--plan KEY=VALUE``);
 * ``duration_ratio`` = trained / untrained mean duration over all attempts, and
   ``goal_3x`` on it; ``duration_ratio_best`` (best attempt) and
   ``duration_ratio_deterministic`` (the noiseless attempt) for comparison.
@@ -83,6 +88,28 @@ def all_attempts(clipset: Any, settings: Any, run_dir: Path | None) -> dict[str,
         "durations": durations,
         "mean_duration": round(float(np.mean(durations)), 3),
         "ended_by": ["+".join(r.ended_by) for r in rollouts],
+    }
+
+
+def _quality(clip: Any, clipset: Any, rollout: Any) -> dict[str, Any] | None:
+    """The quality rule on the trained teacher's noiseless attempt (its refined clip):
+    the verdict and every artifact figure raw / refined / InterMimic's refinement."""
+    from intermimic.paths import sample_refined_dir
+    from intermimic.rl.rollout import refined_clip
+    from stages.refine_quality import clip_quality
+
+    if rollout.duration < 2:
+        return None
+    scene = clipset.scenes[clip.meta.object_name]
+    refined = refined_clip(rollout, clip, scene, dataset="bench-refined", source_sha256="0" * 64)
+    q = clip_quality(
+        clip, refined, scene, None, rollout.success, reference_dir=sample_refined_dir()
+    )
+    return {
+        "verdict": q.verdict.to_json(),
+        "raw": {k: round(v, 5) for k, v in q.before.items()},
+        "refined": {k: round(v, 5) for k, v in q.after.items()},
+        "intermimic": {k: round(v, 5) for k, v in (q.intermimic or {}).items()},
     }
 
 
@@ -190,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                  round(r["e_h_cm"], 2), round(r["e_o_cm"], 2)]
             )  # fmt: skip
         trained = summarize(evaluate(clipset, settings, run_dir))
-        trained_det = summarize(evaluate(clipset, settings, run_dir, attempts=1, noise=0.0))
+        det = evaluate(clipset, settings, run_dir, attempts=1, noise=0.0)
+        trained_det = summarize(det)
+        quality = _quality(clip, clipset, det[clip.meta.clip_id])
         trained_all = all_attempts(clipset, settings, run_dir)
     ratio = trained_all["mean_duration"] / max(untrained_all["mean_duration"], 1e-9)
     ratio_best = trained["mean_duration"] / max(untrained["mean_duration"], 1e-9)
@@ -204,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget_minutes": args.budget_minutes,
         "worlds": settings.worlds,
         "settings": {k: v for k, v in settings.model_dump().items() if v is not None},
+        "planner": None if settings.recipe == "ppo" else planner_settings(args).model_dump(),
         "setup_seconds": round(setup_s, 1),
         "seed_seconds": round(seed_s, 1),
         "seeded_frames": seeded,
@@ -223,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained": {k: round(v, 3) for k, v in trained.items()},
         "untrained_deterministic": {k: round(v, 3) for k, v in untrained_det.items()},
         "trained_deterministic": {k: round(v, 3) for k, v in trained_det.items()},
+        "trained_quality": quality,
         "untrained_attempts": untrained_all,
         "trained_attempts": trained_all,
         "duration_ratio": round(ratio, 3),
