@@ -88,6 +88,9 @@ class TeacherEnv:
     reference pose, plus a correction), and :attr:`last_actions` keeps what it received.
     With :meth:`set_feedforward` the base is a plan's action where the plan covers the
     world's clip frame (a zero residual replays the plan), the reference's elsewhere.
+    With ``plan_feedback`` (recipe ``planner_fb``) the observations also carry the
+    actor's ``plan`` group ``[N, obs_dim + 2]`` (:func:`~intermimic.rl.plan_feedback.
+    plan_group`), recorded again whenever the plans change.
     """
 
     def __init__(
