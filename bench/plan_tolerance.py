@@ -166,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     tenv = build_teacher_env_exact(clipset, settings, {name: args.worlds}, psi=False)
     try:
         env = tenv.envs[0]
-        tenv.set_feedforward(feedforward_actions(plans))
+        mine = feedforward_actions(plans)
+        tenv.set_feedforward(mine)
         teacher = None
         if args.teacher:
             teacher = load_teacher(Path(args.teacher), tenv, settings)
-            mine = feedforward_actions(plans)
             if set(tenv.feedforward) != set(mine) or any(
                 not np.array_equal(tenv.feedforward[k], v) for k, v in mine.items()
             ):
@@ -197,22 +197,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         qpos = plan.rollout.arrays["qpos"]
         with torch_threads(1):
+            # the open-loop plan, and with a teacher also the plan with its feedback
+            runs = [("levels", None)] + ([("teacher_levels", teacher)] if teacher else [])
             for s in levels:
-                env.settings = rules
-                row = replay(env, qpos, s, args.worlds, args.seed)
-                env.settings = free
-                row["root_drift_cm"] = replay(
-                    env, qpos, s, args.worlds, args.seed, to_the_end=True
-                )["root_drift_cm"]
-                out["levels"][f"{s:g}"] = row
-                if teacher is not None:
+                for key, policy in runs:
                     env.settings = rules
-                    row = replay(env, qpos, s, args.worlds, args.seed, teacher=teacher)
+                    row = replay(env, qpos, s, args.worlds, args.seed, teacher=policy)
                     env.settings = free
                     row["root_drift_cm"] = replay(
-                        env, qpos, s, args.worlds, args.seed, to_the_end=True, teacher=teacher
+                        env, qpos, s, args.worlds, args.seed, to_the_end=True, teacher=policy
                     )["root_drift_cm"]
-                    out["teacher_levels"][f"{s:g}"] = row
+                    out[key][f"{s:g}"] = row
     finally:
         tenv.close()
     out["seconds"] = round(time.perf_counter() - t0, 1)

@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         tensorboard=False,
         attempts=args.eval_attempts,
     )
+    planner = planner_settings(args)
     t0 = time.perf_counter()
     clip = load_clip(args.clip, args.store)
     clipset = clip_set([clip], settings, where=args.clip)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         # planner recipes: the planner's time counts against the budget, also when its
         # plans come from the cache
         cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
-        recipe = recipe_inputs(clipset, settings, cache, planner_settings(args))
+        recipe = recipe_inputs(clipset, settings, cache, planner)
         seed_s = recipe.planner_seconds
         seeded = {k: v.frames for k, v in recipe.plans.items()}
         budget_s = max(60 * args.budget_minutes - seed_s, 1.0)
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget_minutes": args.budget_minutes,
         "worlds": settings.worlds,
         "settings": {k: v for k, v in settings.model_dump().items() if v is not None},
-        "planner": None if settings.recipe == "ppo" else planner_settings(args).model_dump(),
+        "planner": None if settings.recipe == "ppo" else planner.model_dump(),
         "setup_seconds": round(setup_s, 1),
         "seed_seconds": round(seed_s, 1),
         "seeded_frames": seeded,
