@@ -17,7 +17,6 @@ from tensordict import TensorDict
 
 from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
-from intermimic.plan import plan_clip
 from intermimic.plan.seeds import PlannedClip, feedforward_actions
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.models import PrecisionMLPModel
@@ -30,7 +29,7 @@ from intermimic.rl.teacher_env import ClipSet, build_teacher_env, prepare_clips
 from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
 from intermimic.rl.teacher_training import train_teacher, zero_actor_mean
 from intermimic.rl.train import Trainer
-from tests.rl.test_teacher_feedforward import FRAMES, PLAN, resting_box_clip
+from tests.rl.test_teacher_feedforward import FRAMES, PLAN, _plan, _teacher_run, resting_box_clip
 
 SETTINGS = TeacherSettings(
     env_steps=4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=1,
@@ -46,10 +45,7 @@ def clipset(tmp_path_factory: pytest.TempPathFactory) -> ClipSet:
 
 @pytest.fixture(scope="module")
 def plan(clipset: ClipSet) -> PlannedClip:
-    res = plan_clip(
-        clipset.clips[0], next(iter(clipset.scenes.values())), SETTINGS, PLAN, max_frames=FRAMES
-    )
-    p = PlannedClip(res.rollout, res.seconds)
+    p = _plan(clipset)  # planned in planner_ff's settings: the same physics
     assert p.frames == FRAMES
     return p
 
@@ -125,29 +121,14 @@ def test_recorded_observations_cover_the_plan_and_leave_the_env_as_it_was(
         env.close()
 
 
-def _fb_teacher(run_dir: Path, clipset: ClipSet, plan: PlannedClip, *, zero: bool) -> None:
-    """A planner_fb teacher in ``run_dir`` with the plan as base: its actor as the
-    initialisation left it (``zero=False``: a non-zero feedback f) or zeroed."""
-    env = build_teacher_env(clipset, SETTINGS)
-    try:
-        env.set_feedforward(feedforward_actions({clipset.clips[0].meta.clip_id: plan}))
-        trainer = Trainer(env, SETTINGS.train_settings(), run_dir, stateful=env.stateful())
-        if zero:
-            zero_actor_mean(trainer, env)
-        trainer.save_checkpoint()
-    finally:
-        env.close()
-    meta = {"settings": SETTINGS.model_dump(mode="json"), "clips": env.clip_ids}
-    (run_dir / SETTINGS_FILE).write_text(json.dumps(meta))
-
-
 def test_a_nonzero_feedback_keeps_the_noiseless_attempt_on_the_plan(
     tmp_path: Path, clipset: ClipSet, plan: PlannedClip
 ) -> None:
     """The plan's actions to the bit while the plan lasts, whatever f is (the same
     weights as planner_ff's f(obs) leave the plan at the first step)."""
     cid = clipset.clips[0].meta.clip_id
-    _fb_teacher(tmp_path / "fb", clipset, plan, zero=False)
+    ff = feedforward_actions({clipset.clips[0].meta.clip_id: plan})
+    _teacher_run(tmp_path / "fb", clipset, ff, SETTINGS, zero=False)  # f not zeroed
     r = evaluate(clipset, SETTINGS, tmp_path / "fb", attempts=1, noise=0.0)[cid]
     assert r.duration >= FRAMES
     np.testing.assert_array_equal(r.arrays["actions"][:FRAMES], plan.actions[:FRAMES])
@@ -204,7 +185,8 @@ def test_student_labels_of_a_feedback_teacher(
 ) -> None:
     """The student env replays the teacher's plan to get its observations: a teacher
     with a non-zero f labels the plan's own actions along the plan, to the bit."""
-    _fb_teacher(tmp_path / "fb", clipset, plan, zero=False)
+    ff = feedforward_actions({clipset.clips[0].meta.clip_id: plan})
+    _teacher_run(tmp_path / "fb", clipset, ff, SETTINGS, zero=False)  # f not zeroed
     teacher = load_teacher_actor(tmp_path / "fb", "s1")
     name, clips = next(iter(clipset.groups.items()))
     groups = [StudentGroup("s1", name, clips, clipset.scenes[name])]

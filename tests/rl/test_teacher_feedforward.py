@@ -86,18 +86,27 @@ def plan(clipset: ClipSet) -> PlannedClip:
     return p
 
 
-def _teacher_run(run_dir: Path, clipset: ClipSet, ff: dict[str, Any]) -> None:
-    """An untrained planner_ff teacher in ``run_dir``: the plan as base, the actor's mean
-    zeroed (what train_teacher starts from), saved as a checkpoint."""
-    env = build_teacher_env(clipset, SETTINGS)
+def _teacher_run(
+    run_dir: Path,
+    clipset: ClipSet,
+    ff: dict[str, Any],
+    settings: TeacherSettings = SETTINGS,
+    *,
+    zero: bool = True,
+) -> None:
+    """An untrained teacher of ``settings`` (planner_ff) in ``run_dir``: the plan as base,
+    the actor's mean zeroed (what train_teacher starts from; ``zero=False``: as the
+    initialisation left it), saved as a checkpoint."""
+    env = build_teacher_env(clipset, settings)
     try:
         env.set_feedforward(ff)
-        trainer = Trainer(env, SETTINGS.train_settings(), run_dir, stateful=env.stateful())
-        zero_actor_mean(trainer, env)
+        trainer = Trainer(env, settings.train_settings(), run_dir, stateful=env.stateful())
+        if zero:
+            zero_actor_mean(trainer, env)
         trainer.save_checkpoint()
     finally:
         env.close()
-    meta = {"settings": SETTINGS.model_dump(mode="json"), "clips": env.clip_ids}
+    meta = {"settings": settings.model_dump(mode="json"), "clips": env.clip_ids}
     (run_dir / SETTINGS_FILE).write_text(json.dumps(meta))
 
 
