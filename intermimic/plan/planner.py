@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from intermimic.env import ReferenceMotion, TrackingEnv
 from intermimic.motion.clip import HOIClip, hold_last_frame
 from intermimic.motion.footlift import lift_swing_feet
 from intermimic.motion.skeleton import SMPLX_BODY_NAMES
@@ -139,6 +140,7 @@ def _plan_clip(
 ) -> PlanResult:
     p = planner or PlannerSettings()
     rng = np.random.default_rng(p.seed)
+    captured = clip
     if p.swing_clearance > 0:
         tree = scene.embodiment.reference_tree(scene.model, scene.humanoid_body_ids)
         clip = lift_swing_feet(
@@ -169,7 +171,7 @@ def _plan_clip(
         t0 = time.perf_counter()
         frame = 0
         g0 = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
-        state = env.ref.states()[g0]
+        state = env.ref.states()[g0] if captured is clip else _mocap_start(captured, env)
         missing = np.zeros(2, np.int64)
         env.reset_to(np.full(k_samples, g0), np.repeat(state[None], k_samples, 0))
         first = frame_record(
@@ -269,6 +271,20 @@ def _plan_clip(
         plan_frames=np.array(sorted(f for f in history if f < frame), np.int64),
         hinge_error=np.sqrt((hinge**2).mean(axis=1)),
     )
+
+
+def _mocap_start(clip: HOIClip, env: TrackingEnv) -> F64:
+    """``[nq + nv]`` the state at ``clip``'s first frame as an environment over ``clip``
+    itself starts there (its own ground lowering, velocities of its own frames).
+
+    The planner tracks a changed reference (lifted swing feet) but starts where every
+    consumer of the plan starts, the MoCap start: a teacher's attempts, the recording of a
+    ``planner_fb`` table. From the lifted clip's first state (0.08 rad off in the legs on
+    sub2_largetable_000) the plan's actions replayed from the MoCap start fell at frame 96
+    of 152."""
+    e = env
+    ref = ReferenceMotion([clip], e.scene, e.points, e.graph_points, e.key_idx, e.settings)
+    return ref.states()[0]
 
 
 def _object_past(records: list[dict[str, Any]]) -> F64:

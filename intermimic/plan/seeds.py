@@ -115,6 +115,10 @@ def _key(planner: PlannerSettings, settings: TeacherSettings, source: str, judge
     text = f"{planner.sha256()}|{env}|{settings.hands}|{source}"
     if judge:  # windows judged by another than the library's tracking_judge
         text += f"|judge={judge}"
+    if planner.swing_clearance > 0:
+        # plans against lifted feet start at the MoCap start since 2026-12-05 (before: at
+        # the lifted clip's first state); their earlier caches are not these plans
+        text += "|start=mocap"
     # At their defaults the system fields stay out of the text: plans cached before they
     # counted keep their names.
     default = TeacherSettings()

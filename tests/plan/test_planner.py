@@ -535,8 +535,10 @@ def test_base_plan_is_replayed_by_the_noiseless_nominal(clipset: object) -> None
 
 def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> None:
     """With swing_clearance the planner tracks the clip with its swing feet lifted
-    (lift_swing_feet over the reference's own tree): the same plan as the lifted clip
-    given outright, and another than the captured clip's."""
+    (lift_swing_feet over the reference's own tree): the same actions as the lifted clip
+    given outright, and other than the captured clip's; but from the captured clip's
+    MoCap start (where a teacher's attempts and a planner_fb table replay it), not the
+    lifted clip's first state."""
     objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     clip = stepping_clip(20)
     cs = prepare_clips([clip], objects, SETTINGS)
@@ -550,6 +552,17 @@ def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> N
     b = plan_clip(lifted.clip, scene, SETTINGS, plan, max_frames=3).rollout
     c = plan_clip(cs.clips[0], scene, SETTINGS, plan, max_frames=3).rollout
     np.testing.assert_array_equal(a.arrays["actions"], b.arrays["actions"])
+    np.testing.assert_array_equal(a.arrays["qpos"][0], c.arrays["qpos"][0])
+    np.testing.assert_array_equal(a.arrays["qvel"][0], c.arrays["qvel"][0])
+    assert np.abs(a.arrays["qpos"][0] - b.arrays["qpos"][0]).max() > 1e-3  # legs differ
+    tenv = build_teacher_env_exact(cs, SETTINGS, {cs.clips[0].meta.object_name: 1}, psi=False)
+    try:
+        start = tenv.envs[0].ref.states()[0]
+    finally:
+        tenv.close()
+    nq = scene.model.nq
+    np.testing.assert_array_equal(a.arrays["qpos"][0], start[:nq])
+    np.testing.assert_array_equal(a.arrays["qvel"][0], start[nq:])
     # swing_lead reaches the lift: the planner tracks the clip lifted with that lead
     led = lift_swing_feet(cs.clips[0], tree, SMPLX_BODY_NAMES, clearance=0.05, lead_frames=3)
     assert not np.array_equal(led.lift, lifted.lift)
@@ -1000,3 +1013,23 @@ def test_plan_cache_key_names_the_simulated_system() -> None:
     assert _key(plan, TeacherSettings(physics_hz=240), "src") == _key(
         plan, base.model_copy(update={"physics_hz": 240}), "src"
     )
+
+
+def test_plan_cache_key_of_lifted_feet_plans_names_the_mocap_start() -> None:
+    """Plans against lifted swing feet cached before they started at the MoCap start
+    (they started at the lifted clip's first state) are not replayed as today's."""
+    import hashlib
+
+    from intermimic.plan.seeds import _key
+
+    base = TeacherSettings()
+    env = base.env_settings(psi=False).model_dump_json()
+
+    def before(plan: PlannerSettings) -> str:
+        text = f"{plan.sha256()}|{env}|{base.hands}|src"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    swing = PlannerSettings(swing_clearance=0.04)
+    assert _key(swing, base, "src") != before(swing)
+    flat = PlannerSettings()
+    assert _key(flat, base, "src") == before(flat)
