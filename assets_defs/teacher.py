@@ -41,7 +41,7 @@ from stages.refine_quality import (
     clip_quality_table,
     markdown_table,
 )
-from stages.refine_report import RefineReport
+from stages.refine_report import RefineReport, tries_table
 from stages.subjects import resolve_subject
 from stages.teacher import train_subject_teacher
 
@@ -177,6 +177,8 @@ def teacher_policy(
         "E_h_cm": _num(e.get("e_h_cm", float("nan"))),
         "E_o_cm": _num(e.get("e_o_cm", float("nan"))),
     }
+    if rep.tries:  # planner recipes with tries > 1: which plan each clip starts from
+        metadata["planner_tries"] = dg.MetadataValue.md(markdown_table(*tries_table(rep.tries)))
     # the figure first: the asset page lists the entries in this order
     metadata = {
         **figure_metadata(

@@ -28,7 +28,10 @@ prints:
 * ``trained_quality``: the quality rule (:func:`stages.refine_quality.clip_quality`) on
   the trained teacher's noiseless attempt, its refined clip: the verdict and every
   artifact figure raw / refined / InterMimic's refinement of the clip;
-* ``planner``: the PlannerSettings of a planner recipe (``--plan KEY=VALUE``);
+* ``planner``: the PlannerSettings of a planner recipe (``--plan KEY=VALUE``); with
+  ``--plan tries=N`` the clip is planned with N seeds and the plan the quality rule
+  judges best is kept, as the refine and teacher stages do (``planner_tries``: each try's
+  frames, E_h, E_o, verdict; ``seed_seconds`` counts every try's planning);
 * ``duration_ratio`` = trained / untrained mean duration over all attempts, and
   ``goal_3x`` on it; ``duration_ratio_best`` (best attempt) and
   ``duration_ratio_deterministic`` (the noiseless attempt) for comparison.
@@ -137,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # --plan: the planner recipes' PlannerSettings
     args = p.parse_args(argv)
 
+    from intermimic.paths import sample_refined_dir
     from intermimic.plan.recipes import recipe_inputs
     from intermimic.rl import checkpoint as ckpt
     from intermimic.rl.rollout import evaluate, summarize
     from intermimic.rl.teacher_training import train_teacher
+    from stages.refine_choice import QualityChoice
 
     settings = teacher_settings(
         args,
@@ -164,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         # planner recipes: the planner's time counts against the budget, also when its
         # plans come from the cache
         cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
-        recipe = recipe_inputs(clipset, settings, cache, planner)
+        # of several tries (--plan tries=N), the plan the refine stage would keep
+        choice = QualityChoice(reference_dir=sample_refined_dir())
+        recipe = recipe_inputs(
+            clipset, settings, cache, planner, choose=choice, judge_for=choice.judge
+        )
         seed_s = recipe.planner_seconds
         seeded = {k: v.frames for k, v in recipe.plans.items()}
         budget_s = max(60 * args.budget_minutes - seed_s, 1.0)
@@ -235,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "worlds": settings.worlds,
         "settings": {k: v for k, v in settings.model_dump().items() if v is not None},
         "planner": None if settings.recipe == "ppo" else planner.model_dump(),
+        "planner_tries": choice.to_json(),
         "setup_seconds": round(setup_s, 1),
         "seed_seconds": round(seed_s, 1),
         "seeded_frames": seeded,

@@ -119,9 +119,27 @@ def train_teacher_cmd(
             f"duration {e['mean_duration']:.1f} steps ({100 * e['mean_duration_fraction']:.0f}%"
             f" of the clip), E_h {e['e_h_cm']:.1f} cm, E_o {e['e_o_cm']:.1f} cm"
         )
+    if rep.tries:
+        from stages.refine_report import tries_table
+
+        _print_tries(out, tries_table(rep.tries))
     out.print(
         f"run: {rep.run_dir}" + (" (stopped by --max-minutes)" if r.stopped_by_budget else "")
     )
+
+
+def _print_tries(out: Console, table: tuple[list[str], list[list[str]]]) -> None:
+    """The planner's tries per clip, as judged, the kept one marked."""
+    header, rows = table
+    t = Table(title="planner tries (the quality rule keeps one per clip)")
+    for col in header:
+        t.add_column(
+            col, justify="left" if col in ("clip", "verdict", "failing") else "right",
+            overflow="fold",
+        )  # fmt: skip
+    for row in rows:
+        t.add_row(*row)
+    out.print(t)
 
 
 @app.command("refine")
@@ -263,16 +281,7 @@ def refine_cmd(
         table.add_row(*row)
     out.print(table)
     if rep.tries:
-        tries_table = Table(title="planner tries (the quality rule keeps one per clip)")
-        header, rows = rep.tries_table()
-        for col in header:
-            tries_table.add_column(
-                col, justify="left" if col in ("clip", "verdict", "failing") else "right",
-                overflow="fold",
-            )  # fmt: skip
-        for row in rows:
-            tries_table.add_row(*row)
-        out.print(tries_table)
+        _print_tries(out, rep.tries_table())
     cmp_table = Table(title="artifacts, mean over clips (SI units)")
     header, rows = rep.comparison_table()
     for col in header:

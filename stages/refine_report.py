@@ -112,24 +112,8 @@ class RefineReport:
         return header, rows
 
     def tries_table(self) -> tuple[list[str], list[list[str]]]:
-        """``(header, rows)`` of :attr:`tries`, one row per try of each clip: seed, frames,
-        E_h and E_o (cm), verdict, the failed comparisons, and ``yes`` on the one kept."""
-        header = ["clip", "seed", "frames", "E_h cm", "E_o cm", "verdict", "failing", "kept"]
-        rows = [
-            [
-                cid,
-                str(t["seed"]),
-                str(t["frames"]),
-                f"{t['e_h_cm']:.1f}",
-                f"{t['e_o_cm']:.1f}",
-                t["verdict"],
-                ", ".join(t["failing"]) or "-",
-                "yes" if t["kept"] else "",
-            ]
-            for cid, tries in sorted(self.tries.items())
-            for t in tries
-        ]
-        return header, rows
+        """``(header, rows)`` of :attr:`tries` (:func:`tries_table`)."""
+        return tries_table(self.tries)
 
     def comparison_table(self) -> tuple[list[str], list[list[str]]]:
         """``(header, rows)`` of :meth:`comparison`: figure, raw, refined, InterMimic
@@ -147,3 +131,25 @@ class RefineReport:
             for fig, v in self.comparison().items()
         ]
         return ["figure", "raw", "refined", im], rows
+
+
+def tries_table(tries: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of judged tries (:meth:`QualityChoice.to_json`), one row per try
+    of each clip: seed, frames, E_h and E_o (cm), verdict, the failed comparisons, and
+    ``yes`` on the one kept."""
+    header = ["clip", "seed", "frames", "E_h cm", "E_o cm", "verdict", "failing", "kept"]
+    rows = [
+        [
+            cid,
+            str(t["seed"]),
+            str(t["frames"]),
+            f"{t['e_h_cm']:.1f}",
+            f"{t['e_o_cm']:.1f}",
+            t["verdict"],
+            ", ".join(t["failing"]) or "-",
+            "yes" if t["kept"] else "",
+        ]
+        for cid, clip_tries in sorted(tries.items())
+        for t in clip_tries
+    ]
+    return header, rows

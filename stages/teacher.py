@@ -10,7 +10,9 @@ the planned actions into the fresh actor, ``"planner_ff"`` makes them the base o
 residual actions (saved with every checkpoint) and starts the actor's mean at 0, and
 ``"planner_fb"`` is that with an actor whose mean is exactly 0 on the plan
 (:mod:`intermimic.rl.plan_feedback`). The planner runs with ``planner`` (default: its
-defaults).
+defaults); with ``tries`` > 1 each clip keeps the try the quality rule judges best, as
+``refine --method planner`` does (:class:`stages.refine_choice.QualityChoice`; the tries
+are in the run summary's ``planner_tries``).
 One run per teacher at a time: a second one fails at once, naming the run folder.
 """
 
@@ -27,12 +29,15 @@ from filelock import Timeout
 from data_catalog.runs import TRAIN_LOCK, teacher_dir
 from data_catalog.store import Store
 from intermimic.atomic import lock, write_text_atomic
+from intermimic.contact.settings import ContactSettings
 from intermimic.errors import StoreError
 from intermimic.plan.recipes import recipe_inputs
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import SUMMARY_FILE, TeacherResult, train_teacher
 from intermimic.rl.training_run import load_curve, plot_curve
+from stages.refine_choice import QualityChoice
+from stages.refine_quality import ReferenceSettings
 from stages.subjects import subject_clipset
 
 
@@ -48,6 +53,9 @@ class TrainReport:
     """Deterministic rollouts from every clip's start: success_rate, mean_duration,
     mean_duration_fraction, e_h_cm, e_o_cm (empty when not evaluated)."""
     curve_png: Path | None = None
+    tries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Planner recipes with ``tries`` > 1: clip id -> its tries as judged
+    (:meth:`stages.refine_choice.QualityChoice.to_json`)."""
 
 
 def train_subject_teacher(
@@ -61,8 +69,11 @@ def train_subject_teacher(
     evaluate: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     planner: PlannerSettings | None = None,
+    reference: ReferenceSettings | None = None,
 ) -> TrainReport:
-    """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips."""
+    """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips.
+    ``reference``: where InterMimic's refinement is, for judging planner tries (default:
+    the sample's, if present)."""
     from intermimic.rl.rollout import evaluate as run_eval
     from intermimic.rl.rollout import summarize
 
@@ -84,7 +95,15 @@ def train_subject_teacher(
         # planner recipes: physically valid starts along every clip (and planner_ff's
         # base actions), planned once per clip and settings (cached in the run), before
         # the first iteration
-        recipe = recipe_inputs(clipset, s, run_dir / "psi_seed", planner)
+        # of several planner tries, the one the refine stage would keep
+        choice = QualityChoice(
+            ContactSettings(),
+            (reference or ReferenceSettings()).resolved_dir(),
+            measure=s.embodiment == "smplx",
+        )
+        recipe = recipe_inputs(
+            clipset, s, run_dir / "psi_seed", planner, choose=choice, judge_for=choice.judge
+        )
         result = train_teacher(
             clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress,
             psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,
@@ -92,7 +111,7 @@ def train_subject_teacher(
         )  # fmt: skip
     finally:
         busy.release()
-    report = TrainReport(dataset, subject, run_dir, result)
+    report = TrainReport(dataset, subject, run_dir, result, tries=choice.to_json())
     if evaluate and result.checkpoint is not None:
         best = run_eval(clipset, s, run_dir, attempts=1, noise=0.0)
         report.evaluation = summarize(best)
@@ -110,6 +129,7 @@ def train_subject_teacher(
         "clips": result.clip_ids,
         "rejected": result.rejected,
         "evaluation": report.evaluation,
+        "planner_tries": report.tries,
     }
     write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=1))
     return report

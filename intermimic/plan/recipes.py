@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from intermimic.plan.clone import clone_planner
-from intermimic.plan.seeds import F64, PlannedClip, feedforward_actions, plan_clips, psi_seeds
+from intermimic.plan.seeds import (
+    F64,
+    Choose,
+    JudgeFor,
+    PlannedClip,
+    feedforward_actions,
+    plan_clips,
+    psi_seeds,
+)
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -40,8 +48,9 @@ class RecipeInputs:
 
     @property
     def planner_seconds(self) -> float:
-        """The planner's time for these plans (also when they came from the cache)."""
-        return sum(p.seconds for p in self.plans.values())
+        """The planner's time for these plans (also when they came from the cache), every
+        try of a clip counted (``PlannerSettings.tries``)."""
+        return sum(p.planning_seconds for p in self.plans.values())
 
 
 def recipe_inputs(
@@ -49,12 +58,20 @@ def recipe_inputs(
     settings: TeacherSettings,
     cache_dir: Path | None,
     planner: PlannerSettings | None = None,
+    *,
+    choose: Choose | None = None,
+    judge_for: JudgeFor | None = None,
 ) -> RecipeInputs:
     """The :class:`RecipeInputs` of ``settings.recipe`` for ``clipset``, planned with
-    ``planner`` (default: the planner's defaults)."""
+    ``planner`` (default: the planner's defaults); with ``planner.tries`` > 1 ``choose``
+    keeps one plan per clip and ``judge_for`` judges windows (``plan_clips``'s; the
+    teacher stage passes the refine stage's quality choice, so a teacher starts from the
+    plan ``refine --method planner`` would keep)."""
     if settings.recipe == "ppo":
         return RecipeInputs()
-    plans = plan_clips(clipset, settings, planner, cache_dir=cache_dir)
+    plans = plan_clips(
+        clipset, settings, planner, cache_dir=cache_dir, choose=choose, judge_for=judge_for
+    )
     if settings.recipe in ("planner_ff", "planner_fb"):
         return RecipeInputs(plans, psi_seeds(plans), zero_actor_mean, feedforward_actions(plans))
     init = (

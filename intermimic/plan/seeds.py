@@ -14,6 +14,7 @@ not planned yet, and a plan is never replayed in physics it was not made in.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -50,6 +51,14 @@ class PlannedClip:
     seconds: float
     seed: int = 0
     """The planner seed that made it (with ``tries`` > 1, the try kept)."""
+    tries_seconds: float | None = None
+    """The planner's seconds over all of the clip's tries (``tries`` > 1: the plans not
+    kept cost time too); None: a single try, :attr:`seconds`."""
+
+    @property
+    def planning_seconds(self) -> float:
+        """What getting this plan cost: every try's seconds (cached ones included)."""
+        return self.seconds if self.tries_seconds is None else self.tries_seconds
 
     @property
     def states(self) -> F64:
@@ -184,6 +193,9 @@ def plan_clips(
             if not 0 <= i < len(candidates):
                 raise ValueError(f"{cid}: choose returned {i} of {len(candidates)} tries")
             out[cid] = candidates[i]
+            if len(candidates) > 1:
+                spent = sum(c.seconds for c in candidates)
+                out[cid] = dataclasses.replace(candidates[i], tries_seconds=spent)
             if on_clip is not None:
                 on_clip(cid, out[cid].frames, clip.n_frames)
     return out

@@ -29,9 +29,11 @@ def _run(script: str, *args: str) -> dict:
 def test_feedback_teacher_keeps_its_plan_in_both_benches(sample_raw: Path, tmp_path: Path) -> None:
     cache, run = tmp_path / "plans", tmp_path / "run"
     curve = _run(
-        "teacher_curve.py", "--budget-minutes", "0.05", "--worlds", "4", "--eval-attempts", "2",
+        # a few iterations, ended by env steps: a wall-clock budget of seconds leaves a
+        # loaded machine no checkpoint to evaluate
+        "teacher_curve.py", "--budget-minutes", "10", "--worlds", "4", "--eval-attempts", "2",
         "--curve-points", "1", "--plan-cache", str(cache), "--run-dir", str(run),
-        "--set", "recipe=planner_fb",
+        "--set", "recipe=planner_fb", "--set", "horizon=16", "--set", "env_steps=384",
     )  # fmt: skip
     assert curve["planner"]["samples"] == 4 and curve["settings"]["recipe"] == "planner_fb"
     planned = curve["seeded_frames"]["sub2_largetable_000"]

@@ -74,10 +74,15 @@ def test_plan_clips_plans_each_seed_once_and_keeps_the_chosen(
     single = plan_clips(clipset, SETTINGS, TINY.model_copy(update={"seed": 6}), cache_dir=tmp_path)  # type: ignore[arg-type]
     np.testing.assert_array_equal(single[cid].actions, kept.actions)
     assert single[cid].seed == 6
+    # every try's planning counts, not only the kept one's
+    assert single[cid].tries_seconds is None
+    assert single[cid].planning_seconds == single[cid].seconds > 0
+    assert kept.tries_seconds is not None and kept.seconds == single[cid].seconds
     assert {f: f.stat().st_mtime_ns for f in sorted(tmp_path.glob(f"{cid}.*.npz"))} == stamps
     # the seeds really differ (else a choice would be pointless)
     s5 = plan_clips(clipset, SETTINGS, TINY, cache_dir=tmp_path)  # type: ignore[arg-type]
     assert not np.array_equal(s5[cid].actions, kept.actions)
+    assert kept.planning_seconds == pytest.approx(s5[cid].seconds + single[cid].seconds)
     # the default choice: by tracking, over the same two plans
     default = plan_clips(clipset, SETTINGS, p, cache_dir=tmp_path)  # type: ignore[arg-type]
     both = [s5[cid], single[cid]]

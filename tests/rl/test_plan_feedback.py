@@ -243,3 +243,71 @@ def test_stage_plans_with_the_given_planner_and_evaluates(tmp_path: Path) -> Non
          "--plan", "seed=1"],
     )  # fmt: skip
     assert r.exit_code == 2 and "--plan applies to the planner recipes" in r.output
+
+
+def test_stage_keeps_the_try_the_quality_rule_keeps(tmp_path: Path) -> None:
+    """With ``tries`` > 1 the teacher stage plans every seed and starts from the plan the
+    refine stage's quality choice keeps (the same choice made here over the same cached
+    plans); the tries are in the report, the run summary and the CLI's output, and the
+    planning time counts every try."""
+    from typer.testing import CliRunner
+
+    from cli import app
+    from data_catalog import Store
+    from data_catalog.runs import teacher_dir
+    from intermimic.motion.synthetic import synthetic_clip
+    from intermimic.plan.recipes import recipe_inputs
+    from intermimic.plan.seeds import plan_clips
+    from intermimic.rl.teacher_training import SUMMARY_FILE
+    from stages.refine_choice import QualityChoice
+    from stages.subjects import subject_clipset
+    from stages.teacher import train_subject_teacher
+
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    store = Store(tmp_path / "store")
+    clip = synthetic_clip("s1", "box", 0, 20, seed=0, dataset="lab").with_meta(
+        source_sha256="0" * 64
+    )
+    store.upsert_clips("lab", "s1", [clip])
+    planner = PLAN.model_copy(update={"seed": 3, "tries": 2})
+    rep = train_subject_teacher(store, "lab", "s1", SETTINGS, objects, planner=planner)
+    run = teacher_dir(store, "lab", "s1")
+    cid = clip.meta.clip_id
+    assert len(list((run / "psi_seed").glob(f"{cid}.*.npz"))) == 2
+    ((tried_cid, tries),) = rep.tries.items()
+    assert tried_cid == cid and [t["seed"] for t in tries] == [3, 4]
+    assert sum(t["kept"] for t in tries) == 1
+    # an independent path: the refine stage's choice over the same cached plans
+    clipset = subject_clipset(store, "lab", "s1", SETTINGS, objects)
+    choice = QualityChoice()
+    plans = plan_clips(clipset, SETTINGS, planner, cache_dir=run / "psi_seed", choose=choice)
+    kept = next(t["seed"] for t in tries if t["kept"])
+    assert plans[cid].seed == choice.kept[cid] == kept
+    # the teacher's plan is the kept one: its base actions are that plan's
+    inputs = recipe_inputs(clipset, SETTINGS, run / "psi_seed", planner, choose=QualityChoice())
+    assert inputs.feedforward is not None
+    np.testing.assert_array_equal(inputs.feedforward[cid], plans[cid].actions[: plans[cid].frames])
+    one = [
+        plan_clips(clipset, SETTINGS, t, cache_dir=run / "psi_seed")[cid].seconds
+        for t in planner.try_settings()
+    ]
+    assert inputs.planner_seconds == pytest.approx(sum(one)) and min(one) > 0
+    summary = json.loads((run / SUMMARY_FILE).read_text())
+    assert summary["planner_tries"] == rep.tries
+    # the CLI (the same run again: nothing left to train, the plans from the cache)
+    # prints the tries
+    same = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in {
+        "env_steps": 32, "worlds": 4, "horizon": 8, "hidden_dims": [32],
+        "checkpoint_interval": 1, "sim_threads": 1, "tensorboard": "false",
+        "recipe": "planner_fb", "psi_rule": "confirm",
+    }.items()]  # fmt: skip
+    r = CliRunner().invoke(
+        app,
+        ["train-teacher", "--store", str(tmp_path / "store"), "--subject", "s1",
+         "--objects", str(tmp_path / "objects"), "--no-evaluate",
+         *[a for kv in same for a in ("--set", kv)],
+         *[a for kv in ("samples=4", "horizon=4", "knots=2", "iterations=1", "seed=3",
+                        "tries=2") for a in ("--plan", kv)]],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "planner tries" in r.output and "yes" in r.output, r.output
