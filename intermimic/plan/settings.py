@@ -239,7 +239,8 @@ class PlannerSettings(BaseModel):
         "a smooth bump where a foot moves while the other stands, the foot's orientation "
         "kept): the captured feet glide near the floor in their steps, and PD targets that "
         "follow them drag the simulated feet (foot skating). Errors are then measured "
-        "against the lifted reference",
+        "against the lifted reference; the plan still starts at the captured clip's MoCap "
+        "start, where its consumers (a teacher's attempts) replay it",
     )
     swing_lead: int = Field(
         0,
