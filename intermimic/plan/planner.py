@@ -282,8 +282,9 @@ def _mocap_start(clip: HOIClip, env: TrackingEnv) -> F64:
     ``planner_fb`` table. From the lifted clip's first state (0.08 rad off in the legs on
     sub2_largetable_000) the plan's actions replayed from the MoCap start fell at frame 96
     of 152."""
-    e = env
-    ref = ReferenceMotion([clip], e.scene, e.points, e.graph_points, e.key_idx, e.settings)
+    ref = ReferenceMotion(
+        [clip], env.scene, env.points, env.graph_points, env.key_idx, env.settings
+    )
     return ref.states()[0]
 
 
