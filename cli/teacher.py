@@ -4,6 +4,7 @@ refined motion (see :mod:`stages.refine`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -120,17 +121,18 @@ def train_teacher_cmd(
             f" of the clip), E_h {e['e_h_cm']:.1f} cm, E_o {e['e_o_cm']:.1f} cm"
         )
     if rep.tries:
-        from stages.refine_report import tries_table
-
-        _print_tries(out, tries_table(rep.tries))
+        _print_tries(out, rep.tries)
     out.print(
         f"run: {rep.run_dir}" + (" (stopped by --max-minutes)" if r.stopped_by_budget else "")
     )
 
 
-def _print_tries(out: Console, table: tuple[list[str], list[list[str]]]) -> None:
-    """The planner's tries per clip, as judged, the kept one marked."""
-    header, rows = table
+def _print_tries(out: Console, tries: dict[str, list[dict[str, Any]]]) -> None:
+    """The planner's tries per clip, as judged (``QualityChoice.to_json``), the kept one
+    marked."""
+    from stages.refine_report import tries_table
+
+    header, rows = tries_table(tries)
     t = Table(title="planner tries (the quality rule keeps one per clip)")
     for col in header:
         t.add_column(
@@ -281,7 +283,7 @@ def refine_cmd(
         table.add_row(*row)
     out.print(table)
     if rep.tries:
-        _print_tries(out, rep.tries_table())
+        _print_tries(out, rep.tries)
     cmp_table = Table(title="artifacts, mean over clips (SI units)")
     header, rows = rep.comparison_table()
     for col in header:

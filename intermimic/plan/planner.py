@@ -140,7 +140,7 @@ def _plan_clip(
 ) -> PlanResult:
     p = planner or PlannerSettings()
     rng = np.random.default_rng(p.seed)
-    captured = clip
+    captured = clip  # the clip as it came: its MoCap start is where consumers replay from
     if p.swing_clearance > 0:
         tree = scene.embodiment.reference_tree(scene.model, scene.humanoid_body_ids)
         clip = lift_swing_feet(
@@ -171,7 +171,7 @@ def _plan_clip(
         t0 = time.perf_counter()
         frame = 0
         g0 = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
-        state = env.ref.states()[g0] if captured is clip else _mocap_start(captured, env)
+        state = _mocap_start(captured, env) if p.swing_clearance > 0 else env.ref.states()[g0]
         missing = np.zeros(2, np.int64)
         env.reset_to(np.full(k_samples, g0), np.repeat(state[None], k_samples, 0))
         first = frame_record(

@@ -192,10 +192,11 @@ def plan_clips(
             i = pick(clip, scene, candidates) if len(candidates) > 1 else 0
             if not 0 <= i < len(candidates):
                 raise ValueError(f"{cid}: choose returned {i} of {len(candidates)} tries")
-            out[cid] = candidates[i]
+            kept = candidates[i]
             if len(candidates) > 1:
                 spent = sum(c.seconds for c in candidates)
-                out[cid] = dataclasses.replace(candidates[i], tries_seconds=spent)
+                kept = dataclasses.replace(kept, tries_seconds=spent)
+            out[cid] = kept
             if on_clip is not None:
                 on_clip(cid, out[cid].frames, clip.n_frames)
     return out
