@@ -34,6 +34,7 @@ def snapshot_rows(snap: dict[str, Any], k: int) -> dict[str, Any]:
         "qvel": snap["qvel"][k : k + 1],
         "bs": one,
         "forces": snap["forces"][k : k + 1],
+        "warmstart": snap["warmstart"][k : k + 1],
     }
 
 
@@ -129,8 +130,12 @@ class MppiStep:
         last_action: F64 | None,
         obj_past: F64 | None = None,
     ) -> tuple[dict[str, Any], int]:
-        """The committed sample from ``state`` (``[nq + nv]``) at clip ``frame`` with hand
-        counters ``missing [2]``, and the world-steps it took. ``obj_past [3, 3]``: the
+        """The committed sample from ``state`` at clip ``frame`` with hand counters
+        ``missing [2]``, and the world-steps it took. ``state`` is ``[nq + nv]`` (qpos,
+        qvel: the samples start as freshly reset worlds) or ``[nq + 2 nv]``, the solver's
+        warm start after them (:meth:`~intermimic.sim.backend.SimBackend.warmstart`, as
+        the committed step left it: the samples step on as a replay of the committed
+        motion does, bit for bit). ``obj_past [3, 3]``: the
         object's positions at frames ``frame - 2 .. frame`` (oldest first), for
         ``object_jerk_weight``; without them the term starts at a sample's third step."""
         p, k_samples = self.p, self.p.samples
@@ -202,12 +207,19 @@ def _rollout(
     k_samples = plans.shape[0]
     length = int(env.ref.clip_len[0])
     g = int(env.ref.clip_start[0]) + frame
+    n_state = env.scene.model.nq + env.scene.model.nv
     env.reset_to(
         np.full(k_samples, g),
-        np.repeat(state[None], k_samples, 0),
+        np.repeat(state[None, :n_state], k_samples, 0),
         np.repeat(missing[None], k_samples, 0),
         elapsed=frame,
     )
+    if state.shape[0] > n_state:
+        # A reset clears the solver's warm start; a replay of the committed motion steps
+        # on with it, and the solver then stops at a point that differs in the last bits,
+        # which the motion's chaos grows to centimetres (sub2_largetable_000: 11 cm by
+        # frame 120). With it restored, the committed step is the replay's step.
+        recorder.set_warmstart(np.arange(k_samples), np.repeat(state[None, n_state:], k_samples, 0))
     seq = np.einsum("hp,kpa->kha", interp, plans)
     cost = np.zeros(k_samples)
     alive = np.ones(k_samples, bool)

@@ -41,9 +41,11 @@ termination while planning: the motion is kept within them, by the samples' cost
 where no sample stays within, by rewinding. The committed frames form a
 :class:`~intermimic.rl.rollout.Rollout`, so :func:`~intermimic.rl.rollout.refined_clip`
 and :func:`~intermimic.rl.rollout.rollout_series` turn it into refined data as they do
-a teacher's. Each committed frame is one physics step from the previous committed state
-(with the solver's warm start cleared), so the result is physically consistent frame to
-frame.
+a teacher's. Each committed frame is one physics step from the previous committed state,
+the solver's warm start included (the samples of each frame start from the committed
+step's), so the committed motion is the one its actions replay to from the MoCap start,
+bit for bit, rewinds and windows included: what a ``planner_fb`` teacher and a consumer of
+the refined clip replay.
 """
 
 from __future__ import annotations
@@ -227,7 +229,8 @@ def _plan_clip(
                         on_frame(frame, length)
                 snap = segment[-1]["snap"]
                 last_action = segment[-1]["action"]
-                state = np.concatenate([snap["qpos"][0], snap["qvel"][0]])
+                # the committed physics state: qpos, qvel and the solver's warm start
+                state = np.concatenate([snap["qpos"][0], snap["qvel"][0], snap["warmstart"][0]])
                 missing = segment[-1]["missing"]
                 mppi.advance(best, len(segment))
             if not windows.on:

@@ -124,6 +124,9 @@ def _key(planner: PlannerSettings, settings: TeacherSettings, source: str, judge
     text = f"{planner.sha256()}|{env}|{settings.hands}|{source}"
     if judge:  # windows judged by another than the library's tracking_judge
         text += f"|judge={judge}"
+    # since 2026-12-05 each frame's samples start with the committed step's solver warm
+    # start (before: cleared, and 3 of 6 plans of sub2_largetable_000 did not replay)
+    text += "|warm=carried"
     if planner.swing_clearance > 0:
         # plans against lifted feet start at the MoCap start since 2026-12-05 (before: at
         # the lifted clip's first state); their earlier caches are not these plans

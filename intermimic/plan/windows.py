@@ -25,8 +25,8 @@ from intermimic.rl.rollout import Rollout
 
 F64 = NDArray[np.float64]
 History = dict[int, tuple[F64, NDArray[np.int64], F64 | None, F64]]
-"""Frame -> what the planner needs to plan from it again (state, hand counters, last
-action, warm-start knots)."""
+"""Frame -> what the planner needs to plan from it again (state: qpos, qvel and, after the
+first frame, the solver's warm start; hand counters, last action, warm-start knots)."""
 
 #: ``judge(prefix)`` -> ``(failing, excess)`` of the committed motion so far (a
 #: :class:`~intermimic.rl.rollout.Rollout` from the clip's first frame): how many rules

@@ -131,8 +131,10 @@ class _ScriptedStarts:
 
 class RecordingBackend:
     """Delegates to a backend; after every ``step`` keeps a snapshot of the new state
-    (``last``: ``qpos``, ``qvel``, ``bs`` host :class:`BodyStates`, ``forces``), taken
-    before the environment's auto-reset can replace a finished world's state."""
+    (``last``: ``qpos``, ``qvel``, ``bs`` host :class:`BodyStates`, ``forces``, and the
+    solver's ``warmstart``, with which a world reset to the state steps on as this one
+    would), taken before the environment's auto-reset can replace a finished world's
+    state."""
 
     def __init__(self, inner: SimBackend) -> None:
         self._inner = inner
@@ -148,6 +150,7 @@ class RecordingBackend:
             "qvel": b.qvel(),
             "bs": b.body_states(),
             "forces": b.contact_forces().copy(),
+            "warmstart": b.warmstart(),
         }
 
     def step(self, substeps: int) -> None:

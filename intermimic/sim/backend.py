@@ -151,6 +151,20 @@ class SimBackend(ABC):
         """``[N, nv]``; ``copy`` as in :meth:`qpos`."""
 
     @abstractmethod
+    def warmstart(self) -> F64:
+        """``[N, nv]`` a copy of the constraint solver's warm start (MuJoCo's
+        ``qacc_warmstart``: the accelerations of each world's last substep), where its
+        next step's solver starts from. :meth:`reset` clears it, so a world reset to a
+        state and stepped differs in the last bits from one that reached the state by
+        stepping; :meth:`set_warmstart` after the reset makes the two the same."""
+
+    @abstractmethod
+    def set_warmstart(self, world_ids: NDArray[np.int64], qacc: F64) -> None:
+        """Set the warm start ``qacc [k, nv]`` of worlds ``world_ids [k]`` (rows read by
+        :meth:`warmstart`), after their :meth:`reset`: their next step continues as the
+        stepped worlds the rows came from would, bit for bit."""
+
+    @abstractmethod
     def body_states(self) -> BodyStates[F64]:
         """Body and object states after the last step or reset."""
 

@@ -312,6 +312,7 @@ class MujocoBackend(SimBackend):
         self._cvel = b.bind("cvel")
         self._subtree_com = b.bind("subtree_com")
         self._sensordata = b.bind("sensordata")
+        self._warmstart = b.bind("qacc_warmstart")
         self._ncon = b.bind("ncon")
         self._nefc = b.bind("nefc")
         # Read-only aliases handed out by qpos(copy=False) / qvel(copy=False).
@@ -401,6 +402,16 @@ class MujocoBackend(SimBackend):
 
     def qvel(self, copy: bool = True) -> F64:
         return self._qvel.copy() if copy else self._qvel_ro
+
+    def warmstart(self) -> F64:
+        return self._warmstart.copy()
+
+    def set_warmstart(self, world_ids: NDArray[np.int64], qacc: F64) -> None:
+        ids = np.asarray(world_ids, dtype=np.int64).reshape(-1)
+        qacc = np.asarray(qacc, dtype=np.float64).reshape(ids.size, self.nv)
+        if not np.isfinite(qacc).all():
+            raise ValueError("warm start holds NaN or inf")
+        self._warmstart[ids] = qacc
 
     def body_states(self) -> BodyStates:
         pos, quat, lin, ang = body_states_from(

@@ -407,6 +407,20 @@ class WarpBackend(SimBackend):
     def qvel(self, copy: bool = True) -> F64:
         return self._host(self._d.qvel)
 
+    def warmstart(self) -> F64:
+        return self._host(self._d.qacc_warmstart)
+
+    def set_warmstart(self, world_ids: NDArray[np.int64], qacc: F64) -> None:
+        import torch
+
+        ids = np.asarray(world_ids, dtype=np.int64).reshape(-1)
+        qacc = np.asarray(qacc, dtype=np.float64).reshape(ids.size, self.nv)
+        if not np.isfinite(qacc).all():
+            raise ValueError("warm start holds NaN or inf")
+        rows = torch.from_numpy(qacc).to(self._tdev, self._warmstart.dtype)
+        self._warmstart.index_copy_(0, torch.from_numpy(ids).to(self._tdev), rows)
+        self._warp_waits_for_torch()
+
     def body_states(self) -> BodyStates:
         d = self._d
         pos, quat, lin, ang = body_states_from(

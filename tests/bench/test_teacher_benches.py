@@ -52,4 +52,5 @@ def test_feedback_teacher_keeps_its_plan_in_both_benches(sample_raw: Path, tmp_p
     assert tol["plan_frames"] == planned
     assert tol["teacher_levels"]["0"] == tol["levels"]["0"]  # the plan, to the bit
     assert tol["levels"]["0"]["root_drift_cm"][0] == 0.0
+    assert tol["levels"]["0"]["qpos_max_diff"] == 0.0  # the open-loop replay is the plan
     assert set(tol["teacher_levels"]) == {"0", "0.01"}

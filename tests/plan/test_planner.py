@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -48,20 +47,21 @@ def _body_actuators(model: object) -> list[int]:
     return [i for i, n in enumerate(names) if not any(f in n for f in fingers)]
 
 
-def _replay_segments(clipset: object, r: object, starts: object) -> None:
-    """Replay rollout ``r`` in segments from frames ``starts``: each segment is reset to
-    its first recorded state and stepped with the recorded actions, and every state must
-    agree exactly with the recorded one."""
+def _replay(clipset: object, r: object) -> None:
+    """Replay rollout ``r`` from its first recorded state (a fresh reset, as a teacher's
+    attempt starts) with the recorded actions in one continuous simulation: every state
+    must be the recorded one, to the bit (each planning call starts its samples with the
+    committed step's solver warm start)."""
     tenv = _env(clipset, 1)
     env = tenv.envs[0]
     try:
         q, v = r.arrays["qpos"], r.arrays["qvel"]  # type: ignore[attr-defined]
         actions = r.arrays["actions"]  # type: ignore[attr-defined]
-        for s, e in itertools.pairwise([*starts, r.duration]):  # type: ignore[attr-defined]
-            env.reset_to(np.array([s]), np.concatenate([q[s], v[s]])[None], elapsed=s)
-            for t in range(s, e):
-                env.step(actions[t][None])
-                np.testing.assert_allclose(env.backend.qpos()[0], q[t + 1], atol=1e-12)
+        env.reset_to(np.array([0]), np.concatenate([q[0], v[0]])[None])
+        for t in range(r.duration):  # type: ignore[attr-defined]
+            env.step(actions[t][None])
+            np.testing.assert_array_equal(env.backend.qpos()[0], q[t + 1])
+            np.testing.assert_array_equal(env.backend.qvel()[0], v[t + 1])
     finally:
         tenv.close()
 
@@ -107,9 +107,9 @@ def test_reset_to_rejects_bad_shapes_and_frames(clipset: object) -> None:
 @pytest.mark.parametrize("rewinds", [0, 3])
 def test_planner_commits_one_physics_step_per_frame(clipset: object, rewinds: int) -> None:
     """Every committed frame is the env's step from the previous committed state with the
-    recorded action: replayed world by world, the states agree exactly; also after the
-    planner went back to plan frames again (``backtrack``), whose discarded frames leave
-    no trace in the result."""
+    recorded action: the recorded actions replayed from the first state in one
+    simulation give the recorded states to the bit; also after the planner went back to
+    plan frames again (``backtrack``), whose discarded frames leave no trace."""
     clip = clipset.clips[0]  # type: ignore[attr-defined]
     scene = next(iter(clipset.scenes.values()))  # type: ignore[attr-defined]
     plan = TINY_PLAN.model_copy(update={"backtrack": 2 * bool(rewinds), "retries": rewinds})
@@ -127,7 +127,7 @@ def test_planner_commits_one_physics_step_per_frame(clipset: object, rewinds: in
         assert v.shape[0] == r.duration + 1, key
     np.testing.assert_array_equal(r.arrays["actions"][-1], 0.0)
     assert r.arrays["key_body_error"][0] == pytest.approx(0.0, abs=1e-6)
-    _replay_segments(clipset, r, range(r.duration))  # one step per frame
+    _replay(clipset, r)  # one step per frame, the rewound frames leave no trace
     # the same record a teacher's rollout is: refinement turns it into a clip
     out = refined_clip(r, clip, scene, dataset="lab-refined", source_sha256="0" * 64)
     assert out.n_frames == r.duration + 1
@@ -136,10 +136,10 @@ def test_planner_commits_one_physics_step_per_frame(clipset: object, rewinds: in
 
 def test_commit_steps_keeps_each_calls_first_steps_as_simulated(tmp_path: Path) -> None:
     """With ``commit_steps`` 2 each planning call commits its best sample's first two
-    steps: the calls start every second frame (``plan_frames``), each segment is one
+    steps: the calls start every second frame (``plan_frames``), the whole motion is one
     continuous simulation (replayed from its first state with the recorded actions, the
-    states agree exactly), and the clip costs about half the rollouts of committing one
-    step per call."""
+    states agree to the bit), and the clip costs about half the rollouts of committing
+    one step per call."""
     # seed 1's box can be carried for 7 frames (seed 0's, the fixture's, falls by frame 2)
     objects = ObjectLibrary(write_synthetic_objects(tmp_path))
     clipset = prepare_clips([synthetic_clip("s1", "box", 0, 20, seed=1)], objects, SETTINGS)
@@ -156,7 +156,7 @@ def test_commit_steps_keeps_each_calls_first_steps_as_simulated(tmp_path: Path) 
     assert res.env_steps == pytest.approx(one.env_steps * 4 / 7, rel=0.2)
     for key, v in r.arrays.items():
         assert v.shape[0] == r.duration + 1, key
-    _replay_segments(clipset, r, res.plan_frames)
+    _replay(clipset, r)
     # committing more steps than are simulated is refused
     with pytest.raises(ValueError, match="commit_steps=4 is longer than the horizon"):
         PlannerSettings.model_validate({**TINY_PLAN.model_dump(), "commit_steps": 4})
@@ -174,7 +174,7 @@ def test_commit_steps_rewinds_to_a_frame_it_planned_from(clipset: object) -> Non
     assert res.rewinds == 3 and not r.success and len(res.costs) == r.duration
     assert res.plan_frames[0] == 0 and (np.diff(res.plan_frames) >= 1).all()
     assert (res.plan_frames < r.duration).all()
-    _replay_segments(clipset, r, res.plan_frames)
+    _replay(clipset, r)
 
 
 def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:

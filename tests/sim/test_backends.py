@@ -82,6 +82,51 @@ def test_reset_sets_exactly_the_given_state(scene: Scene) -> None:
         be.reset(np.array([0]), np.full_like(q, np.nan), v)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mujoco",
+        pytest.param(
+            "warp",
+            marks=[
+                pytest.mark.warp,
+                pytest.mark.skipif(not warp_available(), reason="mujoco-warp not installed"),
+            ],
+        ),
+    ],
+)
+def test_warm_start_carries_a_stepped_world_on_bit_for_bit(scene: Scene, name: str) -> None:
+    """A world reset to another's stepped state steps on as that one does, to the bit,
+    once it also has that one's solver warm start; the reset alone clears it."""
+    opts = {"n_threads": 1} if name == "mujoco" else {"device": "cpu"}
+    be = make_backend(name, scene, 3, **opts)
+    q, v, targets = _standing(scene, 3)
+    v[:, :6] = [0.3, -0.2, 0.1, 0.5, -0.4, 0.2]  # a push: the solver works every substep
+    be.reset(np.arange(3), q, v)
+    be.set_targets(targets)
+    for _ in range(4):
+        be.step(SUBSTEPS)
+    warm = be.warmstart()
+    assert warm.shape == (3, scene.model.nv) and np.abs(warm[0]).max() > 0
+    # world 1 continues world 0 with its warm start, world 2 without (cleared by the reset)
+    state_q, state_v = be.qpos()[[0, 0]], be.qvel()[[0, 0]]
+    be.reset(np.array([1, 2]), state_q, state_v)
+    np.testing.assert_array_equal(be.warmstart()[1:], 0.0)
+    be.set_warmstart(np.array([1]), warm[[0]])
+    np.testing.assert_array_equal(be.warmstart()[1], warm[0])
+    for _ in range(3):
+        be.step(SUBSTEPS)
+    q_after, v_after = be.qpos(), be.qvel()
+    np.testing.assert_array_equal(q_after[1], q_after[0])
+    np.testing.assert_array_equal(v_after[1], v_after[0])
+    assert np.abs(q_after[2] - q_after[0]).max() > 0  # the cold solver stopped elsewhere
+    with pytest.raises(ValueError, match="NaN"):
+        be.set_warmstart(np.array([0]), np.full((1, scene.model.nv), np.nan))
+    with pytest.raises(ValueError):
+        be.set_warmstart(np.array([0, 1]), warm[[0]])  # two worlds, one row
+    be.close()
+
+
 def test_pd_holds_a_standing_pose_and_feet_carry_the_weight(scene: Scene) -> None:
     n = 2
     be = make_backend("mujoco", scene, n, n_threads=2)
