@@ -989,11 +989,14 @@ def test_plan_cache_key_names_the_simulated_system() -> None:
 
     plan = PlannerSettings()
     base = TeacherSettings()
-    # at the defaults the key is the one plans were cached under before the system
-    # fields counted (written out here: an independent path)
+    # at the defaults the system fields stay out of the key (written out here: an
+    # independent path); it names the carried warm start, so plans cached before it
+    # (each frame from a cleared warm start) are not taken for today's
     env = base.env_settings(psi=False).model_dump_json()
-    old = hashlib.sha256(f"{plan.sha256()}|{env}|{base.hands}|src".encode()).hexdigest()[:16]
+    text = f"{plan.sha256()}|{env}|{base.hands}|src"
+    old = hashlib.sha256(f"{text}|warm=carried".encode()).hexdigest()[:16]
     assert _key(plan, base, "src") == old
+    assert _key(plan, base, "src") != hashlib.sha256(text.encode()).hexdigest()[:16]
     # each system field changes it: a plan made at 120 Hz must not replay at 240 Hz
     changed = {
         "physics_hz": 240,
@@ -1025,11 +1028,11 @@ def test_plan_cache_key_of_lifted_feet_plans_names_the_mocap_start() -> None:
     base = TeacherSettings()
     env = base.env_settings(psi=False).model_dump_json()
 
-    def before(plan: PlannerSettings) -> str:
-        text = f"{plan.sha256()}|{env}|{base.hands}|src"
+    def key(plan: PlannerSettings, extra: str = "") -> str:
+        text = f"{plan.sha256()}|{env}|{base.hands}|src|warm=carried{extra}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     swing = PlannerSettings(swing_clearance=0.04)
-    assert _key(swing, base, "src") != before(swing)
+    assert _key(swing, base, "src") == key(swing, "|start=mocap") != key(swing)
     flat = PlannerSettings()
-    assert _key(flat, base, "src") == before(flat)
+    assert _key(flat, base, "src") == key(flat)

@@ -17,7 +17,7 @@ from intermimic.rl.rollout import Rollout
 from intermimic.rl.teacher_env import ClipSet, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
 from tests.plan.box_clip import PLAN_SETTINGS
-from tests.plan.test_planner import _replay_segments
+from tests.plan.test_planner import _replay
 
 SETTINGS = PLAN_SETTINGS
 TINY = PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=5)
@@ -65,7 +65,7 @@ def test_each_window_keeps_the_judges_best_attempt(carried: ClipSet) -> None:
         best = min(attempts, key=lambda a: a[1])
         np.testing.assert_array_equal(r.arrays["qpos"][end], best[2])
     assert len(res.costs) == 6 and res.plan_frames.tolist() == list(range(6))
-    _replay_segments(carried, r, range(r.duration))
+    _replay(carried, r)  # one simulation: the kept attempts continue each other
     # reproducible: the same seed plans the same windows
     again = plan_clip(clip, scene, SETTINGS, p, max_frames=6, judge=_Recorder())
     np.testing.assert_array_equal(again.rollout.arrays["qpos"], r.arrays["qpos"])
@@ -132,7 +132,7 @@ def test_rewinds_stay_within_the_window(clipset: object) -> None:
     assert res.rewinds == 3 and not r.success and r.duration >= 1
     # frame 1 was window 0's, kept before any rewind: every rewind went back to frame 1
     np.testing.assert_array_equal(r.arrays["qpos"][:2], first.arrays["qpos"])
-    _replay_segments(clipset, r, range(r.duration))
+    _replay(clipset, r)
 
 
 def test_window_settings_hash_and_validation() -> None:

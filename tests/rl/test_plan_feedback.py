@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import BaseModel
 from tensordict import TensorDict
 
 from intermimic.motion.synthetic import write_synthetic_objects
@@ -245,6 +246,14 @@ def test_stage_plans_with_the_given_planner_and_evaluates(tmp_path: Path) -> Non
     assert r.exit_code == 2 and "--plan applies to the planner recipes" in r.output
 
 
+def _cli_options(flag: str, model: BaseModel) -> list[str]:
+    """``model``'s explicitly set fields as the CLI's ``flag key=value`` options."""
+    out: list[str] = []
+    for key, value in model.model_dump(mode="json", include=model.model_fields_set).items():
+        out += [flag, f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+    return out
+
+
 def test_stage_keeps_the_try_the_quality_rule_keeps(tmp_path: Path) -> None:
     """With ``tries`` > 1 the teacher stage plans every seed and starts from the plan the
     refine stage's quality choice keeps (the same choice made here over the same cached
@@ -295,19 +304,12 @@ def test_stage_keeps_the_try_the_quality_rule_keeps(tmp_path: Path) -> None:
     summary = json.loads((run / SUMMARY_FILE).read_text())
     assert summary["planner_tries"] == rep.tries
     # the CLI (the same run again: nothing left to train, the plans from the cache)
-    # prints the tries
-    same = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in {
-        "env_steps": 32, "worlds": 4, "horizon": 8, "hidden_dims": [32],
-        "checkpoint_interval": 1, "sim_threads": 1, "tensorboard": "false",
-        "recipe": "planner_fb", "psi_rule": "confirm",
-    }.items()]  # fmt: skip
+    # prints the tries; its options are the fields set here, so the two cannot drift
     r = CliRunner().invoke(
         app,
         ["train-teacher", "--store", str(tmp_path / "store"), "--subject", "s1",
          "--objects", str(tmp_path / "objects"), "--no-evaluate",
-         *[a for kv in same for a in ("--set", kv)],
-         *[a for kv in ("samples=4", "horizon=4", "knots=2", "iterations=1", "seed=3",
-                        "tries=2") for a in ("--plan", kv)]],
+         *_cli_options("--set", SETTINGS), *_cli_options("--plan", planner)],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "planner tries" in r.output and "yes" in r.output, r.output
