@@ -15,8 +15,8 @@ added to every action, for each ``s`` of ``--noise``, and prints per level:
   a fallen world counts with its distance when it fell): whether the motion itself
   diverges or only a termination rule trips;
 * ``qpos_max_diff``: the largest difference of any coordinate of ``qpos`` (m, rad) from
-  the plan's over the frames the worlds tracked: 0.0 at noise 0, the plan replayed bit
-  for bit.
+  the plan's over the frames the worlds tracked (the last one, where the episode ends
+  and the world is reset, left out): 0.0 at noise 0, the plan replayed bit for bit.
 
 For comparison, a PPO teacher explores with std ``residual_scale * exp(init_log_std)``
 (0.25 * exp(-2.9) = 0.014 action units with the CPU profile).
@@ -88,7 +88,7 @@ def replay(
             mean = teacher.act(teacher.env.groups_of([obs]))
             a = a + teacher.env.residual_scale * torch.from_numpy(mean.astype(np.float64))
         a = a + torch.from_numpy(rng.standard_normal(tuple(a.shape)) * noise)
-        obs, _, term, _, info = env.step(a.clamp(-1.0, 1.0))
+        obs, _, term, trunc, info = env.step(a.clamp(-1.0, 1.0))
         ended = term.cpu().numpy() & alive
         for w in np.flatnonzero(ended):
             why = ",".join(k for k, v in info["terminated_by"].items() if bool(v[w]))
@@ -97,8 +97,10 @@ def replay(
         frames += alive
         # an ended world is reset at once: it keeps the distance of its last step
         qpos = env.backend.qpos()
-        if alive.any():
-            qpos_diff = max(qpos_diff, float(np.abs(qpos[alive] - plan_qpos[t + 1]).max()))
+        # a world whose episode ended this step (the clip's end too) holds its reset state
+        running = alive & ~trunc.cpu().numpy()
+        if running.any():
+            qpos_diff = max(qpos_diff, float(np.abs(qpos[running] - plan_qpos[t + 1]).max()))
         root = qpos[:, :3]
         last = np.where(alive, np.linalg.norm(root - plan_qpos[t + 1, :3], axis=1), last)
         if t + 1 in DRIFT_FRAMES:
