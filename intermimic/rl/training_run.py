@@ -159,7 +159,8 @@ def train_run(
     written to ``run_dir/meta_file`` once resumed. Runs until ``settings.total_env_steps``
     (rounded up to whole iterations) or, with ``max_seconds``, until that wall-clock
     budget since ``started`` is spent, checked every ``settings.save_interval``
-    iterations (each chunk ends with a checkpoint). ``on_progress(iteration, total)``
+    iterations (each chunk ends with a checkpoint; a budget spent before the first
+    iteration saves the starting policy as iteration 0's). ``on_progress(iteration, total)``
     after each chunk; ``trainer_out``, if given, receives the trainer (for evaluation in
     the same process).
     """
@@ -185,6 +186,11 @@ def train_run(
     )
     curve.flush(trainer.iteration)
     latest = trainer.latest_checkpoint()
+    if latest is None and run_dir is not None:
+        # a budget spent before the first iteration (a planner recipe whose plans took
+        # it) still leaves the starting policy (for those, the plan with a zero
+        # residual): evaluation, refinement and a resume load it
+        latest = trainer.save_checkpoint()
     env.close()
     return RunOutcome(
         trainer=trainer,

@@ -181,6 +181,26 @@ def test_training_keeps_the_plan(tmp_path: Path, clipset: ClipSet, plan: Planned
         TeacherSettings(recipe="planner_fb", residual_actions=False)
 
 
+def test_budget_spent_by_planning_leaves_the_plan_as_the_teacher(
+    tmp_path: Path, clipset: ClipSet, plan: PlannedClip
+) -> None:
+    """A time budget the plans already spent (bench/teacher_curve.py: planning counts
+    against it) trains no iteration, but the run still has a checkpoint, the plan with
+    the zeroed actor, which evaluation loads and replays (it crashed with no checkpoint)."""
+    cid = clipset.clips[0].meta.clip_id
+    run = tmp_path / "run"
+    out = train_teacher(
+        clipset, SETTINGS, run, max_seconds=0.0, psi_seeds={cid: plan.states},
+        init_actor=zero_actor_mean, feedforward=feedforward_actions({cid: plan}),
+    )  # fmt: skip
+    assert out.iterations == 0 and out.stopped_by_budget
+    c = ckpt.load_latest(run / "checkpoints")
+    assert c is not None and c.iteration == 0
+    r = evaluate(clipset, SETTINGS, run, attempts=1, noise=0.0)[cid]
+    np.testing.assert_array_equal(r.arrays["actions"][:FRAMES], plan.actions[:FRAMES])
+    np.testing.assert_array_equal(r.arrays["qpos"][: FRAMES + 1], plan.rollout.arrays["qpos"])
+
+
 def test_student_labels_of_a_feedback_teacher(
     tmp_path: Path, clipset: ClipSet, plan: PlannedClip
 ) -> None:
