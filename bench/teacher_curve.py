@@ -16,9 +16,8 @@ prints:
   evaluated after training by its noiseless attempt from the MoCap start (the figure
   the issue's goal is stated in); with ``planner_ff``/``planner_fb`` the first row, at 0
   env steps, is the plan's own figure, which the zero-mean starting policy's replay
-  matches only where the plan replays exactly (the planner commits each frame with
-  MuJoCo's warm start cleared, a replay steps on with it: some plans drift apart, README
-  "The plan's start");
+  matches to the bit (the planner carries MuJoCo's solver warm start from frame to
+  frame, as a replay does: README "Plans replay to the bit");
 * ``untrained`` / ``trained``: deterministic rollouts from the clip's MoCap start
   (``--eval-attempts`` attempts, the first noiseless, the best kept; and
   ``*_deterministic``: the noiseless attempt alone): success rate,
@@ -213,9 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         tracked_curve = []
         if recipe.feedforward:
             # planner_ff's starting point: the zero-mean policy on the plan's actions
-            # replays the plan (tests/rl/test_teacher_feedforward.py: to 1e-9 in qpos on
-            # a short plan; long ones can drift apart, see the module doc), so the plan's
-            # own figures are the curve's first point, at 0 env steps
+            # replays the plan to the bit (tests/rl/test_teacher_feedforward.py), so the
+            # plan's own figures are the curve's first point, at 0 env steps
             for planned in recipe.plans.values():
                 r0 = planned.rollout
                 tracked_curve.append(
