@@ -165,8 +165,13 @@ class PlanCost:
                 cost += s.grasp_weight * n * short
         # the object's rotation, once for both hand terms ([K, 3, 3], cheap)
         rot = quat_to_matrix(torch.from_numpy(bs.obj_quat))
-        if s.hand_weight > 0:
+        pts: F64 | None = None
+        if s.hand_weight > 0 or s.object_points_weight > 0:
             pts = object_points(torch.from_numpy(bs.obj_pos), rot, self.points).numpy()
+        if s.object_points_weight > 0 and pts is not None:
+            err = np.linalg.norm(pts - ref.points[idx], axis=-1).mean(axis=1)
+            cost += s.object_points_weight * err
+        if s.hand_weight > 0 and pts is not None:
             for hand, n in zip(self.hands, need, strict=True):
                 if not n.any():
                     continue

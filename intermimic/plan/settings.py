@@ -33,6 +33,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "ground_depth_weight": 0,
     "window": 0,
     "window_tries": 1,
+    "object_points_weight": 0,
 }
 
 
@@ -180,6 +181,16 @@ class PlannerSettings(BaseModel):
         "frame): hands that hold the object where the capture holds it, not anywhere on it",
     )
     object_weight: float = Field(8.0, ge=0, description="per m of object position error")
+    object_points_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m of mean object surface-point error in the world frame (the "
+        "E_o figure itself: position and orientation). The environment's reward takes the "
+        "object's rotation in the humanoid's heading frame, so a person who turns with "
+        "the object pays little for it, and object_weight is the centre only: on "
+        "sub2_largetable_000 (seed 0 of the demo profile's planner, 2026-12-05) the table "
+        "ended 90 degrees off its capture, E_o 17.1 cm of which the centre 9.2",
+    )
     object_velocity_weight: float = Field(
         0.0,
         ge=0,
