@@ -327,6 +327,40 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         tenv.close()
 
 
+def test_object_points_cost_is_the_object_error_in_the_world_frame(clipset: object) -> None:
+    """``object_points_weight`` pays the mean surface-point error (E_o): nothing on the
+    reference's object, weight * 0.1 for a 10 cm shift, and for a turn by ``a`` about the
+    vertical through the object's origin, weight * mean(2 r sin(a / 2)) with ``r`` each
+    point's horizontal distance from the origin (by hand, not through the library's
+    point transform); object_weight (the centre) pays nothing for the turn."""
+    tenv = _env(clipset, 3)
+    env = tenv.envs[0]
+    try:
+        frames = np.array([3, 3, 3])
+        env.reset_to(frames, env.ref.states()[frames])
+        bs = env.backend.body_states()
+        bs.obj_pos[:] = env.ref.obj_pos[3]
+        bs.obj_quat[:] = env.ref.obj_quat[3]
+        weights = ("hand", "object", "body", "root", "com", "foot", "action_rate")
+        zero = PlannerSettings(**{f"{w}_weight": 0.0 for w in weights})
+        points = PlanCost(env, zero.model_copy(update={"object_points_weight": 5.0}))
+        centre = PlanCost(env, zero.model_copy(update={"object_weight": 5.0}))
+        bs.obj_pos[1] += np.array([0.0, 0.1, 0.0])
+        a = np.pi / 2  # a quarter turn, as the largetable plan's table
+        turn = np.array([np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)])  # wxyz about z
+        w, v = bs.obj_quat[2, 0], bs.obj_quat[2, 1:]
+        u0, u = turn[0], turn[1:]
+        # turn (world frame) composed before the object's own rotation: turn * q
+        bs.obj_quat[2] = np.concatenate([[u0 * w - u @ v], u0 * v + w * u + np.cross(u, v)])
+        r = np.linalg.norm(env.ref.points[3][:, :2] - env.ref.obj_pos[3][:2], axis=-1)
+        want = 5.0 * np.mean(2 * r * np.sin(a / 2))
+        np.testing.assert_allclose(points(bs, frames), [0.0, 0.5, want], atol=1e-9)
+        np.testing.assert_allclose(centre(bs, frames), [0.0, 0.5, 0.0], atol=1e-9)
+        assert want > 0.5  # the table's points move more than 10 cm in a quarter turn
+    finally:
+        tenv.close()
+
+
 def test_ground_depth_cost_is_the_deepest_geom_below_the_ground(clipset: object) -> None:
     """``ground_depth_weight`` pays the depth of the lowest humanoid geom below the
     ground beyond GROUND_SLACK; the depth agrees with MuJoCo's own geom-ground distance
