@@ -35,12 +35,8 @@ from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.viz.plots import grouped_bars
 from stages.refine import refine_subject
-from stages.refine_quality import (
-    CELL,
-    ReferenceSettings,
-    clip_quality_table,
-    markdown_table,
-)
+from stages.refine_quality import ReferenceSettings
+from stages.refine_quality_display import CELL, clip_quality_table, markdown_table
 from stages.refine_report import RefineReport, tries_table
 from stages.subjects import resolve_subject
 from stages.teacher import train_subject_teacher

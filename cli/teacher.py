@@ -211,7 +211,8 @@ def refine_cmd(
     from intermimic.plan.settings import PlannerSettings
     from intermimic.rl.teacher_settings import TeacherSettings
     from stages.refine import refine_subject
-    from stages.refine_quality import CELL, ReferenceSettings, clip_quality_table
+    from stages.refine_quality import ReferenceSettings
+    from stages.refine_quality_display import CELL, clip_quality_table
     from stages.subjects import resolve_subject
 
     ref = ReferenceSettings(

@@ -26,16 +26,15 @@ from stages.refine_quality import (
     ReferenceSettings,
     Verdict,
     clip_quality,
-    clip_quality_table,
     intermimic_figures,
     load_reference,
-    markdown_table,
     quality_record,
     quality_verdict,
     reference_span,
     tolerance_for,
     verdict_counts,
 )
+from stages.refine_quality_display import clip_quality_table, markdown_table
 
 CLIP = "sub2_largetable_000"
 
