@@ -158,6 +158,22 @@ class SimBackend(ABC):
         state and stepped differs in the last bits from one that reached the state by
         stepping; :meth:`set_warmstart` after the reset makes the two the same."""
 
+    def _warmstart_rows(
+        self, world_ids: NDArray[np.int64], qacc: F64
+    ) -> tuple[NDArray[np.int64], F64]:
+        """``(ids [k], qacc [k, nv])`` for :meth:`set_warmstart`, checked: one finite row
+        of ``nv`` per world."""
+        ids = np.asarray(world_ids, dtype=np.int64).reshape(-1)
+        rows = np.asarray(qacc, dtype=np.float64)
+        if rows.shape != (ids.size, self.nv):
+            raise ValueError(
+                f"warm start of shape {rows.shape} for {ids.size} worlds: expected "
+                f"({ids.size}, {self.nv}), one row of nv per world"
+            )
+        if not np.isfinite(rows).all():
+            raise ValueError("warm start holds NaN or inf")
+        return ids, rows
+
     @abstractmethod
     def set_warmstart(self, world_ids: NDArray[np.int64], qacc: F64) -> None:
         """Set the warm start ``qacc [k, nv]`` of worlds ``world_ids [k]`` (rows read by

@@ -407,11 +407,8 @@ class MujocoBackend(SimBackend):
         return self._warmstart.copy()
 
     def set_warmstart(self, world_ids: NDArray[np.int64], qacc: F64) -> None:
-        ids = np.asarray(world_ids, dtype=np.int64).reshape(-1)
-        qacc = np.asarray(qacc, dtype=np.float64).reshape(ids.size, self.nv)
-        if not np.isfinite(qacc).all():
-            raise ValueError("warm start holds NaN or inf")
-        self._warmstart[ids] = qacc
+        ids, rows = self._warmstart_rows(world_ids, qacc)
+        self._warmstart[ids] = rows
 
     def body_states(self) -> BodyStates:
         pos, quat, lin, ang = body_states_from(

@@ -413,10 +413,7 @@ class WarpBackend(SimBackend):
     def set_warmstart(self, world_ids: NDArray[np.int64], qacc: F64) -> None:
         import torch
 
-        ids = np.asarray(world_ids, dtype=np.int64).reshape(-1)
-        qacc = np.asarray(qacc, dtype=np.float64).reshape(ids.size, self.nv)
-        if not np.isfinite(qacc).all():
-            raise ValueError("warm start holds NaN or inf")
+        ids, qacc = self._warmstart_rows(world_ids, qacc)
         rows = torch.from_numpy(qacc).to(self._tdev, self._warmstart.dtype)
         self._warmstart.index_copy_(0, torch.from_numpy(ids).to(self._tdev), rows)
         self._warp_waits_for_torch()

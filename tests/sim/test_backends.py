@@ -122,8 +122,10 @@ def test_warm_start_carries_a_stepped_world_on_bit_for_bit(scene: Scene, name: s
     assert np.abs(q_after[2] - q_after[0]).max() > 0  # the cold solver stopped elsewhere
     with pytest.raises(ValueError, match="NaN"):
         be.set_warmstart(np.array([0]), np.full((1, scene.model.nv), np.nan))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="for 2 worlds"):
         be.set_warmstart(np.array([0, 1]), warm[[0]])  # two worlds, one row
+    with pytest.raises(ValueError, match="one row of nv"):
+        be.set_warmstart(np.array([0]), warm[[0], :-1])  # a row short
     be.close()
 
 
