@@ -30,6 +30,7 @@ from assets_defs.resources import ObjectsResource, StoreResource
 from assets_defs.versions import data_version
 from data_catalog.store import Store
 from intermimic.errors import InterMimicError
+from intermimic.plan.progress import progress_lines
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
@@ -150,7 +151,7 @@ def teacher_policy(
         rep = train_subject_teacher(
             st, dataset, subject, settings, objects.library(),
             on_progress=lambda it, total: context.log.info(f"iteration {it}/{total}"),
-            planner=planner,
+            planner=planner, on_plan=progress_lines(context.log.info),
         )  # fmt: skip
     except InterMimicError as exc:
         raise dg.Failure(f"{dataset}/{subject}: {exc}") from None
@@ -221,6 +222,7 @@ def refined_rollouts(
             method=method, planner=planner, clips=values["clips"] or None,
             max_clips=values["max_clips"] or None,
             on_clip=lambda cid: context.log.info(f"refining {cid}"),
+            on_plan=progress_lines(context.log.info),
         )  # fmt: skip
     except InterMimicError as exc:
         raise dg.Failure(f"{dataset}/{subject}: {exc}") from None

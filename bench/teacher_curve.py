@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from intermimic.paths import sample_refined_dir
+    from intermimic.plan.progress import progress_lines
     from intermimic.plan.recipes import recipe_inputs
     from intermimic.rl import checkpoint as ckpt
     from intermimic.rl.rollout import evaluate, summarize
@@ -173,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         cache = Path(args.plan_cache) if args.plan_cache else run_dir / "psi_seed"
         # of several tries (--plan tries=N), the plan the refine stage would keep
         choice = QualityChoice(reference_dir=sample_refined_dir())
+        # a tenth of each clip's planning per line on stderr (stdout is the JSON line)
+        lines = progress_lines(lambda line: print(line, file=sys.stderr, flush=True))
         recipe = recipe_inputs(
-            clipset, settings, cache, planner, choose=choice, judge_for=choice.judge
-        )
+            clipset, settings, cache, planner, choose=choice, judge_for=choice.judge,
+            on_frame=lines,
+        )  # fmt: skip
         seed_s = recipe.planner_seconds
         seeded = {k: v.frames for k, v in recipe.plans.items()}
         budget_s = max(60 * args.budget_minutes - seed_s, 1.0)

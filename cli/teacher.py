@@ -3,12 +3,20 @@ refined motion (see :mod:`stages.refine`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from cli.app import app, require_store
@@ -82,15 +90,16 @@ def train_teacher_cmd(
         ds, subj = resolve_subject(st, subject, dataset)
         with Progress(
             TextColumn(f"[bold]teacher {ds}/{subj}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("iterations"), TimeElapsedColumn(), console=console, transient=True,
+            TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+            transient=True,
         ) as progress:  # fmt: skip
-            task = progress.add_task("", total=None)
+            task = progress.add_task("iterations", total=None)
             rep = train_subject_teacher(
                 st, ds, subj, settings, library,
                 max_seconds=None if max_minutes is None else 60 * max_minutes,
                 evaluate=evaluate,
                 on_progress=lambda it, total: progress.update(task, completed=it, total=total),
-                planner=planner,
+                planner=planner, on_plan=_plan_bar(progress),
             )  # fmt: skip
     except NoClipsError as exc:
         console.print(f"[red]error:[/] {exc}")
@@ -125,6 +134,20 @@ def train_teacher_cmd(
     out.print(
         f"run: {rep.run_dir}" + (" (stopped by --max-minutes)" if r.stopped_by_budget else "")
     )
+
+
+def _plan_bar(progress: Progress) -> Callable[[str, int, int, int], None]:
+    """``on_plan`` for a progress display: a bar of frames per planned try (a clip and a
+    seed), below the run's own."""
+    bars: dict[tuple[str, int], TaskID] = {}
+
+    def on_plan(clip_id: str, seed: int, frame: int, last: int) -> None:
+        key = (clip_id, seed)
+        if key not in bars:
+            bars[key] = progress.add_task(f"frames, planning {clip_id} (seed {seed})")
+        progress.update(bars[key], completed=frame, total=last)
+
+    return on_plan
 
 
 def _print_tries(out: Console, tries: dict[str, list[dict[str, Any]]]) -> None:
@@ -267,7 +290,7 @@ def refine_cmd(
                 on_clip=lambda cid: progress.update(task, advance=1, description=cid),
                 reference=ref, method=method,  # type: ignore[arg-type]
                 planner=planner if method == "planner" else None, clips=clip or None,
-                max_clips=max_clips,
+                max_clips=max_clips, on_plan=_plan_bar(progress),
             )  # fmt: skip
     except StoreUnavailableError:
         raise  # exit 2, one line (cli.app)

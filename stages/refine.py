@@ -46,6 +46,7 @@ from data_catalog.runs import REFINE_FILE, planner_dir, refined_dataset_for, tea
 from data_catalog.store import Store
 from intermimic.atomic import write_text_atomic
 from intermimic.errors import InputError
+from intermimic.plan.seeds import OnFrame
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_env import saved_feedforward
@@ -154,6 +155,7 @@ def _by_planner(
     objects: Any, clips: Sequence[str] | None, max_clips: int | None,
     planner: PlannerSettings | None, on_clip: Callable[[str], None] | None,
     contact_settings: Any, reference_dir: Path | None,
+    on_plan: OnFrame | None = None,
 ) -> _Produced:  # fmt: skip
     from intermimic.plan.seeds import plan_clips
 
@@ -181,6 +183,7 @@ def _by_planner(
         on_clip=next_clip,
         choose=choice,
         judge_for=choice.judge,
+        on_frame=on_plan,
     )
     best = {cid: pc.rollout for cid, pc in plans.items()}
     sha = p.sha256()
@@ -206,6 +209,7 @@ def refine_subject(
     planner: PlannerSettings | None = None,
     clips: Sequence[str] | None = None,
     max_clips: int | None = None,
+    on_plan: OnFrame | None = None,
 ) -> RefineReport:
     """Refine the subject's clips (all, or the ids in ``clips``; at most the first
     ``max_clips`` of them by id) by ``method``: replay
@@ -215,7 +219,8 @@ def refine_subject(
     interrupted run continues where it stopped). Stores the refined motion and judges it
     (see the module docstring); the refinement replaces the subject's earlier one.
     ``reference``: where InterMimic's refinement of the clips is (default: the sample's,
-    if present). ``on_clip(clip_id)`` is called as each clip starts. Raises
+    if present). ``on_clip(clip_id)`` is called as each clip starts, ``on_plan(clip_id,
+    seed, frame, last)`` as the planner commits each frame (``"planner"``). Raises
     :class:`~intermimic.rl.checkpoint.CheckpointError` when the method is the teacher
     and the subject has none, :class:`NoClipsError` when it has no ok clips,
     :class:`InputError` when a clip in ``clips`` is not one of them or a reference
@@ -229,7 +234,7 @@ def refine_subject(
     if method == "planner":
         made = _by_planner(
             store, dataset, subject, settings, objects, clips, max_clips, planner, on_clip,
-            cs, ref_dir,
+            cs, ref_dir, on_plan,
         )  # fmt: skip
     elif method == "teacher":
         made = _by_teacher(store, dataset, subject, settings, objects, clips, max_clips)

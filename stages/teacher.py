@@ -32,6 +32,7 @@ from intermimic.atomic import lock, write_text_atomic
 from intermimic.contact.settings import ContactSettings
 from intermimic.errors import StoreError
 from intermimic.plan.recipes import recipe_inputs
+from intermimic.plan.seeds import OnFrame
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import SUMMARY_FILE, TeacherResult, train_teacher
@@ -70,10 +71,12 @@ def train_subject_teacher(
     on_progress: Callable[[int, int], None] | None = None,
     planner: PlannerSettings | None = None,
     reference: ReferenceSettings | None = None,
+    on_plan: OnFrame | None = None,
 ) -> TrainReport:
     """Train (or resume) the teacher of ``dataset/subject`` on all its ok clips.
     ``reference``: where InterMimic's refinement is, for judging planner tries (default:
-    the sample's, if present)."""
+    the sample's, if present). ``on_progress(iteration, total)`` reports training,
+    ``on_plan(clip_id, seed, frame, last)`` a planner recipe's planning before it."""
     from intermimic.rl.rollout import evaluate as run_eval
     from intermimic.rl.rollout import summarize
 
@@ -102,8 +105,9 @@ def train_subject_teacher(
             measure=s.embodiment == "smplx",
         )
         recipe = recipe_inputs(
-            clipset, s, run_dir / "psi_seed", planner, choose=choice, judge_for=choice.judge
-        )
+            clipset, s, run_dir / "psi_seed", planner, choose=choice, judge_for=choice.judge,
+            on_frame=on_plan,
+        )  # fmt: skip
         result = train_teacher(
             clipset, s, run_dir, max_seconds=max_seconds, on_progress=on_progress,
             psi_seeds=recipe.psi_seeds, init_actor=recipe.init_actor,

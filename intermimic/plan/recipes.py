@@ -25,6 +25,7 @@ from intermimic.plan.seeds import (
     F64,
     Choose,
     JudgeFor,
+    OnFrame,
     PlannedClip,
     feedforward_actions,
     plan_clips,
@@ -61,17 +62,20 @@ def recipe_inputs(
     *,
     choose: Choose | None = None,
     judge_for: JudgeFor | None = None,
+    on_frame: OnFrame | None = None,
 ) -> RecipeInputs:
     """The :class:`RecipeInputs` of ``settings.recipe`` for ``clipset``, planned with
     ``planner`` (default: the planner's defaults); with ``planner.tries`` > 1 ``choose``
     keeps one plan per clip and ``judge_for`` judges windows (``plan_clips``'s; the
     teacher stage passes the refine stage's quality choice, so a teacher starts from the
-    plan ``refine --method planner`` would keep)."""
+    plan ``refine --method planner`` would keep); ``on_frame(clip_id, seed,
+    frame, last)`` reports the planning's progress (``plan_clips``')."""
     if settings.recipe == "ppo":
         return RecipeInputs()
     plans = plan_clips(
-        clipset, settings, planner, cache_dir=cache_dir, choose=choose, judge_for=judge_for
-    )
+        clipset, settings, planner, cache_dir=cache_dir, choose=choose, judge_for=judge_for,
+        on_frame=on_frame,
+    )  # fmt: skip
     if settings.recipe in ("planner_ff", "planner_fb"):
         return RecipeInputs(plans, psi_seeds(plans), zero_actor_mean, feedforward_actions(plans))
     init = (

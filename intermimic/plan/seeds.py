@@ -39,6 +39,10 @@ from intermimic.sim.scene import Scene
 
 log = logging.getLogger(__name__)
 F64 = NDArray[np.float64]
+#: ``on_frame(clip_id, seed, frame, last)``: the try of planner seed ``seed`` of a clip
+#: has committed ``frame``; ``last`` is the clip's last frame (a plan to the end reaches
+#: it: its rollout's ``duration``).
+OnFrame = Callable[[str, int, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -173,14 +177,17 @@ def plan_clips(
     on_clip: Callable[[str, int, int], None] | None = None,
     choose: Choose | None = None,
     judge_for: JudgeFor | None = None,
+    on_frame: OnFrame | None = None,
 ) -> dict[str, PlannedClip]:
     """Clip id -> its :class:`PlannedClip`. With ``planner.tries`` > 1 each clip is planned
     once per seed (:meth:`~intermimic.plan.settings.PlannerSettings.try_settings`, each
     cached on its own) and ``choose`` (default :func:`furthest_tracked`) picks the one
     kept. ``on_clip(clip_id, frames, clip_frames)`` is called after each clip (cached
-    ones included). ``judge_for(clip, scene)`` gives the judge of a clip's windows
-    (``planner.window``; default :func:`~intermimic.plan.windows.tracking_judge`); with
-    windows its qualified name is part of the cache key."""
+    ones included); ``on_frame(clip_id, seed, frame, last)`` after each frame a try
+    commits (planning a clip takes minutes: progress for a display; a rewind goes back, a
+    cached try calls nothing). ``judge_for(clip, scene)`` gives the judge of a clip's
+    windows (``planner.window``; default :func:`~intermimic.plan.windows.tracking_judge`);
+    with windows its qualified name is part of the cache key."""
     p = planner or PlannerSettings()
     pick = choose or furthest_tracked
     out: dict[str, PlannedClip] = {}
@@ -189,7 +196,7 @@ def plan_clips(
         for clip in clips:
             cid = clip.meta.clip_id
             candidates = [
-                _plan_or_load(clip, scene, settings, one, cache_dir, judge_for)
+                _plan_or_load(clip, scene, settings, one, cache_dir, judge_for, on_frame)
                 for one in p.try_settings()
             ]
             i = pick(clip, scene, candidates) if len(candidates) > 1 else 0
@@ -212,6 +219,7 @@ def _plan_or_load(
     planner: PlannerSettings,
     cache_dir: Path | None,
     judge_for: JudgeFor | None = None,
+    on_frame: OnFrame | None = None,
 ) -> PlannedClip:
     """``clip`` planned once by ``planner`` (a single try), from ``cache_dir`` when there."""
     cid = clip.meta.clip_id
@@ -229,7 +237,14 @@ def _plan_or_load(
     if path is not None and path.exists():
         return _load(path, planner.seed)
     judge = None if judge_for is None else judge_for(clip, scene)
-    res = plan_clip(clip, scene, settings, planner, judge=judge)
+    step = None
+    if on_frame is not None:
+        report = on_frame
+
+        def step(frame: int, clip_frames: int) -> None:
+            report(cid, planner.seed, frame, clip_frames - 1)  # the last frame's index
+
+    res = plan_clip(clip, scene, settings, planner, judge=judge, on_frame=step)
     planned = PlannedClip(res.rollout, res.seconds, planner.seed)
     log.info(
         "planned %s (seed %d): %d of %d frames in %.0f s (%d rewinds%s)",

@@ -132,3 +132,7 @@ def test_refine_by_the_planner_with_tries(env: tuple[dg.DagsterInstance, dict, S
     assert [r.split("|")[2].strip() for r in rows] == ["0", "1"]  # the seeds tried
     assert sum(r.rstrip(" |").endswith("yes") for r in rows) == 1  # one kept
     assert not teacher_dir(store, "lab", "s1").exists()
+    # the planning's progress is in the run's log, per try
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    for seed in (0, 1):
+        assert any(m.startswith(f"planning s1_box_000 (seed {seed}): frame ") for m in logs)

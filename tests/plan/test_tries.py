@@ -63,10 +63,20 @@ def test_plan_clips_plans_each_seed_once_and_keeps_the_chosen(
         seen.append([c.seed for c in candidates])
         return 1
 
+    frames: list[tuple[str, int, int, int]] = []
     p = TINY.model_copy(update={"tries": 2})
-    plans = plan_clips(clipset, SETTINGS, p, cache_dir=tmp_path, choose=choose)  # type: ignore[arg-type]
+    plans = plan_clips(
+        clipset, SETTINGS, p, cache_dir=tmp_path, choose=choose,  # type: ignore[arg-type]
+        on_frame=lambda *a: frames.append(a),
+    )  # fmt: skip
     ((cid, kept),) = plans.items()
     assert seen == [[5, 6]] and kept.seed == 6
+    # progress: each try reports its committed frames from 1, seed 5's then seed 6's,
+    # the last where the kept try ended, against the clip's last frame
+    assert [s for _, s, f, _ in frames if f == 1][:1] == [5] and frames[-1][1] == 6
+    assert frames[0][:3] == (cid, 5, 1) and frames[-1][2] == kept.frames
+    assert {n for *_, n in frames} == {kept.rollout.clip_frames - 1}
+    assert [s for _, s, *_ in frames] == sorted(s for _, s, *_ in frames)
     cached = sorted(tmp_path.glob(f"{cid}.*.npz"))
     assert len(cached) == 2
     # each try is that seed's single plan: a one-try run of seed 6 reads it from the cache

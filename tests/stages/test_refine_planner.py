@@ -31,11 +31,17 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(
 ) -> None:
     objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     seen: list[str] = []
+    planned: list[tuple[str, int, int, int]] = []
     rep = refine_subject(
         store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY,
         clips=["s1_box_001"], on_clip=seen.append, reference=None,
+        on_plan=lambda *a: planned.append(a),
     )  # fmt: skip
     assert seen == ["s1_box_001"] and not teacher_dir(store, "lab", "s1").exists()
+    # progress frame by frame, to where the plan ended, against the clip's last frame
+    raw_frames = store.read_clip("lab", "s1", "s1_box_001").n_frames
+    assert planned[0] == ("s1_box_001", TINY.seed, 1, raw_frames - 1)
+    assert planned[-1][2] == rep.tracking["s1_box_001"]["duration"]
     assert rep.method == "planner" and rep.teacher_sha256 == TINY.sha256()
     assert set(rep.tracking) == {"s1_box_001"} and set(rep.verdicts) == {"s1_box_001"}
     t = rep.tracking["s1_box_001"]
@@ -58,11 +64,13 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(
     assert len(cached) == 1
     # again: read from the cache, the same motion
     before = cached[0].stat().st_mtime_ns
+    planned.clear()
     again = refine_subject(
         store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY,
-        clips=["s1_box_001"],
+        clips=["s1_box_001"], on_plan=lambda *a: planned.append(a),
     )  # fmt: skip
     assert again.tracking == rep.tracking and cached[0].stat().st_mtime_ns == before
+    assert planned == []  # nothing planned
     assert again.ended_by == rep.ended_by  # kept in the cache
     # other planner settings: planned anew, a new lineage hash
     other = TINY.model_copy(update={"seed": 1})
