@@ -198,6 +198,8 @@ class PlanCost:
             cost += s.root_weight * np.linalg.norm(
                 bs.pos[:, 0, :2] - ref.body_pos[idx, 0, :2], axis=-1
             )
+        if s.root_height_weight > 0:
+            cost += s.root_height_weight * np.abs(bs.pos[:, 0, 2] - ref.body_pos[idx, 0, 2])
         if s.com_weight > 0:
             cost += s.com_weight * np.linalg.norm(
                 self._balance(bs.pos) - self.ref_balance[idx], axis=-1

@@ -34,6 +34,7 @@ DEFAULT_BEFORE: dict[str, float] = {
     "window": 0,
     "window_tries": 1,
     "object_points_weight": 0,
+    "root_height_weight": 0,
 }
 
 
@@ -202,6 +203,15 @@ class PlannerSettings(BaseModel):
     )
     body_weight: float = Field(20.0, ge=0, description="per m of mean key-body position error")
     root_weight: float = Field(20.0, ge=0, description="per m of horizontal root error")
+    root_height_weight: float = Field(
+        0.0,
+        ge=0,
+        description="per m of the root's height error (the pelvis above or below the "
+        "reference's): a person who carries the object upright, not crouched under it. "
+        "On sub2_largetable_000 with object_points_weight 20 (seed 0 of the demo "
+        "profile's planner, 2026-12-05) the root sank 1.6 / 4.1 / 10.2 / 14.5 cm below the "
+        "capture's by quarter of the clip, the head 18 cm off, E_h 10.8 cm",
+    )
     pose_weight: float = Field(
         0.0,
         ge=0,

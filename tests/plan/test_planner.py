@@ -288,6 +288,15 @@ def test_costs_against_hand_computed_values(clipset: object) -> None:
         bs.pos[1] += np.array([0.1, 0.0, 0.0])
         bs.obj_pos[1] += np.array([0.1, 0.0, 0.0])
         np.testing.assert_allclose(PlanCost(env, only["root"])(bs, frames), [0, 0.2], atol=1e-6)
+        # the root's height: 10 cm in x costs nothing; 5 cm down (or up) costs weight * 0.05
+        height = PlanCost(env, zero.model_copy(update={"root_height_weight": 4.0}))
+        np.testing.assert_allclose(height(bs, frames), 0.0, atol=1e-6)
+        bs.pos[0, 0, 2] -= 0.05
+        bs.pos[1, 0, 2] += 0.05
+        np.testing.assert_allclose(height(bs, frames), [0.2, 0.2], atol=1e-6)
+        np.testing.assert_allclose(PlanCost(env, only["root"])(bs, frames), [0, 0.2], atol=1e-6)
+        bs.pos[0, 0, 2] += 0.05
+        bs.pos[1, 0, 2] -= 0.05
         np.testing.assert_allclose(PlanCost(env, only["object"])(bs, frames), [0, 0.3], atol=1e-6)
         np.testing.assert_allclose(PlanCost(env, only["com"])(bs, frames), 0.0, atol=1e-6)
         # feet that the reference keeps still pay their horizontal speed
