@@ -11,12 +11,16 @@ def test_one_line_per_tenth_of_each_try() -> None:
     lines: list[str] = []
     now = [100.0]
     on_frame = progress_lines(lines.append, clock=lambda: now[0])
-    # a clip whose last frame is 20: a line at frames 2, 4, ..., 20; a rewind from 7 to 5
-    # passes 6 again and says nothing new
+    # a clip whose last frame is 20: a line at frames 2, 4, ..., 20; a rewind from 7 back
+    # to 4 (its next committed frame is 5) is a line of its own, and passing 6 again
+    # says nothing new
     for frame in [1, 2, 3, 4, 5, 6, 7, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]:
         now[0] += 1.0
         on_frame("clipA", 0, frame, 20)
-    assert [ln.split("frame ")[1].split(" of")[0] for ln in lines] == [
+    rewinds = [ln for ln in lines if "rewound" in ln]
+    assert rewinds == ["planning clipA (seed 0): rewound to frame 4, furthest 7 (7 s)"]
+    marks = [ln for ln in lines if "rewound" not in ln]
+    assert [ln.split("frame ")[1].split(" of")[0] for ln in marks] == [
         str(f) for f in range(2, 21, 2)
     ]
     assert lines[0] == "planning clipA (seed 0): frame 2 of 20 (1 s)"
