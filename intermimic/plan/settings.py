@@ -210,7 +210,9 @@ class PlannerSettings(BaseModel):
         "reference's): a person who carries the object upright, not crouched under it. "
         "On sub2_largetable_000 with object_points_weight 20 (seed 0 of the demo "
         "profile's planner, 2026-12-05) the root sank 1.6 / 4.1 / 10.2 / 14.5 cm below the "
-        "capture's by quarter of the clip, the head 18 cm off, E_h 10.8 cm",
+        "capture's by quarter of the clip, the head 18 cm off, E_h 10.8 cm; 20 on top "
+        "made it worse (the same seed: 152 frames after 84 minutes of rewinds at frames "
+        "122-137, E_h 14.2 / E_o 23.2 cm, skating 0.26 m/s), so it stays off",
     )
     pose_weight: float = Field(
         0.0,
