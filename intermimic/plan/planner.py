@@ -50,6 +50,7 @@ the refined clip replay.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,7 +174,10 @@ def _plan_clip(
         t0 = time.perf_counter()
         frame = 0
         g0 = int(env.ref.global_index(np.zeros(1, np.int64), np.zeros(1, np.int64))[0])
-        state = _mocap_start(captured, env) if p.swing_clearance > 0 else env.ref.states()[g0]
+        # lifted feet: the plan starts at, and its key-body error is measured against, the
+        # captured clip (where and against what every consumer replays it)
+        mocap = captured_reference(captured, env) if p.swing_clearance > 0 else None
+        state = env.ref.states()[g0] if mocap is None else mocap.states()[0]
         missing = np.zeros(2, np.int64)
         env.reset_to(np.full(k_samples, g0), np.repeat(state[None], k_samples, 0))
         first = frame_record(
@@ -253,6 +257,8 @@ def _plan_clip(
     finally:
         tenv.close()
     arrays = {key: np.concatenate([r[key] for r in records]) for key in records[0]}
+    if mocap is not None:
+        arrays["key_body_error"] = key_body_errors(mocap, env.key_idx, arrays["body_pos"])
     hinge = mppi.cost_fn.hinge_errors(arrays["qpos"], g0 + np.arange(len(arrays["qpos"])))
     rollout = Rollout(
         clip_id=clip.meta.clip_id,
@@ -276,19 +282,49 @@ def _plan_clip(
     )
 
 
-def _mocap_start(clip: HOIClip, env: TrackingEnv) -> F64:
-    """``[nq + nv]`` the state at ``clip``'s first frame as an environment over ``clip``
-    itself starts there (its own ground lowering, velocities of its own frames).
+def captured_reference(clip: HOIClip, env: TrackingEnv) -> ReferenceMotion:
+    """The reference of ``clip`` as an environment over ``clip`` itself builds it (its
+    own ground lowering, velocities of its own frames), with ``env``'s scene, points,
+    key bodies and settings.
 
     The planner tracks a changed reference (lifted swing feet) but starts where every
-    consumer of the plan starts, the MoCap start: a teacher's attempts, the recording of a
-    ``planner_fb`` table. From the lifted clip's first state (0.08 rad off in the legs on
-    sub2_largetable_000) the plan's actions replayed from the MoCap start fell at frame 96
-    of 152."""
-    ref = ReferenceMotion(
+    consumer of the plan starts, the MoCap start (a teacher's attempts, the recording of a
+    ``planner_fb`` table), and its key-body error is against the capture, as theirs: from
+    the lifted clip's first state (0.08 rad off in the legs on sub2_largetable_000) the
+    plan's actions replayed from the MoCap start fell at frame 96 of 152, and against the
+    lifted clip that clip's E_h read 10.82 cm where a teacher replaying the plan measured
+    10.94 (2026-12-05)."""
+    return ReferenceMotion(
         [clip], env.scene, env.points, env.graph_points, env.key_idx, env.settings
     )
-    return ref.states()[0]
+
+
+def remeasured_against_capture(
+    rollout: Rollout, clip: HOIClip, scene: Scene, settings: TeacherSettings
+) -> Rollout:
+    """``rollout`` (a plan of ``clip`` against its lifted feet, cached before its errors
+    were the capture's) with its ``key_body_error`` measured against ``clip`` itself."""
+    name = clip.meta.object_name
+    tenv = build_teacher_env_exact(
+        ClipSet({name: [clip]}, {name: scene}), settings, {name: 1}, psi=False
+    )
+    try:
+        env = tenv.envs[0]
+        ref = captured_reference(clip, env)
+        errors = key_body_errors(ref, env.key_idx, rollout.arrays["body_pos"])
+    finally:
+        tenv.close()
+    return dataclasses.replace(rollout, arrays={**rollout.arrays, "key_body_error": errors})
+
+
+def key_body_errors(ref: ReferenceMotion, key_idx: NDArray[np.int64], body_pos: F64) -> F64:
+    """``[n]`` mean key-body distance (m) of ``body_pos [n, B, 3]`` (frames ``0..n-1`` of
+    ``ref``'s first clip) from ``ref``'s: the environment's ``key_body_error``."""
+    n = len(body_pos)
+    g = ref.global_index(np.zeros(n, np.int64), np.arange(n, dtype=np.int64))
+    key = np.asarray(key_idx, np.int64)
+    diff = np.asarray(body_pos, np.float64)[:, key] - ref.body_pos[g][:, key]
+    return np.linalg.norm(diff, axis=-1).mean(axis=-1)
 
 
 def _object_past(records: list[dict[str, Any]]) -> F64:

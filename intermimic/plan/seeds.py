@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from intermimic.atomic import write_bytes_atomic
 from intermimic.motion.clip import HOIClip
-from intermimic.plan.planner import plan_clip
+from intermimic.plan.planner import plan_clip, remeasured_against_capture
 from intermimic.plan.settings import PlannerSettings
 from intermimic.plan.windows import Judge
 from intermimic.rl.rollout import Rollout
@@ -87,6 +87,9 @@ def _save(path: Path, planned: PlannedClip) -> None:
         "clip_id": r.clip_id, "object_name": r.object_name, "success": r.success,
         "duration": r.duration, "clip_frames": r.clip_frames, "seconds": planned.seconds,
         "ended_by": list(r.ended_by),
+        # key-body errors against the captured clip (before 2026-12-06: against the
+        # lifted feet the plan tracked, with swing_clearance)
+        "errors": "captured",
     }  # fmt: skip
     buf = io.BytesIO()
     arrays: dict[str, Any] = {"__meta__": np.array(json.dumps(meta)), **r.arrays}
@@ -105,6 +108,13 @@ def _load(path: Path, seed: int) -> PlannedClip:
         ended_by=tuple(meta.get("ended_by", ())),  # not in plans cached before it was kept
     )  # fmt: skip
     return PlannedClip(rollout, float(meta["seconds"]), seed)
+
+
+def _errors_captured(path: Path) -> bool:
+    """Whether the plan cached at ``path`` has its key-body errors against the captured
+    clip (every plan saved since 2026-12-06)."""
+    with np.load(path) as z:
+        return json.loads(str(z["__meta__"])).get("errors") == "captured"
 
 
 #: TeacherSettings fields that change the simulated system beyond its EnvSettings (the
@@ -235,7 +245,12 @@ def _plan_or_load(
         key = _key(planner, settings, clip.meta.source_sha256 or cid, judge_name)
         path = Path(cache_dir) / f"{cid}.{key}.npz"
     if path is not None and path.exists():
-        return _load(path, planner.seed)
+        cached = _load(path, planner.seed)
+        if planner.swing_clearance > 0 and not _errors_captured(path):
+            r = remeasured_against_capture(cached.rollout, clip, scene, settings)
+            cached = dataclasses.replace(cached, rollout=r)
+            _save(path, cached)  # once: the motion is the same, its errors the capture's
+        return cached
     judge = None if judge_for is None else judge_for(clip, scene)
     step = None
     if on_frame is not None:

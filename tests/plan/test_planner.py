@@ -601,11 +601,29 @@ def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> N
     tenv = build_teacher_env_exact(cs, SETTINGS, {cs.clips[0].meta.object_name: 1}, psi=False)
     try:
         start = tenv.envs[0].ref.states()[0]
+        # the key-body error is against the captured clip, as a teacher's (the
+        # environment's reference of it, by hand), not against the lifted one tracked
+        ref, key = tenv.envs[0].ref, tenv.envs[0].key_idx
+        n = len(a.arrays["body_pos"])
+        diff = a.arrays["body_pos"][:, key] - ref.body_pos[:n][:, key]
+        np.testing.assert_array_equal(
+            a.arrays["key_body_error"], np.linalg.norm(diff, axis=-1).mean(axis=-1)
+        )
     finally:
         tenv.close()
     nq = scene.model.nq
     np.testing.assert_array_equal(a.arrays["qpos"][0], start[:nq])
     np.testing.assert_array_equal(a.arrays["qvel"][0], start[nq:])
+    lifted_ref = build_teacher_env_exact(
+        prepare_clips([lifted.clip], objects, SETTINGS), SETTINGS,
+        {cs.clips[0].meta.object_name: 1}, psi=False,
+    )  # fmt: skip
+    try:
+        against_lift = lifted_ref.envs[0].ref.body_pos[:n][:, key]
+        off = np.linalg.norm(a.arrays["body_pos"][:, key] - against_lift, axis=-1).mean(axis=-1)
+        assert np.abs(off - a.arrays["key_body_error"]).max() > 1e-4  # the lift shows
+    finally:
+        lifted_ref.close()
     # swing_lead reaches the lift: the planner tracks the clip lifted with that lead
     led = lift_swing_feet(cs.clips[0], tree, SMPLX_BODY_NAMES, clearance=0.05, lead_frames=3)
     assert not np.array_equal(led.lift, lifted.lift)
@@ -621,6 +639,35 @@ def test_swing_clearance_plans_against_the_lifted_reference(tmp_path: Path) -> N
     assert moved and all(
         n.split("_")[:2] in (["L", "Hip"], ["L", "Knee"], ["L", "Ankle"]) for n in moved
     ), moved
+
+
+def test_lifted_plans_cached_before_get_the_captured_errors_once(tmp_path: Path) -> None:
+    """A plan against lifted feet cached before its errors were the capture's (no
+    ``errors`` in its meta, lifted errors) is re-measured on reading, once: the same
+    motion, the errors a fresh plan records, the file marked."""
+    import json
+
+    from intermimic.plan.seeds import plan_clips
+
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    cs = prepare_clips([stepping_clip(20)], objects, SETTINGS)
+    up = TINY_PLAN.model_copy(update={"sigma": 0.0, "finger_sigma": 0.0, "swing_clearance": 0.05})
+    cache = tmp_path / "cache"
+    fresh = next(iter(plan_clips(cs, SETTINGS, up, cache_dir=cache).values())).rollout
+    (path,) = cache.glob("*.npz")
+    with np.load(path) as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    assert meta.pop("errors") == "captured"
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    arrays["key_body_error"] = arrays["key_body_error"] + 0.01  # as if against the lift
+    np.savez(path, **arrays)
+    again = next(iter(plan_clips(cs, SETTINGS, up, cache_dir=cache).values())).rollout
+    np.testing.assert_array_equal(again.arrays["key_body_error"], fresh.arrays["key_body_error"])
+    np.testing.assert_array_equal(again.arrays["qpos"], fresh.arrays["qpos"])
+    with np.load(path) as z:
+        assert json.loads(str(z["__meta__"]))["errors"] == "captured"
+        np.testing.assert_array_equal(z["key_body_error"], fresh.arrays["key_body_error"])
 
 
 def _standing_clip(clipset: object, frames: int) -> object:
