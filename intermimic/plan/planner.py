@@ -66,7 +66,13 @@ from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.plan.mppi import MppiStep, snapshot_rows
 from intermimic.plan.settings import PlannerSettings
 from intermimic.plan.windows import History, Judge, Planned, Windows, tracking_judge
-from intermimic.rl.rollout import RecordingBackend, Rollout, end_reasons, frame_record
+from intermimic.rl.rollout import (
+    RecordingBackend,
+    Rollout,
+    end_reasons,
+    frame_record,
+    key_body_error,
+)
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.train import torch_threads
@@ -258,7 +264,7 @@ def _plan_clip(
         tenv.close()
     arrays = {key: np.concatenate([r[key] for r in records]) for key in records[0]}
     if mocap is not None:
-        arrays["key_body_error"] = key_body_errors(mocap, env.key_idx, arrays["body_pos"])
+        arrays["key_body_error"] = _captured_errors(mocap, env.key_idx, arrays["body_pos"])
     hinge = mppi.cost_fn.hinge_errors(arrays["qpos"], g0 + np.arange(len(arrays["qpos"])))
     rollout = Rollout(
         clip_id=clip.meta.clip_id,
@@ -311,20 +317,18 @@ def remeasured_against_capture(
     try:
         env = tenv.envs[0]
         ref = captured_reference(clip, env)
-        errors = key_body_errors(ref, env.key_idx, rollout.arrays["body_pos"])
+        errors = _captured_errors(ref, env.key_idx, rollout.arrays["body_pos"])
     finally:
         tenv.close()
     return dataclasses.replace(rollout, arrays={**rollout.arrays, "key_body_error": errors})
 
 
-def key_body_errors(ref: ReferenceMotion, key_idx: NDArray[np.int64], body_pos: F64) -> F64:
-    """``[n]`` mean key-body distance (m) of ``body_pos [n, B, 3]`` (frames ``0..n-1`` of
-    ``ref``'s first clip) from ``ref``'s: the environment's ``key_body_error``."""
+def _captured_errors(ref: ReferenceMotion, key_idx: NDArray[np.int64], body_pos: F64) -> F64:
+    """``[n]`` the key-body error of ``body_pos [n, B, 3]`` (frames ``0..n-1`` of
+    ``ref``'s first clip) against ``ref``."""
     n = len(body_pos)
     g = ref.global_index(np.zeros(n, np.int64), np.arange(n, dtype=np.int64))
-    key = np.asarray(key_idx, np.int64)
-    diff = np.asarray(body_pos, np.float64)[:, key] - ref.body_pos[g][:, key]
-    return np.linalg.norm(diff, axis=-1).mean(axis=-1)
+    return key_body_error(body_pos, ref.body_pos[g], key_idx)
 
 
 def _object_past(records: list[dict[str, Any]]) -> F64:

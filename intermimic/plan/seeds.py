@@ -97,7 +97,8 @@ def _save(path: Path, planned: PlannedClip) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _load(path: Path, seed: int) -> PlannedClip:
+def _load(path: Path, seed: int) -> tuple[PlannedClip, dict[str, Any]]:
+    """The plan cached at ``path``, and its meta."""
     with np.load(path) as z:
         meta = json.loads(str(z["__meta__"]))
         arrays = {k: np.asarray(z[k]) for k in z.files if k != "__meta__"}
@@ -107,14 +108,7 @@ def _load(path: Path, seed: int) -> PlannedClip:
         clip_frames=int(meta["clip_frames"]), arrays=arrays,
         ended_by=tuple(meta.get("ended_by", ())),  # not in plans cached before it was kept
     )  # fmt: skip
-    return PlannedClip(rollout, float(meta["seconds"]), seed)
-
-
-def _errors_captured(path: Path) -> bool:
-    """Whether the plan cached at ``path`` has its key-body errors against the captured
-    clip (every plan saved since 2026-12-06)."""
-    with np.load(path) as z:
-        return json.loads(str(z["__meta__"])).get("errors") == "captured"
+    return PlannedClip(rollout, float(meta["seconds"]), seed), meta
 
 
 #: TeacherSettings fields that change the simulated system beyond its EnvSettings (the
@@ -245,8 +239,9 @@ def _plan_or_load(
         key = _key(planner, settings, clip.meta.source_sha256 or cid, judge_name)
         path = Path(cache_dir) / f"{cid}.{key}.npz"
     if path is not None and path.exists():
-        cached = _load(path, planner.seed)
-        if planner.swing_clearance > 0 and not _errors_captured(path):
+        cached, meta = _load(path, planner.seed)
+        # plans saved before 2026-12-06 measured lifted feet against the lift
+        if planner.swing_clearance > 0 and meta.get("errors") != "captured":
             r = remeasured_against_capture(cached.rollout, clip, scene, settings)
             cached = dataclasses.replace(cached, rollout=r)
             _save(path, cached)  # once: the motion is the same, its errors the capture's

@@ -158,11 +158,17 @@ class RecordingBackend:
         self.last = self.snapshot()
 
 
+def key_body_error(pos: F64, ref_pos: F64, key_idx: NDArray[np.int64]) -> F64:
+    """``[N]`` mean distance (m) of the key bodies ``key_idx`` of body positions ``pos
+    [N, B, 3]`` from the reference's ``ref_pos [N, B, 3]`` at the same frames: the
+    recorded ``key_body_error`` (E_h per frame)."""
+    return np.linalg.norm(pos[:, key_idx] - ref_pos[:, key_idx], axis=-1).mean(axis=-1)
+
+
 def _errors(env: TrackingEnv, bs: BodyStates, idx: NDArray[np.int64]) -> tuple[F64, F64]:
     """``(key-body error [N], object error [N])`` in m against reference frames ``idx``."""
     ref = env.ref
-    key = bs.pos[:, env.key_idx] - ref.body_pos[idx][:, env.key_idx]
-    e_h = np.linalg.norm(key, axis=-1).mean(axis=-1)
+    e_h = key_body_error(bs.pos, ref.body_pos[idx], env.key_idx)
     # float64 on the host: the recorded errors are exact
     q, p = torch.from_numpy(bs.obj_quat), torch.from_numpy(bs.obj_pos)
     pts = object_points(p, quat_to_matrix(q), torch.from_numpy(env.points)).numpy()
