@@ -63,9 +63,11 @@ from stages.subjects import subject_clipset
 
 REFINED_STAGE = "refined"
 #: Settings a refinement takes from the teacher's run, whatever it is given: they decide
-#: the networks, the action parameterisation and the humanoid the policy was trained on.
+#: the networks, the action parameterisation and the humanoid the policy was trained on
+#: (``recipe``: a planner_fb actor's mean is taken against its plan's observations).
 POLICY_FIELDS = (
     "profile",
+    "recipe",
     "hidden_dims",
     "init_log_std",
     "residual_actions",

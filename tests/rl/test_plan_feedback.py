@@ -264,6 +264,13 @@ def test_stage_plans_with_the_given_planner_and_evaluates(tmp_path: Path) -> Non
          "--plan", "seed=1"],
     )  # fmt: skip
     assert r.exit_code == 2 and "--plan applies to the planner recipes" in r.output
+    # refined with settings of another recipe, the teacher acts as it was trained (the
+    # recipe comes from the run: stages.refine.POLICY_FIELDS)
+    from stages.refine import refine_subject
+
+    own = refine_subject(store, "lab", "s1", SETTINGS, objects)
+    other = SETTINGS.model_copy(update={"recipe": "ppo"})
+    assert refine_subject(store, "lab", "s1", other, objects).tracking == own.tracking
 
 
 def _cli_options(flag: str, model: BaseModel) -> list[str]:
