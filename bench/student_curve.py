@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     objects = ObjectLibrary()
     teacher_s = TeacherSettings(
         worlds=args.worlds, seed=args.seed, env_steps=10**12, checkpoint_interval=5,
-        tensorboard=False,
+        tensorboard=False, recipe="ppo",  # this bench plans nothing: PPO's teacher
     )  # fmt: skip
     clipset = clip_set([clip], teacher_s, where=args.clip, objects=objects)
     obj = clip.meta.object_name

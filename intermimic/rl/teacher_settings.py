@@ -29,6 +29,19 @@ from intermimic.sim.scene import SceneSettings
 
 #: Fixed learning rate of the CPU profile (a few dozen worlds instead of 4096).
 CPU_LEARNING_RATE = 3e-4
+#: A teacher's training recipes (:attr:`TeacherSettings.recipe`).
+Recipe = Literal["ppo", "planner_psi", "planner_bc", "planner_ff", "planner_fb"]
+#: What ``TeacherSettings.recipe`` takes: a recipe or "profile" (the profile's, resolved
+#: when the settings are made; Dagster's config has no optional Literal, hence a word).
+RecipeSetting = Literal["profile", "ppo", "planner_psi", "planner_bc", "planner_ff", "planner_fb"]
+#: The cpu profile's recipe (with residual actions, SMPL-X): the best measured on 2 cores. On
+#: ``sub2_largetable_000`` (bench/teacher_curve.py, README "Teacher recipes") PPO from
+#: scratch tracks 37 of 153 frames from the MoCap start after 20 minutes, as many as the
+#: untrained policy; ``planner_fb`` tracks what its plan tracks (152 of 152 at 240 Hz
+#: with the demo profile's planner settings) and keeps it through training. It plans
+#: every clip first (10-50 minutes per clip on 2 cores, cached in the run's
+#: ``psi_seed/``), so small budgets pin ``recipe="ppo"``.
+CPU_RECIPE: Recipe = "planner_fb"
 #: Physics rates a run may use (whole multiples of the 30 Hz policy rate).
 PHYSICS_RATES = (120, 240, 480)
 #: What a teacher run directory saves its settings (and clip ids) in.
@@ -150,12 +163,16 @@ class TeacherSettings(BaseModel):
         "and frames a rollout has reached: a curriculum along the clip; see "
         "PSISettings.starts)",
     )
-    recipe: Literal["ppo", "planner_psi", "planner_bc", "planner_ff", "planner_fb"] = Field(
-        "ppo",
-        description="'ppo': PPO as the method has it; 'planner_psi': before training, the "
-        "sampling planner (intermimic.plan) tracks each clip from its MoCap start and its "
-        "committed states seed every simulated PSI slot along the clip (use with "
-        "psi_rule='confirm', which starts episodes anywhere in a clip); 'planner_bc': "
+    recipe: RecipeSetting = Field(
+        "profile",
+        description="'profile': the profile's (CPU_RECIPE, planner_fb, on the cpu profile with "
+        "residual actions and the SMPL-X humanoid; 'ppo' otherwise), resolved when the "
+        "settings are made, so a run records the recipe it trained with; 'ppo': PPO as "
+        "the method has it; "
+        "'planner_psi': before training, the sampling planner (intermimic.plan) tracks "
+        "each clip from its MoCap start and its committed states seed every simulated PSI "
+        "slot along the clip (use with psi_rule='confirm', which starts episodes anywhere "
+        "in a clip); 'planner_bc': "
         "that, and the fresh actor is first cloned on the planner's actions (issue 18 "
         "recipes a, b, c); 'planner_ff': the PSI seeding of 'planner_psi', and the "
         "residual actions' base at each planned clip frame is the planner's action there "
@@ -226,7 +243,13 @@ class TeacherSettings(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _feedforward_is_residual(self) -> TeacherSettings:
+    def _recipe_of_profile(self) -> TeacherSettings:
+        # resolved here, so a saved run records the recipe it trained with, not "the
+        # profile's" of whichever version reads it back
+        if self.recipe == "profile":
+            # measured on the SMPL-X humanoid only: the G1 keeps PPO until it is
+            cpu = self.profile == "cpu" and self.residual_actions and self.embodiment == "smplx"
+            self.recipe = CPU_RECIPE if cpu else "ppo"
         # the plan is the base a residual is added to; absolute actions have no base
         if self.recipe in ("planner_ff", "planner_fb") and not self.residual_actions:
             raise ValueError(

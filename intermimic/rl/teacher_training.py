@@ -29,7 +29,7 @@ from intermimic.humanoid.embodiment import SmplxEmbodiment
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
 from intermimic.rl.teacher_env import ClipSet, TeacherEnv, build_teacher_env
-from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
+from intermimic.rl.teacher_settings import CPU_RECIPE, SETTINGS_FILE, TeacherSettings
 from intermimic.rl.train import Trainer, TrainResult
 from intermimic.rl.training_run import train_run
 
@@ -54,6 +54,27 @@ class TeacherResult:
     rejected: dict[str, str]
     stopped_by_budget: bool = False
     train_result: TrainResult | None = None
+
+
+def _check_recipe_inputs(
+    settings: TeacherSettings,
+    psi_seeds: Mapping[str, Any] | None,
+    feedforward: Mapping[str, Any] | None,
+) -> None:
+    # A planner recipe without its plans would train silently as something else (planner_fb
+    # with no plan has an actor whose mean is 0 everywhere): refuse it, naming the fix.
+    if settings.recipe == "ppo":
+        return
+    missing = [] if psi_seeds else ["psi_seeds"]
+    if settings.recipe in ("planner_ff", "planner_fb") and not feedforward:
+        missing.append("feedforward")
+    if missing:
+        raise ValueError(
+            f"recipe={settings.recipe!r} trains from the planner's plans, but "
+            f"{' and '.join(missing)} were not given: pass intermimic.plan.recipes."
+            "recipe_inputs(...)'s, or set recipe='ppo' (the cpu profile's default recipe is "
+            f"{CPU_RECIPE!r})"
+        )
 
 
 def train_teacher(
@@ -92,6 +113,7 @@ def train_teacher(
         raise ValueError(
             "feed-forward actions are a residual policy's base: residual_actions must be True"
         )
+    _check_recipe_inputs(settings, psi_seeds, feedforward)
     env = build_teacher_env(clipset, settings)
     if psi_seeds:
         seeded = env.seed_psi(psi_seeds)

@@ -26,6 +26,7 @@ TINY = {
     "sim_threads": 1,
     "tensorboard": False,
     "attempts": 1,
+    "recipe": "ppo",  # trains without plans (the cpu default plans first)
 }
 BOTH = dg.RunConfig(ops={"teacher_policy": {"config": TINY}, "refined_rollouts": {"config": TINY}})
 CONFIG = dg.RunConfig(ops={"teacher_policy": {"config": TINY}})

@@ -28,7 +28,9 @@ def test_evaluate_shows_a_bar_per_policy(tmp_path: Path) -> None:
     objects_dir = write_synthetic_objects(tmp_path / "objects")
     lib = ObjectLibrary(objects_dir)
     tiny = {"worlds": 4, "horizon": 8, "checkpoint_interval": 2, "sim_threads": 1}
-    teacher = TeacherSettings(env_steps=64, hidden_dims=[32], tensorboard=False, **tiny)
+    teacher = TeacherSettings(
+        env_steps=64, hidden_dims=[32], tensorboard=False, recipe="ppo", **tiny
+    )
     train_subject_teacher(store, "lab", "s1", teacher, lib, evaluate=False)
     student = StudentSettings(
         env_steps=64, width=32, layers=1, heads=2, head_hidden_dims=[32],

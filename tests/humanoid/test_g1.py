@@ -156,6 +156,7 @@ def test_one_teacher_iteration_on_g1(
     from intermimic.rl.teacher_training import train_teacher
 
     s = TeacherSettings(
+        recipe="ppo",  # trains without plans (the cpu default plans first)
         env_steps=4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=1,
         sim_threads=1, tensorboard=False, embodiment="g1",
     )  # fmt: skip
@@ -190,7 +191,8 @@ def test_cli_train_and_refine_g1(tmp_path: Path, g1: G1Embodiment) -> None:
     objects = write_synthetic_objects(tmp_path / "objects")
     common = ["--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
     tiny = ["--set", "worlds=4", "--set", "horizon=8", "--set", "hidden_dims=[32]",
-            "--set", "sim_threads=1", "--set", "tensorboard=false"]  # fmt: skip
+            "--set", "sim_threads=1", "--set", "tensorboard=false",
+            "--set", "recipe=ppo"]  # fmt: skip
     runner = CliRunner()
     r = runner.invoke(
         app, ["train-teacher", *common, "--embodiment", "g1", "--env-steps", "32", *tiny]

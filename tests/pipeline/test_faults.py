@@ -49,6 +49,7 @@ TINY = {
     "sim_threads": 1,
     "tensorboard": False,
     "attempts": 1,
+    "recipe": "ppo",  # trains without plans (the cpu default plans first)
 }
 
 

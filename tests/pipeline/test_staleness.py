@@ -30,6 +30,7 @@ TINY = {
     "sim_threads": 1,
     "tensorboard": False,
     "attempts": 1,
+    "recipe": "ppo",  # trains without plans (the cpu default plans first)
 }
 TEACHER = dg.AssetKey("teacher_policy")
 REFINED = dg.AssetKey("refined_rollouts")

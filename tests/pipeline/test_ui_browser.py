@@ -48,6 +48,7 @@ CHROME_ARGS = [
 TEACHER = {
     "env_steps": 2 * 4 * 8, "worlds": 4, "horizon": 8, "hidden_dims": [32],
     "checkpoint_interval": 2, "sim_threads": 1, "tensorboard": False, "attempts": 1,
+    "recipe": "ppo",
 }  # fmt: skip
 STUDENT = {
     "env_steps": 2 * 4 * 8, "worlds": 4, "horizon": 8, "width": 32, "layers": 1, "heads": 2,

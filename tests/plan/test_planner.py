@@ -1044,7 +1044,8 @@ def test_recipe_c_clones_the_plan_then_trains_and_resumes_without_cloning(
 def test_recipe_inputs_per_recipe(tmp_path: Path, clipset: object) -> None:
     from intermimic.plan.recipes import recipe_inputs
 
-    ppo = recipe_inputs(clipset, SETTINGS, tmp_path)  # type: ignore[arg-type]
+    only_ppo = SETTINGS.model_copy(update={"recipe": "ppo"})
+    ppo = recipe_inputs(clipset, only_ppo, tmp_path)  # type: ignore[arg-type]
     assert ppo.plans == {} and ppo.psi_seeds is None and ppo.init_actor is None
     assert ppo.planner_seconds == 0.0 and not list(tmp_path.iterdir())
     psi = recipe_inputs(clipset, SETTINGS.model_copy(update={"recipe": "planner_psi"}), tmp_path)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from intermimic.rl.teacher_actor import TeacherActor
 from intermimic.rl.teacher_env import ClipSet, build_teacher_env, prepare_clips
 from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
 
-RELEASED = TeacherSettings(worlds=2, sim_threads=1, obs_layout="released")
+RELEASED = TeacherSettings(worlds=2, sim_threads=1, obs_layout="released", recipe="ppo")
 STUDENT = StudentSettings(worlds=2, sim_threads=1, tensorboard=False)
 
 
@@ -142,7 +142,7 @@ def test_student_env_over_a_released_teacher(clipset: ClipSet) -> None:
         assert ObsLayout.from_dict(lay.to_dict()) == lay
     finally:
         env.close()
-    compact = _teacher(TeacherSettings(worlds=2, sim_threads=1), 2916)
+    compact = _teacher(TeacherSettings(worlds=2, sim_threads=1, recipe="ppo"), 2916)
     with pytest.raises(InputError, match="different layouts"):
         build_student_env(
             groups, {"s1": teacher, "s2": compact}, STUDENT, {"s1.box": 1, "s2.box": 1}, psi=False

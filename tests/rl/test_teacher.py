@@ -20,7 +20,7 @@ from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
 from intermimic.rl.rollout import best_rollouts, end_reasons, evaluate, iter_attempts, summarize
 from intermimic.rl.teacher_env import prepare_clips, share_worlds
-from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
+from intermimic.rl.teacher_settings import CPU_RECIPE, NoClipsError, TeacherSettings
 from intermimic.rl.teacher_training import train_teacher
 from intermimic.rl.training_run import load_curve
 from stages.refine import REFINED_STAGE, refine_subject
@@ -29,6 +29,7 @@ from stages.teacher import train_subject_teacher
 
 #: Tiny but complete: 4 worlds, horizon 8, one 32-wide layer, a checkpoint every 2 iterations.
 TINY = TeacherSettings(
+    recipe="ppo",  # trains without plans (the cpu default plans first)
     env_steps=3 * 4 * 8,
     worlds=4,
     horizon=8,
@@ -79,6 +80,37 @@ def test_settings_map_onto_train_and_env_settings() -> None:
         TeacherSettings(backend="isaac")
     assert share_worlds([100, 300], 8) == [2, 6]
     assert share_worlds([1, 1000], 2) == [1, 1]
+
+
+def test_recipe_is_the_profiles_unless_set(tmp_path: Path, objects: ObjectLibrary) -> None:
+    """The cpu profile trains around plans by default (the best measured recipe), the
+    paper profile and absolute actions with the method's PPO; a saved run keeps the
+    recipe it trained with; a planner recipe without its plans is refused."""
+    assert TeacherSettings().recipe == CPU_RECIPE == "planner_fb"
+    assert TeacherSettings(profile="paper").recipe == "ppo"
+    assert TeacherSettings(residual_actions=False).recipe == "ppo"  # no base to add to
+    assert TeacherSettings(embodiment="g1").recipe == "ppo"  # not measured with plans
+    assert TeacherSettings(recipe="planner_psi", profile="paper").recipe == "planner_psi"
+    saved = TeacherSettings().model_dump()
+    assert saved["recipe"] == "planner_fb"
+    assert TeacherSettings.model_validate(saved).recipe == "planner_fb"
+    old = TeacherSettings(recipe="ppo").model_dump()  # a run from before the cpu default
+    assert TeacherSettings.model_validate(old).recipe == "ppo"
+    assert TeacherSettings.model_validate({**old, "recipe": "profile"}).recipe == "planner_fb"
+    cs = prepare_clips([synthetic_clip("s1", "box", 0, 20, seed=0)], objects, TINY)
+    for recipe, missing in [
+        ("planner_fb", "psi_seeds and feedforward"),
+        ("planner_ff", "psi_seeds and feedforward"),
+        ("planner_psi", "psi_seeds were"),
+        ("planner_bc", "psi_seeds were"),
+    ]:
+        s = TINY.model_copy(update={"recipe": recipe, "psi_rule": "confirm"})
+        with pytest.raises(ValueError, match=f"recipe='{recipe}'.*{missing}.*recipe='ppo'"):
+            train_teacher(cs, s, tmp_path / recipe)
+        assert not (tmp_path / recipe).exists()  # refused before anything was written
+    ff = {"s1_box_000": np.zeros((3, 153))}
+    with pytest.raises(ValueError, match="but psi_seeds were not given"):
+        train_teacher(cs, TINY.model_copy(update={"recipe": "planner_fb"}), None, feedforward=ff)
 
 
 def test_train_resume_refine(tmp_path: Path, objects: ObjectLibrary) -> None:
@@ -142,6 +174,14 @@ def test_train_resume_refine(tmp_path: Path, objects: ObjectLibrary) -> None:
     assert "penetration_object_max" in rep.comparison()
     # the MoCap subject is untouched and the refined dataset is not taken for a subject
     assert resolve_subject(store, "s1") == ("lab", "s1")
+
+    # settings that name no recipe (the cpu profile's planner_fb) refine this PPO
+    # teacher as it was trained: the recipe comes from the run (a planner_fb actor would
+    # take its mean against plan observations this run has not: 0 everywhere)
+    unnamed = TeacherSettings(**{**more.model_dump(), "recipe": "profile"})
+    assert unnamed.recipe == "planner_fb"
+    again = refine_subject(store, "lab", "s1", unnamed, objects)
+    assert again.tracking == rep.tracking
 
 
 def test_best_attempt_is_longest_then_lowest_error(tmp_path: Path, objects: ObjectLibrary) -> None:

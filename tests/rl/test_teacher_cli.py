@@ -24,6 +24,7 @@ runner = CliRunner()
 TINY = [
     "--set", "worlds=4", "--set", "horizon=8", "--set", "hidden_dims=[32]",
     "--set", "checkpoint_interval=2", "--set", "sim_threads=1", "--set", "tensorboard=false",
+    "--set", "recipe=ppo",
 ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from stages.refine import REFINED_STAGE, refine_subject
 from stages.teacher import train_subject_teacher
 
 BODY = TeacherSettings(
+    recipe="ppo",  # trains without plans (the cpu default plans first)
     env_steps=2 * 4 * 8,
     worlds=4,
     horizon=8,

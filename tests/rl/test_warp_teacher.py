@@ -32,6 +32,7 @@ pytestmark = [
 WORLDS, HORIZON, ITERATIONS = 2, 4, 2
 #: Two PPO iterations of 2 worlds x 4 steps, a 32-wide layer, a checkpoint each iteration.
 TINY_WARP = TeacherSettings(
+    recipe="ppo",  # trains without plans (the cpu default plans first)
     backend="warp",
     device="cpu",
     env_steps=ITERATIONS * WORLDS * HORIZON,

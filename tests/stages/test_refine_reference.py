@@ -26,6 +26,7 @@ from stages.teacher import train_subject_teacher
 from tests.synthetic_store import two_clip_store
 
 TINY = TeacherSettings(
+    recipe="ppo",  # trains without plans (the cpu default plans first)
     env_steps=2 * 4 * 8,
     worlds=4,
     horizon=8,

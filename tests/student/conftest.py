@@ -21,6 +21,7 @@ from intermimic.rl.teacher_settings import TeacherSettings
 from stages.teacher import train_subject_teacher
 
 TEACHER = TeacherSettings(
+    recipe="ppo",  # trains without plans (the cpu default plans first)
     env_steps=2 * 4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=2,
     sim_threads=1, tensorboard=False,
 )  # fmt: skip

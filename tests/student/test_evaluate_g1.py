@@ -55,6 +55,7 @@ def test_evaluate_g1_teachers(tmp_path: Path) -> None:
     store = _store(tmp_path / "store", ("s1", "s2"))
     objects_dir = write_synthetic_objects(tmp_path / "objects")
     s = TeacherSettings(
+        recipe="ppo",  # trains without plans (the cpu default plans first)
         env_steps=4 * 8, worlds=4, horizon=8, hidden_dims=[32], checkpoint_interval=1,
         sim_threads=1, tensorboard=False, embodiment="g1",
     )  # fmt: skip
