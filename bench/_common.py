@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from intermimic.motion.clip import HOIClip
     from intermimic.plan import PlannerSettings
-    from intermimic.rl.teacher_env import ClipSet
+    from intermimic.rl.clipset import ClipSet
     from intermimic.rl.teacher_settings import TeacherSettings
 
 #: The sample clip the benchmarks run on by default.
@@ -96,7 +96,7 @@ def clip_set(
 ) -> ClipSet:
     """The clip set (scenes, groups) of ``clips`` with ``objects`` (default the sample's)."""
     from intermimic.objects import ObjectLibrary
-    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.clipset import prepare_clips
 
     return prepare_clips(
         list(clips), ObjectLibrary() if objects is None else objects, settings, where=where

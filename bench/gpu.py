@@ -194,7 +194,7 @@ class Context:
         """The teacher's scene (humanoid with PD position actuators, the clip's object,
         ground): every stage steps the model the teacher trains, so MuJoCo Warp compiles
         its kernels once (in ``agreement``)."""
-        if self._scene is None:  # = intermimic.rl.teacher_env.teacher_scene, without torch
+        if self._scene is None:  # = intermimic.rl.clipset.teacher_scene, without torch
             from intermimic.humanoid.embodiment import SmplxEmbodiment
             from intermimic.sim.scene import embodiment_scene
 
@@ -615,7 +615,7 @@ def stage_env(ctx: Context) -> dict[str, Any]:
 
 
 def stage_teacher(ctx: Context) -> dict[str, Any]:
-    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.clipset import prepare_clips
     from intermimic.rl.teacher_settings import TeacherSettings
     from intermimic.rl.teacher_training import train_teacher
 

@@ -105,7 +105,7 @@ def _select(
 ) -> Any:
     """``clipset`` cut to ``clips`` (all when None), then to the first ``max_clips`` of
     them by id; unknown ids are an error naming them."""
-    from intermimic.rl.teacher_env import ClipSet
+    from intermimic.rl.clipset import ClipSet
 
     have = {c.meta.clip_id for c in clipset.clips}
     if max_clips is not None:

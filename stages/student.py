@@ -25,11 +25,11 @@ from data_catalog.store import Store
 from intermimic.atomic import write_text_atomic
 from intermimic.errors import StoreError
 from intermimic.rl.checkpoint import CheckpointError
+from intermimic.rl.clipset import group_by_object
 from intermimic.rl.student_env import StudentGroup
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.student_training import SUMMARY_FILE, StudentResult, train_student
 from intermimic.rl.teacher_actor import MissingTeacherError, TeacherActor, load_teacher_actor
-from intermimic.rl.teacher_env import group_by_object
 from intermimic.rl.teacher_settings import NoClipsError
 from intermimic.rl.training_run import load_curve, plot_curve
 from stages.subjects import mocap_subjects

@@ -10,7 +10,7 @@ from data_catalog.refined_layout import (
 )
 from data_catalog.store import Store
 from intermimic.errors import StoreError
-from intermimic.rl.teacher_env import ClipSet, prepare_clips
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.teacher_settings import NoClipsError, TeacherSettings
 
 

@@ -33,13 +33,14 @@ from intermimic.eval.metrics import ClipResult, aggregate, clip_result
 from intermimic.humanoid import HumanoidSettings, build_spec, fit_skeleton
 from intermimic.humanoid.embodiment import SmplxEmbodiment, make_embodiment
 from intermimic.motion.clip import HOIClip
+from intermimic.rl.clipset import ClipSet, group_by_object
 from intermimic.rl.rollout import refined_clip, rollout_env
 from intermimic.rl.student_env import StudentGroup, build_student_env
 from intermimic.rl.student_model import ObsLayout
 from intermimic.rl.student_policy import StudentPolicy, TeacherDriver
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_actor import TeacherActor
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact, group_by_object
+from intermimic.rl.teacher_env import build_teacher_env_exact
 from intermimic.rl.teacher_policy import load_teacher
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.sim.scene import Scene, SceneSettings, build_scene, embodiment_scene
@@ -286,7 +287,7 @@ def evaluate_policy(
 
 def _teacher_embodiment(ts: Any, clips: Sequence[HOIClip], cache: dict[str, Any]) -> Any:
     """The body a teacher run drives (None: the mean-adult SMPL-X humanoid), as its
-    training built it (:func:`intermimic.rl.teacher_env.prepare_clips`)."""
+    training built it (:func:`intermimic.rl.clipset.prepare_clips`)."""
     if ts.embodiment != "smplx":
         if ts.embodiment not in cache:
             cache[ts.embodiment] = make_embodiment(ts.embodiment)

@@ -66,6 +66,7 @@ from intermimic.motion.skeleton import SMPLX_BODY_NAMES
 from intermimic.plan.mppi import MppiStep, snapshot_rows
 from intermimic.plan.settings import PlannerSettings
 from intermimic.plan.windows import History, Judge, Planned, Windows, tracking_judge
+from intermimic.rl.clipset import ClipSet
 from intermimic.rl.rollout import (
     RecordingBackend,
     Rollout,
@@ -73,7 +74,7 @@ from intermimic.rl.rollout import (
     frame_record,
     key_body_error,
 )
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
+from intermimic.rl.teacher_env import build_teacher_env_exact
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.train import torch_threads
 from intermimic.sim.scene import Scene

@@ -32,7 +32,7 @@ from intermimic.plan.seeds import (
     psi_seeds,
 )
 from intermimic.plan.settings import PlannerSettings
-from intermimic.rl.teacher_env import ClipSet
+from intermimic.rl.clipset import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import zero_actor_mean
 

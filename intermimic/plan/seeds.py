@@ -1,6 +1,6 @@
 """Planned clips, cached: refined motion, PSI seeds (recipe b), actions to clone (recipe c).
 
-:func:`plan_clips` plans every clip of a :class:`~intermimic.rl.teacher_env.ClipSet`
+:func:`plan_clips` plans every clip of a :class:`~intermimic.rl.clipset.ClipSet`
 (:func:`~intermimic.plan.planner.plan_clip`) and returns each clip's committed rollout
 (the refine stage stores it as the clip's refinement).
 :func:`~intermimic.rl.teacher_training.train_teacher` puts the states into the PSI
@@ -32,8 +32,8 @@ from intermimic.motion.clip import HOIClip
 from intermimic.plan.planner import plan_clip, remeasured_against_capture
 from intermimic.plan.settings import PlannerSettings
 from intermimic.plan.windows import Judge
+from intermimic.rl.clipset import ClipSet
 from intermimic.rl.rollout import Rollout
-from intermimic.rl.teacher_env import ClipSet
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.sim.scene import Scene
 

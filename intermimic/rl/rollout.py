@@ -37,7 +37,8 @@ from intermimic.env.geometry import object_points, quat_to_matrix
 from intermimic.humanoid.embodiment import SmplxEmbodiment
 from intermimic.motion.clip import HOIClip
 from intermimic.motion.kinematics import euler_xyz_to_rotvec
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact
+from intermimic.rl.clipset import ClipSet
+from intermimic.rl.teacher_env import build_teacher_env_exact
 from intermimic.rl.teacher_policy import TeacherPolicy, load_teacher
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.vecenv import to_host

@@ -1,7 +1,7 @@
 """Teacher training: one PPO tracking policy per subject, on all of the subject's clips.
 
 :func:`train_teacher` builds the :class:`~intermimic.rl.teacher_env.TeacherEnv` of a
-:class:`~intermimic.rl.teacher_env.ClipSet` and runs
+:class:`~intermimic.rl.clipset.ClipSet` and runs
 :func:`~intermimic.rl.training_run.train_run` on ``run_dir``: resume is automatic
 (running it again continues from the last good checkpoint), it trains until
 ``env_steps`` or a wall-clock budget and writes the learning curve.
@@ -28,7 +28,8 @@ import torch
 from intermimic.humanoid.embodiment import SmplxEmbodiment
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
-from intermimic.rl.teacher_env import ClipSet, TeacherEnv, build_teacher_env
+from intermimic.rl.clipset import ClipSet
+from intermimic.rl.teacher_env import TeacherEnv, build_teacher_env
 from intermimic.rl.teacher_settings import CPU_RECIPE, SETTINGS_FILE, TeacherSettings
 from intermimic.rl.train import Trainer, TrainResult
 from intermimic.rl.training_run import train_run

@@ -151,7 +151,7 @@ def test_g1_keeps_its_range_middles(g1_scene: Scene) -> None:
 def test_one_teacher_iteration_on_g1(
     tmp_path: Path, g1: G1Embodiment, objects: ObjectLibrary
 ) -> None:
-    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.clipset import prepare_clips
     from intermimic.rl.teacher_settings import TeacherSettings
     from intermimic.rl.teacher_training import train_teacher
 

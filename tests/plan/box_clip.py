@@ -6,7 +6,7 @@ from pathlib import Path
 
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
-from intermimic.rl.teacher_env import ClipSet, prepare_clips
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
 
 #: The environment the planner tests plan in (residual actions, as the planner's own).

@@ -25,8 +25,9 @@ from intermimic.plan import MppiStep, PlannerSettings, plan_clip
 from intermimic.plan.costs import GROUND_SLACK, PlanCost, foot_bodies
 from intermimic.plan.mppi import _interpolation, _ObjectJerk, _rollout
 from intermimic.plan.planner import _object_past, _Rewind
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.rollout import SERIES, RecordingBackend, refined_clip
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact, prepare_clips
+from intermimic.rl.teacher_env import build_teacher_env_exact
 from intermimic.rl.teacher_settings import TeacherSettings
 from tests.plan.box_clip import PLAN_SETTINGS
 

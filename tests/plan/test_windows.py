@@ -13,8 +13,8 @@ from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings, plan_clip, tracking_judge
 from intermimic.plan.seeds import _key, plan_clips
 from intermimic.plan.settings import DEFAULT_BEFORE
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.rollout import Rollout
-from intermimic.rl.teacher_env import ClipSet, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
 from tests.plan.box_clip import PLAN_SETTINGS
 from tests.plan.test_planner import _replay

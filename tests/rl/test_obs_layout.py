@@ -18,11 +18,12 @@ from intermimic.env.observations import observation_dim
 from intermimic.errors import InputError
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.student_env import StudentGroup, build_student_env
 from intermimic.rl.student_model import ObsLayout
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_actor import TeacherActor
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env, prepare_clips
+from intermimic.rl.teacher_env import build_teacher_env
 from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
 
 RELEASED = TeacherSettings(worlds=2, sim_threads=1, obs_layout="released", recipe="ppo")

@@ -18,8 +18,9 @@ from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
+from intermimic.rl.clipset import prepare_clips
 from intermimic.rl.rollout import best_rollouts, end_reasons, evaluate, iter_attempts, summarize
-from intermimic.rl.teacher_env import prepare_clips, share_worlds
+from intermimic.rl.teacher_env import share_worlds
 from intermimic.rl.teacher_settings import CPU_RECIPE, NoClipsError, TeacherSettings
 from intermimic.rl.teacher_training import train_teacher
 from intermimic.rl.training_run import load_curve

@@ -21,11 +21,12 @@ from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings, plan_clip
 from intermimic.plan.seeds import PlannedClip, feedforward_actions
 from intermimic.rl import checkpoint as ckpt
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.rollout import evaluate
 from intermimic.rl.student_env import StudentGroup, build_student_env
 from intermimic.rl.student_settings import StudentSettings
 from intermimic.rl.teacher_actor import load_teacher_actor
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env, prepare_clips
+from intermimic.rl.teacher_env import build_teacher_env
 from intermimic.rl.teacher_policy import load_teacher
 from intermimic.rl.teacher_settings import SETTINGS_FILE, TeacherSettings
 from intermimic.rl.teacher_training import train_teacher, zero_actor_mean

@@ -15,8 +15,9 @@ from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
+from intermimic.rl.clipset import prepare_clips
 from intermimic.rl.teacher_actor import load_teacher_actor
-from intermimic.rl.teacher_env import build_teacher_env, prepare_clips
+from intermimic.rl.teacher_env import build_teacher_env
 from intermimic.rl.teacher_policy import load_teacher
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import warm_start

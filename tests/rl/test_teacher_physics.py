@@ -15,8 +15,9 @@ from intermimic.errors import InputError
 from intermimic.eval.evaluate import perturbed_scene
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.student_env import _same_physics
-from intermimic.rl.teacher_env import ClipSet, build_teacher_env_exact, prepare_clips
+from intermimic.rl.teacher_env import build_teacher_env_exact
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.sim.scene import SceneSettings
 

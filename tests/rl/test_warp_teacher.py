@@ -16,8 +16,8 @@ import pytest
 from intermimic.motion.synthetic import synthetic_clip, write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.rl import checkpoint as ckpt
+from intermimic.rl.clipset import ClipSet, prepare_clips
 from intermimic.rl.rollout import evaluate, summarize
-from intermimic.rl.teacher_env import ClipSet, prepare_clips
 from intermimic.rl.teacher_settings import TeacherSettings
 from intermimic.rl.teacher_training import train_teacher
 from intermimic.rl.train import Trainer

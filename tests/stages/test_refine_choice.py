@@ -60,7 +60,7 @@ def test_shortfall_and_rank_by_hand() -> None:
 
 def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path, store: Store) -> None:
     from intermimic.plan.seeds import plan_clips
-    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.clipset import prepare_clips
 
     lib = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     rep = refine_subject(store, "lab", "s1", SETTINGS, lib, method="planner", planner=TWO)
@@ -132,7 +132,7 @@ def test_windows_are_judged_by_the_quality_rule(tmp_path: Path, store: Store) ->
     prefix; by tracking where nothing is measured. ``refine_subject`` plans windows with
     it (the stored refinement is the plan the quality judge makes)."""
     from intermimic.plan import plan_clip, tracking_judge
-    from intermimic.rl.teacher_env import prepare_clips
+    from intermimic.rl.clipset import prepare_clips
     from stages.refine_choice import QualityChoice
 
     lib = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
