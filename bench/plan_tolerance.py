@@ -147,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     from intermimic.plan.seeds import feedforward_actions, plan_clips
     from intermimic.rl.teacher_env import build_teacher_env_exact
     from intermimic.rl.teacher_policy import load_teacher
-    from intermimic.rl.teacher_settings import TeacherSettings
+    from intermimic.rl.teacher_settings import FEEDFORWARD_RECIPES, TeacherSettings
     from intermimic.rl.train import torch_threads
 
     planner = planner_settings(args)
     recipe = TeacherSettings.of_run(Path(args.teacher)).recipe if args.teacher else "planner_ff"
-    if recipe not in ("planner_ff", "planner_fb"):
+    if recipe not in FEEDFORWARD_RECIPES:
         raise SystemExit(f"--teacher {args.teacher}: recipe {recipe!r} has no plan to replay")
     settings = teacher_settings(args, recipe=recipe)
     (clip,), clipset = sample_clipset([args.clip], settings, where=args.clip)

@@ -33,7 +33,7 @@ from intermimic.plan.seeds import (
 )
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.clipset import ClipSet
-from intermimic.rl.teacher_settings import TeacherSettings
+from intermimic.rl.teacher_settings import FEEDFORWARD_RECIPES, TeacherSettings
 from intermimic.rl.teacher_training import zero_actor_mean
 
 
@@ -76,7 +76,7 @@ def recipe_inputs(
         clipset, settings, planner, cache_dir=cache_dir, choose=choose, judge_for=judge_for,
         on_frame=on_frame,
     )  # fmt: skip
-    if settings.recipe in ("planner_ff", "planner_fb"):
+    if settings.recipe in FEEDFORWARD_RECIPES:
         return RecipeInputs(plans, psi_seeds(plans), zero_actor_mean, feedforward_actions(plans))
     init = (
         functools.partial(clone_planner, plans=plans) if settings.recipe == "planner_bc" else None

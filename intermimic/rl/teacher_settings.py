@@ -33,7 +33,10 @@ CPU_LEARNING_RATE = 3e-4
 Recipe = Literal["ppo", "planner_psi", "planner_bc", "planner_ff", "planner_fb"]
 #: What ``TeacherSettings.recipe`` takes: a recipe or "profile" (the profile's, resolved
 #: when the settings are made; Dagster's config has no optional Literal, hence a word).
-RecipeSetting = Literal["profile", "ppo", "planner_psi", "planner_bc", "planner_ff", "planner_fb"]
+RecipeSetting = Literal["profile", Recipe]
+#: The recipes whose plans are the base of the residual actions (the planner's actions
+#: replace the reference's PD targets): they need residual actions and the plans' actions.
+FEEDFORWARD_RECIPES: tuple[Recipe, ...] = ("planner_ff", "planner_fb")
 #: The cpu profile's recipe (with residual actions, SMPL-X): the best measured on 2 cores. On
 #: ``sub2_largetable_000`` (bench/teacher_curve.py, README "Teacher recipes") PPO from
 #: scratch tracks 37 of 153 frames from the MoCap start after 20 minutes, as many as the
@@ -251,7 +254,7 @@ class TeacherSettings(BaseModel):
             cpu = self.profile == "cpu" and self.residual_actions and self.embodiment == "smplx"
             self.recipe = CPU_RECIPE if cpu else "ppo"
         # the plan is the base a residual is added to; absolute actions have no base
-        if self.recipe in ("planner_ff", "planner_fb") and not self.residual_actions:
+        if self.recipe in FEEDFORWARD_RECIPES and not self.residual_actions:
             raise ValueError(
                 f"recipe={self.recipe!r} adds a learned residual to the planner's actions; it "
                 "needs residual_actions=True (absolute actions have no base to replace)"

@@ -30,7 +30,12 @@ from intermimic.rl import checkpoint as ckpt
 from intermimic.rl.checkpoint import CheckpointError
 from intermimic.rl.clipset import ClipSet
 from intermimic.rl.teacher_env import TeacherEnv, build_teacher_env
-from intermimic.rl.teacher_settings import CPU_RECIPE, SETTINGS_FILE, TeacherSettings
+from intermimic.rl.teacher_settings import (
+    CPU_RECIPE,
+    FEEDFORWARD_RECIPES,
+    SETTINGS_FILE,
+    TeacherSettings,
+)
 from intermimic.rl.train import Trainer, TrainResult
 from intermimic.rl.training_run import train_run
 
@@ -67,7 +72,7 @@ def _check_recipe_inputs(
     if settings.recipe == "ppo":
         return
     missing = [] if psi_seeds else ["psi_seeds"]
-    if settings.recipe in ("planner_ff", "planner_fb") and not feedforward:
+    if settings.recipe in FEEDFORWARD_RECIPES and not feedforward:
         missing.append("feedforward")
     if missing:
         raise ValueError(
