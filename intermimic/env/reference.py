@@ -30,7 +30,7 @@ import torch
 from numpy.typing import NDArray
 
 from intermimic.env import geometry
-from intermimic.env.grounding import ground_offset
+from intermimic.env.grounding import ground_offsets
 from intermimic.env.nearest import nearest_vectors
 from intermimic.env.observations import spin_bodies
 from intermimic.env.settings import EnvSettings
@@ -222,7 +222,9 @@ class ReferenceMotion:
         self.ig_bodies = np.asarray(ig_bodies, np.int64)
         tree = _scene_tree(scene) if s.reference_bodies == "fk" else None
         self.ground, self.ground_percentile = s.ground_reference, s.ground_percentile
-        #: Per clip, metres the reference humanoid was lowered (``ground_reference``).
+        self.ground_window = s.ground_window
+        #: Per clip, the mean metres the reference humanoid was lowered by
+        #: (``ground_reference``; per frame with ``ground_window``).
         self.ground_offsets: list[float] = []
         parts = [self._one_clip(c, scene, tree) for c in clips]
         for name in parts[0]:
@@ -305,12 +307,13 @@ class ReferenceMotion:
         if self.ground:
             # measured on the captured frames: a held tail (hold_last_frame) is no motion
             real = max(clip.n_frames - clip.held_frames, 1)
-            off = ground_offset(scene, hq[:real], self.ground_percentile)
+            off = ground_offsets(scene, hq[:real], fps, self.ground_window, self.ground_percentile)
+            off = np.concatenate([off, np.repeat(off[-1:], len(hq) - real)])
             hq = hq.copy()
             hq[:, 2] -= off
             body_pos = body_pos.copy()
-            body_pos[..., 2] -= off
-            self.ground_offsets.append(off)
+            body_pos[..., 2] -= off[:, None]
+            self.ground_offsets.append(float(off[:real].mean()))
         obj_pos = emb.map_object(clip.obj_pos)
         obj_quat = np.asarray(clip.obj_quat, np.float64)
         root_quat = hq[:, 3:7]

@@ -357,6 +357,13 @@ class EnvSettings(_Frozen):
     ground_percentile: float = Field(
         default=10.0, ge=0, le=100, description="percentile of the per-frame clearance used"
     )
+    ground_window: float = Field(
+        default=0.0,
+        ge=0,
+        description="seconds; 0: one ground offset per clip; > 0: the percentile over a "
+        "centred window of this length, smoothed, one offset per frame (follows a capture "
+        "floor that drifts; intermimic.env.grounding.ground_offsets)",
+    )
     rollout_length: int = Field(
         default=300,
         ge=1,

@@ -106,6 +106,13 @@ class TeacherSettings(BaseModel):
         "against 3.3, but E_h 22.6 / E_o 20.9 cm against 8.9 / 8.9), so it stays off. "
         "None: ground_timeconst",
     )
+    ground_window: float = Field(
+        0.0,
+        ge=0,
+        description="seconds (EnvSettings.ground_window): 0 grounds each clip's reference "
+        "by one offset; > 0 by one per frame, the low percentile of clearance over a "
+        "window of this length, for a capture whose floor drifts",
+    )
     object_timeconst: float = Field(
         0.02,
         gt=0,
@@ -361,6 +368,7 @@ class TeacherSettings(BaseModel):
         """The :class:`EnvSettings` of this run (``psi`` overrides :attr:`psi`)."""
         return EnvSettings(
             seed=self.seed,
+            ground_window=self.ground_window,
             observation=ObservationSettings(layout=self.obs_layout),
             psi=PSISettings(
                 enabled=self.psi if psi is None else psi,
