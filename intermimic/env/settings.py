@@ -364,6 +364,14 @@ class EnvSettings(_Frozen):
         "centred window of this length, smoothed, one offset per frame (follows a capture "
         "floor that drifts; intermimic.env.grounding.ground_offsets)",
     )
+    gravity_compensation: float = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="scale of the holding offsets (torque / kp that keeps each reference "
+        "pose up against gravity, intermimic.env.gravity) added to the base actions' PD "
+        "targets; 0: the next reference pose as it is (the method's)",
+    )
     rollout_length: int = Field(
         default=300,
         ge=1,

@@ -61,6 +61,7 @@ from numpy.typing import NDArray
 
 from intermimic.env import checkpoint_state, resets
 from intermimic.env.feedforward import FeedForward
+from intermimic.env.gravity import holding_offsets
 from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.psi import PSIBuffer
 from intermimic.env.psi_feed import Episodes, PSIFeed
@@ -248,7 +249,18 @@ class TrackingEnv:
         last[np.asarray(ref.clip_start) + np.asarray(ref.clip_len) - 1] = True
         nxt = np.where(last, g, g + 1)
         hinges = ref.qpos[nxt][:, self.scene.humanoid_qpos_adr[7:]]
+        if self.settings.gravity_compensation > 0:
+            hinges = hinges + self.settings.gravity_compensation * self._holding(nxt)
         return np.clip(self.action_map.actions(hinges), -1.0, 1.0)
+
+    def _holding(self, frames: NDArray[np.int64]) -> NDArray[np.float64]:
+        """``[len(frames), H]`` the holding offsets (:mod:`intermimic.env.gravity`) of the
+        reference ``frames``, computed per clip."""
+        ref, out = self.ref, np.zeros((self.ref.n_frames, len(self.scene.humanoid_dof_adr) - 6))
+        for a, n in zip(ref.clip_start, ref.clip_len, strict=True):
+            sl = slice(int(a), int(a + n))
+            out[sl] = holding_offsets(self.scene, ref.qpos[sl], ref.obj_pos[sl, 2])
+        return out[frames]
 
     def set_feedforward(
         self, actions: Mapping[str, Any] | None, *, truncate: bool = False

@@ -113,6 +113,13 @@ class TeacherSettings(BaseModel):
         "by one offset; > 0 by one per frame, the low percentile of clearance over a "
         "window of this length, for a capture whose floor drifts",
     )
+    gravity_compensation: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description="scale of the holding offsets added to the base actions' PD targets "
+        "(EnvSettings.gravity_compensation, intermimic.env.gravity); 0: the method's base",
+    )
     object_timeconst: float = Field(
         0.02,
         gt=0,
@@ -369,6 +376,7 @@ class TeacherSettings(BaseModel):
         return EnvSettings(
             seed=self.seed,
             ground_window=self.ground_window,
+            gravity_compensation=self.gravity_compensation,
             observation=ObservationSettings(layout=self.obs_layout),
             psi=PSISettings(
                 enabled=self.psi if psi is None else psi,
