@@ -60,8 +60,8 @@ import torch
 from numpy.typing import NDArray
 
 from intermimic.env import checkpoint_state, resets
+from intermimic.env.base_actions import reference_base
 from intermimic.env.feedforward import FeedForward
-from intermimic.env.gravity import holding_offsets
 from intermimic.env.normalizer import RunningNormalizer
 from intermimic.env.psi import PSIBuffer
 from intermimic.env.psi_feed import Episodes, PSIFeed
@@ -174,7 +174,9 @@ class TrackingEnv:
         self.action_dim = self.action_map.nu
         self.normalizer = RunningNormalizer(self.obs_dim, clip=s.observation.clip, device=dev)
         self.feedforward: FeedForward | None = None  # see set_feedforward
-        self._ref_base = self._reference_base()
+        self._ref_base = reference_base(
+            self.ref, scene, self.action_map, self.settings.gravity_compensation
+        )
         self._base = self._ref_base
         self._base_t = torch.from_numpy(self._base).to(dev)
 
@@ -233,34 +235,12 @@ class TrackingEnv:
     @property
     def reference_base(self) -> NDArray[np.float64]:
         """``[F, action_dim]`` (read-only) the reference's own base action at every
-        reference frame: its next frame's pose as PD targets, whatever feed-forward plan
-        is installed."""
+        reference frame (:mod:`intermimic.env.base_actions`: its next frame's pose as PD
+        targets, with ``gravity_compensation`` the holding offsets), whatever feed-forward
+        plan is installed."""
         view = self._ref_base.view()
         view.flags.writeable = False
         return view
-
-    def _reference_base(self) -> NDArray[np.float64]:
-        """``[F, action_dim]`` the base action at every reference frame: the one whose PD
-        targets are the clip's next frame's pose (its own at a clip's last frame, where
-        the episode ends). Tabled once, so a step's base is one gather on the device."""
-        ref = self.ref
-        g = np.arange(ref.n_frames)
-        last = np.zeros(ref.n_frames, bool)
-        last[np.asarray(ref.clip_start) + np.asarray(ref.clip_len) - 1] = True
-        nxt = np.where(last, g, g + 1)
-        hinges = ref.qpos[nxt][:, self.scene.humanoid_qpos_adr[7:]]
-        if self.settings.gravity_compensation > 0:
-            hinges = hinges + self.settings.gravity_compensation * self._holding(nxt)
-        return np.clip(self.action_map.actions(hinges), -1.0, 1.0)
-
-    def _holding(self, frames: NDArray[np.int64]) -> NDArray[np.float64]:
-        """``[len(frames), H]`` the holding offsets (:mod:`intermimic.env.gravity`) of the
-        reference ``frames``, computed per clip."""
-        ref, out = self.ref, np.zeros((self.ref.n_frames, len(self.scene.humanoid_dof_adr) - 6))
-        for a, n in zip(ref.clip_start, ref.clip_len, strict=True):
-            sl = slice(int(a), int(a + n))
-            out[sl] = holding_offsets(self.scene, ref.qpos[sl], ref.obj_pos[sl, 2])
-        return out[frames]
 
     def set_feedforward(
         self, actions: Mapping[str, Any] | None, *, truncate: bool = False
