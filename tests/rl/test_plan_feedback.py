@@ -272,6 +272,9 @@ def test_stage_plans_with_the_given_planner_and_evaluates(tmp_path: Path) -> Non
     own = refine_subject(store, "lab", "s1", SETTINGS, objects)
     other = SETTINGS.model_copy(update={"recipe": "ppo"})
     assert refine_subject(store, "lab", "s1", other, objects).tracking == own.tracking
+    # ... and against the reference and base it was trained with
+    other = SETTINGS.model_copy(update={"ground_window": 0.3, "gravity_compensation": 1.0})
+    assert refine_subject(store, "lab", "s1", other, objects).tracking == own.tracking
 
 
 def _cli_options(flag: str, model: BaseModel) -> list[str]:
