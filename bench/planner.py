@@ -14,8 +14,9 @@ simulated) and their rate, ``e_h_cm``
 ``e_h_cm_max``, ``e_h_cm_per_30`` (E_h per 30 frames from the start) and
 ``hinge_error_rad_per_30`` (the RMS of the body hinges' angle error against the
 reference's, :attr:`~intermimic.plan.planner.PlanResult.hinge_error`, per 30 frames: the
-drift in joint space), ``physics`` (the physics rate, the ground's ``solref`` and the
-embodiment the plan was simulated with: ``--set physics_hz=240 --set
+drift in joint space), ``physics`` (the physics rate, the ground's ``solref``, the
+embodiment, the reference's ``ground_window`` and the base targets'
+``gravity_compensation`` the plan was simulated with: ``--set physics_hz=240 --set
 ground_timeconst=0.0085`` and the like), and the refinement quality
 (:func:`stages.refine_quality.clip_quality`):
 the artifact figures of the raw MoCap, of the planned motion and of InterMimic's own
@@ -256,6 +257,9 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
             "friction_cone": settings.friction_cone,
             "impratio": settings.impratio,
             "embodiment": settings.embodiment,
+            # the reference's grounding and the base targets: other runs, other figures
+            "ground_window": settings.ground_window,
+            "gravity_compensation": settings.gravity_compensation,
         },
         "base": args.base,
     }

@@ -19,8 +19,9 @@ else). :func:`holding_offsets` gives the offset ``tau / kp`` per frame, from
 Quasi-static on purpose: with the reference's velocities and accelerations (finite
 differences at 30 Hz, smoothed) the zero-residual rollout of ``sub2_largetable_000``
 tracked no better (mean body-position error 11.2 against 11.0 cm at frame 25, with
-``ground_window`` 0.5; 15.7 without offsets) and the offsets carry the capture's noise. ``EnvSettings.gravity_compensation`` scales them into the
-environment's base actions (:meth:`~intermimic.env.TrackingEnv.reference_base`).
+``ground_window`` 0.5; 15.7 without offsets) and the offsets carry the capture's noise.
+``EnvSettings.gravity_compensation`` scales them into the environment's base actions
+(:meth:`~intermimic.env.TrackingEnv.reference_base`).
 """
 
 from __future__ import annotations
