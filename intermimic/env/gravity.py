@@ -111,7 +111,8 @@ def holding_torques(
     carried: F64,
 ) -> tuple[F64, F64]:
     """Hinge torques ``[T, H]`` that hold each pose of ``qpos [T, nq]`` still, and the
-    foot forces ``[T, f, 3]`` (world, N; zero for a foot off the ground) they assume:
+    foot wrenches ``[T, f, 6]`` they assume (world frame: the force in N at the ground
+    point under the foot body, then the moment in N m; zero for a foot off the ground):
     see the module docstring. ``stance [T, f]`` weighs the supporting foot bodies
     (:func:`stance_weights`; 0: off the ground), ``carried [T]`` is the share of the
     object's weight on the wrists (:func:`carried_share`)."""
