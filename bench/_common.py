@@ -30,7 +30,8 @@ def add_settings_options(
     parser: argparse.ArgumentParser, set_help: str, *, plan: bool = False
 ) -> None:
     """``--set KEY=VALUE`` (``args.set_``, help ``set_help``) and, with ``plan``, first
-    ``--plan KEY=VALUE`` (``args.plan``, a PlannerSettings field)."""
+    ``--plan KEY=VALUE`` (``args.plan``, a PlannerSettings field) and ``--preset NAME``
+    (``args.preset``)."""
     if plan:
         parser.add_argument(
             "--plan",
@@ -39,25 +40,34 @@ def add_settings_options(
             metavar="KEY=VALUE",
             help="a PlannerSettings field",
         )
+        parser.add_argument(
+            "--preset",
+            default=None,
+            help="named physics and planner settings (intermimic.plan.presets, e.g. tuned); "
+            "--set and --plan override its values",
+        )
     parser.add_argument(
         "--set", dest="set_", action="append", default=[], metavar="KEY=VALUE", help=set_help
     )
 
 
 def teacher_settings(args: argparse.Namespace, **fixed: Any) -> TeacherSettings:
-    """TeacherSettings from ``fixed`` plus the ``--set`` overrides (``None`` values left out)."""
-    from cli.settings_options import parse_overrides
+    """TeacherSettings from the ``--preset``'s values, then ``fixed``, then the ``--set``
+    overrides (``None`` values left out)."""
+    from cli.settings_options import parse_overrides, preset_values
     from intermimic.rl.teacher_settings import TeacherSettings
 
-    return parse_overrides(TeacherSettings, args.set_, **fixed)
+    base, _ = preset_values(getattr(args, "preset", None))
+    return parse_overrides(TeacherSettings, args.set_, base=base, **fixed)
 
 
 def planner_settings(args: argparse.Namespace) -> PlannerSettings:
-    """PlannerSettings from the ``--plan`` overrides."""
-    from cli.settings_options import parse_overrides
+    """PlannerSettings from the ``--preset``'s values and the ``--plan`` overrides."""
+    from cli.settings_options import parse_overrides, preset_values
     from intermimic.plan import PlannerSettings
 
-    return parse_overrides(PlannerSettings, args.plan)
+    _, base = preset_values(getattr(args, "preset", None))
+    return parse_overrides(PlannerSettings, args.plan, base=base)
 
 
 def sample_dir(hint: str = "") -> Path:

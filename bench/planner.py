@@ -234,6 +234,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
     out = {
         "bench": "planner",
         "clip": args.clip,
+        "preset": args.preset,
         "frames": r.duration,
         "clip_frames": r.clip_frames,
         "success": r.success,

@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "clip_frames": clip.n_frames,
         "budget_minutes": args.budget_minutes,
         "worlds": settings.worlds,
+        "preset": args.preset,
         "settings": {k: v for k, v in settings.model_dump().items() if v is not None},
         "planner": None if settings.recipe == "ppo" else planner.model_dump(),
         "planner_tries": choice.to_json(),

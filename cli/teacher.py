@@ -20,10 +20,17 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.app import app, require_store
-from cli.settings_options import SettingsError, parse_overrides
+from cli.settings_options import SettingsError, parse_overrides, preset_values
 from intermimic.errors import InputError, InterMimicError, StoreUnavailableError
 
 console = Console(stderr=True)
+
+#: ``--preset``'s help (the names of intermimic.plan.presets, kept here so that ``--help``
+#: imports no torch; a test checks that they match).
+PRESET_HELP = (
+    "named physics and planner settings (intermimic.plan.presets): tuned, the demo "
+    "profile's, 240 Hz and the planner terms that pass the quality rule"
+)
 
 
 def _fmt(v: float | None, spec: str = ".3g") -> str:
@@ -57,6 +64,9 @@ def train_teacher_cmd(
         help="planner setting of the planner recipes (--set recipe=planner_...), e.g. "
         "--plan backtrack=10",
     ),
+    preset_: str | None = typer.Option(
+        None, "--preset", help=PRESET_HELP + "; --set and --plan override its values"
+    ),
 ) -> None:
     """Train (or resume) the PPO teacher of one subject on all its ok clips.
 
@@ -73,10 +83,12 @@ def train_teacher_cmd(
     from stages.teacher import train_subject_teacher
 
     try:
+        teacher_base, planner_base = preset_values(preset_)
         settings = parse_overrides(
-            TeacherSettings, set_, env_steps=env_steps, backend=backend, embodiment=embodiment
-        )
-        planner = parse_overrides(PlannerSettings, list(plan))
+            TeacherSettings, set_, base=teacher_base,
+            env_steps=env_steps, backend=backend, embodiment=embodiment,
+        )  # fmt: skip
+        planner = parse_overrides(PlannerSettings, list(plan), base=planner_base)
         if plan and settings.recipe == "ppo":
             raise SettingsError("--plan applies to the planner recipes (--set recipe=planner_...)")
         st = Store(store)
@@ -208,6 +220,11 @@ def refine_cmd(
         metavar="KEY=VALUE",
         help="planner setting (PlannerSettings), e.g. --plan samples=32",
     ),
+    preset_: str | None = typer.Option(
+        None,
+        "--preset",
+        help=PRESET_HELP + " (--method planner); --set and --plan override its values",
+    ),
 ) -> None:
     """Refine the subject's clips in physics (its teacher, or the sampling planner) and
     store the simulated motion.
@@ -244,11 +261,13 @@ def refine_cmd(
     if method not in ("teacher", "planner"):
         console.print(f"[red]error:[/] --method {method!r}: use teacher or planner")
         raise typer.Exit(2)
-    if plan and method != "planner":
-        console.print("[red]error:[/] --plan applies to --method planner only")
+    if (plan or preset_) and method != "planner":
+        what = "--plan" if plan else "--preset"
+        console.print(f"[red]error:[/] {what} applies to --method planner only")
         raise typer.Exit(2)
     try:
-        planner = parse_overrides(PlannerSettings, list(plan))
+        teacher_base, planner_base = preset_values(preset_)
+        planner = parse_overrides(PlannerSettings, list(plan), base=planner_base)
     except SettingsError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -270,7 +289,7 @@ def refine_cmd(
         # the run's own settings, then the command line's
         pairs = [f"{k}={v}" for k, v in base.items() if v is not None]
         settings = parse_overrides(
-            TeacherSettings, pairs + list(set_) + [f"embodiment={embodiment}"]
+            TeacherSettings, pairs + list(set_) + [f"embodiment={embodiment}"], base=teacher_base
         )
     except StoreUnavailableError:
         raise  # exit 2, one line (cli.app)

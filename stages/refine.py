@@ -193,8 +193,11 @@ def _by_planner(
     )
     best = {cid: pc.rollout for cid, pc in plans.items()}
     sha = p.sha256()
+    # the environment's settings too: the physics a plan was made in (240 Hz or 120, the
+    # grip, the holding offsets) is part of what it is
     write_text_atomic(
-        run_dir / "planner_settings.json", json.dumps({"settings": p.model_dump()}, indent=1)
+        run_dir / "planner_settings.json",
+        json.dumps({"settings": p.model_dump(), "teacher": s.model_dump(mode="json")}, indent=1),
     )
     made = _Produced(s, clipset, best, run_dir, f"planner:{sha[:16]}", sha)
     made.tries = choice.to_json()

@@ -65,6 +65,17 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
     assert summary["verdicts"] == {"partial": 2}
 
 
+def test_a_preset_under_the_options(sample_raw: Path) -> None:
+    """``--preset tuned``: its physics and planner terms, the options beside it on top."""
+    one = _run("--preset", "tuned", "--plan", "backtrack=0")
+    assert one["preset"] == "tuned" and one["frames"] == 3
+    assert one["physics"]["physics_hz"] == 240 and one["physics"]["gravity_compensation"] == 1
+    assert one["physics"]["ground_solref"] == [0.0085, 1.0]
+    planner = one["planner"]
+    assert planner["object_points_weight"] == 20 and planner["swing_clearance"] == 0.04
+    assert planner["samples"] == 4 and planner["backtrack"] == 0  # the options win
+
+
 def test_summary_of_hand_made_runs() -> None:
     def run(frames: int, e_h: float, verdict: str | None, seed: int = 0, failing: int = 0) -> dict:
         r = {"frames": frames, "e_h_cm": e_h, "e_o_cm": 1.0, "seconds": 2.0, "success": False,

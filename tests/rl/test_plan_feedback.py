@@ -265,6 +265,12 @@ def test_stage_plans_with_the_given_planner_and_evaluates(tmp_path: Path) -> Non
          "--set", "recipe=ppo", "--plan", "seed=1"],
     )  # fmt: skip
     assert r.exit_code == 2 and "--plan applies to the planner recipes" in r.output
+    r = CliRunner().invoke(
+        app,
+        ["train-teacher", "--store", str(tmp_path / "store"), "--subject", "s1",
+         "--preset", "fast"],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "unknown preset 'fast'; known: tuned" in r.output
     # refined with settings of another recipe, the teacher acts as it was trained (the
     # recipe comes from the run: stages.refine.POLICY_FIELDS)
     from stages.refine import refine_subject

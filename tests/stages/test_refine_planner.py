@@ -115,5 +115,26 @@ def test_cli_refine_with_the_planner(tmp_path: Path, store: Store) -> None:
     assert r.exit_code == 2 and "teacher or planner" in r.output
     r = runner.invoke(app, [*common, "--plan", "samples=3"])
     assert r.exit_code == 2 and "--method planner only" in r.output
+    r = runner.invoke(app, [*common, "--preset", "tuned"])
+    assert r.exit_code == 2 and "--preset applies to --method planner only" in r.output
+    r = runner.invoke(app, [*common, "--method", "planner", "--preset", "fast"])
+    assert r.exit_code == 2 and "unknown preset 'fast'; known: tuned" in r.output
     r = runner.invoke(app, [*common, "--method", "planner", "--clip", "nope", *plan])
     assert r.exit_code == 1 and "nope" in r.output
+
+
+def test_cli_refine_with_a_preset(tmp_path: Path, store: Store) -> None:
+    # the preset's physics (240 Hz, holding offsets) and planner terms, the tiny planner's
+    # budget given beside it wins
+    runner = CliRunner()
+    objects = write_synthetic_objects(tmp_path / "objects")
+    common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
+    plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
+            "--plan", "iterations=1", "--set", "worlds=4", "--set", "sim_threads=1"]  # fmt: skip
+    r = runner.invoke(
+        app, [*common, "--method", "planner", "--clip", "s1_box_000", "--preset", "tuned", *plan]
+    )
+    assert r.exit_code == 0, r.output
+    saved = json.loads((planner_dir(store, "lab", "s1") / "planner_settings.json").read_text())
+    assert saved["settings"]["samples"] == 4 and saved["settings"]["object_points_weight"] == 20
+    assert saved["teacher"]["physics_hz"] == 240 and saved["teacher"]["gravity_compensation"] == 1
