@@ -44,7 +44,10 @@ the reference's own PD targets (zero residual) do. It has no plan, whatever the 
 with ``planner_ff`` the run's own starting point (zero mean on the plan's actions)
 replays the plan instead.
 
-Usage: ``python bench/teacher_curve.py --budget-minutes 3``.
+Usage: ``python bench/teacher_curve.py --budget-minutes 3``. The issue's command with the
+settings that pass on ``sub2_largetable_000`` (README, "Holding offsets without jumps"):
+``python bench/teacher_curve.py --budget-minutes 120 --clip sub2_largetable_000 --preset
+tuned --plan seed=1 --set sim_threads=1 --set torch_threads=1``.
 """
 
 from __future__ import annotations
