@@ -3,7 +3,8 @@
 :func:`refine_subject` replays the teacher on every clip (``method="teacher"``) or
 tracks each clip with the sampling planner (``method="planner"``,
 :mod:`intermimic.plan`: no teacher needed, the same rollout record; the lineage hash is
-the planner settings' instead of the checkpoint's) and stores the simulated motion
+the planner's and the physics' settings' instead of the checkpoint's,
+:func:`~intermimic.plan.seeds.plans_sha256`) and stores the simulated motion
 as the subject's clips in the dataset ``<dataset>-refined`` (``meta.source_sha256`` =
 SHA-256 of the teacher checkpoint's hash and the raw clip's hash, so a new teacher or
 changed MoCap replaces exactly the clips it changes), with the per-frame rollout series
@@ -46,7 +47,7 @@ from data_catalog.runs import REFINE_FILE, planner_dir, refined_dataset_for, tea
 from data_catalog.store import Store
 from intermimic.atomic import write_text_atomic
 from intermimic.errors import InputError
-from intermimic.plan.seeds import OnFrame
+from intermimic.plan.seeds import OnFrame, plans_sha256
 from intermimic.plan.settings import PlannerSettings
 from intermimic.rl.checkpoint import checkpoint_sha256
 from intermimic.rl.teacher_env import saved_feedforward
@@ -192,7 +193,9 @@ def _by_planner(
         on_frame=on_plan,
     )
     best = {cid: pc.rollout for cid, pc in plans.items()}
-    sha = p.sha256()
+    # the planner's settings and the physics it plans in: the same planner at 240 Hz is
+    # another motion, and the store keeps a clip whose hash did not change
+    sha = plans_sha256(p, s)
     # the environment's settings too: the physics a plan was made in (240 Hz or 120, the
     # grip, the holding offsets) is part of what it is
     write_text_atomic(

@@ -21,9 +21,11 @@ class RefineReport:
     subject: str
     refined_dataset: str
     checkpoint: str
-    """The teacher checkpoint replayed, or ``planner:<hash>`` of the planner's settings."""
+    """The teacher checkpoint replayed, or ``planner:<hash>`` of the planner's settings and
+    the physics it planned in."""
     teacher_sha256: str
-    """SHA-256 of the teacher checkpoint, or of the planner's settings (the lineage hash)."""
+    """SHA-256 of the teacher checkpoint, or of the planner's settings and physics
+    (:func:`~intermimic.plan.seeds.plans_sha256`; the lineage hash)."""
     method: str = "teacher"
     tracking: dict[str, dict[str, float]] = field(default_factory=dict)
     """clip -> success (0/1), duration (steps), duration_fraction, e_h_cm, e_o_cm, attempt."""

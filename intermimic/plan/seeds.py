@@ -128,6 +128,18 @@ SYSTEM_FIELDS = (
 
 
 def _key(planner: PlannerSettings, settings: TeacherSettings, source: str, judge: str = "") -> str:
+    return hashlib.sha256(_key_text(planner, settings, source, judge).encode()).hexdigest()[:16]
+
+
+def plans_sha256(planner: PlannerSettings, settings: TeacherSettings) -> str:
+    """The hash of what a plan depends on besides its clip: the planner's settings, the
+    environment's and the simulated system's (the cache key's, without the clip). The
+    lineage of planner-refined clips: the same planner in other physics (240 Hz, another
+    grip) is another refinement."""
+    return hashlib.sha256(_key_text(planner, settings, "", "").encode()).hexdigest()
+
+
+def _key_text(planner: PlannerSettings, settings: TeacherSettings, source: str, judge: str) -> str:
     env = settings.env_settings(psi=False).model_dump_json()
     text = f"{planner.sha256()}|{env}|{settings.hands}|{source}"
     if judge:  # windows judged by another than the library's tracking_judge
@@ -149,7 +161,7 @@ def _key(planner: PlannerSettings, settings: TeacherSettings, source: str, judge
     }
     if system:
         text += "|" + json.dumps(system, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text
 
 
 #: ``judge_for(clip, scene)`` -> the :data:`~intermimic.plan.windows.Judge` of that clip's

@@ -59,12 +59,14 @@ def test_shortfall_and_rank_by_hand() -> None:
 
 
 def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path, store: Store) -> None:
-    from intermimic.plan.seeds import plan_clips
+    from intermimic.plan.seeds import plan_clips, plans_sha256
     from intermimic.rl.clipset import prepare_clips
 
     lib = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
     rep = refine_subject(store, "lab", "s1", SETTINGS, lib, method="planner", planner=TWO)
-    assert rep.teacher_sha256 == TWO.sha256() != TWO.try_settings()[0].sha256()
+    # the lineage: the settings of every try (not the first try's), in this physics
+    first_try = plans_sha256(TWO.try_settings()[0], SETTINGS)
+    assert rep.teacher_sha256 == plans_sha256(TWO, SETTINGS) != first_try
     assert set(rep.tries) == {"s1_box_000", "s1_box_001"}
     run = planner_dir(store, "lab", "s1")
     assert len(list((run / "rollouts").glob("*.npz"))) == 4  # two seeds x two clips
@@ -103,10 +105,8 @@ def test_refine_keeps_the_try_the_quality_rule_ranks_best(tmp_path: Path, store:
     one = refine_subject(
         store, "lab", "s1", SETTINGS, lib, method="planner", planner=TWO.try_settings()[1]
     )
-    assert (
-        one.tries == {}
-        and one.teacher_sha256
-        == PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=8).sha256()
+    assert one.tries == {} and one.teacher_sha256 == plans_sha256(
+        PlannerSettings(samples=4, horizon=3, knots=2, iterations=1, seed=8), SETTINGS
     )
     assert "tries" not in store.series_attrs("lab-refined", "s1", ROLLOUT)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -19,6 +20,7 @@ from intermimic.errors import InputError
 from intermimic.motion.synthetic import write_synthetic_objects
 from intermimic.objects import ObjectLibrary
 from intermimic.plan import PlannerSettings
+from intermimic.plan.seeds import plans_sha256
 from intermimic.rl.teacher_settings import TeacherSettings
 from stages.refine import REFINED_STAGE, refine_subject
 
@@ -42,17 +44,18 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(
     raw_frames = store.read_clip("lab", "s1", "s1_box_001").n_frames
     assert planned[0] == ("s1_box_001", TINY.seed, 1, raw_frames - 1)
     assert planned[-1][2] == rep.tracking["s1_box_001"]["duration"]
-    assert rep.method == "planner" and rep.teacher_sha256 == TINY.sha256()
+    lineage = plans_sha256(TINY, SETTINGS)  # the planner and the physics it planned in
+    assert rep.method == "planner" and rep.teacher_sha256 == lineage
     assert set(rep.tracking) == {"s1_box_001"} and set(rep.verdicts) == {"s1_box_001"}
     t = rep.tracking["s1_box_001"]
     assert t["duration"] >= 1 and t["e_h_cm"] >= 0
     # the refined clip and its record, with the planner's hash as the lineage
     (clip,) = store.read_subject("lab-refined", "s1")
     raw = store.read_clip("lab", "s1", "s1_box_001")
-    assert clip.meta.source_sha256 == refined_sha256(TINY.sha256(), raw.meta.source_sha256)
+    assert clip.meta.source_sha256 == refined_sha256(lineage, raw.meta.source_sha256)
     assert clip.meta.source_format == "planner-rollout"
     attrs = store.series_attrs("lab-refined", "s1", ROLLOUT)
-    assert attrs["method"] == "planner" and attrs["teacher_sha256"] == TINY.sha256()
+    assert attrs["method"] == "planner" and attrs["teacher_sha256"] == lineage
     assert set(attrs["quality"]) == {"s1_box_001"}
     assert attrs["ended_by"] == rep.ended_by and rep.ended_by["s1_box_001"]
     figs = Catalog(store.root).figures_wide(REFINED_STAGE)
@@ -78,7 +81,7 @@ def test_planner_refines_without_a_teacher_and_resumes_from_its_cache(
         store, "lab", "s1", SETTINGS, objects, method="planner", planner=other,
         clips=["s1_box_001"],
     )  # fmt: skip
-    assert third.teacher_sha256 == other.sha256() != TINY.sha256()
+    assert third.teacher_sha256 == plans_sha256(other, SETTINGS) != lineage
     assert len(list((run / "rollouts").glob("s1_box_001.*.npz"))) == 2
     # the first clip by id: what a profile without clip ids asks for
     first = refine_subject(
@@ -138,3 +141,32 @@ def test_cli_refine_with_a_preset(tmp_path: Path, store: Store) -> None:
     saved = json.loads((planner_dir(store, "lab", "s1") / "planner_settings.json").read_text())
     assert saved["settings"]["samples"] == 4 and saved["settings"]["object_points_weight"] == 20
     assert saved["teacher"]["physics_hz"] == 240 and saved["teacher"]["gravity_compensation"] == 1
+
+
+def test_the_same_planner_in_other_physics_is_another_refinement(
+    tmp_path: Path, store: Store
+) -> None:
+    """The lineage of a planned clip is the planner's settings and the physics it was
+    planned in: the same planner at 240 Hz replaces the 120 Hz motion in the store (with
+    only the planner's hash it kept the old motion under the new figures)."""
+    objects = ObjectLibrary(write_synthetic_objects(tmp_path / "objects"))
+    first = refine_subject(
+        store, "lab", "s1", SETTINGS, objects, method="planner", planner=TINY,
+        clips=["s1_box_000"], reference=None,
+    )  # fmt: skip
+    (before,) = store.read_subject("lab-refined", "s1")
+    faster = SETTINGS.model_copy(update={"physics_hz": 240})
+    second = refine_subject(
+        store, "lab", "s1", faster, objects, method="planner", planner=TINY,
+        clips=["s1_box_000"], reference=None,
+    )  # fmt: skip
+    assert second.teacher_sha256 != first.teacher_sha256
+    (after,) = store.read_subject("lab-refined", "s1")
+    assert after.meta.source_sha256 != before.meta.source_sha256
+    assert not np.array_equal(after.obj_pos, before.obj_pos)  # the new motion is stored
+    # the same physics again: the same lineage, nothing rewritten
+    again = refine_subject(
+        store, "lab", "s1", faster, objects, method="planner", planner=TINY,
+        clips=["s1_box_000"], reference=None,
+    )  # fmt: skip
+    assert again.teacher_sha256 == second.teacher_sha256
