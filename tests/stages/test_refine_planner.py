@@ -102,12 +102,22 @@ def test_planner_refine_bad_input(tmp_path: Path, store: Store) -> None:
     assert ("lab-refined", "s1") not in store.subjects()
 
 
+#: ``refine``'s options for :data:`TINY` on 4 worlds, one simulation thread.
+TINY_OPTIONS = [
+    "--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
+    "--plan", "iterations=1", "--set", "worlds=4", "--set", "sim_threads=1",
+]  # fmt: skip
+
+
+def _refine_command(tmp_path: Path, store: Store) -> list[str]:
+    """``intermimic refine`` of subject s1 of ``store`` with the synthetic objects."""
+    objects = write_synthetic_objects(tmp_path / "objects")
+    return ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
+
+
 def test_cli_refine_with_the_planner(tmp_path: Path, store: Store) -> None:
     runner = CliRunner()
-    objects = write_synthetic_objects(tmp_path / "objects")
-    common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
-    plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
-            "--plan", "iterations=1", "--set", "worlds=4", "--set", "sim_threads=1"]  # fmt: skip
+    common, plan = _refine_command(tmp_path, store), TINY_OPTIONS
     r = runner.invoke(app, [*common, "--method", "planner", "--clip", "s1_box_000", *plan])
     assert r.exit_code == 0, r.output
     assert "by planner" in r.output and "s1_box_000" in r.output and "verdicts:" in r.output
@@ -129,14 +139,12 @@ def test_cli_refine_with_the_planner(tmp_path: Path, store: Store) -> None:
 def test_cli_refine_with_a_preset(tmp_path: Path, store: Store) -> None:
     # the preset's physics (240 Hz, holding offsets) and planner terms, the tiny planner's
     # budget given beside it wins
-    runner = CliRunner()
-    objects = write_synthetic_objects(tmp_path / "objects")
-    common = ["refine", "--store", str(store.root), "--subject", "s1", "--objects", str(objects)]
-    plan = ["--plan", "samples=4", "--plan", "horizon=3", "--plan", "knots=2",
-            "--plan", "iterations=1", "--set", "worlds=4", "--set", "sim_threads=1"]  # fmt: skip
-    r = runner.invoke(
-        app, [*common, "--method", "planner", "--clip", "s1_box_000", "--preset", "tuned", *plan]
-    )
+    common = _refine_command(tmp_path, store)
+    r = CliRunner().invoke(
+        app,
+        [*common, "--method", "planner", "--clip", "s1_box_000", "--preset", "tuned",
+         *TINY_OPTIONS],
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     saved = json.loads((planner_dir(store, "lab", "s1") / "planner_settings.json").read_text())
     assert saved["settings"]["samples"] == 4 and saved["settings"]["object_points_weight"] == 20
