@@ -261,6 +261,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
             # the reference's grounding and the base targets: other runs, other figures
             "ground_window": settings.ground_window,
             "gravity_compensation": settings.gravity_compensation,
+            "object_rest": settings.object_rest,
         },
         "base": args.base,
     }

@@ -66,13 +66,14 @@ REFINED_STAGE = "refined"
 #: Settings a refinement takes from the teacher's run, whatever it is given: they decide
 #: the networks, the action parameterisation and the humanoid the policy was trained on
 #: (``recipe``: a planner_fb actor's mean is taken against its plan's observations;
-#: ``gravity_compensation``: the base its residuals are added to; ``ground_window``: the
-#: grounded reference its observations are taken against).
+#: ``gravity_compensation``: the base its residuals are added to; ``ground_window`` and
+#: ``object_rest``: the grounded reference its observations are taken against).
 POLICY_FIELDS = (
     "profile",
     "recipe",
     "gravity_compensation",
     "ground_window",
+    "object_rest",
     "hidden_dims",
     "init_log_std",
     "residual_actions",

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from intermimic.env import geometry
 from intermimic.env.grounding import ground_offsets
 from intermimic.env.nearest import nearest_vectors
+from intermimic.env.object_rest import rest_on_floor
 from intermimic.env.observations import spin_bodies
 from intermimic.env.settings import EnvSettings
 from intermimic.errors import InputError
@@ -223,6 +224,9 @@ class ReferenceMotion:
         tree = _scene_tree(scene) if s.reference_bodies == "fk" else None
         self.ground, self.ground_percentile = s.ground_reference, s.ground_percentile
         self.ground_window = s.ground_window
+        self.object_rest, self.object_rest_blend = s.object_rest, s.object_rest_blend
+        #: Per clip, the ``(start, stop)`` frame runs ``object_rest`` set on the floor.
+        self.object_rest_runs: list[list[tuple[int, int]]] = []
         #: Per clip, the mean metres the reference humanoid was lowered by
         #: (``ground_reference``; per frame with ``ground_window``).
         self.ground_offsets: list[float] = []
@@ -316,6 +320,11 @@ class ReferenceMotion:
             self.ground_offsets.append(float(off[:real].mean()))
         obj_pos = emb.map_object(clip.obj_pos)
         obj_quat = np.asarray(clip.obj_quat, np.float64)
+        if self.object_rest:
+            obj_pos, obj_quat, runs = rest_on_floor(
+                scene, obj_pos, obj_quat, fps, self.object_rest_blend
+            )
+            self.object_rest_runs.append(runs)
         root_quat = hq[:, 3:7]
         # qvel of a free joint: linear velocity in the world, angular in the body frame.
         root_w = _angvel(root_quat, fps)

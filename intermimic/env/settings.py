@@ -364,6 +364,17 @@ class EnvSettings(_Frozen):
         "centred window of this length, smoothed, one offset per frame (follows a capture "
         "floor that drifts; intermimic.env.grounding.ground_offsets)",
     )
+    object_rest: bool = Field(
+        default=False,
+        description="set the reference object, where the capture has it resting on the "
+        "floor, in the pose the simulated floor holds it still in (settled alone in the "
+        "scene's physics), faded in and out over object_rest_blend seconds; the captured "
+        "pose can start inside the floor (sub2_woodchair_003's chair 0.88 cm, tilted) and "
+        "jump out in the first steps (intermimic.env.object_rest); False: the capture's",
+    )
+    object_rest_blend: float = Field(
+        default=0.5, ge=0, description="seconds over which object_rest's change fades"
+    )
     gravity_compensation: float = Field(
         default=0.0,
         ge=0,

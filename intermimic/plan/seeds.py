@@ -131,6 +131,10 @@ def _key(planner: PlannerSettings, settings: TeacherSettings, source: str, judge
     return hashlib.sha256(_key_text(planner, settings, source, judge).encode()).hexdigest()[:16]
 
 
+#: Environment fields added after plans were cached, with their defaults.
+ENV_ADDED: dict[str, object] = {"object_rest": False, "object_rest_blend": 0.5}
+
+
 def plans_sha256(planner: PlannerSettings, settings: TeacherSettings) -> str:
     """The hash of what a plan depends on besides its clip: the planner's settings, the
     environment's and the simulated system's (the cache key's, without the clip). The
@@ -140,7 +144,11 @@ def plans_sha256(planner: PlannerSettings, settings: TeacherSettings) -> str:
 
 
 def _key_text(planner: PlannerSettings, settings: TeacherSettings, source: str, judge: str) -> str:
-    env = settings.env_settings(psi=False).model_dump_json()
+    env_settings = settings.env_settings(psi=False)
+    # Environment fields added since plans were first cached stay out of the text at
+    # their defaults, so those plans keep their names.
+    added = {f for f, v in ENV_ADDED.items() if getattr(env_settings, f) == v}
+    env = env_settings.model_dump_json(exclude=added)
     text = f"{planner.sha256()}|{env}|{settings.hands}|{source}"
     if judge:  # windows judged by another than the library's tracking_judge
         text += f"|judge={judge}"

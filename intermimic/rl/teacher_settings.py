@@ -113,6 +113,12 @@ class TeacherSettings(BaseModel):
         "by one offset; > 0 by one per frame, the low percentile of clearance over a "
         "window of this length, for a capture whose floor drifts",
     )
+    object_rest: bool = Field(
+        False,
+        description="set the reference object's resting frames in the pose the simulated "
+        "floor holds it still in (EnvSettings.object_rest, intermimic.env.object_rest); "
+        "False: the captured pose, which can start inside the floor",
+    )
     gravity_compensation: float = Field(
         0.0,
         ge=0,
@@ -377,6 +383,7 @@ class TeacherSettings(BaseModel):
             seed=self.seed,
             ground_window=self.ground_window,
             gravity_compensation=self.gravity_compensation,
+            object_rest=self.object_rest,
             observation=ObservationSettings(layout=self.obs_layout),
             psi=PSISettings(
                 enabled=self.psi if psi is None else psi,
