@@ -47,7 +47,7 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
     assert one["physics"] == {
         "physics_hz": 120, "ground_solref": [0.02, 1.0], "friction_cone": "pyramidal",
         "impratio": 1.0, "embodiment": "smplx", "ground_window": 0.0,
-        "gravity_compensation": 0.0,
+        "gravity_compensation": 0.0, "object_rest": False,
     }  # fmt: skip
     # 4 frames (the start and 3 committed): one segment of each per-30 series
     assert one["e_h_cm_per_30"] == [pytest.approx(one["e_h_cm"], abs=0.01)]
