@@ -32,16 +32,28 @@ MAX_FRAMES = 240
 def lowest_clearance(scene: Scene, humanoid_qpos: NDArray[np.floating]) -> NDArray[np.float64]:
     """``[T]`` the lowest humanoid geom's signed distance to the ground (m) at each of
     the given humanoid poses ``[T, len(humanoid_qpos_adr)]`` (negative: penetration)."""
+    return geoms_clearance(scene, scene.humanoid_qpos_adr, scene.humanoid_geom_ids, humanoid_qpos)
+
+
+def geoms_clearance(
+    scene: Scene,
+    qpos_adr: NDArray[np.integer],
+    geoms: NDArray[np.integer],
+    qpos: NDArray[np.floating],
+) -> NDArray[np.float64]:
+    """``[T]`` the lowest of ``geoms``' signed distances to the ground (m) with the scene's
+    ``qpos[qpos_adr]`` set to each row of ``qpos [T, len(qpos_adr)]`` (the rest of the
+    state at its defaults; negative: penetration)."""
     m = scene.model
     d = mujoco.MjData(m)
-    hq = np.asarray(humanoid_qpos, np.float64)
-    out = np.empty(len(hq))
+    rows = np.asarray(qpos, np.float64)
+    out = np.empty(len(rows))
     ground = int(scene.ground_geom_id)
-    geoms = [int(g) for g in scene.humanoid_geom_ids]
-    for t, q in enumerate(hq):
-        d.qpos[scene.humanoid_qpos_adr] = q
+    ids = [int(g) for g in geoms]
+    for t, q in enumerate(rows):
+        d.qpos[qpos_adr] = q
         mujoco.mj_kinematics(m, d)
-        out[t] = min(mujoco.mj_geomDistance(m, d, g, ground, 1.0, None) for g in geoms)
+        out[t] = min(mujoco.mj_geomDistance(m, d, g, ground, 1.0, None) for g in ids)
     return out
 
 

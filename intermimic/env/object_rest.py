@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation, Slerp
 
+from intermimic.env.grounding import geoms_clearance
 from intermimic.sim.scene import Scene
 
 F64 = NDArray[np.float64]
@@ -47,37 +48,18 @@ AT_REST_SPEED = 1e-2
 def object_clearance(scene: Scene, obj_pos: F64, obj_quat: F64) -> F64:
     """``[T]`` the object's lowest collision geom's signed distance to the ground (m)
     at poses ``obj_pos [T,3]``, ``obj_quat [T,4]`` (w x y z; negative: penetration)."""
-    m = scene.model
-    d = mujoco.MjData(m)
-    ground = int(scene.ground_geom_id)
-    geoms = [int(g) for g in scene.object_geom_ids]
-    out = np.empty(len(obj_pos))
-    for t in range(len(obj_pos)):
-        d.qpos[scene.object_qpos_adr] = np.r_[obj_pos[t], obj_quat[t]]
-        mujoco.mj_kinematics(m, d)
-        out[t] = min(mujoco.mj_geomDistance(m, d, g, ground, 1.0, None) for g in geoms)
-    return out
+    poses = np.concatenate([np.asarray(obj_pos), np.asarray(obj_quat)], axis=1)
+    return geoms_clearance(scene, scene.object_qpos_adr, scene.object_geom_ids, poses)
 
 
 def object_only_model(scene: Scene) -> tuple[mujoco.MjModel, NDArray[np.int64], NDArray[np.int64]]:
-    """The scene without its humanoid: the object and the ground in the scene model's
-    physics (its solver options and the geoms' contact parameters, which a scene's
-    settings may have set on the compiled model); and the object's qpos and dof
-    addresses in it."""
+    """The scene without its humanoid: the object and the ground, compiled from the
+    scene's spec (which holds its physics: the scene model is compiled from it); and
+    the object's qpos and dof addresses in it."""
     spec = scene.spec.copy()
     spec.delete(spec.body(scene.model.body(int(scene.humanoid_body_ids[0])).name))
     m = spec.compile()
-    src = scene.model
-    for name in ("timestep", "cone", "impratio", "integrator", "iterations", "tolerance"):
-        setattr(m.opt, name, getattr(src.opt, name))
-    m.opt.gravity[:] = src.opt.gravity
-    for g in [int(scene.ground_geom_id), *(int(g) for g in scene.object_geom_ids)]:
-        mine = m.geom(src.geom(g).name).id
-        for attr in ("geom_solref", "geom_solimp", "geom_friction", "geom_margin", "geom_gap"):
-            getattr(m, attr)[mine] = getattr(src, attr)[g]
-        m.geom_priority[mine] = src.geom_priority[g]
-        m.geom_solmix[mine] = src.geom_solmix[g]
-    joint = m.body(src.body(scene.object_body_id).name).jntadr[0]
+    joint = m.body(scene.model.body(scene.object_body_id).name).jntadr[0]
     qadr, dadr = int(m.jnt_qposadr[joint]), int(m.jnt_dofadr[joint])
     return m, np.arange(qadr, qadr + 7), np.arange(dadr, dadr + 6)
 
@@ -90,10 +72,22 @@ def settled_pose(
     ``seconds``; and whether it is still then."""
     if not scene.has_object:
         raise ValueError("the scene has no object to settle")
-    m, qadr, dadr = object_only_model(scene)
+    clearance = float(object_clearance(scene, pos[None], quat[None])[0])
+    return _settle(object_only_model(scene), pos, quat, clearance, seconds)
+
+
+def _settle(
+    alone: tuple[mujoco.MjModel, NDArray[np.int64], NDArray[np.int64]],
+    pos: F64,
+    quat: F64,
+    clearance: float,
+    seconds: float,
+) -> tuple[F64, F64, bool]:
+    """:func:`settled_pose` in the object-only model ``alone`` (:func:`object_only_model`)
+    from a pose whose clearance is known."""
+    m, qadr, dadr = alone
     d = mujoco.MjData(m)
-    lift = START_GAP - float(object_clearance(scene, pos[None], quat[None])[0])
-    d.qpos[qadr] = np.r_[pos + np.array([0.0, 0.0, lift]), quat]
+    d.qpos[qadr] = np.r_[pos + np.array([0.0, 0.0, START_GAP - clearance]), quat]
     for _ in range(max(round(seconds / m.opt.timestep), 1)):
         mujoco.mj_step(m, d)
     q = d.qpos[qadr]
@@ -161,8 +155,9 @@ def rest_on_floor(
         take = w > weight
         weight[take], owner[take] = w[take], k
     new_pos, new_quat = pos.copy(), quat.copy()
+    alone = object_only_model(scene)  # compiled once for every run
     for k, (a, b) in enumerate(runs):
-        p, q, still = settled_pose(scene, pos[a], quat[a])
+        p, q, still = _settle(alone, pos[a], quat[a], float(clearance[a]), SETTLE_S)
         if not still:
             p, q = pos[a] + np.array([0.0, 0.0, max(-clearance[a], 0.0)]), quat[a]
         settled = Rotation.from_quat(q, scalar_first=True)
