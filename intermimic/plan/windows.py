@@ -7,8 +7,10 @@ widely from draw to draw; so do those of any stretch of it. With windows the cli
 planned ``window`` frames at a time: each window up to ``window_tries`` times from the
 same start (the noise generator goes on, so each attempt draws afresh), every attempt
 judged on the motion committed so far (the clip's first frame to the window's end) by a
-:data:`Judge`; the first attempt the judge passes is kept at once, else the best of them
-(planned furthest, then the judge's score), and the next window starts from its end.
+:data:`Judge`, and, where ``window_max_key_body_error`` / ``window_max_object_error`` are
+set, on its own frames' mean tracking errors against them; the first attempt that passes
+is kept at once, else the best of them (planned furthest, then the score), and the next
+window starts from its end.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from intermimic.plan.settings import PlannerSettings
+from intermimic.plan.settings import WINDOW_BOUNDS, PlannerSettings
 from intermimic.rl.rollout import Rollout
 
 F64 = NDArray[np.float64]
@@ -102,6 +104,12 @@ class Windows:
         ``begin``: where planning starts."""
         self.on = p.window > 0
         self.size, self.tries, self.end, self.judge = p.window, p.window_tries, end, judge
+        # (bound m, the rollout array of per-frame errors it bounds), where set
+        self.bounds = [
+            (float(b), array)
+            for name, array in WINDOW_BOUNDS.items()
+            if (b := getattr(p, name)) is not None
+        ]
         self.clip_id, self.name, self.length = clip
         self.used: list[int] = []
         """Attempts of each window planned so far."""
@@ -127,10 +135,22 @@ class Windows:
                 clip_frames=self.length, arrays=arrays, ended_by=planned.ended_by,
             )  # fmt: skip
             failing, excess = self.judge(prefix)
-            planned.score = (float(failing), float(excess))
+            missed, over = self.tracking(arrays, planned.frame)
+            planned.score = (float(failing) + missed, float(excess) + over)
         self.attempts.append(planned)
         done = not planned.failed and planned.frame >= self.stop and planned.score[0] == 0
         if not done and len(self.attempts) < self.tries:
             return None
         self.used.append(len(self.attempts))
         return min(self.attempts, key=lambda a: a.rank())
+
+    def tracking(self, arrays: dict[str, Any], frame: int) -> tuple[float, float]:
+        """``(bounds missed, sum of (error - bound) / bound)`` of this window's frames
+        (its start to ``frame``) in ``arrays``: each bound's mean per-frame error."""
+        missed, over = 0.0, 0.0
+        for bound, name in self.bounds:
+            err = float(np.mean(np.asarray(arrays[name])[self.start : frame + 1]))
+            if err > bound:
+                missed += 1.0
+                over += (err - bound) / bound
+        return missed, over

@@ -176,3 +176,80 @@ def test_the_cache_key_names_the_judge_of_windows(tmp_path: Path, carried: ClipS
     made.clear()
     plan_clips(carried, SETTINGS, off, cache_dir=tmp_path, judge_for=judge_for)  # type: ignore[arg-type]
     assert made == []
+
+
+def test_window_tracking_bounds_count_as_failed_rules(carried: ClipSet) -> None:
+    """``window_max_key_body_error``: an attempt whose window tracks worse than the bound
+    fails one more rule though the judge passes it (so every window is planned
+    ``window_tries`` times); a bound every attempt keeps plans as without it."""
+    clip = carried.clips[0]
+    scene = next(iter(carried.scenes.values()))
+    p = TINY.model_copy(update={"window": 2, "window_tries": 3})
+    bounds = {"window_max_key_body_error": 10.0, "window_max_object_error": 10.0}
+    loose = plan_clip(
+        clip, scene, SETTINGS, p.model_copy(update=bounds), max_frames=4, judge=_Recorder(True)
+    )
+    plain = plan_clip(clip, scene, SETTINGS, p, max_frames=4, judge=_Recorder(passes=True))
+    assert loose.window_attempts == plain.window_attempts == (1, 1)
+    np.testing.assert_array_equal(loose.rollout.arrays["qpos"], plain.rollout.arrays["qpos"])
+    errors: list[np.ndarray] = []
+
+    class Errors(_Recorder):
+        def __call__(self, prefix: Rollout) -> tuple[float, float]:
+            errors.append(np.array(prefix.arrays["key_body_error"]))
+            return super().__call__(prefix)
+
+    judge = Errors(passes=True)
+    tight = p.model_copy(update={"window_max_key_body_error": 1e-6})
+    res = plan_clip(clip, scene, SETTINGS, tight, max_frames=4, judge=judge)
+    assert res.window_attempts == (3, 3)
+    # kept at each window's end: the attempt whose own frames tracked closest (the
+    # bound's excess outweighs the judge's last-frame score)
+    r = res.rollout
+    for w, (start, end) in enumerate(((0, 2), (2, 4))):
+        attempts = judge.seen[3 * w : 3 * w + 3]
+        assert [d for d, _, _ in attempts] == [end] * 3
+        means = [float(np.mean(e[start : end + 1])) for e in errors[3 * w : 3 * w + 3]]
+        assert len(set(means)) == 3
+        np.testing.assert_array_equal(r.arrays["qpos"][end], attempts[int(np.argmin(means))][2])
+
+
+def test_window_tracking_is_the_windows_own_mean_error() -> None:
+    """Windows.tracking by hand: bounds 0.1 m (E_h) and 0.2 m (E_o) over frames 3-5 of
+    made-up per-frame errors; frames before the window's start do not count."""
+    from intermimic.plan.windows import Planned, Windows
+
+    p = PlannerSettings(window=3, window_tries=2, window_max_key_body_error=0.1,
+                        window_max_object_error=0.2)  # fmt: skip
+    z = np.zeros(1)
+    begin = Planned.of(3, False, (), [], [], {}, z, np.zeros(0, np.int64), None, z)
+    w = Windows(p, 10, tracking_judge, ("c", "box", 11), begin)
+    assert (w.start, w.stop) == (3, 6)
+    arrays = {
+        # frames 0-2 (before the window) are huge and must not count
+        "key_body_error": np.array([9.0, 9.0, 9.0, 0.10, 0.12, 0.17]),  # mean 0.13
+        "object_error": np.array([9.0, 9.0, 9.0, 0.1, 0.1, 0.1]),  # mean 0.1
+    }
+    missed, over = w.tracking(arrays, 5)
+    assert missed == 1.0 and over == pytest.approx((0.13 - 0.1) / 0.1)
+    arrays["object_error"] = np.array([0, 0, 0, 0.3, 0.3, 0.3])
+    missed, over = w.tracking(arrays, 5)
+    assert missed == 2.0 and over == pytest.approx(0.3 + 0.5)
+    # without bounds nothing is judged
+    off = Windows(PlannerSettings(window=3), 10, tracking_judge, ("c", "box", 11), begin)
+    assert off.tracking(arrays, 5) == (0.0, 0.0)
+
+
+def test_window_tracking_bounds_hash_and_validation() -> None:
+    base = PlannerSettings(window=30, window_tries=3)
+    # unset: the hash windowed plans had before the bounds existed
+    assert PlannerSettings(window=30, window_tries=3, window_max_key_body_error=None,
+                           window_max_object_error=None).sha256() == base.sha256()  # fmt: skip
+    a = base.model_copy(update={"window_max_key_body_error": 0.1})
+    b = base.model_copy(update={"window_max_object_error": 0.1})
+    assert len({base.sha256(), a.sha256(), b.sha256()}) == 3
+    for name in ("window_max_key_body_error", "window_max_object_error"):
+        with pytest.raises(ValueError, match=f"{name} without a window"):
+            PlannerSettings(**{name: 0.1})  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            PlannerSettings(window=30, **{name: 0.0})  # type: ignore[arg-type]
