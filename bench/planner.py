@@ -24,7 +24,7 @@ refinement of the clip over the same frames, and the verdict of the issue's rule
 (``full`` / ``worse`` with the failing figures / ``partial``). ``--save`` keeps the
 rollout's arrays (``.npz``); ``--base`` plans around an earlier plan's actions (such a
 file, or one of the plan cache's) instead of the reference's PD targets. Progress goes
-to stderr every 10 frames.
+to stderr every 10 frames, and with windows one line per judged attempt.
 
 ``--seeds 0,1,2,3`` plans the clip once per planner seed and prints one JSON line
 (``bench: planner_seeds``) with each run's line under ``runs`` and their ``summary``
@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="seeds planned at once (processes)")
     args = p.parse_args(argv)
+    # each judged window attempt (intermimic.plan.windows), beside the frame counter
+    logging.basicConfig(format="%(message)s", stream=sys.stderr)
+    logging.getLogger("intermimic.plan.windows").setLevel(logging.INFO)
     if args.workers < 1:
         p.error("--workers must be at least 1")
     seeds = _seeds(p, args.seeds)

@@ -3,8 +3,9 @@
 Planning a clip takes minutes to an hour on a CPU (README, "Plans replay to the bit":
 20-50 minutes per clip on 2 shared cores); :func:`progress_lines` turns the planner's
 per-frame callback (:data:`~intermimic.plan.seeds.OnFrame`) into one line per tenth of
-each clip and one per rewind (at most ``retries`` per clip), so a log says how far a long
-run is, and why it stays at a frame, without a line per frame.
+each clip and one per rewind (at most ``retries`` per clip) or window planned again
+(``PlannerSettings.window``; :mod:`intermimic.plan.windows` logs each judged attempt), so
+a log says how far a long run is, and why it stays at a frame, without a line per frame.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def progress_lines(
         before = previous.get(key, 0)
         previous[key] = frame
         furthest[key] = max(furthest.get(key, 0), frame)
-        if frame <= before:  # a rewind: without a line the log goes quiet for minutes
-            back = f"rewound to frame {frame - 1}, furthest {furthest[key]}"
+        if frame <= before:  # a rewind or a window again: else the log goes quiet for minutes
+            back = f"rewound to frame {frame - 1} (a rewind or a window's next attempt), "
+            back += f"furthest {furthest[key]}"
             emit(f"{head} {back} ({now - t0:.0f} s)")
             return
         mark = frame * parts // max(last, 1)

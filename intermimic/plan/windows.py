@@ -15,6 +15,7 @@ window starts from its end.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from numpy.typing import NDArray
 
 from intermimic.plan.settings import WINDOW_BOUNDS, PlannerSettings
 from intermimic.rl.rollout import Rollout
+
+log = logging.getLogger(__name__)
 
 F64 = NDArray[np.float64]
 History = dict[int, tuple[F64, NDArray[np.int64], F64 | None, F64]]
@@ -125,6 +128,7 @@ class Windows:
     def attempt(self, planned: Planned) -> Planned | None:
         """Judge ``planned`` (this window planned once more): the attempt to keep, or
         None to plan the window again."""
+        missed = 0.0
         if planned.frame > 0:
             arrays = {
                 k: np.concatenate([r[k] for r in planned.records]) for k in planned.records[0]
@@ -138,6 +142,14 @@ class Windows:
             missed, over = self.tracking(arrays, planned.frame)
             planned.score = (float(failing) + missed, float(excess) + over)
         self.attempts.append(planned)
+        # a window planned again looks like a rewind in per-frame progress; say why
+        log.info(
+            "%s: window %d-%d attempt %d of %d%s: %g rules failed (%g of them tracking "
+            "bounds), shortfall %.3f",
+            self.clip_id, self.start, self.stop, len(self.attempts), self.tries,
+            " (fell)" if planned.failed else "", planned.score[0],
+            missed, planned.score[1],
+        )  # fmt: skip
         done = not planned.failed and planned.frame >= self.stop and planned.score[0] == 0
         if not done and len(self.attempts) < self.tries:
             return None

@@ -18,7 +18,10 @@ def test_one_line_per_tenth_of_each_try() -> None:
         now[0] += 1.0
         on_frame("clipA", 0, frame, 20)
     rewinds = [ln for ln in lines if "rewound" in ln]
-    assert rewinds == ["planning clipA (seed 0): rewound to frame 4, furthest 7 (7 s)"]
+    assert rewinds == [
+        "planning clipA (seed 0): rewound to frame 4 (a rewind or a window's next attempt), "
+        "furthest 7 (7 s)"
+    ]
     marks = [ln for ln in lines if "rewound" not in ln]
     assert [ln.split("frame ")[1].split(" of")[0] for ln in marks] == [
         str(f) for f in range(2, 21, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -178,10 +179,13 @@ def test_the_cache_key_names_the_judge_of_windows(tmp_path: Path, carried: ClipS
     assert made == []
 
 
-def test_window_tracking_bounds_count_as_failed_rules(carried: ClipSet) -> None:
+def test_window_tracking_bounds_count_as_failed_rules(
+    carried: ClipSet, caplog: pytest.LogCaptureFixture
+) -> None:
     """``window_max_key_body_error``: an attempt whose window tracks worse than the bound
     fails one more rule though the judge passes it (so every window is planned
-    ``window_tries`` times); a bound every attempt keeps plans as without it."""
+    ``window_tries`` times, each attempt logged); a bound every attempt keeps plans as
+    without it."""
     clip = carried.clips[0]
     scene = next(iter(carried.scenes.values()))
     p = TINY.model_copy(update={"window": 2, "window_tries": 3})
@@ -201,8 +205,15 @@ def test_window_tracking_bounds_count_as_failed_rules(carried: ClipSet) -> None:
 
     judge = Errors(passes=True)
     tight = p.model_copy(update={"window_max_key_body_error": 1e-6})
-    res = plan_clip(clip, scene, SETTINGS, tight, max_frames=4, judge=judge)
+    with caplog.at_level(logging.INFO, logger="intermimic.plan.windows"):
+        res = plan_clip(clip, scene, SETTINGS, tight, max_frames=4, judge=judge)
     assert res.window_attempts == (3, 3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "intermimic.plan.windows"]
+    assert len(lines) == 6 and lines[0].startswith(
+        f"{clip.meta.clip_id}: window 0-2 attempt 1 of 3"
+    )
+    assert all("1 rules failed (1 of them tracking bounds)" in ln for ln in lines)
+    assert lines[-1].startswith(f"{clip.meta.clip_id}: window 2-4 attempt 3 of 3")
     # kept at each window's end: the attempt whose own frames tracked closest (the
     # bound's excess outweighs the judge's last-frame score)
     r = res.rollout
