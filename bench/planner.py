@@ -11,11 +11,14 @@ quality rule), ``plan_calls`` (planning calls kept:
 the frames, or fewer with ``--plan commit_steps=N``), ``seconds``, ``env_steps`` (world-steps
 simulated) and their rate, ``e_h_cm``
 (mean key-body error) and ``e_o_cm`` (mean object-point error) over the committed frames,
-``e_h_cm_max``, ``e_h_cm_per_30`` (E_h per 30 frames from the start) and
+``e_h_cm_max``, ``e_h_cm_per_30`` (E_h per 30 frames from the start),
 ``hinge_error_rad_per_30`` (the RMS of the body hinges' angle error against the
 reference's, :attr:`~intermimic.plan.planner.PlanResult.hinge_error`, per 30 frames: the
-drift in joint space), ``physics`` (the physics rate, the ground's ``solref``, the
-embodiment, the reference's ``ground_window`` and the base targets'
+drift in joint space), ``hand_object_cm_per_30`` (how far the hands the labels put in
+contact are from where the capture's hold the object, in the object's frame,
+:attr:`~intermimic.plan.planner.PlanResult.hand_object_error`, per 30 frames; ``null``
+for 30 frames without a labelled hand), ``physics`` (the physics rate, the ground's
+``solref``, the embodiment, the reference's ``ground_window`` and the base targets'
 ``gravity_compensation`` the plan was simulated with: ``--set physics_hz=240 --set
 ground_timeconst=0.0085`` and the like), and the refinement quality
 (:func:`stages.refine_quality.clip_quality`):
@@ -183,10 +186,18 @@ def kept(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return min(records, key=TryRecord.rank).to_json(kept=True)
 
 
-def _per_30(series: Any) -> list[float]:
+def _per_30(series: Any) -> list[float | None]:
     """Means of ``series`` over consecutive 30-frame segments (one second; the last may
-    be shorter), rounded: where along the clip a figure grows."""
-    return [round(float(series[a : a + 30].mean()), 3) for a in range(0, len(series), 30)]
+    be shorter), rounded: where along the clip a figure grows. NaN frames (a figure
+    undefined there) are left out; a segment of none is ``None``."""
+    import numpy as np
+
+    out: list[float | None] = []
+    for a in range(0, len(series), 30):
+        seg = np.asarray(series[a : a + 30], np.float64)
+        seg = seg[~np.isnan(seg)]
+        out.append(round(float(seg.mean()), 3) if len(seg) else None)
+    return out
 
 
 def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
@@ -254,6 +265,7 @@ def run_one(args: argparse.Namespace, seed: int | None) -> dict[str, Any]:
         "e_o_cm": round(100 * r.e_o, 2),
         "e_h_cm_per_30": _per_30(100 * np.asarray(r.arrays["key_body_error"])),
         "hinge_error_rad_per_30": _per_30(res.hinge_error),
+        "hand_object_cm_per_30": _per_30(100 * res.hand_object_error),
         "planner": planner.model_dump(),
         # the simulated system: runs at other physics rates or grounds are not comparable
         "physics": {

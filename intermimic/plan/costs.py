@@ -142,6 +142,35 @@ class PlanCost:
         diff = np.asarray(qpos, np.float64)[:, self.hinge_adr] - self.ref_hinges[idx]
         return np.angle(np.exp(1j * diff))
 
+    def _hand_object_error(
+        self, h: int, pos: F64, obj_pos: F64, obj_rot: F64, idx: NDArray[np.int64]
+    ) -> F64:
+        """``[N]`` hand ``h``'s bodies' mean distance (m) from where the reference's are on
+        the object at frames ``idx``, both in their object's frame (``obj_rot [N, 3, 3]``)."""
+        local = self._in_object_frame(pos[:, self.hands[h]], obj_pos, obj_rot)
+        return np.linalg.norm(local - self.ref_hand_local[h][idx], axis=-1).mean(axis=1)
+
+    def held_hand_errors(
+        self, pos: F64, obj_pos: F64, obj_quat: F64, idx: NDArray[np.int64]
+    ) -> F64:
+        """``[N]`` mean over the hands the labels put in contact at frames ``idx`` of each
+        one's distance (m) from where the reference's hand is on the object (its bodies'
+        mean, in the object's frame; ``hand_object_weight``'s error before its slack), from
+        states ``pos [N, B, 3]``, ``obj_pos [N, 3]``, ``obj_quat [N, 4]``; NaN where no
+        hand is labelled. A hand that holds the object elsewhere than the capture's moves
+        the arm and the torso with it (on ``sub2_woodchair_003`` the right hand 25 cm
+        down the chair's back, the torso 30-40 degrees more bent)."""
+        rot = quat_to_matrix(torch.from_numpy(np.asarray(obj_quat, np.float64))).numpy()
+        labels = self.env.ref.contact[idx]
+        total, count = np.zeros(len(idx)), np.zeros(len(idx))
+        for h, hand in enumerate(self.hands):
+            n = (labels[:, hand] > 0).any(axis=1)
+            if n.any():
+                err = self._hand_object_error(h, pos, obj_pos, rot, idx)
+                total += np.where(n, err, 0.0)
+                count += n
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
     def __call__(
         self,
         bs: BodyStates,
@@ -179,11 +208,10 @@ class PlanCost:
                 d = np.sqrt(d2.min(axis=(1, 2)))
                 cost += s.hand_weight * n * np.maximum(d - HAND_SLACK, 0.0)
         if s.hand_object_weight > 0:
-            for hand, n, ref_local in zip(self.hands, need, self.ref_hand_local, strict=True):
+            for h, n in enumerate(need):
                 if not n.any():
                     continue
-                local = self._in_object_frame(bs.pos[:, hand], bs.obj_pos, rot.numpy())
-                err = np.linalg.norm(local - ref_local[idx], axis=-1).mean(axis=1)
+                err = self._hand_object_error(h, bs.pos, bs.obj_pos, rot.numpy(), idx)
                 cost += s.hand_object_weight * n * np.maximum(err - HAND_OBJECT_SLACK, 0.0)
         if s.object_weight > 0:
             cost += s.object_weight * np.linalg.norm(bs.obj_pos - ref.obj_pos[idx], axis=-1)

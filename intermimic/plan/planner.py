@@ -103,6 +103,11 @@ class PlanResult:
     """``[duration + 1]`` RMS over the body hinges of the committed state's angle less the
     reference's at each frame (rad, wrapped): how far the pose has drifted in joint
     space, which the position errors miss for twists about a limb's own axis."""
+    hand_object_error: F64 = field(default_factory=lambda: np.zeros(0))
+    """``[duration + 1]`` at each frame the mean over the hands the labels put in contact
+    of each one's distance (m) from where the reference's is on the object, in the
+    object's frame (:meth:`~intermimic.plan.costs.PlanCost.held_hand_errors`); NaN where
+    no hand is labelled: whether the object is held where the capture holds it."""
 
     @property
     def success(self) -> bool:
@@ -266,7 +271,11 @@ def _plan_clip(
     arrays = {key: np.concatenate([r[key] for r in records]) for key in records[0]}
     if mocap is not None:
         arrays["key_body_error"] = _captured_errors(mocap, env.key_idx, arrays["body_pos"])
-    hinge = mppi.cost_fn.hinge_errors(arrays["qpos"], g0 + np.arange(len(arrays["qpos"])))
+    ref_frames = g0 + np.arange(len(arrays["qpos"]))
+    hinge = mppi.cost_fn.hinge_errors(arrays["qpos"], ref_frames)
+    held = mppi.cost_fn.held_hand_errors(
+        arrays["body_pos"], arrays["obj_pos"], arrays["obj_quat"], ref_frames
+    )
     rollout = Rollout(
         clip_id=clip.meta.clip_id,
         object_name=name,
@@ -286,6 +295,7 @@ def _plan_clip(
         window_attempts=tuple(windows.used),
         plan_frames=np.array(sorted(f for f in history if f < frame), np.int64),
         hinge_error=np.sqrt((hinge**2).mean(axis=1)),
+        hand_object_error=held,
     )
 
 

@@ -53,6 +53,8 @@ def test_seeds_run_in_workers_and_are_summarised(sample_raw: Path, tmp_path: Pat
     assert one["e_h_cm_per_30"] == [pytest.approx(one["e_h_cm"], abs=0.01)]
     (drift,) = one["hinge_error_rad_per_30"]
     assert 0 < drift < 1
+    (held,) = one["hand_object_cm_per_30"]  # None where no hand is labelled
+    assert held is None or held >= 0
     with np.load(tmp_path / "plan_s1.npz") as z:
         assert len(z["qpos"]) == 4
     assert (tmp_path / "plan_s0.npz").is_file() and not save.exists()
@@ -142,3 +144,12 @@ def test_replay_physics_reproduces_the_plan_then_varies_it(
         capture_output=True, text=True, timeout=600, cwd=REPO,
     )  # fmt: skip
     assert bad.returncode != 0 and "--starts must lie in 2..7" in bad.stderr
+
+
+def test_per_30_leaves_out_frames_without_a_figure() -> None:
+    """Segment means over 30 frames; NaN frames (no hand labelled) are left out, and a
+    segment without any figure is None (``null`` in the JSON line)."""
+    series = np.r_[np.full(30, np.nan), np.arange(30.0), [np.nan, 4.0, 6.0]]
+    series[35] = np.nan
+    rest = [x for i, x in enumerate(np.arange(30.0)) if i != 5]
+    assert bench_planner._per_30(series) == [None, round(float(np.mean(rest)), 3), 5.0]

@@ -197,6 +197,8 @@ def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
     try:
         ref_q = tenv.envs[0].ref.qpos
         model = scene.model
+        labels = np.asarray(tenv.envs[0].ref.contact[:3])
+        hands = [h.cpu().numpy() for h in tenv.envs[0].hands]
     finally:
         tenv.close()
     body = _body_actuators(model)
@@ -206,6 +208,11 @@ def test_planner_is_reproducible_and_stops_where_asked(clipset: object) -> None:
     assert a.hinge_error.shape == (3,) and a.hinge_error[0] == pytest.approx(0.0, abs=1e-9)
     np.testing.assert_allclose(a.hinge_error, np.sqrt((d**2).mean(axis=1)), atol=1e-9)
     assert a.hinge_error[2] > 0
+    # where the held hands are on the object: one value per frame, NaN where no hand
+    # is labelled in contact
+    held = np.array([(labels[:, h] > 0).any(axis=1) for h in hands]).any(axis=0)
+    assert a.hand_object_error.shape == (3,)
+    np.testing.assert_array_equal(np.isnan(a.hand_object_error), ~held)
 
 
 def test_settings_hash_and_validation() -> None:
@@ -477,6 +484,35 @@ def test_hand_object_cost_is_where_the_hands_are_on_the_object(clipset: object) 
         # within the slack: free
         bs.obj_pos[2] -= np.array([0.0, 0.0, 0.08])
         np.testing.assert_allclose(cost(bs, frames), 0.0, atol=1e-6)
+    finally:
+        tenv.close()
+
+
+def test_held_hand_errors_are_the_labelled_hands_distance_on_the_object(
+    clipset: object,
+) -> None:
+    """The planner's hand-placement figure: per state the mean over the hands labelled in
+    contact of each one's distance (no slack) from the reference's hand in the object's
+    frame; NaN where no hand is labelled, 0 on the reference itself."""
+    tenv = _env(clipset, 4)
+    env = tenv.envs[0]
+    try:
+        cost = PlanCost(env, PlannerSettings())
+        left, right = cost.hands
+        env.ref.contact[1:3] = 0
+        env.ref.contact[2, left[0]] = env.ref.contact[2, right[0]] = 1
+        frames = np.array([2, 2, 2, 1])
+        env.reset_to(frames, env.ref.states()[frames])
+        bs = env.backend.body_states()
+        bs.obj_pos[1] += np.array([0.0, 0.0, 0.12])  # both hands 12 cm off on the object
+        bs.pos[2, left] += np.array([0.03, 0.0, 0.04])  # the left hand alone 5 cm off
+        err = cost.held_hand_errors(bs.pos, bs.obj_pos, bs.obj_quat, frames)
+        np.testing.assert_allclose(err[:3], [0.0, 0.12, 0.025], atol=1e-6)
+        assert np.isnan(err[3])  # no hand labelled at frame 1
+        # only the labelled hand counts: the right one's label off at frame 2
+        env.ref.contact[2, right[0]] = 0
+        err = cost.held_hand_errors(bs.pos, bs.obj_pos, bs.obj_quat, frames)
+        np.testing.assert_allclose(err[:3], [0.0, 0.12, 0.05], atol=1e-6)
     finally:
         tenv.close()
 
