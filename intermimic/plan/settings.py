@@ -189,9 +189,10 @@ class PlannerSettings(BaseModel):
         "On sub2_woodchair_003, carried by one hand (the demo profile's settings with "
         "object_rest and ground_depth_weight 5000, 2026-12-06), 20 kept the hand at the "
         "chair's back, not 25 cm lower, and the torso upright: E_h 12.15 -> 8.54 cm on "
-        "seed 1, 14.34 -> 9.07 on seed 3; with windows of 30 x 3 and bounds of 0.1 the "
-        "chair's plan was full at 9.32 / 9.34. On sub2_largetable_000 (seed 2) 10.87 -> "
-        "10.26 with more skating, so it stays off by default",
+        "seed 1, 14.34 -> 9.07 on seed 3, 11.18 -> 11.35 on seed 2 (crouched); with "
+        "windows of 30 x 3 and bounds of 0.1 the chair's plan was full at 9.32 / 9.34. On "
+        "sub2_largetable_000 (seed 2) 10.87 -> 10.26 with more skating, so it stays off by "
+        "default",
     )
     object_weight: float = Field(8.0, ge=0, description="per m of object position error")
     object_points_weight: float = Field(
