@@ -150,6 +150,12 @@ class PlanCost:
         local = self._in_object_frame(pos[:, self.hands[h]], obj_pos, obj_rot)
         return np.linalg.norm(local - self.ref_hand_local[h][idx], axis=-1).mean(axis=1)
 
+    def labelled(self, idx: NDArray[np.int64]) -> list[NDArray[np.bool_]]:
+        """Per hand, ``[N]`` whether the labels put it in contact at frames ``idx`` (read
+        at each call: the reference's labels may be edited)."""
+        labels = np.asarray(self.env.ref.contact[idx]) > 0
+        return [np.asarray(labels[:, hand].any(axis=1), bool) for hand in self.hands]
+
     def held_hand_errors(
         self, pos: F64, obj_pos: F64, obj_quat: F64, idx: NDArray[np.int64]
     ) -> F64:
@@ -161,10 +167,8 @@ class PlanCost:
         the arm and the torso with it (on ``sub2_woodchair_003`` the right hand 25 cm
         down the chair's back, the torso 30-40 degrees more bent)."""
         rot = quat_to_matrix(torch.from_numpy(np.asarray(obj_quat, np.float64))).numpy()
-        labels = self.env.ref.contact[idx]
         total, count = np.zeros(len(idx)), np.zeros(len(idx))
-        for h, hand in enumerate(self.hands):
-            n = (labels[:, hand] > 0).any(axis=1)
+        for h, n in enumerate(self.labelled(idx)):
             if n.any():
                 err = self._hand_object_error(h, pos, obj_pos, rot, idx)
                 total += np.where(n, err, 0.0)
@@ -184,9 +188,8 @@ class PlanCost:
         s, ref = self.s, self.env.ref
         k = bs.pos.shape[0]
         cost = np.zeros(k)
-        # per hand, [K]: the labels put it in contact (both hand terms use it)
-        labels = ref.contact[idx]
-        need = [(labels[:, hand] > 0).any(axis=1) for hand in self.hands]
+        # per hand, [K]: the labels put it in contact (the grasp and hand terms use it)
+        need = self.labelled(idx)
         if s.grasp_weight > 0 and forces is not None:
             for hand, n in zip(self.hands, need, strict=True):
                 pressed = forces[:, hand, 0].sum(axis=1)  # partner 0: the object
