@@ -106,7 +106,7 @@ class PlannerSettings(BaseModel):
         "body jitter) holds the fingers at the capture's pose, so a hand can push but not "
         "grip: on sub2_woodchair_003, which the capture lifts by its back with one hand "
         "and turns 86 degrees, the tuned settings' plans drag the chair on its legs and "
-        "turn it about 45 degrees (E_o 11.9 / 9.5 cm, seeds 1 / 3); with 0.025 the hand "
+        "turn it at most 55 degrees (E_o 11.9 / 9.5 cm, seeds 1 / 3); with 0.025 the hand "
         "lifts it 4.5 cm and turns it 77 degrees (E_o 3.9 / 6.8 cm, E_h 9.4 / 10.9; "
         "object_rest, ground_depth_weight 5000, hand_object_weight 20, no windows, foot "
         "skating worse than the rule; 2026-12-07, README 'Fingers that grip')",
