@@ -17,7 +17,7 @@ prints:
   the issue's goal is stated in); with ``planner_ff``/``planner_fb`` the first row, at 0
   env steps, is the plan's own figure, which the zero-mean starting policy's replay
   matches to the bit (the planner carries MuJoCo's solver warm start from frame to
-  frame, as a replay does: README "Plans replay to the bit");
+  frame, as a replay does: docs/refinement_log.md, "Plans replay to the bit");
 * ``untrained`` / ``trained``: deterministic rollouts from the clip's MoCap start
   (``--eval-attempts`` attempts, the first noiseless, the best kept; and
   ``*_deterministic``: the noiseless attempt alone): success rate,
@@ -45,7 +45,8 @@ with ``planner_ff`` the run's own starting point (zero mean on the plan's action
 replays the plan instead.
 
 Usage: ``python bench/teacher_curve.py --budget-minutes 3``. The issue's command with the
-settings that pass on ``sub2_largetable_000`` (README, "Holding offsets without jumps"):
+settings that pass on ``sub2_largetable_000`` (docs/refinement_log.md, "Holding offsets
+without jumps"):
 ``python bench/teacher_curve.py --budget-minutes 120 --clip sub2_largetable_000 --preset
 tuned --plan seed=1 --set sim_threads=1 --set torch_threads=1``.
 """

@@ -14,8 +14,8 @@ the quality rule (:mod:`stages.refine_quality`) judges best, ranked by:
 
 Why a choice at all: on ``sub2_largetable_000`` the seeds of one setting differ more than
 settings do (2026-12-05, eleven seeds: E_h 8.8-20.7 cm, 0-10 rewinds, 1-4 failing figures;
-README, "Eleven seeds of one setting"): which figures a clip passes is as much the seed's
-doing as the settings', and independent tries are what a GPU runs at once.
+docs/refinement_log.md, "Eleven seeds of one setting"): which figures a clip passes is as
+much the seed's doing as the settings', and independent tries are what a GPU runs at once.
 :class:`QualityChoice` records every try (:class:`TryRecord`) for the report.
 """
 

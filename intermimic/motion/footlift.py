@@ -19,7 +19,7 @@ artifact report's foot skating does not fall: the standing feet creep and rock u
 the planner's noise, and the lift starts with the foot's motion, too late for a
 simulated foot that lags its targets. With the feet's noise off and ``lead_frames`` 3
 (the lift starting 3 frames before the step) the skating falls from 0.172 to 0.122 m/s,
-within the quality rule (README, "Quiet feet, early lifts").
+within the quality rule (docs/refinement_log.md, "Quiet feet, early lifts").
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 The planner's and the environment's defaults are the method's and the first measured
 ones; the settings that refine the sample's clips best were found one term at a time
-(README, "Teachers and refined motion") and only pass the quality rule together. A
+(docs/refinement_log.md) and only pass the quality rule together. A
 preset names such a set, so that a command can ask for it in one word instead of
 fourteen ``--set`` / ``--plan`` options: ``intermimic refine --method planner --preset
 tuned``, ``intermimic train-teacher --preset tuned``, and the benches' ``--preset``.
 Options given beside a preset override its values.
 
 A preset holds no seed: on a chaotic planner a seed's verdict is a draw, and which seed
-passes is a measurement of one clip on one install, not a setting (README, "Holding
+passes is a measurement of one clip on one install, not a setting (docs/refinement_log.md, "Holding
 offsets without jumps"; ``PlannerSettings.tries`` plans several and keeps the best).
 """
 
@@ -48,7 +48,7 @@ TUNED = Preset(
     name="tuned",
     summary="240 Hz physics, stiff ground, firm grip, holding offsets; quiet feet, the "
     "carried object's terms, rewinds (the demo profile's; twice the physics cost)",
-    # Each value with the README section that measured it on sub2_largetable_000.
+    # Each value with the section of docs/refinement_log.md that measured it on sub2_largetable_000.
     teacher=MappingProxyType(
         {
             # "240 Hz physics, and where the jitter and skating come from": the feet

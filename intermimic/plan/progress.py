@@ -1,7 +1,7 @@
 """Planning progress as lines of text, for logs (Dagster's, a benchmark's stderr).
 
-Planning a clip takes minutes to an hour on a CPU (README, "Plans replay to the bit":
-20-50 minutes per clip on 2 shared cores); :func:`progress_lines` turns the planner's
+Planning a clip takes minutes to an hour on a CPU (docs/refinement_log.md, "Plans replay to
+the bit": 20-50 minutes per clip on 2 shared cores); :func:`progress_lines` turns the planner's
 per-frame callback (:data:`~intermimic.plan.seeds.OnFrame`) into one line per tenth of
 each clip and one per rewind (at most ``retries`` per clip) or window planned again
 (``PlannerSettings.window``; :mod:`intermimic.plan.windows` logs each judged attempt), so

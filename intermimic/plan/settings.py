@@ -60,7 +60,8 @@ class PlannerSettings(BaseModel):
     contact 0 % of frames, against 3.3 %), so both stay off by default. ``seed`` 1 of the
     defaults (2026-12-03): 152 frames at 16.5 / 16.2; seed 2: falls at frame 80; seed 3:
     152 frames at 11.1 / 13.9. Single runs differ by about 5 cm, so settings are compared
-    over seeds (``bench/planner.py --seeds``; README, "Seeds, and the planner's noise").
+    over seeds (``bench/planner.py --seeds``; docs/refinement_log.md, "Seeds, and the planner's
+    noise").
     Those figures are at ``sigma`` 0.1; its default is 0.05 since 2026-12-03 (over 4 seeds:
     152 frames each, E_h 7.5-9.8 / E_o 8.5-14.1 cm)."""
 
@@ -109,7 +110,7 @@ class PlannerSettings(BaseModel):
         "turn it at most 55 degrees (E_o 11.9 / 9.5 cm, seeds 1 / 3); with 0.025 the hand "
         "lifts it 4.5 cm and turns it 77 degrees (E_o 3.9 / 6.8 cm, E_h 9.4 / 10.9; "
         "object_rest, ground_depth_weight 5000, hand_object_weight 20, no windows, foot "
-        "skating worse than the rule; 2026-12-07, README 'Fingers that grip')",
+        "skating worse than the rule; 2026-12-07, docs/refinement_log.md 'Fingers that grip')",
     )
     foot_noise: float = Field(
         1.0,
@@ -123,7 +124,8 @@ class PlannerSettings(BaseModel):
         "as foot skating. 0 brings the turning to 0.9-1.0 rad/s; on that clip (240 Hz, "
         "foot_slide_weight 2, seed 1, 2026-12-04) 0 with swing_clearance 0.04 and "
         "swing_lead 3 tracked 152 frames at E_h 7.6 / E_o 4.9 cm, skating 0.122 m/s, no "
-        "floating contact: every figure of the quality rule but object jitter (README, "
+        "floating contact: every figure of the quality rule but object jitter "
+        "(docs/refinement_log.md, "
         "'Quiet feet, early lifts'). One run, so the default stays 1",
     )
     arm_noise: float = Field(
@@ -138,8 +140,8 @@ class PlannerSettings(BaseModel):
         "object_velocity_weight 2, action_rate_weight 500, backtrack 10; 2026-12-05) 0.5 "
         "took seed 1's object jitter from 0.68 to 0.52 mm and body jitter from 1.42 to "
         "1.11 mm, but its foot skating from 0.115 to 0.170 m/s; seeds 0, 2 and 3 needed "
-        "8-15 rewinds and failed four figures (README, 'Object jitter'), so the default "
-        "stays 1",
+        "8-15 rewinds and failed four figures (docs/refinement_log.md, 'Object jitter'), so the "
+        "default stays 1",
     )
     noise_basis: int = Field(
         0,
@@ -319,7 +321,8 @@ class PlannerSettings(BaseModel):
         "for the single hard landings that set its maximum (sub2_largetable_000 at 240 "
         "Hz, seed 5 of the feet settings: a toe 1.2 cm deep at frame 111, the next "
         "deepest 0.6 cm); capsule, box and sphere geoms (the SMPL-X humanoid). Measured "
-        "with 1000 on that seed (2026-12-05, README 'The clip's end, the object's jerk, "
+        "with 1000 on that seed (2026-12-05, docs/refinement_log.md "
+        "'The clip's end, the object's jerk, "
         "hard landings'): the same landing 0.90 cm deep (the rule's bar 0.82), the "
         "other frames' penetration lower (0.41 cm at most against 0.60), foot skating "
         "0.125 -> 0.178 m/s. So off by default",
@@ -346,7 +349,8 @@ class PlannerSettings(BaseModel):
         "smooth targets, less body jitter. On sub2_largetable_000 (240 Hz, the feet "
         "settings, object_velocity_weight 2, seed 1; 2026-12-05) 500 gave object jitter "
         "0.68 mm (at 0: 0.71) and skating 0.115 m/s, 2000 tracked looser (E_h 14.8 "
-        "against 8.8 cm) and skated 0.161; seed 0 with 500 needed 9 rewinds (README, "
+        "against 8.8 cm) and skated 0.161; seed 0 with 500 needed 9 rewinds "
+        "(docs/refinement_log.md, "
         "'Object jitter'), so the default stays 0",
     )
     residual_weight: float = Field(
@@ -412,7 +416,8 @@ class PlannerSettings(BaseModel):
         "(sub2_largetable_000, 2026-12-05: foot skating per 30 frames 0.06-0.20 m/s over "
         "frames 30-60 and 0.12-0.38 over 60-90 across seeds of one setting), so choosing "
         "each window picks from many more motions than choosing whole tries. Measured "
-        "(that clip, 240 Hz, the seed table's setting, seed 0; README 'Windows, each chosen "
+        "(that clip, 240 Hz, the seed table's setting, seed 0; "
+        "docs/refinement_log.md 'Windows, each chosen "
         "by the rule'): window 25 with window_tries 3 took seed 0 from 9 rewinds and four "
         "failing figures to none and one (skating 0.154 m/s), at about three times the "
         "planning, with the tracking drifting where the rule does not look (E_h 37.7 cm "
@@ -428,7 +433,8 @@ class PlannerSettings(BaseModel):
         "windows are then chosen for tracking as well as for the quality rule, which does "
         "not look at tracking (the table's windowed run drifted to E_h 37.7 cm over its "
         "last 30 frames with every window judged). Measured at 0.1 with windows of 30 "
-        "frames, 3 attempts (README 'Windows judged on tracking too', 2026-12-06): the "
+        "frames, 3 attempts "
+        "(docs/refinement_log.md 'Windows judged on tracking too', 2026-12-06): the "
         "table's seed 2 from 10.9 / 7.8 to 8.8 / 4.3 cm, the chair's artifacts within the "
         "bars over 155 frames; from the third or fourth window on no attempt was within "
         "the bound (the posture drifts in every attempt), and neither clip passed the "

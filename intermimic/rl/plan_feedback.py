@@ -2,7 +2,7 @@
 
 A ``planner_ff`` teacher acts as ``plan action + residual_scale * f(obs)``. Its
 untrained noiseless attempt replays the plan, but the plan is open loop and chaotic: a
-residual of 10^-4 action units makes the replay fall within seconds (README, "How
+residual of 10^-4 action units makes the replay fall within seconds (docs/refinement_log.md, "How
 little the plan tolerates"), and PPO's first updates move ``f`` by more than that on the
 plan's own states. Recipe ``planner_fb`` gives the actor the shape of a trajectory
 stabiliser instead, ``u = u*(t) + K(x) - K(x*(t))``: its mean is ``f(obs) - f(obs*)``,

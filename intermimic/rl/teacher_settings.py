@@ -135,7 +135,8 @@ class TeacherSettings(BaseModel):
         "sub2_largetable_000 (240 Hz, the demo profile's planner; 2026-12-05) 0.01 let "
         "seed 0 pass every figure of the quality rule (object jitter 0.53 mm against 0.89 "
         "at 0.02) while seeds 1 and 7 skated more and seeds 2, 3 and 5 rewound again and "
-        "again (README, 'A firmer grip'): the demo's profile uses it, the default stays",
+        "again (docs/refinement_log.md, 'A firmer grip'): the demo's profile uses it, "
+        "the default stays",
     )
     friction_cone: Literal["pyramidal", "elliptic"] = Field(
         "pyramidal", description="MuJoCo's friction cone (SceneSettings.friction_cone)"

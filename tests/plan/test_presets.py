@@ -29,8 +29,9 @@ def test_every_preset_is_valid_and_changes_only_what_it_names(name: str) -> None
 
 
 def test_tuned_holds_the_settings_the_done_when_run_used() -> None:
-    # bench/teacher_curve.py's 120-minute run on sub2_largetable_000 (README, "Holding
-    # offsets without jumps"): these values, with seed 1, passed every figure
+    # bench/teacher_curve.py's 120-minute run on sub2_largetable_000
+    # (docs/refinement_log.md, "Holding offsets without jumps"): these values, with seed 1,
+    # passed every figure
     t, p = TUNED.teacher_settings(), TUNED.planner_settings(seed=1)
     assert (t.physics_hz, t.ground_timeconst, t.object_timeconst, t.gravity_compensation) == (
         240, 0.0085, 0.01, 1.0,
