@@ -41,6 +41,7 @@ from stages.publish import (
     code_version,
     gather_refined,
     publish_refined,
+    quality_checks,
     version_id,
     version_inputs,
 )
@@ -157,12 +158,52 @@ def test_failed_checks_keep_the_previous_version_current(tmp_path: Path, make_st
     offenders = {(o["clip"], o["figure"]) for o in phys.metadata["offenders"]}
     assert ("s1/s1_box_000", "penetration_object_max") in offenders
     assert ("s2/s2_box_001", "foot_skate_speed_mean") in offenders
+    # the description names each failing comparison, not only the clip
+    o = next(o for o in phys.metadata["offenders"] if o["clip"] == "s1/s1_box_000")
+    assert (
+        f"s1/s1_box_000 (penetration_object_max {o['refined']:.4g} > raw {o['raw']:.4g} + "
+        f"{o['tolerance']:.4g}" in phys.description
+    )
     assert bad.version in list_versions(store)  # published, readable, just not current
     assert len(read_version(store, bad.version)[0]) == 4
     # warn severity and a lower bar let it through; force_current regardless of checks
     lenient = PublishSettings(min_success_ratio=0.0, physical_severity="warn")
     assert publish_refined(store, lenient).made_current
     assert current_version(store) == bad.version
+
+
+def test_physical_check_names_each_failing_figure_and_counts_the_rest() -> None:
+    # 12 clips worse than raw: ground penetration by 1 cm on all, skating on the first
+    raw = {
+        "penetration_object_max": 0.02,
+        "penetration_ground_max": 0.0,
+        "floating_fraction": 0.0,
+        "foot_skate_speed_mean": 0.1,
+    }
+    clips = []
+    for i in range(12):
+        ref = {**raw, "penetration_ground_max": 0.01}
+        if i == 0:
+            ref["foot_skate_speed_mean"] = 0.3
+        clips.append(
+            {
+                "subject": "s1",
+                "clip": f"c{i:02d}",
+                "success": True,
+                "figures_raw": raw,
+                "figures_refined": ref,
+            }
+        )
+    manifest = {"nonfinite": {}, "candidates": [{"success": True}] * 12, "clips": clips}
+    phys = next(c for c in quality_checks(manifest, PublishSettings()) if c.name == CHECK_PHYSICAL)
+    assert not phys.passed and len(phys.metadata["offenders"]) == 13
+    assert phys.description.startswith("12 clip(s) worse than raw: s1/c00 (")
+    assert (
+        "s1/c00 (penetration_ground_max 0.01 > raw 0 + 0.005; "
+        "foot_skate_speed_mean 0.3 > raw 0.1 + 0.05)" in phys.description
+    )
+    assert "s1/c09 (" in phys.description and "s1/c10" not in phys.description
+    assert phys.description.endswith(", and 2 more")
 
 
 def test_nonfinite_arrays_fail_the_finite_check(tmp_path: Path, make_store: Make) -> None:
