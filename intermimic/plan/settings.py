@@ -110,7 +110,10 @@ class PlannerSettings(BaseModel):
         "turn it at most 55 degrees (E_o 11.9 / 9.5 cm, seeds 1 / 3); with 0.025 the hand "
         "lifts it 4.5 cm and turns it 77 degrees (E_o 3.9 / 6.8 cm, E_h 9.4 / 10.9; "
         "object_rest, ground_depth_weight 5000, hand_object_weight 20, no windows, foot "
-        "skating worse than the rule; 2026-12-07, docs/refinement_log.md 'Fingers that grip')",
+        "skating worse than the rule). With windows of 30 x 3 and bounds of 0.1 seed 1 "
+        "passed the rule at E_h 6.7 / E_o 11.6 cm but turned the chair 43 degrees (no "
+        "attempt of the turn's windows gripped) and seed 3 fell at frame 102 (2026-12-07, "
+        "docs/refinement_log.md 'Fingers that grip')",
     )
     foot_noise: float = Field(
         1.0,
