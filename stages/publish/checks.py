@@ -81,12 +81,7 @@ def quality_checks(manifest: Mapping[str, Any], settings: PublishSettings) -> li
                      "tolerance": settings.tolerance(f)}
                 )  # fmt: skip
     phys_ok = not offenders
-    desc = (
-        "no clip is physically worse than its raw MoCap"
-        if phys_ok
-        else f"{len({o['clip'] for o in offenders})} clip(s) worse than raw: "
-        + _offender_lines(offenders)
-    )
+    desc = "no clip is physically worse than its raw MoCap" if phys_ok else _offenders(offenders)
     if unmeasured:
         desc += f"; {len(unmeasured)} clip(s) without figures to compare"
     physical = CheckOutcome(
@@ -99,11 +94,12 @@ def quality_checks(manifest: Mapping[str, Any], settings: PublishSettings) -> li
     return [finite, success, physical, quality_check(manifest, settings)]
 
 
-def _offender_lines(offenders: list[dict[str, Any]], at_most: int = 10) -> str:
-    """``clip (figure refined > raw + tolerance, ...)`` for the first clips, in SI units
-    as the figures are kept (m, m/s, fractions): which comparison failed is what a
-    reader of the check needs, since a refinement may pass the quality rule (against
-    InterMimic's refinement) and still fail this one (against the raw MoCap)."""
+def _offenders(offenders: list[dict[str, Any]], at_most: int = 10) -> str:
+    """``N clip(s) worse than raw: clip (figure refined > raw + tolerance; ...), ...`` for
+    the first clips, in SI units as the figures are kept (m, m/s, fractions): which
+    comparison failed is what a reader of the check needs, since a refinement may pass
+    the quality rule (against InterMimic's refinement) and still fail this one (against
+    the raw MoCap)."""
     by_clip: dict[str, list[str]] = {}
     for o in offenders:
         by_clip.setdefault(o["clip"], []).append(
@@ -111,7 +107,8 @@ def _offender_lines(offenders: list[dict[str, Any]], at_most: int = 10) -> str:
         )
     names = sorted(by_clip)
     text = ", ".join(f"{n} ({'; '.join(by_clip[n])})" for n in names[:at_most])
-    return text + (f", and {len(names) - at_most} more" if len(names) > at_most else "")
+    more = f", and {len(names) - at_most} more" if len(names) > at_most else ""
+    return f"{len(names)} clip(s) worse than raw: {text}{more}"
 
 
 def clip_verdict(clip: Mapping[str, Any], settings: PublishSettings) -> Verdict:
